@@ -1,0 +1,232 @@
+// The only file that knows about Python: converts arrays to raw pointers, re-checks the
+// contract that pyrerank.ops already enforced, allocates outputs, then releases the GIL.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dispatch.hpp"
+#include "dot_block.hpp"
+#include "rank.hpp"
+
+namespace py = pybind11;
+using pyrerank::Candidates;
+using pyrerank::Catalogue;
+
+namespace {
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// Borrows h as an ndarray without conversion (pybind's own py::array caster would run
+// PyArray_FromAny on every call).
+py::array as_array(py::handle h, const char* name) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(name) + " must be a numpy array, got " +
+                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(h);
+}
+
+// The message is built only when the check fails: these checks run on every call.
+#define PYRERANK_REQUIRE(ok, message)                       \
+  do {                                                      \
+    if (!(ok)) throw std::invalid_argument(message);        \
+  } while (0)
+
+void require_c_contiguous(const py::array& a, const char* name) {
+  PYRERANK_REQUIRE(a.flags() & py::array::c_style, std::string(name) + " must be C-contiguous");
+}
+
+Catalogue as_catalogue(py::handle matrix) {
+  const py::array m = as_array(matrix, "matrix");
+  PYRERANK_REQUIRE(m.ndim() == 2, "matrix must be 2-D (n_rows, dim), got shape " + shape_of(m));
+  PYRERANK_REQUIRE(m.shape(0) > 0 && m.shape(1) > 0, "matrix must not be empty, got shape " + shape_of(m));
+  require_c_contiguous(m, "matrix");
+  pyrerank::DType dtype;
+  if (m.dtype().is(py::dtype::of<float>())) {
+    dtype = pyrerank::DType::f32;
+  } else if (m.dtype().kind() == 'f' && m.dtype().itemsize() == 2) {
+    dtype = pyrerank::DType::f16;
+  } else {
+    throw py::type_error("matrix must be float32 or float16, got " +
+                         std::string(py::str(m.dtype())));
+  }
+  return {m.data(), dtype, m.shape(0), m.shape(1)};
+}
+
+// A float32, C-contiguous array with exactly `ndim` dimensions.
+const float* f32_data(const py::array& a, const char* name, int ndim) {
+  if (!a.dtype().is(py::dtype::of<float>()))
+    throw py::type_error(std::string(name) + " must be float32, got " + std::string(py::str(a.dtype())));
+  PYRERANK_REQUIRE(a.ndim() == ndim, std::string(name) + " must be " + std::to_string(ndim) +
+                                "-D, got shape " + shape_of(a));
+  require_c_contiguous(a, name);
+  return static_cast<const float*>(a.data());
+}
+
+// Queries of shape (dim,) or (nq, dim), float32, C-contiguous and finite.
+struct Queries {
+  const float* data;
+  std::int64_t n;
+  bool single;  // a 1-D query: results are 1-D too
+};
+
+Queries as_queries(py::handle queries, const Catalogue& cat, const char* name) {
+  const py::array q = as_array(queries, name);
+  PYRERANK_REQUIRE(q.ndim() == 1 || q.ndim() == 2,
+          std::string(name) + " must have shape (dim,) or (q, dim), got shape " + shape_of(q));
+  const float* data = f32_data(q, name, static_cast<int>(q.ndim()));
+  const Queries out{data, q.ndim() == 1 ? 1 : q.shape(0), q.ndim() == 1};
+  PYRERANK_REQUIRE(out.n > 0, std::string(name) + " must hold at least one vector, got shape " + shape_of(q));
+  const std::int64_t dim = q.shape(q.ndim() - 1);
+  PYRERANK_REQUIRE(dim == cat.dim, std::string(name) + " has dimension " + std::to_string(dim) +
+                              " but matrix rows have dimension " + std::to_string(cat.dim));
+  pyrerank::check_finite(data, out.n * dim, name);
+  return out;
+}
+
+Candidates as_candidates(py::handle rows, const Catalogue& cat) {
+  if (rows.is_none()) return {nullptr, cat.n_rows};
+  const py::array a = as_array(rows, "rows");
+  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
+    throw py::type_error("rows must be int64, got " + std::string(py::str(a.dtype())));
+  PYRERANK_REQUIRE(a.ndim() == 1, "rows must be 1-D, got shape " + shape_of(a));
+  PYRERANK_REQUIRE(a.shape(0) > 0, "rows must not be empty");
+  require_c_contiguous(a, "rows");
+  const Candidates cand{static_cast<const std::int64_t*>(a.data()), a.shape(0)};
+  pyrerank::check_rows(cat, cand);
+  return cand;
+}
+
+void check_k_threads(std::int64_t k, int num_threads) {
+  PYRERANK_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
+  PYRERANK_REQUIRE(num_threads >= 1, "num_threads must be >= 1, got " + std::to_string(num_threads));
+}
+
+// (indices, scores) arrays of shape (k,) when n_queries == 0, else (n_queries, k).
+py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** out_rows, float** out_scores) {
+  std::vector<py::ssize_t> shape{k};
+  if (n_queries) shape.insert(shape.begin(), n_queries);
+  py::array_t<std::int64_t> r(shape);
+  py::array_t<float> s(shape);
+  *out_rows = r.mutable_data();
+  *out_scores = s.mutable_data();
+  return py::make_tuple(r, s);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyrerank's C++ scoring kernel. Use pyrerank.ops, which validates input first.";
+
+  m.def("isa", [] { return std::string(pyrerank::best_kernels().isa); },
+        "Instruction set of the dot-product kernels in use.");
+  m.def("runnable_isas", &pyrerank::runnable_isas,
+        "Instruction sets this build and CPU can run, best first.");
+  m.def("use_isa", &pyrerank::use_isa, py::arg("name"),
+        "Force one of runnable_isas() for every later call.");
+
+  m.def("score", [](py::handle matrix, py::handle queries, py::handle rows,
+                    int num_threads) {
+    const Catalogue cat = as_catalogue(matrix);
+    const Queries q = as_queries(queries, cat, "query");
+    const Candidates cand = as_candidates(rows, cat);
+    check_k_threads(1, num_threads);
+    py::array_t<float> out = q.single ? py::array_t<float>(cand.n) : py::array_t<float>({q.n, cand.n});
+    float* out_data = out.mutable_data();
+    py::gil_scoped_release release;
+    pyrerank::score(cat, cand, q.data, q.n, num_threads, out_data);
+    return out;
+  }, py::arg("matrix"), py::arg("queries"), py::arg("rows"), py::arg("num_threads"));
+
+  m.def("topk", [](py::handle matrix, py::handle queries, std::int64_t k,
+                   py::handle rows, int num_threads) {
+    const Catalogue cat = as_catalogue(matrix);
+    const Queries q = as_queries(queries, cat, "query");
+    const Candidates cand = as_candidates(rows, cat);
+    check_k_threads(k, num_threads);
+    std::int64_t* out_rows;
+    float* out_scores;
+    py::tuple out = topk_outputs(q.single ? 0 : q.n, std::min(k, cand.n), &out_rows, &out_scores);
+    py::gil_scoped_release release;
+    pyrerank::topk(cat, cand, q.data, q.n, k, num_threads, out_rows, out_scores);
+    return out;
+  }, py::arg("matrix"), py::arg("queries"), py::arg("k"), py::arg("rows"), py::arg("num_threads"));
+
+  m.def("fused_topk", [](py::handle matrix, py::handle interests,
+                         py::handle interest_weights, float sim_weight,
+                         py::handle features, py::handle feature_weights,
+                         std::int64_t k, py::handle rows, int num_threads) {
+    const Catalogue cat = as_catalogue(matrix);
+    const Candidates cand = as_candidates(rows, cat);
+    check_k_threads(k, num_threads);
+    const Queries q = as_queries(interests, cat, "query");
+    pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, nullptr, 0, nullptr};
+    PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
+    if (!interest_weights.is_none()) {
+      const py::array w = as_array(interest_weights, "interest_weights");
+      fusion.interest_weights = f32_data(w, "interest_weights", 1);
+      PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
+              "interest_weights has shape " + shape_of(w) + " but there are " +
+                  std::to_string(fusion.n_interests) + " interests");
+      pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
+    }
+    PYRERANK_REQUIRE(features.is_none() == feature_weights.is_none(),
+            "features and feature_weights must be given together");
+    if (!features.is_none()) {
+      const py::array fa = as_array(features, "features"), wa = as_array(feature_weights, "feature_weights");
+      fusion.features = f32_data(fa, "features", 2);
+      fusion.feature_weights = f32_data(wa, "feature_weights", 1);
+      fusion.n_features = fa.shape(1);
+      PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
+                                         std::to_string(cand.n) + " candidates");
+      PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "feature_weights has shape " + shape_of(wa) +
+                                              " but features has " + std::to_string(fa.shape(1)) +
+                                              " columns");
+      pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
+      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "feature_weights");
+    }
+    std::int64_t* out_rows;
+    float* out_scores;
+    py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
+    py::gil_scoped_release release;
+    pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
+    return out;
+  }, py::arg("matrix"), py::arg("interests"), py::arg("interest_weights"), py::arg("sim_weight"),
+     py::arg("features"), py::arg("feature_weights"), py::arg("k"), py::arg("rows"),
+     py::arg("num_threads"));
+
+  m.def("mmr", [](py::handle matrix, py::handle relevance_obj, std::int64_t k,
+                  float lambda, py::handle rows) {
+    const Catalogue cat = as_catalogue(matrix);
+    const Candidates cand = as_candidates(rows, cat);
+    check_k_threads(k, 1);
+    const py::array relevance = as_array(relevance_obj, "relevance");
+    const float* rel = f32_data(relevance, "relevance", 1);
+    PYRERANK_REQUIRE(relevance.shape(0) == cand.n, "relevance has shape " + shape_of(relevance) +
+                                              " but there are " + std::to_string(cand.n) + " candidates");
+    pyrerank::check_finite(rel, cand.n, "relevance");
+    PYRERANK_REQUIRE(lambda >= 0.0f && lambda <= 1.0f, "lambda_ must lie in [0, 1], got " + std::to_string(lambda));
+    std::int64_t* out_rows;
+    float* out_scores;
+    py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
+    py::gil_scoped_release release;
+    pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
+    return out;
+  }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::arg("lambda_"), py::arg("rows"));
+
+  m.def("read_all", [](py::handle matrix) {
+    const Catalogue cat = as_catalogue(matrix);
+    py::gil_scoped_release release;
+    return pyrerank::read_all(cat);
+  }, py::arg("matrix"), "Read every byte of matrix once (memory-bandwidth yardstick).");
+}

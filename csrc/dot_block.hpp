@@ -1,0 +1,32 @@
+// Dot products of a block of catalogue rows with a few queries: the one piece of pyrerank that
+// is compiled once per instruction set. Everything above it (top-k, fusion, MMR, threads) is
+// plain C++ shared by all instruction sets.
+#pragma once
+#include <cstdint>
+
+namespace pyrerank {
+
+// Scores rows [begin, end) of the candidate list against nq queries.
+//   base:    catalogue, C-contiguous (n_rows, dim), element type float or IEEE half (uint16)
+//   rows:    candidate row numbers into the catalogue, or nullptr for rows begin..end-1
+//   queries: (nq, dim) float32, C-contiguous
+//   out:     (nq, end - begin) float32, out[q * (end - begin) + (i - begin)]
+template <class T>
+using DotBlockFn = void (*)(const T* base, std::int64_t dim, const std::int64_t* rows,
+                            std::int64_t begin, std::int64_t end, const float* queries,
+                            std::int64_t nq, float* out);
+
+struct DotBlockKernels {
+  const char* isa;
+  DotBlockFn<float> f32;
+  DotBlockFn<std::uint16_t> f16;
+};
+
+namespace isa_avx512 { DotBlockKernels kernels(); }
+namespace isa_avx2 { DotBlockKernels kernels(); }
+namespace isa_generic { DotBlockKernels kernels(); }
+
+// The best kernels this CPU can run, chosen once at first use.
+const DotBlockKernels& best_kernels();
+
+}  // namespace pyrerank

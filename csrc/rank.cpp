@@ -1,0 +1,214 @@
+#include "rank.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dot_block.hpp"
+#include "half.hpp"
+#include "parallel.hpp"
+#include "topk_heap.hpp"
+
+namespace pyrerank {
+namespace {
+
+// Candidates scored per kernel call: scores stay in L1 between the kernel and the epilogue.
+constexpr std::int64_t kBlock = 256;
+
+void dot(const Catalogue& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
+         const float* queries, std::int64_t nq, float* out) {
+  const DotBlockKernels& k = best_kernels();
+  if (cat.dtype == DType::f32) {
+    k.f32(static_cast<const float*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
+  } else {
+    k.f16(static_cast<const std::uint16_t*>(cat.data), cat.dim, cand.rows, begin, end, queries,
+          nq, out);
+  }
+}
+
+// Scores candidates [begin, end) block by block; epilogue(block_begin, block_end, scores)
+// gets scores laid out (nq, block_end - block_begin).
+template <class Epilogue>
+void for_each_block(const Catalogue& cat, const Candidates& cand, const float* queries,
+                    std::int64_t nq, std::int64_t begin, std::int64_t end, Epilogue&& epilogue) {
+  std::unique_ptr<float[]> buffer(new float[static_cast<std::size_t>(nq * kBlock)]);
+  for (std::int64_t b = begin; b < end; b += kBlock) {
+    const std::int64_t e = std::min(b + kBlock, end);
+    dot(cat, cand, b, e, queries, nq, buffer.get());
+    epilogue(b, e, buffer.get());
+  }
+}
+
+inline std::int64_t row_of(const Candidates& cand, std::int64_t i) {
+  return cand.rows ? cand.rows[i] : i;
+}
+
+// Runs `fill(begin, end, heaps)` on each thread's range with n_heaps heaps of size k, merges
+// the threads' heaps and writes each heap's result, best first, to out[h * k_out ...].
+template <class Fill>
+void select_parallel(std::int64_t n, std::int64_t n_heaps, std::int64_t k, int num_threads,
+                     std::int64_t* out_rows, float* out_scores, Fill&& fill) {
+  const std::int64_t k_out = std::min(k, n);
+  const int threads = static_cast<int>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>(num_threads, (n + kBlock - 1) / kBlock)));
+  std::vector<std::vector<TopK>> heaps(threads);
+  for (auto& per_thread : heaps) per_thread.assign(n_heaps, TopK(k_out));
+  parallel_ranges(n, threads, [&](std::int64_t begin, std::int64_t end, int t) {
+    fill(begin, end, heaps[t]);
+  });
+  for (std::int64_t h = 0; h < n_heaps; ++h) {
+    for (int t = 1; t < threads; ++t) heaps[0][h].merge(heaps[t][h]);
+    heaps[0][h].write_sorted(out_rows + h * k_out, out_scores + h * k_out);
+  }
+}
+
+void copy_row_as_float(const Catalogue& cat, std::int64_t row, float* out) {
+  if (cat.dtype == DType::f32) {
+    const float* src = static_cast<const float*>(cat.data) + row * cat.dim;
+    std::copy(src, src + cat.dim, out);
+  } else {
+    const std::uint16_t* src = static_cast<const std::uint16_t*>(cat.data) + row * cat.dim;
+    for (std::int64_t j = 0; j < cat.dim; ++j) out[j] = half_to_float(src[j]);
+  }
+}
+
+}  // namespace
+
+void check_rows(const Catalogue& cat, const Candidates& cand) {
+  if (!cand.rows) return;
+  for (std::int64_t i = 0; i < cand.n; ++i) {
+    const std::int64_t r = cand.rows[i];
+    if (r < 0 || r >= cat.n_rows) {
+      throw std::out_of_range("rows[" + std::to_string(i) + "] = " + std::to_string(r) +
+                              " is out of range for a matrix with " +
+                              std::to_string(cat.n_rows) + " rows");
+    }
+  }
+}
+
+void check_finite(const float* values, std::int64_t n, const char* name) {
+  // Branch-free scan of the exponent bits (vectorises); the slow loop below only names the culprit.
+  std::uint32_t all_ones_exponent = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, values + i, sizeof bits);
+    all_ones_exponent |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+  }
+  if (!all_ones_exponent) return;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(values[i])) {
+      throw std::invalid_argument(std::string(name) + " must be finite, found " +
+                                  std::to_string(values[i]) + " at flat index " +
+                                  std::to_string(i));
+    }
+  }
+}
+
+void score(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+           int num_threads, float* out) {
+  const std::int64_t n = cand.n;
+  parallel_ranges((n + kBlock - 1) / kBlock, num_threads,
+                  [&](std::int64_t block_begin, std::int64_t block_end, int) {
+    for_each_block(cat, cand, queries, nq, block_begin * kBlock, std::min(block_end * kBlock, n),
+                   [&](std::int64_t b, std::int64_t e, const float* s) {
+      for (std::int64_t q = 0; q < nq; ++q)
+        std::copy(s + q * (e - b), s + (q + 1) * (e - b), out + q * n + b);
+    });
+  });
+}
+
+void topk(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+          std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
+  select_parallel(cand.n, nq, k, num_threads, out_rows, out_scores,
+                  [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
+    for_each_block(cat, cand, queries, nq, begin, end,
+                   [&](std::int64_t b, std::int64_t e, const float* s) {
+      for (std::int64_t q = 0; q < nq; ++q) {
+        const float* sq = s + q * (e - b);
+        for (std::int64_t i = b; i < e; ++i) heaps[q].push(sq[i - b], row_of(cand, i));
+      }
+    });
+  });
+}
+
+void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusion,
+                std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
+  const std::int64_t m = fusion.n_interests, f = fusion.n_features;
+  select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
+                  [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
+    for_each_block(cat, cand, fusion.interests, m, begin, end,
+                   [&](std::int64_t b, std::int64_t e, const float* s) {
+      const std::int64_t len = e - b;
+      for (std::int64_t i = b; i < e; ++i) {
+        float sim = -std::numeric_limits<float>::infinity();
+        for (std::int64_t j = 0; j < m; ++j) {
+          const float w = fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
+          sim = std::max(sim, w * s[j * len + (i - b)]);
+        }
+        float value = fusion.sim_weight * sim;
+        if (fusion.features) {
+          const float* row_features = fusion.features + i * f;
+          for (std::int64_t t = 0; t < f; ++t) value += row_features[t] * fusion.feature_weights[t];
+        }
+        heaps[0].push(value, row_of(cand, i));
+      }
+    });
+  });
+}
+
+void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, std::int64_t k,
+         float lambda, std::int64_t* out_rows, float* out_scores) {
+  const std::int64_t n = cand.n, k_out = std::min(k, n);
+  std::vector<float> max_sim(n, 0.0f), picked_vector(cat.dim);
+  std::vector<char> taken(n, 0);
+  for (std::int64_t t = 0; t < k_out; ++t) {
+    Scored best{0.0f, -1};
+    std::int64_t best_i = -1;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (taken[i]) continue;
+      float value = lambda * relevance[i] - (1.0f - lambda) * max_sim[i];
+      if (value != value) value = -std::numeric_limits<float>::infinity();
+      const Scored s{value, row_of(cand, i)};
+      if (best_i < 0 || ranks_before(s, best)) {
+        best = s;
+        best_i = i;
+      }
+    }
+    taken[best_i] = 1;
+    out_rows[t] = best.row;
+    out_scores[t] = best.score;
+    if (t + 1 == k_out) break;
+    copy_row_as_float(cat, best.row, picked_vector.data());
+    for_each_block(cat, cand, picked_vector.data(), 1, 0, n,
+                   [&](std::int64_t b, std::int64_t e, const float* s) {
+      for (std::int64_t i = b; i < e; ++i) {
+        // The first pick sets the max outright: similarities may all be negative.
+        max_sim[i] = (t == 0) ? s[i - b] : std::max(max_sim[i], s[i - b]);
+      }
+    });
+  }
+}
+
+std::uint64_t read_all(const Catalogue& cat) {
+  const std::size_t bytes = static_cast<std::size_t>(cat.n_rows * cat.dim) *
+                            (cat.dtype == DType::f32 ? 4 : 2);
+  const unsigned char* p = static_cast<const unsigned char*>(cat.data);
+  std::uint64_t acc[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 32 <= bytes; i += 32) {
+    for (int lane = 0; lane < 4; ++lane) {
+      std::uint64_t word;
+      std::memcpy(&word, p + i + 8 * lane, 8);
+      acc[lane] += word;
+    }
+  }
+  for (; i < bytes; ++i) acc[0] += p[i];
+  return acc[0] + acc[1] + acc[2] + acc[3];
+}
+
+}  // namespace pyrerank

@@ -1,0 +1,64 @@
+// Scoring, top-k, fused scoring and MMR over a float32 or float16 catalogue matrix.
+// Plain C++17: raw pointers in, raw pointers out, no Python types. Callers allocate outputs.
+// Bad input throws std::invalid_argument (bad value) or std::out_of_range (row number).
+#pragma once
+#include <cstdint>
+
+namespace pyrerank {
+
+enum class DType { f32, f16 };
+
+// A C-contiguous (n_rows, dim) matrix of float32 or IEEE half (stored as uint16).
+struct Catalogue {
+  const void* data;
+  DType dtype;
+  std::int64_t n_rows;
+  std::int64_t dim;
+};
+
+// The candidates: n row numbers into the catalogue, or (rows == nullptr) all its rows.
+struct Candidates {
+  const std::int64_t* rows;
+  std::int64_t n;
+};
+
+// final = sim_weight * max_j(interest_weights[j] * <interest_j, row>) + features[i] . feature_weights
+struct Fusion {
+  const float* interests;         // (n_interests, dim)
+  std::int64_t n_interests;
+  const float* interest_weights;  // (n_interests,) or nullptr for all ones
+  float sim_weight;
+  const float* features;          // (n, n_features) aligned with the candidates, or nullptr
+  std::int64_t n_features;
+  const float* feature_weights;   // (n_features,)
+};
+
+// Throws unless every candidate row lies in [0, n_rows).
+void check_rows(const Catalogue& cat, const Candidates& cand);
+// Throws unless all n values are finite; `name` is the parameter named in the message.
+void check_finite(const float* values, std::int64_t n, const char* name);
+
+// out (nq, n): dot products of each query with each candidate row.
+void score(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+           int num_threads, float* out);
+
+// Per query, the best min(k, n) candidates by dot product, best first, ties to the lower row
+// number. out_rows / out_scores are (nq, min(k, n)). NaN scores rank as -inf.
+void topk(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+          std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
+
+// The best min(k, n) candidates by the fused score (see Fusion).
+void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusion,
+                std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
+
+// Greedy maximal marginal relevance: repeatedly picks the candidate maximising
+// lambda * relevance[i] - (1 - lambda) * max_{s picked} <row_i, row_s> (the max term is 0
+// for the first pick). out_scores holds that objective at pick time. O(k * n * dim) time,
+// O(n) extra memory.
+void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, std::int64_t k,
+         float lambda, std::int64_t* out_rows, float* out_scores);
+
+// Reads every byte of the catalogue once: the memory-bandwidth yardstick for benchmarks.
+std::uint64_t read_all(const Catalogue& cat);
+
+}  // namespace pyrerank

@@ -1,0 +1,77 @@
+// One SIMD vocabulary, three instruction sets. A translation unit defines exactly one of
+// PYRERANK_ISA_AVX512 / PYRERANK_ISA_AVX2 / PYRERANK_ISA_GENERIC before including this header
+// and is compiled with matching compiler flags (see CMakeLists.txt).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "half.hpp"
+
+#if defined(PYRERANK_ISA_AVX512) || defined(PYRERANK_ISA_AVX2)
+#include <immintrin.h>
+#endif
+
+// Internal linkage: each instruction set's TU has its own copy, so the linker can never hand
+// AVX-512 code to a caller compiled for the baseline.
+namespace pyrerank {
+namespace {
+namespace simd {
+
+#if defined(PYRERANK_ISA_AVX512)
+using vec = __m512;
+constexpr int kWidth = 16;
+constexpr int kRowTileSingle = 8;  // rows per tile for one query: 8 accumulators
+constexpr int kRowTileMulti = 4;   // 4 rows x 4 queries = 16 of the 32 zmm registers
+constexpr int kQueryTile = 4;
+inline vec zero() { return _mm512_setzero_ps(); }
+inline vec load(const float* p) { return _mm512_loadu_ps(p); }
+inline vec load(const std::uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+inline float hsum(vec v) { return _mm512_reduce_add_ps(v); }
+
+#elif defined(PYRERANK_ISA_AVX2)
+using vec = __m256;
+constexpr int kWidth = 8;
+constexpr int kRowTileSingle = 8;
+constexpr int kRowTileMulti = 4;  // 4 rows x 2 queries = 8 of the 16 ymm registers
+constexpr int kQueryTile = 2;
+inline vec zero() { return _mm256_setzero_ps(); }
+inline vec load(const float* p) { return _mm256_loadu_ps(p); }
+inline vec load(const std::uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
+inline float hsum(vec v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+#elif defined(PYRERANK_ISA_GENERIC)
+using vec = float;
+constexpr int kWidth = 1;
+constexpr int kRowTileSingle = 4;
+constexpr int kRowTileMulti = 2;
+constexpr int kQueryTile = 2;
+inline vec zero() { return 0.0f; }
+inline vec load(const float* p) { return *p; }
+inline vec load(const std::uint16_t* p) { return half_to_float(*p); }
+inline vec fmadd(vec a, vec b, vec c) { return a * b + c; }
+inline vec add(vec a, vec b) { return a + b; }
+inline float hsum(vec v) { return v; }
+
+#else
+#error "define one PYRERANK_ISA_* macro before including simd.hpp"
+#endif
+
+inline float scalar(float x) { return x; }
+inline float scalar(std::uint16_t x) { return half_to_float(x); }
+
+}  // namespace simd
+}  // namespace
+}  // namespace pyrerank
