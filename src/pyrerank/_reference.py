@@ -1,0 +1,86 @@
+"""Pure-numpy versions of every op in :mod:`pyrerank.ops`, the truth the kernel is tested against.
+
+Scores are computed in float64 from the float32 (or float16) inputs and rounded to float32
+at the end; ordering follows the kernel's rule (score descending, then row number ascending;
+NaN ranks as -inf). Slow and simple on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _candidates(matrix: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(n, dim) float64 candidate vectors and their (n,) int64 row numbers."""
+    row_numbers = np.arange(matrix.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    return matrix[row_numbers].astype(np.float64), row_numbers
+
+
+def _best_first(scores: np.ndarray, row_numbers: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of (n,) float64 scores: (k',) int64 row numbers and (k',) float32 scores."""
+    clean = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.lexsort((row_numbers, -clean))[:k]
+    return row_numbers[order], clean[order].astype(np.float32)
+
+
+def score(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """(n,) or (q, n) float32 dot products."""
+    vectors, _ = _candidates(matrix, rows)
+    return (np.asarray(query, np.float64) @ vectors.T).astype(np.float32)
+
+
+def topk(matrix: np.ndarray, query: np.ndarray, k: int, rows: np.ndarray | None = None):
+    """Like ops.topk: (k',) or (q, k') int64 rows and float32 scores."""
+    vectors, row_numbers = _candidates(matrix, rows)
+    q = np.asarray(query, np.float64)
+    if q.ndim == 1:
+        return _best_first(vectors @ q, row_numbers, k)
+    results = [_best_first(vectors @ one, row_numbers, k) for one in q]
+    return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+
+
+def fused_scores(matrix, query, features=None, weights=None, *, sim_weight=1.0,
+                 interest_weights=None, rows=None) -> np.ndarray:
+    """(n,) float64: sim_weight * max_j(w_j * <q_j, row>) + features @ weights."""
+    vectors, _ = _candidates(matrix, rows)
+    q = np.atleast_2d(np.asarray(query, np.float64))
+    w = np.ones(q.shape[0]) if interest_weights is None else np.asarray(interest_weights, np.float64)
+    out = sim_weight * (w[:, None] * (q @ vectors.T)).max(axis=0)
+    if features is not None:
+        out = out + np.asarray(features, np.float64) @ np.asarray(weights, np.float64)
+    return out
+
+
+def fused_topk(matrix, query, features, weights, k, *, sim_weight=1.0, interest_weights=None, rows=None):
+    """Like ops.fused_topk."""
+    _, row_numbers = _candidates(matrix, rows)
+    scores = fused_scores(matrix, query, features, weights, sim_weight=sim_weight,
+                          interest_weights=interest_weights, rows=rows)
+    return _best_first(scores, row_numbers, k)
+
+
+def multi_topk(matrix, interests, k, *, weights=None, rows=None):
+    """Like ops.multi_topk."""
+    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows)
+
+
+def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None):
+    """Like ops.mmr: greedy picks with the full n x n similarity matrix (fine for tests)."""
+    vectors, row_numbers = _candidates(matrix, rows)
+    rel = np.asarray(relevance, np.float64)
+    sims = vectors @ vectors.T
+    n = len(row_numbers)
+    taken = np.zeros(n, bool)
+    max_sim = np.zeros(n)
+    picks, values = [], []
+    for t in range(min(k, n)):
+        value = lambda_ * rel - (1.0 - lambda_) * max_sim
+        value = np.where(np.isnan(value) | taken, -np.inf, value)
+        candidates = np.flatnonzero(~taken)
+        order = np.lexsort((row_numbers[candidates], -value[candidates]))
+        best = candidates[order[0]]
+        taken[best] = True
+        picks.append(row_numbers[best])
+        values.append(value[best])
+        max_sim = sims[best] if t == 0 else np.maximum(max_sim, sims[best])
+    return np.asarray(picks, np.int64), np.asarray(values, np.float32)

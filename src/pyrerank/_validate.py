@@ -1,0 +1,134 @@
+"""Argument checks shared by pyrerank.ops: each names the parameter and shows what was wrong."""
+
+from __future__ import annotations
+
+import operator
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .errors import PyrerankWarning
+
+F32, F16, I64 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int64)
+_AUTO_THREAD_WORK = 1 << 24  # multiply-adds below which one thread beats spawning more
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+CPU_COUNT = _cpu_count()
+
+
+def _is_ready(value: Any, dtype: np.dtype) -> bool:
+    """True for an ndarray already of `dtype` and C-contiguous: the fast path, no copy."""
+    return type(value) is np.ndarray and value.dtype is dtype and value.flags.c_contiguous
+
+
+def matrix(value: Any) -> np.ndarray:
+    """A float32 or float16 C-contiguous (n_rows, dim) array; converts once, with a warning."""
+    if (_is_ready(value, F32) or _is_ready(value, F16)) and value.ndim == 2 and value.size:
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"matrix must hold floating-point vectors, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"matrix must be a non-empty 2-D array (n_rows, dim), got shape {arr.shape}")
+    target = arr.dtype if arr.dtype in (F32, F16) else F32
+    if arr.dtype == target and arr.flags.c_contiguous:
+        return arr
+    warnings.warn(
+        f"matrix of dtype {arr.dtype}, shape {arr.shape} was copied to a C-contiguous {target} array; "
+        "convert the catalogue once (np.ascontiguousarray(matrix, dtype=np.float32)) to avoid a copy per call",
+        PyrerankWarning,
+        stacklevel=3,
+    )
+    return np.ascontiguousarray(arr, dtype=target)
+
+
+def vectors(value: Any, name: str, dim: int) -> np.ndarray:
+    """A (dim,) or (q, dim) float32 C-contiguous array (finiteness is checked in C++)."""
+    if _is_ready(value, F32) and 1 <= value.ndim <= 2 and value.shape[-1] == dim and value.size:
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be floating point, got dtype {arr.dtype}")
+    if not 1 <= arr.ndim <= 2 or arr.shape[-1] != dim or arr.size == 0:
+        raise ValueError(f"{name} must have shape ({dim},) or (q, {dim}) to match matrix, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=F32)
+
+
+def float_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 C-contiguous array of exactly `shape` (-1 matches any length)."""
+    arr = value if type(value) is np.ndarray else np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != len(shape) or any(want not in (-1, got) for want, got in zip(shape, arr.shape)):
+        expected = "(" + ", ".join("any" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def rows(value: Any, n_rows: int) -> np.ndarray | None:
+    """None, or a non-empty 1-D int64 array of candidate row numbers (range checked in C++)."""
+    if value is None or (_is_ready(value, I64) and value.ndim == 1 and value.size):
+        return value
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"rows must be a 1-D array of row numbers, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("rows must not be empty")
+    if arr.dtype.kind not in "iu":
+        hint = "; for a boolean mask use np.flatnonzero(mask)" if arr.dtype.kind == "b" else ""
+        raise TypeError(f"rows must be integer row numbers, got dtype {arr.dtype}{hint}")
+    if arr.dtype.kind == "u" and int(arr.max()) >= n_rows:
+        raise IndexError(f"rows holds {int(arr.max())}, out of range for a matrix with {n_rows} rows")
+    return np.ascontiguousarray(arr, dtype=I64)
+
+
+def k(value: Any) -> int:
+    """A positive int."""
+    if type(value) is int and value >= 1:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"k must be an integer, got {value!r}")
+    try:
+        k_int = operator.index(value)
+    except TypeError:
+        raise TypeError(f"k must be an integer, got {type(value).__name__} {value!r}") from None
+    if k_int < 1:
+        raise ValueError(f"k must be >= 1, got {k_int}")
+    return k_int
+
+
+def num_threads(value: Any, m: np.ndarray, q: np.ndarray, r: np.ndarray | None) -> int:
+    """The caller's positive thread count, or (None) 1 for small work and every CPU for large.
+
+    The work is n_candidates * q.size multiply-adds for matrix `m`, queries `q`, rows `r`.
+    """
+    if type(value) is int and value >= 1:
+        return value
+    if value is None:
+        work = (m.shape[0] if r is None else r.shape[0]) * q.size
+        return 1 if work < _AUTO_THREAD_WORK else CPU_COUNT
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"num_threads must be an int or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"num_threads must be >= 1, got {value}")
+    return int(value)
+
+
+def finite_scalar(value: Any, name: str) -> float:
+    """A finite float."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {out}")
+    return out
