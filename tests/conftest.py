@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from pyrerank import _core
+
+settings.register_profile("ci", max_examples=150, deadline=None)
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.load_profile("ci")
+
+
+@pytest.fixture(scope="module", params=_core.runnable_isas())
+def isa(request):
+    """Runs the test once per instruction set this CPU can run (AVX-512, AVX2, portable)."""
+    best = _core.isa()
+    _core.use_isa(request.param)
+    yield request.param
+    _core.use_isa(best)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,125 @@
+"""Bad input raises the named exception with a message that names the parameter: never a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from pyrerank import PyrerankWarning, _core, ops
+
+M = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+Q = M[0].copy()
+ROWS = np.arange(10, dtype=np.int64)
+
+# (call, exception, text the message must contain)
+BAD_CALLS = [
+    (lambda: ops.topk(M[0], Q, 3), ValueError, "matrix must be a non-empty 2-D"),
+    (lambda: ops.topk(M[None], Q, 3), ValueError, "shape (1, 50, 8)"),
+    (lambda: ops.topk(np.zeros((0, 8), np.float32), Q, 3), ValueError, "non-empty"),
+    (lambda: ops.topk(M.astype(np.int32), Q, 3), TypeError, "matrix must hold floating-point"),
+    (lambda: ops.topk(M, Q[:5], 3), ValueError, "query must have shape (8,) or (q, 8)"),
+    (lambda: ops.topk(M, np.zeros((2, 2, 8), np.float32), 3), ValueError, "query must have shape"),
+    (lambda: ops.topk(M, np.zeros((0, 8), np.float32), 3), ValueError, "query"),
+    (lambda: ops.topk(M, Q.astype(np.int64), 3), TypeError, "query must be floating point"),
+    (lambda: ops.topk(M, np.where(np.arange(8) == 2, np.nan, Q), 3), ValueError, "query must be finite"),
+    (lambda: ops.topk(M, np.full(8, np.inf, np.float32), 3), ValueError, "query must be finite"),
+    (lambda: ops.topk(M, Q, 0), ValueError, "k must be >= 1, got 0"),
+    (lambda: ops.topk(M, Q, -5), ValueError, "k must be >= 1"),
+    (lambda: ops.topk(M, Q, 2.5), TypeError, "k must be an integer"),
+    (lambda: ops.topk(M, Q, True), TypeError, "k must be an integer"),
+    (lambda: ops.topk(M, Q, 3, np.array([1, 50])), IndexError, "rows[1] = 50 is out of range for a matrix with 50 rows"),
+    (lambda: ops.topk(M, Q, 3, np.array([-1, 2])), IndexError, "rows[0] = -1"),
+    (lambda: ops.topk(M, Q, 3, np.array([2**40], np.uint64)), IndexError, "out of range"),
+    (lambda: ops.topk(M, Q, 3, np.array([1.0, 2.0])), TypeError, "rows must be integer row numbers"),
+    (lambda: ops.topk(M, Q, 3, np.ones(50, bool)), TypeError, "np.flatnonzero"),
+    (lambda: ops.topk(M, Q, 3, np.array([], np.int64)), ValueError, "rows must not be empty"),
+    (lambda: ops.topk(M, Q, 3, []), ValueError, "rows must not be empty"),
+    (lambda: ops.topk(M, Q, 3, ROWS.reshape(2, 5)), ValueError, "rows must be a 1-D array"),
+    (lambda: ops.topk(M, Q, 3, num_threads=0), ValueError, "num_threads must be >= 1"),
+    (lambda: ops.topk(M, Q, 3, num_threads="2"), TypeError, "num_threads"),
+    (lambda: ops.score(M, Q[:3]), ValueError, "query must have shape"),
+    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(2), 3, rows=ROWS[:5]), ValueError, "features must have shape (5, any)"),
+    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(3), 3, rows=ROWS), ValueError, "weights must have shape (2,)"),
+    (lambda: ops.fused_topk(M, Q, np.full((10, 2), np.nan), np.zeros(2), 3, rows=ROWS), ValueError, "features must be finite"),
+    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.array([0, np.inf]), 3, rows=ROWS), ValueError, "feature_weights must be finite"),
+    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), None, 3, rows=ROWS), ValueError, "given together"),
+    (lambda: ops.fused_topk(M, Q, None, None, 3, sim_weight=np.nan), ValueError, "sim_weight must be finite"),
+    (lambda: ops.fused_topk(M, Q, np.array([["a", "b"]] * 50), np.zeros(2), 3), TypeError, "features must be numeric"),
+    (lambda: ops.multi_topk(M, M[:3], 3, weights=np.ones(2)), ValueError, "interest_weights must have shape (3,)"),
+    (lambda: ops.multi_topk(M, M[:3], 3, weights=[1, np.nan, 1]), ValueError, "interest_weights must be finite"),
+    (lambda: ops.mmr(M, np.zeros(49), 3), ValueError, "relevance must have shape (50,)"),
+    (lambda: ops.mmr(M, np.zeros(50), 3, lambda_=1.5), ValueError, "lambda_ must lie in [0, 1]"),
+    (lambda: ops.mmr(M, np.full(50, np.nan), 3), ValueError, "relevance must be finite"),
+]
+
+
+@pytest.mark.parametrize("call, error, text", BAD_CALLS, ids=[f"case{i}" for i in range(len(BAD_CALLS))])
+def test_bad_input_raises_named_error(call, error, text):
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+# The kernel re-checks what reaches it directly, bypassing pyrerank.ops.
+BAD_CORE_CALLS = [
+    (lambda: _core.topk(M.astype(np.float64), Q, 3, None, 1), TypeError, "matrix must be float32 or float16"),
+    (lambda: _core.topk(np.asfortranarray(M), Q, 3, None, 1), ValueError, "matrix must be C-contiguous"),
+    (lambda: _core.topk([[1.0]], Q, 3, None, 1), TypeError, "matrix must be a numpy array, got list"),
+    (lambda: _core.topk(M, Q[:4], 3, None, 1), ValueError, "query has dimension 4 but matrix rows have dimension 8"),
+    (lambda: _core.topk(M, Q.astype(np.float64), 3, None, 1), TypeError, "query must be float32"),
+    (lambda: _core.topk(M, Q, 0, None, 1), ValueError, "k must be >= 1"),
+    (lambda: _core.topk(M, Q, 3, ROWS.astype(np.int32), 1), TypeError, "rows must be int64"),
+    (lambda: _core.topk(M, Q, 3, np.array([99]), 1), IndexError, "out of range"),
+    (lambda: _core.topk(M, Q, 3, None, 0), ValueError, "num_threads must be >= 1"),
+    (lambda: _core.score(M, np.zeros((2, 2, 8), np.float32), None, 1), ValueError, "query must have shape"),
+    (lambda: _core.fused_topk(M, Q[None], None, 1.0, np.zeros((5, 2), np.float32), np.zeros(2, np.float32), 3, None, 1), ValueError, "features has shape (5, 2) but there are 50 candidates"),
+    (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, 2.0, None), ValueError, "lambda_ must lie in [0, 1]"),
+    (lambda: _core.use_isa("sse9"), ValueError, "isa must be one this CPU and build can run"),
+]
+
+
+@pytest.mark.parametrize("call, error, text", BAD_CORE_CALLS, ids=[f"core{i}" for i in range(len(BAD_CORE_CALLS))])
+def test_kernel_rechecks_input(call, error, text):
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_bad_input_in_a_subprocess_raises_instead_of_crashing():
+    """A segfault would kill pytest itself; run every bad call in a child and read its exit."""
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path[:0] = [{tests!r}]
+        from test_ops_errors import BAD_CALLS, BAD_CORE_CALLS
+        for call, error, _ in BAD_CALLS + BAD_CORE_CALLS:
+            try:
+                call()
+            except error:
+                continue
+            sys.exit("no error raised")
+        print("all raised")
+        """
+    ).format(tests=str(__import__("pathlib").Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "all raised"
+
+
+def test_float64_or_strided_matrix_is_converted_with_a_warning():
+    want = ops.topk(M, Q, 5)
+    with pytest.warns(PyrerankWarning, match="copied"):
+        got = ops.topk(M.astype(np.float64), Q, 5)
+    np.testing.assert_array_equal(got[0], want[0])
+    with pytest.warns(PyrerankWarning, match="copied"):
+        got = ops.topk(np.asfortranarray(M), Q, 5)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_lists_and_float64_queries_are_accepted_without_warning():
+    got = ops.topk(M, Q.astype(np.float64).tolist(), 5, rows=list(range(20)))
+    np.testing.assert_array_equal(got[0], ops.topk(M, Q, 5, rows=np.arange(20))[0])

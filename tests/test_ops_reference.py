@@ -1,0 +1,155 @@
+"""The C++ kernel agrees with the pure-numpy reference on every op, shape, dtype and thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyrerank import _reference as ref
+from pyrerank import ops
+
+DTYPES = [np.float32, np.float16]
+
+
+@st.composite
+def exact_problems(draw, max_rows=300, max_dim=70):
+    """Small dyadic values: every dot product is exact in float32, so results must match the
+    reference bit for bit, exact ties and their row-number tie-break included."""
+    n_rows = draw(st.integers(1, max_rows))
+    dim = draw(st.integers(1, max_dim))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    levels = draw(st.sampled_from([2, 3, 9]))  # few levels -> many exact ties
+    matrix = (rng.integers(-(levels // 2), levels // 2 + 1, size=(n_rows, dim)) / 4).astype(np.float32)
+    if draw(st.booleans()):  # duplicate rows and zero vectors
+        matrix[rng.integers(0, n_rows, size=n_rows // 3)] = matrix[0]
+        matrix[rng.integers(0, n_rows, size=n_rows // 5)] = 0.0
+    dtype = draw(st.sampled_from(DTYPES))
+    rows = None
+    if draw(st.booleans()):
+        n = draw(st.integers(1, 2 * n_rows))
+        rows = rng.integers(0, n_rows, size=n).astype(np.int64)  # duplicates allowed
+    n_queries = draw(st.sampled_from([None, 1, 2, 3, 5, 9]))
+    shape = (dim,) if n_queries is None else (n_queries, dim)
+    query = (rng.integers(-2, 3, size=shape) / 2).astype(np.float32)
+    k = draw(st.integers(1, 2 * n_rows + 2))
+    threads = draw(st.sampled_from([1, 2, 3, 8]))
+    return matrix.astype(dtype), query, rows, k, threads
+
+
+@given(exact_problems())
+def test_topk_matches_reference_exactly(isa, problem):
+    matrix, query, rows, k, threads = problem
+    indices, scores = ops.topk(matrix, query, k, rows, num_threads=threads)
+    want_indices, want_scores = ref.topk(matrix, query, k, rows)
+    assert indices.dtype == np.int64 and scores.dtype == np.float32
+    np.testing.assert_array_equal(indices, want_indices)
+    np.testing.assert_array_equal(scores, want_scores)
+
+
+@given(exact_problems())
+def test_score_matches_reference_exactly(isa, problem):
+    matrix, query, rows, _, threads = problem
+    np.testing.assert_array_equal(ops.score(matrix, query, rows, num_threads=threads), ref.score(matrix, query, rows))
+
+
+@given(exact_problems(), st.data())
+def test_fused_and_multi_topk_match_reference_exactly(isa, problem, data):
+    matrix, query, rows, k, threads = problem
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    interests = np.atleast_2d(query)
+    n = matrix.shape[0] if rows is None else len(rows)
+    n_features = data.draw(st.integers(1, 6))
+    features = (rng.integers(-4, 5, size=(n, n_features)) / 4).astype(np.float32)
+    weights = (rng.integers(-4, 5, size=n_features) / 2).astype(np.float32)
+    interest_weights = (rng.integers(1, 5, size=len(interests)) / 2).astype(np.float32)
+    sim_weight = data.draw(st.sampled_from([0.0, 0.5, 1.0, 2.0]))
+    got = ops.fused_topk(matrix, interests, features, weights, k, sim_weight=sim_weight,
+                         interest_weights=interest_weights, rows=rows, num_threads=threads)
+    want = ref.fused_topk(matrix, interests, features, weights, k, sim_weight=sim_weight,
+                          interest_weights=interest_weights, rows=rows)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    got = ops.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, num_threads=threads)
+    want = ref.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@given(exact_problems(max_rows=120), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.integers(0, 2**32 - 1))
+def test_mmr_matches_reference_exactly(isa, problem, lambda_, seed):
+    matrix, _, rows, k, _ = problem
+    n = matrix.shape[0] if rows is None else len(rows)
+    relevance = (np.random.default_rng(seed).integers(-8, 9, size=n) / 4).astype(np.float32)
+    got = ops.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows)
+    want = ref.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@st.composite
+def float_problems(draw):
+    """Unit-norm Gaussian vectors of realistic dimensions, as an encoder produces them."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n_rows = draw(st.integers(1, 2000))
+    dim = draw(st.sampled_from([1, 3, 16, 17, 31, 64, 100, 384, 385, 768]))
+    matrix = rng.standard_normal((n_rows, dim)).astype(np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    rows = rng.integers(0, n_rows, size=draw(st.integers(1, 1500))) if draw(st.booleans()) else None
+    query = rng.standard_normal((draw(st.integers(1, 7)), dim)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    return matrix, query, rows, draw(st.integers(1, 120)), draw(st.sampled_from(DTYPES))
+
+
+def assert_valid_topk(indices, scores, matrix, query, rows, k, rtol):
+    """Scores match the reference; nothing left out beats what was kept; order and ties hold."""
+    all_scores = ref.score(matrix, query, rows).astype(np.float64)
+    row_numbers = np.arange(matrix.shape[0]) if rows is None else rows
+    by_row = dict(zip(row_numbers.tolist(), all_scores.tolist()))
+    tol = rtol * np.abs(all_scores).max(initial=1.0) + rtol
+    assert len(indices) == min(k, len(row_numbers))
+    np.testing.assert_allclose(scores, [by_row[r] for r in indices.tolist()], rtol=0, atol=tol)
+    assert np.all(np.diff(scores) <= 0)
+    tied = np.diff(scores) == 0
+    assert np.all(np.diff(indices)[tied] >= 0), "equal scores must come in row-number order"
+    kept_rows = set(indices.tolist())
+    kept = np.array([r in kept_rows for r in row_numbers.tolist()])
+    if (~kept).any():
+        assert all_scores[~kept].max() <= scores[-1] + tol
+
+
+@given(float_problems())
+def test_topk_close_to_reference_on_real_vectors(isa, problem):
+    matrix, query, rows, k, dtype = problem
+    m = matrix.astype(dtype)
+    indices, scores = ops.topk(m, query, k, rows)
+    rtol = 1e-5 if dtype == np.float32 else 1e-3
+    for one, (i, s) in zip(query, zip(indices, scores)):
+        assert_valid_topk(i, s, m, one, rows, k, rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_multithreaded_topk_equals_single_threaded(isa, dtype, rng):
+    matrix = rng.standard_normal((50_000, 96)).astype(dtype)
+    queries = rng.standard_normal((4, 96)).astype(np.float32)
+    one = ops.topk(matrix, queries, 50, num_threads=1)
+    many = ops.topk(matrix, queries, 50, num_threads=4)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
+
+
+def test_nan_rows_rank_last(rng):
+    matrix = rng.standard_normal((20, 8)).astype(np.float32)
+    matrix[3] = np.nan
+    indices, scores = ops.topk(matrix, matrix[5], 20)
+    assert indices[-1] == 3 and scores[-1] == -np.inf
+
+
+def test_k_larger_than_candidates_returns_all_sorted(rng):
+    matrix = rng.standard_normal((7, 4)).astype(np.float32)
+    indices, scores = ops.topk(matrix, matrix[0], 1000)
+    assert sorted(indices.tolist()) == list(range(7))
+    assert np.all(np.diff(scores) <= 0)
