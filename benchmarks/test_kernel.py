@@ -1,0 +1,99 @@
+"""Top-k kernel against numpy, torch and faiss, single-threaded, with a memory-read yardstick.
+
+Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 pytest benchmarks/test_kernel.py \
+       --benchmark-json=benchmarks/kernel.json && python benchmarks/report.py benchmarks/kernel.json
+
+Cases: n candidates (a full scan of an n-row matrix, or a subset of n rows gathered from a
+100 000-row catalogue), d, k, one query or 64, float32 or float16. `probe` reads the same number
+of bytes from a contiguous block: the memory-bandwidth floor for a scan.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import CATALOGUE_ROWS, catalogue, queries
+
+from pyrerank import ops
+
+SUBSET_POOL = 32  # distinct candidate subsets cycled through (see the `candidates` fixture)
+
+
+def cases():
+    for n, d, k, nq, dtype, mode in itertools.product(
+        [100, 1_000, 10_000, 100_000], [384, 768], [10, 100], [1, 64], ["float32", "float16"], ["full", "subset"]
+    ):
+        if mode == "subset" and n == CATALOGUE_ROWS:
+            continue  # a subset of every row is the full scan
+        if k >= n:
+            continue
+        yield pytest.param(n, d, k, nq, dtype, mode, id=f"{mode}-n{n}-d{d}-k{k}-q{nq}-{dtype}")
+
+
+def _numpy_topk(scores: np.ndarray, k: int) -> np.ndarray:
+    part = np.argpartition(-scores, k - 1, axis=-1)[..., :k]
+    top = np.take_along_axis(scores, part, axis=-1)
+    return np.take_along_axis(part, np.argsort(-top, axis=-1), axis=-1)
+
+
+class Problem:
+    """The matrix, query and candidate rows of one case; `rows` cycles through a pool of
+    subsets, so that cached rows from the previous call do not flatter any implementation."""
+
+    def __init__(self, n, d, k, nq, dtype, mode):
+        full = catalogue(d, dtype)
+        self.k, self.query = k, queries(d, nq)
+        if mode == "full":
+            self.matrix = full if n == CATALOGUE_ROWS else np.ascontiguousarray(full[:n])
+            self.pool = [None]
+        else:
+            self.matrix = full
+            rng = np.random.default_rng(n)
+            self.pool = [np.sort(rng.choice(CATALOGUE_ROWS, n, replace=False)).astype(np.int64) for _ in range(SUBSET_POOL)]
+        self.bytes = n * d * np.dtype(dtype).itemsize
+        self.calls = 0
+
+    def next_rows(self):
+        self.calls += 1
+        return self.pool[self.calls % len(self.pool)]
+
+
+@pytest.mark.parametrize("n, d, k, nq, dtype, mode", list(cases()))
+@pytest.mark.parametrize("impl", ["pyrerank", "numpy", "torch", "faiss", "probe"])
+def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
+    p = Problem(n, d, k, nq, dtype, mode)
+    benchmark.group = f"{mode}-n{n}-d{d}-k{k}-q{nq}-{dtype}"
+    benchmark.extra_info.update(n=n, d=d, k=k, nq=nq, dtype=dtype, mode=mode, bytes=p.bytes, isa=ops.isa())
+    if impl == "pyrerank":
+        benchmark(lambda: ops.topk(p.matrix, p.query, k, p.next_rows(), num_threads=1))
+    elif impl == "numpy":
+        def run():
+            rows = p.next_rows()
+            block = p.matrix if rows is None else p.matrix[rows]
+            return _numpy_topk(block @ p.query.T, k)
+        benchmark(run)
+    elif impl == "torch":
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)
+        t_matrix = torch.from_numpy(p.matrix)
+        t_query = torch.from_numpy(p.query).to(t_matrix.dtype)
+        def run():
+            rows = p.next_rows()
+            block = t_matrix if rows is None else t_matrix[torch.from_numpy(rows)]
+            scores = block @ t_query.T if nq > 1 else torch.mv(block, t_query)
+            return torch.topk(scores, k, dim=0)
+        benchmark(run)
+    elif impl == "faiss":
+        faiss = pytest.importorskip("faiss")
+        if mode != "full" or dtype != "float32":
+            pytest.skip("IndexFlatIP holds float32 and scans the whole index (no candidate gather)")
+        faiss.omp_set_num_threads(1)
+        index = faiss.IndexFlatIP(d)
+        index.add(p.matrix)
+        q2 = np.atleast_2d(p.query)
+        benchmark(lambda: index.search(q2, k))
+    else:  # probe: the same number of bytes read from one contiguous block
+        block = np.ascontiguousarray(catalogue(d, dtype)[:n])
+        benchmark(lambda: ops._read_all(block))
