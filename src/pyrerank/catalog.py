@@ -1,0 +1,111 @@
+"""The catalogue: item ids <-> rows of one contiguous vector matrix, plus item metadata."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .events import ItemId
+
+
+class Catalog:
+    """Items as rows of one (capacity, dim) matrix of float32 or float16, grown by doubling.
+
+    Ids are ints or strs (not mixed). Int ids are looked up through a direct table when they
+    are dense enough, so mapping 1,000 candidate ids costs a few microseconds.
+    """
+
+    def __init__(self, dim: int, dtype: str = "float32") -> None:
+        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        self.dim = dim
+        self.dtype = np.dtype(dtype)
+        self._matrix = np.zeros((16, dim), self.dtype)
+        self.ids: list[ItemId] = []
+        self.row_of: dict[ItemId, int] = {}
+        self.metadata: dict[ItemId, Any] = {}
+        self._id_kind: type | None = None
+        self._int_table = np.full(0, -1, np.int64)  # id -> row, for non-negative int ids
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(len(self), dim) view of the vectors; rows never move once assigned."""
+        return self._matrix[: len(self.ids)]
+
+    def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
+        """Add new items or replace existing ones' vectors; returns their (n,) int64 rows."""
+        with self._lock:
+            rows = np.empty(len(ids), np.int64)
+            for i, item in enumerate(ids):
+                row = self.row_of.get(item)
+                if row is None:
+                    row = len(self.ids)
+                    self.ids.append(item)
+                    self.row_of[item] = row
+                rows[i] = row
+            if len(self.ids) > len(self._matrix):
+                grown = np.zeros((max(len(self.ids), 2 * len(self._matrix)), self.dim), self.dtype)
+                grown[: len(self._matrix)] = self._matrix
+                self._matrix = grown
+            self._matrix[rows] = vectors
+            if metadata is not None:
+                self.metadata.update(zip(ids, metadata))
+            self._index_ints(ids, rows)
+            return rows
+
+    def _index_ints(self, ids: Sequence[ItemId], rows: np.ndarray) -> None:
+        if self._id_kind is not int:
+            return
+        keys = np.asarray(ids, dtype=np.int64)
+        top = int(keys.max()) if len(keys) else -1
+        if top >= len(self._int_table):
+            if top > 4 * len(self.ids) + 1_000_000:  # too sparse for a table: use the dict
+                self._int_table = np.full(0, -1, np.int64)
+                self._id_kind = type(None)  # marks "int ids, no table"
+                return
+            table = np.full(max(top + 1, 2 * len(self._int_table)), -1, np.int64)
+            table[: len(self._int_table)] = self._int_table
+            self._int_table = table
+        self._int_table[keys] = rows
+
+    def check_ids(self, ids: Sequence[Any]) -> None:
+        """Raises unless every id is an int or str of the catalogue's one kind."""
+        for item in ids:
+            kind = int if isinstance(item, (int, np.integer)) and not isinstance(item, bool) else (
+                str if isinstance(item, str) else None)
+            if kind is None:
+                raise TypeError(f"item ids must be int or str, got {type(item).__name__} {item!r}")
+            if kind is int and item < 0:
+                raise ValueError(f"int item ids must be >= 0, got {item}")
+            if self._id_kind is None and not self.ids:
+                self._id_kind = kind
+            expected = int if self._id_kind in (int, type(None)) else str
+            if kind is not expected:
+                raise TypeError(f"item ids must all be {expected.__name__} like the catalogue's, got {item!r}")
+
+    def rows_for(self, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, positions): catalogue rows of the known items and their positions in `items`.
+
+        Unknown ids are left out (the caller decides how to report them).
+        """
+        if self._id_kind is int and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+            keys = items.astype(np.int64, copy=False)
+            inside = (keys >= 0) & (keys < len(self._int_table))
+            rows = np.full(len(keys), -1, np.int64)
+            rows[inside] = self._int_table[keys[inside]]
+        else:
+            get = self.row_of.get  # numpy ints and strs hash and compare like Python's
+            rows = np.fromiter((get(item, -1) for item in items), np.int64, count=len(items))
+        known = rows >= 0
+        if known.all():
+            return rows, np.arange(len(rows))
+        positions = np.flatnonzero(known)
+        return rows[positions], positions
+

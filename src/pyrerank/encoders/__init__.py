@@ -1,0 +1,1 @@
+"""Built-in encoders: `hashing` (no dependencies), `transformers` and `minilm` (torch)."""

@@ -1,0 +1,47 @@
+"""Feedback events: what a user did to an item, how much it counts, and when."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable
+from typing import Union
+
+ItemId = Union[int, str]
+UserId = Hashable
+
+# How much each kind of event moves a user's interest. Positive kinds pull the interest
+# towards the item, negative kinds push it away. Callers override per event with `weight=`.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "view": 0.25,
+    "click": 1.0,
+    "like": 2.0,
+    "purchase": 3.0,
+    "skip": -0.5,
+    "dislike": -2.0,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """One feedback event. `timestamp` is seconds (any epoch, consistently); None means now.
+
+    `weight` None takes the kind's default from :data:`DEFAULT_WEIGHTS`.
+    """
+
+    user: UserId
+    item: ItemId
+    kind: str = "click"
+    timestamp: float | None = None
+    weight: float | None = None
+
+
+def event_weight(kind: str, weight: float | None) -> float:
+    """The signed weight of an event: the explicit `weight`, else the kind's default."""
+    if kind not in DEFAULT_WEIGHTS:
+        raise ValueError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {kind!r}")
+    if weight is None:
+        return DEFAULT_WEIGHTS[kind]
+    w = float(weight)
+    if w != w or w in (float("inf"), float("-inf")):
+        raise ValueError(f"weight must be finite, got {weight!r}")
+    return w

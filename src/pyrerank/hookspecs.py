@@ -1,0 +1,43 @@
+"""Hook specifications: how plugins add encoders, interest models, rankers and profile stores.
+
+A plugin module (or a package exposing one through the ``pyrerank`` entry-point group)::
+
+    import pyrerank as pr
+
+    @pr.hookimpl
+    def register_encoders(register):
+        register(MyEncoder)               # a class or zero-argument factory: built on first use
+        register(my_encoder_instance)     # or a ready instance
+
+``register(thing, name=None)`` takes the name from ``thing.name`` unless given.
+Register a class or factory for anything that holds state (rankers learn weights), so that
+each Reranker gets its own instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("pyrerank")
+hookimpl = pluggy.HookimplMarker("pyrerank")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_encoders(register: Register) -> None:
+    """Register :class:`~pyrerank.Encoder` implementations (instances, classes or factories)."""
+
+
+@hookspec
+def register_interest_models(register: Register) -> None:
+    """Register :class:`~pyrerank.InterestModel` implementations."""
+
+
+@hookspec
+def register_rankers(register: Register) -> None:
+    """Register :class:`~pyrerank.Ranker` implementations."""
+
+

@@ -1,0 +1,1 @@
+"""Built-in interest models: `decay`, `multi` and `logistic`."""

@@ -1,0 +1,40 @@
+"""Time-decayed positive and negative centroids (Rocchio): the default interest model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..interfaces import InterestModel, State, UserQuery
+from ._common import DAY, check_positive, decay_factor, unit
+
+
+class DecayInterest(InterestModel):
+    """query = unit(Σ decayed positive vectors) − negative_weight · unit(Σ decayed negative vectors).
+
+    Every event's pull fades with `half_life` seconds of the user's own event time, so recent
+    taste dominates; skips and dislikes build the negative centroid, which pushes similar items
+    down. State: ``pos``, ``neg`` (dim,) float32 sums and ``t``, the last event time.
+    """
+
+    name = "decay"
+
+    def __init__(self, half_life: float = 30 * DAY, negative_weight: float = 0.5) -> None:
+        self.half_life = check_positive("half_life", half_life)
+        self.negative_weight = float(negative_weight)
+
+    def update(self, state: State, vector: np.ndarray, weight: float, timestamp: float) -> None:
+        if "pos" not in state:
+            state.update(pos=np.zeros_like(vector, dtype=np.float32), neg=np.zeros_like(vector, dtype=np.float32))
+        fade = decay_factor(state, timestamp, self.half_life)
+        if fade != 1.0:
+            state["pos"] *= fade
+            state["neg"] *= fade
+        target = state["pos"] if weight > 0 else state["neg"]
+        target += abs(weight) * vector
+        state["t"] = max(timestamp, state.get("t", timestamp))
+
+    def query(self, state: State, now: float) -> UserQuery | None:
+        if "pos" not in state:
+            return None
+        q = unit(state["pos"]) - self.negative_weight * unit(state["neg"])
+        return UserQuery(q.reshape(1, -1)) if q.any() else None

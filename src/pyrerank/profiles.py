@@ -1,0 +1,70 @@
+"""Per-user records and the store that holds them."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .interfaces import State, UserQuery
+
+HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
+CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
+
+
+@dataclasses.dataclass
+class UserRecord:
+    """A user's interest state and recent positive rows (newest last), plus derived caches
+    that are rebuilt on demand and never persisted."""
+
+    state: State = dataclasses.field(default_factory=dict)
+    recent: list[int] = dataclasses.field(default_factory=list)
+    query: UserQuery | None = None
+    query_valid: bool = False
+    profile_key: Any = None
+    profile: tuple[np.ndarray, np.ndarray] | None = None
+
+    def changed(self) -> None:
+        self.query_valid = False
+
+
+class MemoryStore:
+    """User records in process memory, the least recently used evicted past `max_users`."""
+
+    name = "memory"
+
+    def __init__(self, max_users: int | None = 1_000_000) -> None:
+        if max_users is not None and max_users < 1:
+            raise ValueError(f"max_users must be >= 1 or None, got {max_users}")
+        self.max_users = max_users
+        self._records: OrderedDict[Hashable, UserRecord] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user: Hashable) -> UserRecord | None:
+        with self._lock:
+            record = self._records.get(user)
+            if record is not None:
+                self._records.move_to_end(user)
+            return record
+
+    def put(self, user: Hashable, record: UserRecord) -> None:
+        with self._lock:
+            self._records[user] = record
+            self._records.move_to_end(user)
+            if self.max_users is not None and len(self._records) > self.max_users:
+                self._records.popitem(last=False)
+
+    def delete(self, user: Hashable) -> bool:
+        with self._lock:
+            return self._records.pop(user, None) is not None
+
+    def items(self) -> Iterator[tuple[Hashable, UserRecord]]:
+        with self._lock:
+            return iter(list(self._records.items()))
+
+    def __len__(self) -> int:
+        return len(self._records)

@@ -1,0 +1,1 @@
+"""Built-in rankers: `cosine`, `fusion` and `mmr`."""

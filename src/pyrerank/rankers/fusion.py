@@ -1,0 +1,108 @@
+"""A weighted blend of interest similarity and candidate features, scored in the C++ kernel;
+weights set by hand or learned from logged feedback with :meth:`FusionRanker.fit`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from .. import _core
+from ..features import FEATURES
+from ..interfaces import Ranker, RankRequest
+from .cosine import similarity
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = {
+    "similarity": 1.0,
+    "upstream": 0.1,
+    "popularity": 0.05,
+    "recent_popularity": 0.05,
+    "co_engagement": 0.3,
+    "recency": 0.05,
+}
+
+
+@dataclasses.dataclass
+class PairwiseExamples:
+    """Logged choices for learning: each positive beside negatives shown at the same moment.
+
+    positives : (p, 1 + len(FEATURES)) float32, column 0 the similarity, then FEATURES
+    negatives : (p, m, 1 + len(FEATURES)) float32
+    """
+
+    positives: np.ndarray
+    negatives: np.ndarray
+
+
+class FusionRanker(Ranker):
+    """score = w_sim * similarity + Σ_f w_f * feature_f over FEATURES.
+
+    weights : {"similarity": ..., "upstream": ..., ...}; missing names keep their defaults.
+    """
+
+    name = "fusion"
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"weights has unknown names {sorted(unknown)}; known: {list(DEFAULT_WEIGHTS)}")
+        self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+        self.fitted = False
+
+    @property
+    def _vector(self) -> np.ndarray:
+        return np.array([self.weights[f] for f in FEATURES], np.float32)
+
+    def score(self, request: RankRequest) -> np.ndarray:
+        features = request.features.matrix(FEATURES)
+        return (self.weights["similarity"] * similarity(request) + features @ self._vector).astype(np.float32)
+
+    def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
+        features = request.features.matrix(FEATURES)
+        q = request.query
+        if q is None:  # no interest yet: the features alone decide
+            interests = np.zeros((1, request.matrix.shape[1]), np.float32)
+            return _core.fused_topk(request.matrix, interests, None, 0.0, features, self._vector, k, request.rows, 1)
+        return _core.fused_topk(request.matrix, q.interests, q.weights, self.weights["similarity"], features,
+                                self._vector, k, request.rows, 1)
+
+    def explain(self, request: RankRequest) -> list[dict[str, float]]:
+        sims = similarity(request)
+        features = request.features.matrix(FEATURES)
+        out = []
+        for i in range(len(request.rows)):
+            parts = {"similarity": float(self.weights["similarity"] * sims[i])}
+            parts.update({f: float(self.weights[f] * features[i, j]) for j, f in enumerate(FEATURES)})
+            parts["score"] = sum(parts.values())
+            out.append(parts)
+        return out
+
+    def fit(self, examples: PairwiseExamples, l2: float = 1e-3, iterations: int = 25) -> None:
+        """Pairwise logistic regression (Newton's method): P(positive beats negative) =
+        σ(w · (x_pos − x_neg)), averaged over every logged pair."""
+        pos, neg = examples.positives, examples.negatives
+        if len(pos) == 0:
+            log.warning("fusion.fit got no examples; keeping the current weights")
+            return
+        diff = (pos[:, None, :] - neg).reshape(-1, pos.shape[1]).astype(np.float64)
+        w_all = np.array([self.weights["similarity"], *self._vector], np.float64)
+        # A feature that never varies in the log (upstream scores, absent from logs) keeps its
+        # hand-set weight instead of being driven to 0 by the penalty.
+        active = diff.std(axis=0) > 0
+        diff, w = diff[:, active], w_all[active]
+        for _ in range(iterations):
+            z = diff @ w
+            p = 1.0 / (1.0 + np.exp(np.clip(z, -30, 30)))  # σ(-z): the chance the pair is mis-ordered
+            grad = -(diff * p[:, None]).mean(axis=0) + l2 * w
+            hess = (diff * (p * (1 - p))[:, None]).T @ diff / len(diff) + l2 * np.eye(len(w))
+            step = np.linalg.solve(hess, grad)
+            w -= step
+            if np.abs(step).max() < 1e-6:
+                break
+        w_all[active] = w
+        self.weights = {"similarity": float(w_all[0]), **{f: float(x) for f, x in zip(FEATURES, w_all[1:])}}
+        self.fitted = True
+        log.info("fusion weights learned from %d pairs: %s", len(diff), self.weights)

@@ -1,0 +1,38 @@
+"""Diversity on top of any ranker: maximal marginal relevance over its scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..interfaces import Ranker, RankRequest
+from .fusion import FusionRanker
+
+
+class MMRRanker(Ranker):
+    """Re-orders the `base` ranker's scores (scaled to [0, 1]) so that each next item trades
+    relevance against similarity to the items already picked: `lambda_` = 1 is the base order,
+    lower values diversify more."""
+
+    name = "mmr"
+
+    def __init__(self, base: Ranker | None = None, lambda_: float = 0.7) -> None:
+        if not 0.0 <= float(lambda_) <= 1.0:
+            raise ValueError(f"lambda_ must lie in [0, 1], got {lambda_!r}")
+        self.base = base if base is not None else FusionRanker()
+        self.lambda_ = float(lambda_)
+
+    def score(self, request: RankRequest) -> np.ndarray:
+        return self.base.score(request)
+
+    def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
+        relevance = np.asarray(self.base.score(request), np.float32)
+        spread = float(relevance.max() - relevance.min())
+        scaled = (relevance - relevance.min()) / spread if spread > 0 else np.zeros_like(relevance)
+        return _core.mmr(request.matrix, np.ascontiguousarray(scaled, np.float32), k, self.lambda_, request.rows)
+
+    def explain(self, request: RankRequest) -> list[dict[str, float]]:
+        return self.base.explain(request)
+
+    def fit(self, examples) -> None:
+        self.base.fit(examples)

@@ -1,0 +1,291 @@
+"""The one entry point: a catalogue, per-user interest that moves on every event, a ranker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _validate as check
+from .catalog import Catalog
+from .encoders.cache import CachedEncoder
+from .errors import PyrerankWarning
+from .events import Event, ItemId, event_weight
+from .features import CO_DECAY, CandidateFeatures
+from .interfaces import Encoder, InterestModel, Ranker, RankRequest
+from .plugins import registry
+from .profiles import CO_PAIRS, HISTORY, MemoryStore, UserRecord
+from .stats import GlobalStats
+
+_LOCK_STRIPES = 64
+
+
+class Ranked(NamedTuple):
+    """One re-ranked candidate."""
+
+    item: ItemId
+    score: float
+
+
+def _resolve(kind: str, spec: Any, interface: type, **options: Any) -> Any:
+    if isinstance(spec, interface):
+        return spec
+    if isinstance(spec, str):
+        return registry.create(kind, spec, **options)
+    raise TypeError(f"{kind} must be a registered name or a {interface.__name__} instance, got {spec!r}")
+
+
+class Reranker:
+    """Re-ranks a user's candidates by a language-model view of items and of the user's events.
+
+    Parameters
+    ----------
+    encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance
+    store : "memory" (or a store instance): where per-user state lives
+    device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
+    dtype : "float32" or "float16" for the item matrix (float16 halves memory and scan time)
+    cache_dir : keep encoded texts on disk here, so re-runs never re-encode
+
+    Thread-safe: observe and rerank may be called from many threads at once; calls for one
+    user are serialised, calls for different users run in parallel (the kernel releases the GIL).
+    """
+
+    def __init__(
+        self,
+        encoder: str | Encoder = "minilm",
+        interest: str | InterestModel = "decay",
+        ranker: str | Ranker = "fusion",
+        store: str | MemoryStore = "memory",
+        *,
+        device: str | None = None,
+        dtype: str = "float32",
+        cache_dir: str | None = None,
+    ) -> None:
+        if isinstance(encoder, str):
+            if encoder not in registry.names("encoder"):
+                registry.create("encoder", encoder)  # raises, listing the registered names
+            self._encoder_spec: Any = encoder
+        elif isinstance(encoder, Encoder):
+            self._encoder_spec = encoder
+        else:
+            raise TypeError(f"encoder must be a registered name or an Encoder instance, got {encoder!r}")
+        self._device, self._cache_dir = device, cache_dir
+        self._encoder: CachedEncoder | None = None
+        self.interest: InterestModel = _resolve("interest", interest, InterestModel)
+        self.ranker: Ranker = _resolve("ranker", ranker, Ranker)
+        if isinstance(store, str):
+            if store != "memory":
+                raise ValueError(f"store must be 'memory' or a store instance, got {store!r}")
+            store = MemoryStore()
+        self.store = store
+        self.dtype = dtype
+        self.catalog: Catalog | None = None
+        self.stats = GlobalStats()
+        self._lock = threading.RLock()  # catalogue changes
+        self._user_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    # -- parts ---------------------------------------------------------------------------
+    @property
+    def encoder(self) -> CachedEncoder:
+        """The encoder, built on first use (a model loads only when texts need encoding)."""
+        with self._lock:
+            if self._encoder is None:
+                spec = self._encoder_spec
+                if isinstance(spec, str):
+                    options = {"device": self._device} if self._device and spec in ("minilm", "transformers") else {}
+                    spec = registry.create("encoder", spec, **options)
+                self._encoder = CachedEncoder(spec, self._cache_dir)
+            return self._encoder
+
+    def _user_lock(self, user: Hashable) -> threading.Lock:
+        return self._user_locks[hash(user) % _LOCK_STRIPES]
+
+    # -- catalogue -----------------------------------------------------------------------
+    def add_items(
+        self,
+        ids: Sequence[ItemId],
+        texts: Sequence[str] | None = None,
+        *,
+        vectors: np.ndarray | None = None,
+        metadata: Sequence[Any] | None = None,
+    ) -> None:
+        """Add items, or replace the vectors of ids already present.
+
+        ids : n distinct ints (>= 0) or strs; texts : n strs, encoded unless `vectors` given
+        vectors : (n, dim) float, L2-normalised here; must be finite and non-zero
+        metadata : n JSON-serialisable values, kept for the app
+        """
+        ids = list(ids)
+        if texts is None and vectors is None:
+            raise ValueError("add_items needs texts or vectors")
+        if len(set(ids)) != len(ids):
+            seen: set = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise ValueError(f"ids must be distinct, {dup!r} appears more than once")
+        for name, seq in (("texts", texts), ("metadata", metadata)):
+            if seq is not None and len(seq) != len(ids):
+                raise ValueError(f"{name} has {len(seq)} entries but ids has {len(ids)}")
+        if vectors is None:
+            assert texts is not None
+            vectors = self.encoder.encode(list(texts))
+        vectors = self._clean_vectors(vectors, len(ids))
+        with self._lock:
+            if self.catalog is None:
+                self.catalog = Catalog(vectors.shape[1], self.dtype)
+            if vectors.shape[1] != self.catalog.dim:
+                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalogue has {self.catalog.dim}")
+            self.catalog.check_ids(ids)
+            self.catalog.upsert(ids, vectors, metadata)
+            self.stats.resize(len(self.catalog))
+
+    @staticmethod
+    def _clean_vectors(vectors: Any, n: int) -> np.ndarray:
+        arr = np.asarray(vectors)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"vectors must be numeric, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise ValueError(f"vectors must have shape ({n}, dim), got {arr.shape}")
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+            raise ValueError(f"vectors must be finite; row {bad} holds NaN or inf")
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise ValueError(f"vectors must be non-zero; row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
+        return arr / norms
+
+    def _catalog(self) -> Catalog:
+        if self.catalog is None:
+            raise LookupError("the catalogue is empty: call add_items() first")
+        return self.catalog
+
+    def _row(self, item: ItemId) -> int:
+        row = self._catalog().row_of.get(item)
+        if row is None:
+            raise KeyError(f"item {item!r} is not in the catalogue; add it with add_items() first")
+        return row
+
+    # -- events --------------------------------------------------------------------------
+    def observe(self, user: Hashable, item: ItemId, kind: str = "click", *, timestamp: float | None = None,
+                weight: float | None = None) -> None:
+        """Record one event; the very next rerank for `user` reflects it."""
+        w = event_weight(kind, weight)
+        t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
+        row = self._row(item)
+        vector = self.catalog.matrix[row].astype(np.float32)  # type: ignore[union-attr]
+        with self._user_lock(user):
+            record = self.store.get(user) or UserRecord()
+            self.interest.update(record.state, vector, w, t)
+            if w > 0:
+                self.stats.record(row, w, t, record.recent[-CO_PAIRS:])
+                record.recent.append(row)
+                del record.recent[:-HISTORY]
+            record.changed()
+            self.store.put(user, record)
+
+    def forget(self, user: Hashable) -> bool:
+        """Remove the user's state and history; True if there was any. Counts the user added to
+        item popularity and co-engagement stay (they are not kept per user)."""
+        with self._user_lock(user):
+            return self.store.delete(user)
+
+    # -- ranking -------------------------------------------------------------------------
+    def _request(self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float) -> RankRequest:
+        catalog = self._catalog()
+        with self._user_lock(user):
+            record = self.store.get(user)
+            if record is None:
+                query, profile = None, (np.zeros(0, np.int64), np.zeros(0, np.float32))
+            else:
+                if not record.query_valid:
+                    record.query, record.query_valid = self.interest.query(record.state, now), True
+                key = (tuple(record.recent), self.stats.co.versions_of(record.recent))
+                if record.profile_key != key:
+                    with self.stats.lock:
+                        record.profile = self.stats.co.profile(record.recent, CO_DECAY)
+                    record.profile_key = key
+                query, profile = record.query, record.profile
+        features = CandidateFeatures(self.stats, rows, upstream, profile, now)
+        return RankRequest(catalog.matrix, rows, query, upstream, features)
+
+    def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        n = len(candidates)
+        rows, positions = self._catalog().rows_for(candidates)
+        if len(positions) < n:
+            missing = np.setdiff1d(np.arange(n), positions)[:5]
+            warnings.warn(f"{n - len(positions)} candidate ids are not in the catalogue and were left out, "
+                          f"e.g. {[candidates[i] for i in missing]}", PyrerankWarning, stacklevel=3)
+        first = np.unique(rows, return_index=True)[1] if len(rows) > 1 else np.arange(len(rows))
+        if len(first) < len(rows):
+            warnings.warn(f"{len(rows) - len(first)} duplicate candidate ids were dropped (first kept)",
+                          PyrerankWarning, stacklevel=3)
+            first.sort()
+            rows, positions = rows[first], positions[first]
+        upstream = None
+        if scores is not None:
+            upstream = check.float_array(scores, "scores", (n,))
+            if not np.isfinite(upstream).all():
+                raise ValueError("scores must be finite")
+            upstream = upstream[positions]
+        return rows, upstream
+
+    def rerank(self, user: Hashable, candidates: Sequence[ItemId] | np.ndarray, k: int = 10, *,
+               scores: Sequence[float] | np.ndarray | None = None, now: float | None = None) -> list[Ranked]:
+        """The best `k` of `candidates` for `user`, best first.
+
+        candidates : item ids (a numpy int array is fastest); unknown ids are left out and
+                     duplicates dropped, each with a PyrerankWarning
+        scores : the recall stage's score per candidate, blended by rankers that use it
+        now : the time ranking happens at (seconds), default the clock
+        """
+        k = check.k(k)
+        if len(candidates) == 0:
+            return []
+        rows, upstream = self._candidate_rows(candidates, scores)
+        if len(rows) == 0:
+            return []
+        request = self._request(user, rows, upstream, time.time() if now is None else now)
+        out_rows, out_scores = self.ranker.rank(request, k)
+        ids = self.catalog.ids  # type: ignore[union-attr]
+        return [Ranked(ids[r], s) for r, s in zip(out_rows.tolist(), out_scores.tolist())]
+
+    def explain(self, user: Hashable, item: ItemId, *, scores: float | None = None,
+                now: float | None = None) -> dict[str, float]:
+        """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
+        rows = np.array([self._row(item)], np.int64)
+        upstream = None if scores is None else np.array([scores], np.float32)
+        request = self._request(user, rows, upstream, time.time() if now is None else now)
+        return self.ranker.explain(request)[0]
+
+    # -- learning ------------------------------------------------------------------------
+    def fit(self, events: Iterable[Event], *, negatives: int = 4, max_examples: int = 50_000, seed: int = 0) -> None:
+        """Learn from a historical log: adds its counts to the global statistics and fits the
+        ranker's weights on (positive, sampled negatives) pairs seen at each event's moment.
+        Per-user profiles are not touched: users start fresh in observe()."""
+        from .learn import replay_for_fit
+
+        replay_for_fit(self, list(events), negatives=negatives, max_examples=max_examples, seed=seed)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write catalogue, statistics, learned weights and user states to folder `path`."""
+        from . import persist
+
+        persist.save(self, path)
+
+    @classmethod
+    def load(cls, path: str, **parts: Any) -> Reranker:
+        """A Reranker saved by :meth:`save`; `parts` (encoder=, interest=, ranker=) override."""
+        from . import persist
+
+        return persist.load(path, **parts)
+
+    def __repr__(self) -> str:
+        n = 0 if self.catalog is None else len(self.catalog)
+        enc = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
+        return (f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
+                f"items={n}, users={len(self.store)})")

@@ -1,0 +1,114 @@
+"""Item statistics shared by every user: popularity, recent popularity, last engagement time and
+item-item co-engagement, all updated on every positive event."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .interest._common import DAY
+
+
+class CoEngagement:
+    """For each item, its most co-engaged items: counts of "engaged by the same user within a
+    few events", capped at `max_neighbors` per item (the weakest link is dropped), so memory is
+    bounded by items x max_neighbors."""
+
+    def __init__(self, max_neighbors: int = 32) -> None:
+        self.max_neighbors = max_neighbors
+        self.neighbors: dict[int, dict[int, float]] = {}
+        self.version: dict[int, int] = {}  # bumped whenever an item's neighbours change
+        self._arrays: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # row -> (version, rows, counts)
+
+    def _bump(self, a: int, b: int, amount: float) -> None:
+        links = self.neighbors.setdefault(a, {})
+        if b in links:
+            links[b] += amount
+        else:
+            if len(links) >= self.max_neighbors:
+                weakest = min(links, key=links.__getitem__)
+                if links[weakest] > amount:
+                    return
+                del links[weakest]
+            links[b] = amount
+        self.version[a] = self.version.get(a, 0) + 1
+
+    def add(self, row: int, recent_rows: list[int], amount: float = 1.0) -> None:
+        """Link `row` with each of the user's recent rows (both directions)."""
+        for other in recent_rows:
+            if other != row:
+                self._bump(row, other, amount)
+                self._bump(other, row, amount)
+
+    def arrays(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """(k,) int64 neighbour rows and (k,) float32 counts of one item, cached per version."""
+        version = self.version.get(row, 0)
+        cached = self._arrays.get(row)
+        if cached is None or cached[0] != version:
+            links = self.neighbors.get(row, {})
+            cached = (version, np.fromiter(links.keys(), np.int64, len(links)),
+                      np.fromiter(links.values(), np.float32, len(links)))
+            self._arrays[row] = cached
+        return cached[1], cached[2]
+
+    def profile(self, recent_rows: list[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
+        """A user's co-engagement profile: Σ_j decay^age_j · neighbours(j) over recent rows
+        (newest last), as (p,) int64 sorted rows and (p,) float32 values."""
+        parts = [self.arrays(r) for r in recent_rows]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ages = np.arange(len(parts) - 1, -1, -1)
+        rows = np.concatenate([p[0] for p in parts])
+        values = np.concatenate([p[1] * np.float32(decay ** age) for p, age in zip(parts, ages)])
+        if not len(rows):
+            return rows, values
+        order = np.argsort(rows, kind="stable")
+        rows, values = rows[order], values[order]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
+
+    def versions_of(self, rows: list[int]) -> tuple[int, ...]:
+        return tuple(self.version.get(r, 0) for r in rows)
+
+
+class GlobalStats:
+    """Per-item counters over catalogue rows, plus co-engagement. Thread-safe.
+
+    popularity : Σ positive weights ever
+    recent : the same, fading with `half_life` seconds
+    last_time : time of the latest positive event (-inf before any)
+    """
+
+    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 32) -> None:
+        self.half_life = half_life
+        self.popularity = np.zeros(0, np.float32)
+        self.recent = np.zeros(0, np.float64)
+        self.recent_time = np.zeros(0, np.float64)
+        self.last_time = np.zeros(0, np.float64)
+        self.co = CoEngagement(max_neighbors)
+        self.lock = threading.RLock()
+
+    def resize(self, n_rows: int) -> None:
+        with self.lock:
+            grow = n_rows - len(self.popularity)
+            if grow > 0:
+                self.popularity = np.concatenate([self.popularity, np.zeros(grow, np.float32)])
+                self.recent = np.concatenate([self.recent, np.zeros(grow)])
+                self.recent_time = np.concatenate([self.recent_time, np.zeros(grow)])
+                self.last_time = np.concatenate([self.last_time, np.full(grow, -np.inf)])
+
+    def record(self, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
+        """One positive event on `row` by a user whose previous positives were `recent_rows`."""
+        with self.lock:
+            self.popularity[row] += weight
+            fade = 0.5 ** (max(0.0, timestamp - self.recent_time[row]) / self.half_life)
+            self.recent[row] = self.recent[row] * fade + weight
+            self.recent_time[row] = max(self.recent_time[row], timestamp)
+            self.last_time[row] = max(self.last_time[row], timestamp)
+            self.co.add(row, recent_rows)
+
+    def recent_popularity(self, rows: np.ndarray, now: float) -> np.ndarray:
+        """(n,) float32 recent popularity of `rows`, faded to time `now`."""
+        age = np.maximum(0.0, now - self.recent_time[rows])
+        return (self.recent[rows] * 0.5 ** (age / self.half_life)).astype(np.float32)

@@ -1,0 +1,187 @@
+"""The Reranker facade: the contract app code is written against."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import pyrerank as pr
+
+TEXTS = {
+    0: "starship battle in deep space",
+    1: "deep space starship opera",
+    2: "romantic comedy in paris",
+    3: "paris romantic love story",
+    4: "honey bees nature documentary",
+    5: "bees nature documentary with flowers",
+    6: "haunted house horror",
+    7: "haunted manor horror at night",
+}
+
+
+@pytest.fixture
+def rr():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    return r
+
+
+def rank_of(ranked, item):
+    return [r.item for r in ranked].index(item)
+
+
+def test_like_lifts_similar_item_and_dislike_sinks_it(rr):
+    candidates = [0, 1, 2, 3, 6, 7, 5]
+    before = rank_of(rr.rerank("u", candidates, k=7), 5)
+    rr.observe("u", 4, "like")
+    after_like = rank_of(rr.rerank("u", candidates, k=7), 5)
+    assert before > 0 and after_like == 0
+    rr.observe("u", 6, "dislike")
+    ranked = rr.rerank("u", candidates, k=7)
+    assert {rank_of(ranked, 6), rank_of(ranked, 7)} == {5, 6}, "the disliked item and its twin go last"
+
+
+@pytest.mark.parametrize("interest", ["decay", "multi", "logistic"])
+@pytest.mark.parametrize("ranker", ["cosine", "fusion", "mmr"])
+def test_every_combination_reacts_to_the_next_event(interest, ranker):
+    r = pr.Reranker(encoder="hashing", interest=interest, ranker=ranker)
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    r.observe("u", 4, "like")
+    top = r.rerank("u", [0, 2, 5, 6], k=1)[0].item
+    assert top == 5
+
+
+def test_multi_interest_user_keeps_both_tastes():
+    r = pr.Reranker(encoder="hashing", interest="multi", ranker="cosine")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    for item in (0, 1, 4, 5):
+        r.observe("u", item, "like")
+    top2 = {x.item for x in r.rerank("u", [0, 1, 2, 3, 4, 5, 6, 7], k=4)}
+    assert top2 == {0, 1, 4, 5}
+
+
+def test_results_are_ranked_pairs(rr):
+    rr.observe("u", 0, "click")
+    ranked = rr.rerank("u", [1, 2, 3], k=2)
+    assert len(ranked) == 2 and all(isinstance(r, pr.Ranked) for r in ranked)
+    assert ranked[0].score >= ranked[1].score
+
+
+def test_numpy_and_list_candidates_agree(rr):
+    rr.observe("u", 0, "like")
+    assert rr.rerank("u", np.array([3, 1, 2]), k=3) == rr.rerank("u", [3, 1, 2], k=3)
+
+
+def test_str_ids():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items([f"m{i}" for i in TEXTS], list(TEXTS.values()))
+    r.observe("u", "m0", "like")
+    assert r.rerank("u", ["m2", "m1", "m6"], k=1)[0].item == "m1"
+
+
+def test_unknown_and_duplicate_candidates_warn_and_are_dropped(rr):
+    with pytest.warns(pr.PyrerankWarning, match="not in the catalogue"):
+        ranked = rr.rerank("u", [1, 99, 2], k=5)
+    assert {r.item for r in ranked} == {1, 2}
+    with pytest.warns(pr.PyrerankWarning, match="duplicate"):
+        ranked = rr.rerank("u", [1, 2, 1], k=5)
+    assert sorted(r.item for r in ranked) == [1, 2]
+
+
+def test_edge_inputs(rr):
+    assert rr.rerank("u", [], k=3) == []
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        rr.rerank("u", [1], k=0)
+    with pytest.raises(ValueError, match="scores must have shape"):
+        rr.rerank("u", [1, 2], k=1, scores=[0.5])
+    with pytest.raises(ValueError, match="scores must be finite"):
+        rr.rerank("u", [1, 2], k=1, scores=[0.5, np.nan])
+    with pytest.raises(KeyError, match="not in the catalogue"):
+        rr.observe("u", 1234, "click")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        rr.observe("u", 1, "poke")
+    with pytest.raises(ValueError, match="ids must be distinct"):
+        rr.add_items([50, 50], ["a", "b"])
+    with pytest.raises(TypeError, match="item ids must all be int"):
+        rr.add_items(["x"], ["a"])
+    with pytest.raises(ValueError, match="must be finite"):
+        rr.add_items([60], vectors=np.full((1, 384), np.nan))
+    with pytest.raises(pr.UnknownPluginError, match="registered: cosine, fusion, mmr"):
+        pr.Reranker(encoder="hashing", ranker="nope")
+
+
+def test_upstream_scores_order_a_cold_user():
+    r = pr.Reranker(encoder="hashing", ranker="cosine")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    assert [x.item for x in r.rerank("new", [1, 2, 3], k=3, scores=[0.1, 0.9, 0.5])] == [2, 3, 1]
+
+
+def test_explain_parts_sum_to_the_rerank_score(rr):
+    rr.observe("u", 0, "like", timestamp=1000.0)
+    ranked = rr.rerank("u", [1, 2], k=2, now=2000.0)
+    parts = rr.explain("u", ranked[0].item, now=2000.0)
+    assert abs(parts["score"] - ranked[0].score) < 1e-5
+    assert parts["similarity"] > 0
+
+
+def test_forget_removes_the_user(rr):
+    rr.observe("u", 0, "like")
+    assert rr.forget("u") is True
+    assert [x.item for x in rr.rerank("u", [2, 1], k=2)][0] == 2 or rr.rerank("u", [2, 1], k=2)[0].score == 0
+    assert rr.forget("u") is False
+
+
+def test_save_and_load_round_trip(rr, tmp_path):
+    rr.observe("u", 0, "like", timestamp=10.0)
+    rr.observe("u", 6, "dislike", timestamp=20.0)
+    want = rr.rerank("u", list(TEXTS), k=8, now=30.0)
+    rr.save(tmp_path / "saved")
+    back = pr.Reranker.load(tmp_path / "saved")
+    assert back.rerank("u", list(TEXTS), k=8, now=30.0) == want
+
+
+def test_load_of_a_truncated_save_is_a_clear_error(rr, tmp_path):
+    rr.save(tmp_path / "saved")
+    npz = tmp_path / "saved" / "arrays.npz"
+    npz.write_bytes(npz.read_bytes()[:100])
+    with pytest.raises(pr.PyrerankError, match="corrupt or truncated"):
+        pr.Reranker.load(tmp_path / "saved")
+    with pytest.raises(pr.PyrerankError, match="no saved reranker"):
+        pr.Reranker.load(tmp_path / "nothing-here")
+
+
+def test_observe_and_rerank_from_many_threads(rr):
+    errors = []
+
+    def work(user):
+        try:
+            for i in range(200):
+                rr.observe(user, i % 8, "click" if i % 3 else "skip", timestamp=float(i))
+                assert len(rr.rerank(user, list(TEXTS), k=3)) == 3
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"user{t}",)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert rr.stats.popularity.sum() == pytest.approx(8 * sum(1.0 for i in range(200) if i % 3))
+
+
+def test_fit_learns_weights_without_touching_profiles():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items(list(range(40)), [f"item number {i} " + TEXTS[i % 8] for i in range(40)])
+    rng = np.random.default_rng(0)
+    hot = [3, 11, 19]  # what everyone engages with
+    events = [pr.Event(f"u{u}", int(rng.choice(hot)) if rng.random() < 0.7 else int(rng.integers(40)), "click",
+                       timestamp=float(t)) for t, u in enumerate(rng.integers(0, 30, size=1500))]
+    r.fit(events)
+    assert r.ranker.fitted and r.ranker.weights["popularity"] > 0
+    assert len(r.store) == 0
+    assert r.stats.popularity[[3, 11, 19]].min() > r.stats.popularity.mean()
+    top = r.rerank("newcomer", list(range(40)), k=3, now=1500.0)
+    assert {x.item for x in top} == set(hot)
