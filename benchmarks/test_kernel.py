@@ -72,7 +72,7 @@ def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
         def run():
             rows = p.next_rows()
             block = p.matrix if rows is None else p.matrix[rows]
-            return _numpy_topk(block @ p.query.T, k)
+            return _numpy_topk(p.query @ block.T, k)
         benchmark(run)
     elif impl == "torch":
         torch = pytest.importorskip("torch")

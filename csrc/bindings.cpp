@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "candidates.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
 #include "rank.hpp"
@@ -223,6 +224,69 @@ PYBIND11_MODULE(_core, m) {
     pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
     return out;
   }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::arg("lambda_"), py::arg("rows"));
+
+  m.def("resolve_rows", [](py::handle table, py::handle row_ids, py::handle keys) {
+    const py::array t = as_array(table, "table"), ids = as_array(row_ids, "row_ids"), k = as_array(keys, "keys");
+    for (const py::array* a : {&t, &ids, &k}) {
+      if (!a->dtype().is(py::dtype::of<std::int64_t>()) || a->ndim() != 1 || !(a->flags() & py::array::c_style))
+        throw py::type_error("resolve_rows takes 1-D C-contiguous int64 arrays");
+    }
+    py::array_t<std::int64_t> rows(k.shape(0));
+    std::int64_t* out = rows.mutable_data();
+    std::int64_t dropped;
+    {
+      py::gil_scoped_release release;
+      dropped = pyrerank::resolve_rows(static_cast<const std::int64_t*>(t.data()), t.shape(0),
+                                       static_cast<const std::int64_t*>(ids.data()), ids.shape(0),
+                                       static_cast<const std::int64_t*>(k.data()), k.shape(0), out);
+    }
+    return py::make_tuple(rows, dropped);
+  }, py::arg("table"), py::arg("row_ids"), py::arg("keys"),
+     "Catalogue rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
+
+  m.def("mark_duplicates", [](py::handle rows_obj) {
+    py::array rows = as_array(rows_obj, "rows");
+    if (!rows.dtype().is(py::dtype::of<std::int64_t>()) || rows.ndim() != 1 || !(rows.flags() & py::array::c_style) ||
+        !rows.writeable())
+      throw py::type_error("mark_duplicates takes a writeable 1-D C-contiguous int64 array");
+    return pyrerank::mark_duplicates(static_cast<std::int64_t*>(rows.mutable_data()), rows.shape(0));
+  }, py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
+
+  m.def("candidate_features", [](py::handle stats_obj, py::handle rows_obj, double now, double half_life,
+                                 double recency_scale, py::handle upstream_obj, py::handle profile_rows_obj,
+                                 py::handle profile_values_obj) {
+    const py::array stats = as_array(stats_obj, "stats");
+    if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
+        !(stats.flags() & py::array::c_style))
+      throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
+    const Catalogue shape_only{stats.data(), pyrerank::DType::f32, stats.shape(0), 4};
+    const Candidates cand = as_candidates(rows_obj, shape_only);
+    const py::array profile_rows = as_array(profile_rows_obj, "profile_rows");
+    const py::array profile_values_array = as_array(profile_values_obj, "profile_values");
+    if (!profile_rows.dtype().is(py::dtype::of<std::int64_t>()) || profile_rows.ndim() != 1 ||
+        !(profile_rows.flags() & py::array::c_style))
+      throw py::type_error("profile_rows must be a 1-D C-contiguous int64 array");
+    const float* profile_values = f32_data(profile_values_array, "profile_values", 1);
+    PYRERANK_REQUIRE(profile_values_array.shape(0) == profile_rows.shape(0),
+                     "profile_values must match profile_rows in length");
+    const Candidates profile{static_cast<const std::int64_t*>(profile_rows.data()), profile_rows.shape(0)};
+    const float* upstream = nullptr;
+    if (!upstream_obj.is_none()) {
+      const py::array u = as_array(upstream_obj, "scores");
+      upstream = f32_data(u, "scores", 1);
+      PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
+      pyrerank::check_finite(upstream, cand.n, "scores");
+    }
+    PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
+    py::array_t<float> out({static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(5)});
+    float* o = out.mutable_data();
+    py::gil_scoped_release release;
+    pyrerank::candidate_features(static_cast<const double*>(stats.data()), cand.rows, cand.n, now, half_life,
+                                 recency_scale, upstream, profile.rows, profile_values, profile.n, o);
+    return out;
+  }, py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
+     py::arg("upstream"), py::arg("profile_rows"), py::arg("profile_values"),
+     "(n, 5) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
 
   m.def("read_all", [](py::handle matrix) {
     const Catalogue cat = as_catalogue(matrix);

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from . import _core
 from .events import ItemId
 
 
@@ -29,6 +31,7 @@ class Catalog:
         self.metadata: dict[ItemId, Any] = {}
         self._id_kind: type | None = None
         self._int_table = np.full(0, -1, np.int64)  # id -> row, for non-negative int ids
+        self._int_ids = np.zeros(0, np.int64)  # row -> id, the check on table lookups
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -74,6 +77,11 @@ class Catalog:
             table[: len(self._int_table)] = self._int_table
             self._int_table = table
         self._int_table[keys] = rows
+        if len(self._int_ids) < len(self.ids):
+            grown = np.full(max(len(self.ids), 2 * len(self._int_ids)), -1, np.int64)
+            grown[: len(self._int_ids)] = self._int_ids
+            self._int_ids = grown
+        self._int_ids[rows] = keys
 
     def check_ids(self, ids: Sequence[Any]) -> None:
         """Raises unless every id is an int or str of the catalogue's one kind."""
@@ -90,22 +98,13 @@ class Catalog:
             if kind is not expected:
                 raise TypeError(f"item ids must all be {expected.__name__} like the catalogue's, got {item!r}")
 
-    def rows_for(self, items: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, positions): catalogue rows of the known items and their positions in `items`.
-
-        Unknown ids are left out (the caller decides how to report them).
-        """
-        if self._id_kind is int and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            keys = items.astype(np.int64, copy=False)
-            inside = (keys >= 0) & (keys < len(self._int_table))
-            rows = np.full(len(keys), -1, np.int64)
-            rows[inside] = self._int_table[keys[inside]]
-        else:
-            get = self.row_of.get  # numpy ints and strs hash and compare like Python's
-            rows = np.fromiter((get(item, -1) for item in items), np.int64, count=len(items))
-        known = rows >= 0
-        if known.all():
-            return rows, np.arange(len(rows))
-        positions = np.flatnonzero(known)
-        return rows[positions], positions
-
+    def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
+        """(n,) int64 catalogue row of each of `items` — -1 where the id is unknown, -2 where an
+        earlier entry of `items` already named the same item — and how many are negative."""
+        if self._id_kind is int and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+            keys = np.ascontiguousarray(items, dtype=np.int64)
+            return _core.resolve_rows(self._int_table, self._int_ids[: len(self.ids)], keys)
+        # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.
+        rows = np.fromiter(map(self.row_of.get, items, itertools.repeat(-1)), np.int64, count=len(items))
+        repeated = _core.mark_duplicates(rows)
+        return rows, repeated + int((rows == -1).sum())

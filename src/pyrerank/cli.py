@@ -63,7 +63,7 @@ def plugins(args: argparse.Namespace) -> int:
         print(f"{kind}:")
         for entry in registry.entries(kind):
             how = "factory" if entry.factory is not None else "instance"
-            print(f"  {entry.name:<14} from {entry.source} ({how})")
+            print(f"  {entry.name:<22} from {entry.source} ({how})")
     return 0
 
 

@@ -31,8 +31,7 @@ def save(rr, path: str | os.PathLike) -> None:
     arrays: dict[str, np.ndarray] = {"vectors": catalog.matrix}
     stats = rr.stats
     with stats.lock:
-        arrays.update(popularity=stats.popularity, recent=stats.recent, recent_time=stats.recent_time,
-                      last_time=stats.last_time)
+        arrays["item_stats"] = stats.table.copy()
         triples = [(a, b, c) for a, links in stats.co.neighbors.items() for b, c in links.items()]
     arrays["co"] = np.array(triples, np.float64).reshape(-1, 3)
     users = []
@@ -99,10 +98,10 @@ def load(path: str | os.PathLike, **parts: Any):
         rr.catalog.check_ids(ids)
         rr.catalog.upsert(ids, vectors, [metadata.get(i) for i in ids])  # bit-exact: no re-normalising
         stats = rr.stats
-        for name in ("popularity", "recent", "recent_time", "last_time"):
-            if arrays[name].shape != (len(ids),):
-                raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: {name} has shape {arrays[name].shape}")
-            setattr(stats, name, arrays[name].copy())
+        if arrays["item_stats"].shape != (len(ids), 4):
+            raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: item_stats has shape "
+                                f"{arrays['item_stats'].shape}, expected ({len(ids)}, 4)")
+        stats.table = np.ascontiguousarray(arrays["item_stats"], np.float64)
         for a, b, c in arrays["co"]:
             stats.co.neighbors.setdefault(int(a), {})[int(b)] = float(c)
         for i, user in enumerate(config["users"]):

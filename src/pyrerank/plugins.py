@@ -88,9 +88,16 @@ class Registry:
         return register
 
     def register_plugin(self, plugin: Any, name: str | None = None) -> None:
-        """Register a plugin object (module or class with hookimpls) at run time."""
+        """Register a plugin object (module or class with hookimpls) at run time; a hook whose
+        name matches no specification (a typo) raises pluggy.PluginValidationError."""
         with self._lock:
+            self._load()
             self.manager.register(plugin, name=name)
+            try:
+                self.manager.check_pending()
+            except pluggy.PluginValidationError:
+                self.manager.unregister(plugin)
+                raise
             self._entries = None
 
     def names(self, kind: str) -> list[str]:

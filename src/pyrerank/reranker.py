@@ -214,23 +214,20 @@ class Reranker:
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(candidates)
-        rows, positions = self._catalog().rows_for(candidates)
-        if len(positions) < n:
-            missing = np.setdiff1d(np.arange(n), positions)[:5]
-            warnings.warn(f"{n - len(positions)} candidate ids are not in the catalogue and were left out, "
-                          f"e.g. {[candidates[i] for i in missing]}", PyrerankWarning, stacklevel=3)
-        first = np.unique(rows, return_index=True)[1] if len(rows) > 1 else np.arange(len(rows))
-        if len(first) < len(rows):
-            warnings.warn(f"{len(rows) - len(first)} duplicate candidate ids were dropped (first kept)",
-                          PyrerankWarning, stacklevel=3)
-            first.sort()
-            rows, positions = rows[first], positions[first]
-        upstream = None
-        if scores is not None:
-            upstream = check.float_array(scores, "scores", (n,))
-            if not np.isfinite(upstream).all():
-                raise ValueError("scores must be finite")
-            upstream = upstream[positions]
+        rows, dropped = self._catalog().rows_for(candidates)
+        upstream = None if scores is None else check.float_array(scores, "scores", (n,))  # finiteness: C++
+        if dropped:
+            unknown = np.flatnonzero(rows == -1)
+            if len(unknown):
+                warnings.warn(f"{len(unknown)} candidate ids are not in the catalogue and were left out, "
+                              f"e.g. {[candidates[i] for i in unknown[:5]]}", PyrerankWarning, stacklevel=3)
+            repeated = int((rows == -2).sum())
+            if repeated:
+                warnings.warn(f"{repeated} duplicate candidate ids were dropped (first kept)",
+                              PyrerankWarning, stacklevel=3)
+            keep = rows >= 0
+            rows = rows[keep]
+            upstream = None if upstream is None else upstream[keep]
         return rows, upstream
 
     def rerank(self, user: Hashable, candidates: Sequence[ItemId] | np.ndarray, k: int = 10, *,
@@ -251,7 +248,7 @@ class Reranker:
         request = self._request(user, rows, upstream, time.time() if now is None else now)
         out_rows, out_scores = self.ranker.rank(request, k)
         ids = self.catalog.ids  # type: ignore[union-attr]
-        return [Ranked(ids[r], s) for r, s in zip(out_rows.tolist(), out_scores.tolist())]
+        return list(map(Ranked._make, zip([ids[r] for r in out_rows.tolist()], out_scores.tolist())))
 
     def explain(self, user: Hashable, item: ItemId, *, scores: float | None = None,
                 now: float | None = None) -> dict[str, float]:

@@ -3,6 +3,7 @@ item-item co-engagement, all updated on every positive event."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -75,40 +76,39 @@ class CoEngagement:
 class GlobalStats:
     """Per-item counters over catalogue rows, plus co-engagement. Thread-safe.
 
-    popularity : Σ positive weights ever
-    recent : the same, fading with `half_life` seconds
-    last_time : time of the latest positive event (-inf before any)
+    table : (n_rows, 4) float64, one cache line per item, columns
+        log1p(popularity), popularity being Σ positive weights ever;
+        log1p(recent popularity), the same sum fading with `half_life` seconds, as of recent_time;
+        recent_time; last_time (latest positive event, -inf before any).
+    Kept in log form so ranking reads features without a transcendental function per item.
     """
 
     def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 32) -> None:
         self.half_life = half_life
-        self.popularity = np.zeros(0, np.float32)
-        self.recent = np.zeros(0, np.float64)
-        self.recent_time = np.zeros(0, np.float64)
-        self.last_time = np.zeros(0, np.float64)
+        self.table = np.zeros((0, 4), np.float64)
         self.co = CoEngagement(max_neighbors)
         self.lock = threading.RLock()
 
+    @property
+    def popularity(self) -> np.ndarray:
+        """(n_rows,) float64 Σ positive weights per item."""
+        return np.expm1(self.table[:, 0])
+
     def resize(self, n_rows: int) -> None:
         with self.lock:
-            grow = n_rows - len(self.popularity)
+            grow = n_rows - len(self.table)
             if grow > 0:
-                self.popularity = np.concatenate([self.popularity, np.zeros(grow, np.float32)])
-                self.recent = np.concatenate([self.recent, np.zeros(grow)])
-                self.recent_time = np.concatenate([self.recent_time, np.zeros(grow)])
-                self.last_time = np.concatenate([self.last_time, np.full(grow, -np.inf)])
+                fresh = np.zeros((grow, 4), np.float64)
+                fresh[:, 3] = -np.inf
+                self.table = np.concatenate([self.table, fresh])
 
     def record(self, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
         """One positive event on `row` by a user whose previous positives were `recent_rows`."""
         with self.lock:
-            self.popularity[row] += weight
-            fade = 0.5 ** (max(0.0, timestamp - self.recent_time[row]) / self.half_life)
-            self.recent[row] = self.recent[row] * fade + weight
-            self.recent_time[row] = max(self.recent_time[row], timestamp)
-            self.last_time[row] = max(self.last_time[row], timestamp)
+            entry = self.table[row]
+            fade = 0.5 ** (max(0.0, timestamp - entry[2]) / self.half_life)
+            entry[0] = math.log1p(math.expm1(entry[0]) + weight)
+            entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
+            entry[2] = max(entry[2], timestamp)
+            entry[3] = max(entry[3], timestamp)
             self.co.add(row, recent_rows)
-
-    def recent_popularity(self, rows: np.ndarray, now: float) -> np.ndarray:
-        """(n,) float32 recent popularity of `rows`, faded to time `now`."""
-        age = np.maximum(0.0, now - self.recent_time[rows])
-        return (self.recent[rows] * 0.5 ** (age / self.half_life)).astype(np.float32)

@@ -65,7 +65,7 @@ class TransformersEncoder(Encoder):
         *,
         name: str | None = None,
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
         max_length: int = 256,
         fp16: bool | None = None,
         progress: bool | None = None,
@@ -96,7 +96,13 @@ class TransformersEncoder(Encoder):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        if not texts:
+            return out
+        # Tokenise everything once (fast, Rust), then batch texts of equal token length
+        # together, so padding, and the attention work spent on it, is nearly zero.
+        clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # lone surrogates
+        ids = self.tokenizer(clean, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         show = self.progress if self.progress is not None else len(texts) >= PROGRESS_THRESHOLD
         if show:
@@ -105,14 +111,12 @@ class TransformersEncoder(Encoder):
             batches = tqdm(batches, desc=f"encoding with {self.name}", unit="batch", file=sys.stderr)
         with self._lock:
             for batch in batches:
-                out[batch] = self._encode_batch([texts[i] for i in batch])
+                out[batch] = self._encode_batch([ids[i] for i in batch])
         return out
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def _encode_batch(self, ids: list[list[int]]) -> np.ndarray:
         torch = self._torch
-        # Lone surrogates cannot reach a tokenizer: replace them rather than fail the batch.
-        clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
-        tokens = self.tokenizer(clean, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        tokens = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
         with torch.inference_mode():
             hidden = self.model(**tokens).last_hidden_state

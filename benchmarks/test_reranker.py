@@ -1,0 +1,69 @@
+"""Reranker.rerank and Reranker.observe latency, single-threaded, 100 000-item catalogue.
+
+Run: OMP_NUM_THREADS=1 pytest benchmarks/test_reranker.py --benchmark-json=benchmarks/reranker.json
+Each case records median and p99 (µs) in extra_info; report.py prints them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CATALOGUE_ROWS, catalogue
+
+import pyrerank as pr
+
+CANDIDATES = 1_000
+POOL = 32  # candidate lists cycled through, so no call finds the previous one's rows in cache
+ROUNDS = 3_000
+
+
+def make_reranker(ids: list | np.ndarray, dtype: str) -> pr.Reranker:
+    rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype=dtype)
+    rr.add_items(ids, vectors=catalogue(384, "float32"))
+    rng = np.random.default_rng(1)
+    for t, item in enumerate(rng.choice(CATALOGUE_ROWS, 5_000)):  # global statistics from other users
+        rr.observe(f"other{t % 300}", ids[int(item)], "click", timestamp=float(t))
+    for t, item in enumerate(rng.choice(CATALOGUE_ROWS, 30)):  # the benchmark user's history
+        rr.observe("user", ids[int(item)], "like" if t % 5 else "skip", timestamp=5_000.0 + t)
+    return rr
+
+
+def percentiles(benchmark) -> None:
+    data = np.asarray(benchmark.stats.stats.data) * 1e6
+    benchmark.extra_info.update(median_us=float(np.median(data)), p99_us=float(np.percentile(data, 99)))
+
+
+@pytest.mark.parametrize("ids, dtype", [("int", "float32"), ("str", "float32"), ("int", "float16")])
+def test_rerank(benchmark, ids, dtype):
+    item_ids = np.arange(CATALOGUE_ROWS) if ids == "int" else [f"item-{i}" for i in range(CATALOGUE_ROWS)]
+    rr = make_reranker(list(item_ids) if ids == "int" else item_ids, dtype)
+    rng = np.random.default_rng(2)
+    pool = [rng.choice(CATALOGUE_ROWS, CANDIDATES, replace=False) for _ in range(POOL)]
+    lists = [p.astype(np.int64) if ids == "int" else [item_ids[i] for i in p] for p in pool]
+    scores = [rng.random(CANDIDATES).astype(np.float32) for _ in range(POOL)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % POOL
+        return rr.rerank("user", lists[state["i"]], k=10, scores=scores[state["i"]], now=6_000.0)
+
+    benchmark.group = "rerank: 1,000 candidates of 100,000, d=384, k=10"
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
+
+
+def test_observe(benchmark):
+    rr = make_reranker(list(range(CATALOGUE_ROWS)), "float32")
+    rng = np.random.default_rng(3)
+    events = [(f"u{u}", int(i)) for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOGUE_ROWS, ROUNDS + 200))]
+    state = {"i": 0, "t": 10_000.0}
+
+    def call():
+        user, item = events[state["i"]]
+        state["i"] += 1
+        state["t"] += 1.0
+        rr.observe(user, item, "click", timestamp=state["t"])
+
+    benchmark.group = "observe"
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)

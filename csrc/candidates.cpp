@@ -1,0 +1,140 @@
+#include "candidates.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace pyrerank {
+
+namespace {
+
+inline std::size_t hash_row(std::int64_t row, std::size_t mask) {
+  return static_cast<std::size_t>(static_cast<std::uint64_t>(row) * 0x9E3779B97F4A7C15ull >> 20) & mask;
+}
+
+// Open addressing over the profile's rows: p inserts and n lookups, no allocation per probe.
+class RowMap {
+ public:
+  RowMap(const std::int64_t* keys, const float* values, std::int64_t p) : values_(values) {
+    std::size_t cap = 16;
+    while (cap < static_cast<std::size_t>(2 * p)) cap *= 2;
+    mask_ = cap - 1;
+    slots_.assign(cap, -1);
+    keys_ = keys;
+    for (std::int64_t i = 0; i < p; ++i) {
+      std::size_t h = hash_row(keys[i], mask_);
+      while (slots_[h] >= 0) h = (h + 1) & mask_;
+      slots_[h] = i;
+    }
+  }
+  float get(std::int64_t key) const {
+    for (std::size_t h = hash_row(key, mask_);; h = (h + 1) & mask_) {
+      const std::int64_t i = slots_[h];
+      if (i < 0) return 0.0f;
+      if (keys_[i] == key) return values_[i];
+    }
+  }
+
+ private:
+  const std::int64_t* keys_ = nullptr;
+  const float* values_;
+  std::size_t mask_ = 0;
+  std::vector<std::int64_t> slots_;
+};
+
+// Which rows were seen earlier in this request: a private open-addressing set, so duplicate
+// detection touches no catalogue-sized memory.
+class RowSet {
+ public:
+  explicit RowSet(std::int64_t n) {
+    std::size_t cap = 16;
+    while (cap < static_cast<std::size_t>(2 * n)) cap *= 2;
+    mask_ = cap - 1;
+    slots_.assign(cap, -1);
+  }
+  // True if `row` (>= 0) was already inserted.
+  bool insert(std::int64_t row) {
+    for (std::size_t h = hash_row(row, mask_);; h = (h + 1) & mask_) {
+      if (slots_[h] == row) return true;
+      if (slots_[h] < 0) {
+        slots_[h] = row;
+        return false;
+      }
+    }
+  }
+
+ private:
+  std::size_t mask_;
+  std::vector<std::int64_t> slots_;
+};
+
+}  // namespace
+
+std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, const std::int64_t* row_ids,
+                          std::int64_t n_rows, const std::int64_t* keys, std::int64_t n, std::int64_t* rows) {
+  RowSet seen(n);
+  std::int64_t dropped = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t key = keys[i];
+    std::int64_t row = (key >= 0 && key < table_len) ? table[key] : -1;
+    if (row < 0 || row >= n_rows || row_ids[row] != key) {
+      row = -1;
+    } else if (seen.insert(row)) {
+      row = -2;
+    }
+    dropped += row < 0;
+    rows[i] = row;
+  }
+  return dropped;
+}
+
+std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n) {
+  RowSet seen(n);
+  std::int64_t dropped = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (rows[i] >= 0 && seen.insert(rows[i])) {
+      rows[i] = -2;
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
+void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
+                        double half_life, double recency_scale, const float* upstream,
+                        const std::int64_t* profile_rows, const float* profile_values, std::int64_t p,
+                        float* out) {
+  constexpr int kCols = 5;
+  // Pass 1 only gathers (many independent cache misses in flight); pass 2 is plain arithmetic
+  // (the statistics are kept in log form, so no transcendental function runs per candidate).
+  std::vector<double> gathered(static_cast<std::size_t>(4 * n));
+  for (std::int64_t i = 0; i < n; ++i) std::memcpy(&gathered[4 * i], stats + rows[i] * 4, 4 * sizeof(double));
+  const double ln2_per_second = 0.6931471805599453 / half_life, inv_scale = 1.0 / recency_scale;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double* s = &gathered[4 * i];
+    const double recent_age = std::max(0.0, now - s[2]);
+    const double last_age = std::max(0.0, now - s[3]);  // never engaged: age inf -> recency 0
+    out[kCols * i + 0] = static_cast<float>(s[0]);
+    out[kCols * i + 1] = static_cast<float>(std::max(0.0, s[1] - ln2_per_second * recent_age));
+    out[kCols * i + 2] = static_cast<float>(1.0 / (1.0 + last_age * inv_scale));
+  }
+  double mean = 0.0, spread = 0.0;
+  if (upstream && n > 1) {
+    for (std::int64_t i = 0; i < n; ++i) mean += upstream[i];
+    mean /= static_cast<double>(n);
+    for (std::int64_t i = 0; i < n; ++i) spread += (upstream[i] - mean) * (upstream[i] - mean);
+    spread = std::sqrt(spread / static_cast<double>(n));
+  }
+  const double inv_spread = spread > 0.0 ? 1.0 / spread : 0.0;
+  for (std::int64_t i = 0; i < n; ++i)
+    out[kCols * i + 3] = inv_spread > 0.0 ? static_cast<float>((upstream[i] - mean) * inv_spread) : 0.0f;
+  if (p > 0) {
+    const RowMap profile(profile_rows, profile_values, p);
+    for (std::int64_t i = 0; i < n; ++i) out[kCols * i + 4] = std::log1p(profile.get(rows[i]));
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) out[kCols * i + 4] = 0.0f;
+  }
+}
+
+}  // namespace pyrerank
