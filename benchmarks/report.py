@@ -1,6 +1,6 @@
-"""Turn a pytest-benchmark JSON file into the markdown tables of benchmarks/README.md.
+"""Turn pytest-benchmark JSON files into the markdown tables of benchmarks/README.md.
 
-Usage: python benchmarks/report.py benchmarks/kernel.json
+Usage: python benchmarks/report.py benchmarks/kernel.json [reranker.json] [encoding.json]
 """
 
 from __future__ import annotations
@@ -23,29 +23,60 @@ def ratio(a: float | None, b: float | None) -> str:
     return "—" if a is None or b is None else f"{a / b:.2f}×"
 
 
-def main(path: str) -> None:
-    data = json.load(open(path))
+def header(data: dict) -> str:
+    machine, commit = data["machine_info"], data.get("commit_info", {})
+    cpu = machine.get("cpu", {})
+    isa = data["benchmarks"][0]["extra_info"].get("isa")
+    return (f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} CPUs; python "
+            f"{machine.get('python_version')}; commit {commit.get('id', '?')[:10]}"
+            + (f"; kernel ISA {isa}" if isa else "") + "; single-threaded.\n")
+
+
+def kernel_table(data: dict) -> None:
     medians: dict[str, dict[str, float]] = defaultdict(dict)
     for bench in data["benchmarks"]:
-        impl = bench["params"]["impl"]
-        medians[bench["group"]][impl] = bench["stats"]["median"]
-    machine, commit = data["machine_info"], data.get("commit_info", {})
-    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('cpu', {}).get('count', '?')} CPUs; "
-          f"python {machine.get('python_version')}; commit {commit.get('id', '?')[:10]}; "
-          f"kernel ISA {data['benchmarks'][0]['extra_info'].get('isa', '?')}; single-threaded; median µs per call.\n")
+        medians[bench["group"]][bench["params"]["impl"]] = bench["stats"]["median"]
+    print(header(data))
+    print("Median µs per call.\n")
     print("| case | " + " | ".join(IMPLS) + " | numpy ÷ pyrerank | pyrerank ÷ probe |")
     print("|---" * (len(IMPLS) + 3) + "|")
-    for group in sorted(medians, key=_sort_key):
+
+    def key(group: str):
+        mode, n, d, k, q, dtype = group.split("-")
+        return (mode, int(n[1:]), int(d[1:]), int(k[1:]), int(q[1:]), dtype)
+
+    for group in sorted(medians, key=key):
         m = medians[group]
         cells = [fmt(m.get(i)) for i in IMPLS]
         print(f"| {group} | " + " | ".join(cells) + f" | {ratio(m.get('numpy'), m.get('pyrerank'))} | "
               f"{ratio(m.get('pyrerank'), m.get('probe'))} |")
 
 
-def _sort_key(group: str):
-    mode, n, d, k, q, dtype = group.split("-")
-    return (mode, int(n[1:]), int(d[1:]), int(k[1:]), int(q[1:]), dtype)
+def latency_table(data: dict) -> None:
+    print(header(data))
+    print("| call | median µs | p99 µs | p99 ÷ median |\n|---|---|---|---|")
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        print(f"| {bench['name']} | {info['median_us']:.1f} | {info['p99_us']:.1f} | "
+              f"{info['p99_us'] / info['median_us']:.2f} |")
+
+
+def encoding_table(data: dict) -> None:
+    print(header(data))
+    print("| case | texts/s |\n|---|---|")
+    for bench in data["benchmarks"]:
+        print(f"| {bench['name']} | {bench['extra_info']['texts_per_s']:.0f} |")
+
+
+def main(paths: list[str]) -> None:
+    for path in paths:
+        data = json.load(open(path))
+        names = data["benchmarks"][0]["name"]
+        table = kernel_table if names.startswith("test_topk") else (
+            encoding_table if "texts_per_s" in data["benchmarks"][0]["extra_info"] else latency_table)
+        table(data)
+        print()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

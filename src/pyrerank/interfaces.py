@@ -27,6 +27,17 @@ class Encoder(abc.ABC):
         """(dim,) float32 vector of one text."""
         return self.encode([text])[0]
 
+    @staticmethod
+    def check_texts(texts: Sequence[str]) -> list[str]:
+        """`texts` as a list, or TypeError: implementations call this first in encode()."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not one string: wrap it in a list")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+        return texts
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class UserQuery:

@@ -13,7 +13,7 @@ from .errors import PyrerankWarning
 from .events import Event, event_weight
 from .features import CO_DECAY, FEATURES, CandidateFeatures
 from .interfaces import Ranker, RankRequest
-from .profiles import CO_PAIRS, HISTORY, UserRecord
+from .profiles import UserRecord
 from .rankers.cosine import similarity
 from .rankers.fusion import PairwiseExamples
 
@@ -63,11 +63,7 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
             x = np.column_stack([similarity(request), request.features.matrix(FEATURES)])
             positives.append(x[0])
             negs.append(x[1:])
-        rr.interest.update(record.state, matrix[row].astype(np.float32), w, t)
-        if w > 0:
-            rr.stats.record(row, w, t, record.recent[-CO_PAIRS:])
-            record.recent.append(row)
-            del record.recent[:-HISTORY]
+        record.apply(rr.interest, rr.stats, row, matrix[row].astype(np.float32), w, t)
     if learns:
         width = 1 + len(FEATURES)
         rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),

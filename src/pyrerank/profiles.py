@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .interfaces import State, UserQuery
+from .interfaces import InterestModel, State, UserQuery
+from .stats import GlobalStats
 
 HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
@@ -28,7 +29,15 @@ class UserRecord:
     profile_key: Any = None
     profile: tuple[np.ndarray, np.ndarray] | None = None
 
-    def changed(self) -> None:
+    def apply(self, interest: InterestModel, stats: GlobalStats, row: int, vector: np.ndarray, weight: float,
+              timestamp: float) -> None:
+        """Fold one event on catalogue `row` (item vector (dim,) float32) into this user's interest,
+        history and the shared statistics."""
+        interest.update(self.state, vector, weight, timestamp)
+        if weight > 0:
+            stats.record(row, weight, timestamp, self.recent[-CO_PAIRS:])
+            self.recent.append(row)
+            del self.recent[:-HISTORY]
         self.query_valid = False
 
 

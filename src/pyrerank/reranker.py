@@ -18,7 +18,7 @@ from .events import Event, ItemId, event_weight
 from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Encoder, InterestModel, Ranker, RankRequest
 from .plugins import registry
-from .profiles import CO_PAIRS, HISTORY, MemoryStore, UserRecord
+from .profiles import MemoryStore, UserRecord
 from .stats import GlobalStats
 
 _LOCK_STRIPES = 64
@@ -44,7 +44,8 @@ class Reranker:
 
     Parameters
     ----------
-    encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance
+    encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance;
+        ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory
     store : "memory" (or a store instance): where per-user state lives
     device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
     dtype : "float32" or "float16" for the item matrix (float16 halves memory and scan time)
@@ -66,8 +67,9 @@ class Reranker:
         cache_dir: str | None = None,
     ) -> None:
         if isinstance(encoder, str):
-            if encoder not in registry.names("encoder"):
-                registry.create("encoder", encoder)  # raises, listing the registered names
+            name = encoder.split(":", 1)[0]
+            if name not in registry.names("encoder"):
+                registry.create("encoder", name)  # raises, listing the registered names
             self._encoder_spec: Any = encoder
         elif isinstance(encoder, Encoder):
             self._encoder_spec = encoder
@@ -95,9 +97,12 @@ class Reranker:
         with self._lock:
             if self._encoder is None:
                 spec = self._encoder_spec
-                if isinstance(spec, str):
-                    options = {"device": self._device} if self._device and spec in ("minilm", "transformers") else {}
-                    spec = registry.create("encoder", spec, **options)
+                if isinstance(spec, str):  # "name" or "name:argument", e.g. "transformers:/models/e5"
+                    name, _, argument = spec.partition(":")
+                    options: dict[str, Any] = {"model_path": argument} if argument else {}
+                    if self._device and name in ("minilm", "transformers"):
+                        options["device"] = self._device
+                    spec = registry.create("encoder", name, **options)
                 self._encoder = CachedEncoder(spec, self._cache_dir)
             return self._encoder
 
@@ -179,12 +184,7 @@ class Reranker:
         vector = self.catalog.matrix[row].astype(np.float32)  # type: ignore[union-attr]
         with self._user_lock(user):
             record = self.store.get(user) or UserRecord()
-            self.interest.update(record.state, vector, w, t)
-            if w > 0:
-                self.stats.record(row, w, t, record.recent[-CO_PAIRS:])
-                record.recent.append(row)
-                del record.recent[:-HISTORY]
-            record.changed()
+            record.apply(self.interest, self.stats, row, vector, w, t)
             self.store.put(user, record)
 
     def forget(self, user: Hashable) -> bool:

@@ -90,11 +90,7 @@ class CachedEncoder(Encoder):
         self._disk_rows += len(keys)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of strings, not one string: wrap it in a list")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+        texts = self.check_texts(texts)
         keys = [text_key(t) for t in texts]
         with self._lock:
             if not self._loaded:

@@ -38,12 +38,9 @@ class HashingEncoder(Encoder):
         return feats
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of strings, not one string: wrap it in a list")
+        texts = self.check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{row}] must be str, got {type(text).__name__}")
             for feature, weight in self._features(text):
                 h = zlib.crc32(feature)
                 out[row, h % self.dim] += weight if (h >> 31) & 1 else -weight

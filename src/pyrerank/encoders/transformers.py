@@ -90,11 +90,7 @@ class TransformersEncoder(Encoder):
         log.info("loaded %s on %s (fp16=%s)", path, self.device, self.fp16)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of strings, not one string: wrap it in a list")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+        texts = self.check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
