@@ -225,9 +225,9 @@ PYBIND11_MODULE(_core, m) {
     return out;
   }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::arg("lambda_"), py::arg("rows"));
 
-  m.def("resolve_rows", [](py::handle table, py::handle row_ids, py::handle keys) {
-    const py::array t = as_array(table, "table"), ids = as_array(row_ids, "row_ids"), k = as_array(keys, "keys");
-    for (const py::array* a : {&t, &ids, &k}) {
+  m.def("resolve_rows", [](py::handle table, std::int64_t n_rows, py::handle keys) {
+    const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
+    for (const py::array* a : {&t, &k}) {
       if (!a->dtype().is(py::dtype::of<std::int64_t>()) || a->ndim() != 1 || !(a->flags() & py::array::c_style))
         throw py::type_error("resolve_rows takes 1-D C-contiguous int64 arrays");
     }
@@ -236,12 +236,11 @@ PYBIND11_MODULE(_core, m) {
     std::int64_t dropped;
     {
       py::gil_scoped_release release;
-      dropped = pyrerank::resolve_rows(static_cast<const std::int64_t*>(t.data()), t.shape(0),
-                                       static_cast<const std::int64_t*>(ids.data()), ids.shape(0),
+      dropped = pyrerank::resolve_rows(static_cast<const std::int64_t*>(t.data()), t.shape(0), n_rows,
                                        static_cast<const std::int64_t*>(k.data()), k.shape(0), out);
     }
     return py::make_tuple(rows, dropped);
-  }, py::arg("table"), py::arg("row_ids"), py::arg("keys"),
+  }, py::arg("table"), py::arg("n_rows"), py::arg("keys"),
      "Catalogue rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
 
   m.def("mark_duplicates", [](py::handle rows_obj) {

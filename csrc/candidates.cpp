@@ -71,14 +71,14 @@ class RowSet {
 
 }  // namespace
 
-std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, const std::int64_t* row_ids,
-                          std::int64_t n_rows, const std::int64_t* keys, std::int64_t n, std::int64_t* rows) {
+std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std::int64_t n_rows,
+                          const std::int64_t* keys, std::int64_t n, std::int64_t* rows) {
   RowSet seen(n);
   std::int64_t dropped = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t key = keys[i];
     std::int64_t row = (key >= 0 && key < table_len) ? table[key] : -1;
-    if (row < 0 || row >= n_rows || row_ids[row] != key) {
+    if (row < 0 || row >= n_rows) {
       row = -1;
     } else if (seen.insert(row)) {
       row = -2;

@@ -6,10 +6,10 @@
 namespace pyrerank {
 
 // rows[i] = the catalogue row of keys[i], or -1 if unknown, or -2 if an earlier key had the
-// same row. table (table_len,) maps id -> row (-1 free); row_ids (n_rows,) maps row -> id.
-// Returns the number of rows that are not >= 0.
-std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, const std::int64_t* row_ids,
-                          std::int64_t n_rows, const std::int64_t* keys, std::int64_t n, std::int64_t* rows);
+// same row. table (table_len,) maps id -> row, -1 for ids not in the catalogue; a row outside
+// [0, n_rows) counts as unknown. Returns the number of rows that are not >= 0.
+std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std::int64_t n_rows,
+                          const std::int64_t* keys, std::int64_t n, std::int64_t* rows);
 
 // For rows already resolved (string ids, in Python; -1 for unknown): sets rows[i] = -2 where
 // an earlier entry had the same row. Returns how many it set.

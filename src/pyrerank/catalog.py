@@ -31,7 +31,6 @@ class Catalog:
         self.metadata: dict[ItemId, Any] = {}
         self._id_kind: type | None = None
         self._int_table = np.full(0, -1, np.int64)  # id -> row, for non-negative int ids
-        self._int_ids = np.zeros(0, np.int64)  # row -> id, the check on table lookups
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -77,11 +76,6 @@ class Catalog:
             table[: len(self._int_table)] = self._int_table
             self._int_table = table
         self._int_table[keys] = rows
-        if len(self._int_ids) < len(self.ids):
-            grown = np.full(max(len(self.ids), 2 * len(self._int_ids)), -1, np.int64)
-            grown[: len(self._int_ids)] = self._int_ids
-            self._int_ids = grown
-        self._int_ids[rows] = keys
 
     def check_ids(self, ids: Sequence[Any]) -> None:
         """Raises unless every id is an int or str of the catalogue's one kind."""
@@ -103,7 +97,7 @@ class Catalog:
         earlier entry of `items` already named the same item — and how many are negative."""
         if self._id_kind is int and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
             keys = np.ascontiguousarray(items, dtype=np.int64)
-            return _core.resolve_rows(self._int_table, self._int_ids[: len(self.ids)], keys)
+            return _core.resolve_rows(self._int_table, len(self.ids), keys)
         # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.
         rows = np.fromiter(map(self.row_of.get, items, itertools.repeat(-1)), np.int64, count=len(items))
         repeated = _core.mark_duplicates(rows)
