@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from importlib import resources
@@ -58,6 +59,32 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .eval import report
+    from .eval.run import DEFAULT_METHODS, Experiment
+
+    methods = tuple(args.methods.split(",")) if args.methods else DEFAULT_METHODS
+    variants = ("realtime", "static") if args.variant == "both" else (args.variant,)
+    started = time.perf_counter()
+    experiment = Experiment(args.data, encoder=args.encoder, cache_dir=args.cache_dir, seed=args.seed,
+                            progress=not args.quiet)
+    results = {variant: experiment.run(methods, variant) for variant in variants}
+    seconds = time.perf_counter() - started
+    print(report.table(results))
+    config = {"data": str(args.data), "data_name": Path(args.data).name, "methods": methods, "variants": variants,
+              "seed": args.seed, "encoder": experiment.encoder_name, "users": len(experiment.split.users),
+              "steps": int(experiment.split.is_test.sum()), "encode_seconds": round(experiment.encode_seconds, 1),
+              "total_seconds": round(seconds, 1)}
+    print(f"\n{config['users']} users, {config['steps']} steps; encoding {config['encode_seconds']} s, "
+          f"total {config['total_seconds']} s")
+    if args.out:
+        for path in report.save(Path(args.out), results, config):
+            print(f"wrote {path}")
+    return 0
+
+
 def plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         print(f"{kind}:")
@@ -77,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("-k", type=int, default=8, help="items to show (default: 8)")
     p_demo.set_defaults(run=demo)
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)
+    p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see EVAL.md)")
+    p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
+    p_eval.add_argument("--methods", help="comma-separated: random, popularity, co-engagement, content, "
+                                           "pyrerank, pyrerank:<ranker> (default: all but pyrerank:*)")
+    p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
+    p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")
+    p_eval.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/pyrerank"),
+                        help="keep encoded texts here so reruns skip encoding")
+    p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--out", help="write results.json and ndcg.png here")
+    p_eval.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_eval.set_defaults(run=evaluate)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

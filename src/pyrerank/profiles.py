@@ -29,13 +29,14 @@ class UserRecord:
     profile_key: Any = None
     profile: tuple[np.ndarray, np.ndarray] | None = None
 
-    def apply(self, interest: InterestModel, stats: GlobalStats, row: int, vector: np.ndarray, weight: float,
-              timestamp: float) -> None:
+    def apply(self, interest: InterestModel, stats: GlobalStats | None, row: int, vector: np.ndarray,
+              weight: float, timestamp: float) -> None:
         """Fold one event on catalogue `row` (item vector (dim,) float32) into this user's interest,
-        history and the shared statistics."""
+        history and (unless `stats` is None) the shared statistics."""
         interest.update(self.state, vector, weight, timestamp)
         if weight > 0:
-            stats.record(row, weight, timestamp, self.recent[-CO_PAIRS:])
+            if stats is not None:
+                stats.record(row, weight, timestamp, self.recent[-CO_PAIRS:])
             self.recent.append(row)
             del self.recent[:-HISTORY]
         self.query_valid = False

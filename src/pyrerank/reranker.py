@@ -176,15 +176,19 @@ class Reranker:
 
     # -- events --------------------------------------------------------------------------
     def observe(self, user: Hashable, item: ItemId, kind: str = "click", *, timestamp: float | None = None,
-                weight: float | None = None) -> None:
-        """Record one event; the very next rerank for `user` reflects it."""
+                weight: float | None = None, count: bool = True) -> None:
+        """Record one event; the very next rerank for `user` reflects it.
+
+        count : also add it to the shared item statistics (popularity, co-engagement). Pass
+            False when rebuilding a user's profile from history that fit() already counted.
+        """
         w = event_weight(kind, weight)
         t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
         row = self._row(item)
         vector = self.catalog.matrix[row].astype(np.float32)  # type: ignore[union-attr]
         with self._user_lock(user):
             record = self.store.get(user) or UserRecord()
-            record.apply(self.interest, self.stats, row, vector, w, t)
+            record.apply(self.interest, self.stats if count else None, row, vector, w, t)
             self.store.put(user, record)
 
     def forget(self, user: Hashable) -> bool:

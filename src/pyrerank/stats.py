@@ -16,7 +16,7 @@ class CoEngagement:
     few events", capped at `max_neighbors` per item (the weakest link is dropped), so memory is
     bounded by items x max_neighbors."""
 
-    def __init__(self, max_neighbors: int = 32) -> None:
+    def __init__(self, max_neighbors: int = 256) -> None:
         self.max_neighbors = max_neighbors
         self.neighbors: dict[int, dict[int, float]] = {}
         self.version: dict[int, int] = {}  # bumped whenever an item's neighbours change
@@ -83,7 +83,7 @@ class GlobalStats:
     Kept in log form so ranking reads features without a transcendental function per item.
     """
 
-    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 32) -> None:
+    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 256) -> None:
         self.half_life = half_life
         self.table = np.zeros((0, 4), np.float64)
         self.co = CoEngagement(max_neighbors)

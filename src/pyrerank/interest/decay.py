@@ -11,21 +11,25 @@ from ._common import DAY, check_positive, decay_factor, unit
 class DecayInterest(InterestModel):
     """query = unit(Σ decayed positive vectors) − negative_weight · unit(Σ decayed negative vectors).
 
-    Every event's pull fades with `half_life` seconds of the user's own event time, so recent
-    taste dominates; skips and dislikes build the negative centroid, which pushes similar items
-    down. State: ``pos``, ``neg`` (dim,) float32 sums and ``t``, the last event time.
+    Every event's pull fades with `half_life` seconds of the user's own event time and by
+    `event_decay` per later event (users often act in bursts, where clock time says little), so
+    recent taste dominates; skips and dislikes build the negative centroid, which pushes similar
+    items down. State: ``pos``, ``neg`` (dim,) float32 sums and ``t``, the last event time.
     """
 
     name = "decay"
 
-    def __init__(self, half_life: float = 30 * DAY, negative_weight: float = 0.5) -> None:
+    def __init__(self, half_life: float = 30 * DAY, negative_weight: float = 0.5, event_decay: float = 0.95) -> None:
         self.half_life = check_positive("half_life", half_life)
         self.negative_weight = float(negative_weight)
+        if not 0.0 < event_decay <= 1.0:
+            raise ValueError(f"event_decay must lie in (0, 1], got {event_decay!r}")
+        self.event_decay = float(event_decay)
 
     def update(self, state: State, vector: np.ndarray, weight: float, timestamp: float) -> None:
         if "pos" not in state:
             state.update(pos=np.zeros_like(vector, dtype=np.float32), neg=np.zeros_like(vector, dtype=np.float32))
-        fade = decay_factor(state, timestamp, self.half_life)
+        fade = decay_factor(state, timestamp, self.half_life) * self.event_decay
         if fade != 1.0:
             state["pos"] *= fade
             state["neg"] *= fade

@@ -1,0 +1,87 @@
+"""The replay-100 protocol of EVAL.md: split, candidate sampling, tie rule, realtime/static."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from .movielens import Ratings
+
+POSITIVE, DISLIKE = 4.0, 2.0
+MIN_RATINGS, MIN_POSITIVES, TEST_STEPS, NEGATIVES = 20, 15, 10, 99
+
+
+def kind_of(rating: float) -> str:
+    """like (>= 4), dislike (<= 2), else a plain view."""
+    return "like" if rating >= POSITIVE else "dislike" if rating <= DISLIKE else "view"
+
+
+@dataclasses.dataclass
+class Split:
+    """Test users and their steps; everything else is train.
+
+    is_test : (n,) bool over the sorted ratings, True for test steps
+    users : test user ids, ascending; spans[u] = (start, stop) of u's ratings
+    """
+
+    is_test: np.ndarray
+    users: list[int]
+    spans: dict[int, tuple[int, int]]
+
+
+def split(data: Ratings) -> Split:
+    is_test = np.zeros(len(data.user), bool)
+    starts = np.flatnonzero(np.r_[True, data.user[1:] != data.user[:-1]])
+    stops = np.r_[starts[1:], len(data.user)]
+    users, spans = [], {}
+    for start, stop in zip(starts.tolist(), stops.tolist()):
+        positives = start + np.flatnonzero(data.rating[start:stop] >= POSITIVE)
+        if stop - start >= MIN_RATINGS and len(positives) >= MIN_POSITIVES:
+            is_test[positives[-TEST_STEPS:]] = True
+            user = int(data.user[start])
+            users.append(user)
+            spans[user] = (start, stop)
+    return Split(is_test, users, spans)
+
+
+def rank_of_target(scores: np.ndarray) -> int:
+    """How many of the other candidates score >= the target (index 0): ties count against it."""
+    return int((scores[1:] >= scores[0]).sum())
+
+
+@dataclasses.dataclass
+class Step:
+    user: int
+    candidates: np.ndarray  # (100,) item ids, target first
+    observe_before: list[int]  # rating indices to observe before ranking this step
+
+
+def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0) -> Iterator[Step]:
+    """Every test step of every test user, in userId order, with the events to observe first.
+
+    Negatives: 99 drawn without replacement from the ascending ids of items the user never
+    rated, with ``numpy.random.default_rng((seed, userId))``, one rng per user.
+    """
+    for user in sp.users:
+        start, stop = sp.spans[user]
+        rated = np.unique(data.item[start:stop])
+        pool = data.item_ids[~np.isin(data.item_ids, rated)]
+        rng = np.random.default_rng((seed, user))
+        test_idx = start + np.flatnonzero(sp.is_test[start:stop])
+        observed_upto = start
+        for step_no, idx in enumerate(test_idx.tolist()):
+            negatives = rng.choice(pool, NEGATIVES, replace=False)
+            if step_no == 0:
+                before = list(range(start, idx))  # warm-up, both variants
+            elif realtime:
+                before = list(range(observed_upto, idx))  # the previous target and what followed
+            else:
+                before = []
+            if step_no == 0 or realtime:
+                observed_upto = idx
+            yield Step(user, np.concatenate([[data.item[idx]], negatives]), before)
+
+
+Scorer = Callable[[int, np.ndarray], np.ndarray]

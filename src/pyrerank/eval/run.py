@@ -1,0 +1,120 @@
+"""`pyrerank eval`: run replay-100 for the baselines and pyrerank in one pass per variant."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..events import Event
+from . import baselines, metrics, movielens, protocol
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("random", "popularity", "co-engagement", "content")
+DEFAULT_METHODS = (*BASELINES, "pyrerank")
+
+
+def _progress(iterable, total: int, desc: str, show: bool):
+    if not show:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, unit="step", file=sys.stderr)
+
+
+class Experiment:
+    """Everything shared by the variants: data, split, train statistics, item vectors."""
+
+    def __init__(self, data_dir: str | Path, *, encoder: str = "minilm", cache_dir: str | Path | None = None,
+                 seed: int = 0, progress: bool = True) -> None:
+        import pyrerank as pr
+
+        self.data = movielens.load(data_dir)
+        self.split = protocol.split(self.data)
+        self.seed, self.progress = seed, progress
+        d = self.data
+        self.rows = np.searchsorted(d.item_ids, d.item)  # rating -> item row
+        train = ~self.split.is_test
+        self.train_counts = np.bincount(self.rows[train], minlength=len(d.item_ids)).astype(np.float64)
+        liked = np.flatnonzero(train & (d.rating >= protocol.POSITIVE))  # sorted by user, then time
+        cuts = np.flatnonzero(np.diff(d.user[liked])) + 1
+        self.liked_sequences = np.split(self.rows[liked], cuts)
+        started = time.perf_counter()
+        encoder_ = pr.Reranker(encoder=encoder, cache_dir=None if cache_dir is None else str(cache_dir)).encoder
+        if hasattr(encoder_.inner, "progress"):
+            encoder_.inner.progress = progress
+        self.encoder_name = encoder_.name
+        self.vectors = encoder_.encode(d.texts)
+        self.encode_seconds = time.perf_counter() - started
+
+    def train_events(self) -> list:
+        """Every event that is not a test step."""
+        d = self.data
+        keep = np.flatnonzero(~self.split.is_test)
+        return [Event(int(d.user[i]), int(d.item[i]), protocol.kind_of(float(d.rating[i])), float(d.timestamp[i]))
+                for i in keep.tolist()]
+
+    def method(self, name: str) -> baselines.Method:
+        import pyrerank as pr
+
+        d = self.data
+        if name == "random":
+            return baselines.RandomScores(self.seed)
+        if name == "popularity":
+            return baselines.Popularity(self.train_counts)
+        if name == "co-engagement":
+            return baselines.CoEngagement(self.liked_sequences, len(d.item_ids))
+        if name in ("content", "pyrerank") or name.startswith("pyrerank:"):
+            if name == "content":
+                rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
+            else:
+                _, _, ranker = name.partition(":")
+                rr = pr.Reranker(encoder="hashing", ranker=ranker or "fusion")
+            rr.add_items(self.data.item_ids, vectors=self.vectors)
+            if name != "content":
+                rr.fit(self.train_events())
+            return baselines.PyrerankMethod(name, rr, self.data.item_ids)
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank:<ranker>")
+
+    def run(self, methods: tuple[str, ...], variant: str) -> dict[str, dict[str, float]]:
+        if variant not in ("realtime", "static"):
+            raise ValueError(f"variant must be 'realtime' or 'static', got {variant!r}")
+        d = self.data
+        built = {name: self.method(name) for name in methods}
+        ranks = {name: [] for name in methods}
+        tops = {name: [] for name in methods}
+        n_steps = int(self.split.is_test.sum())
+        started = time.perf_counter()
+        for step in _progress(protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
+                              n_steps, f"replay ({variant})", self.progress):
+            rows = np.searchsorted(d.item_ids, step.candidates)
+            target_idx = None
+            for i in step.observe_before:
+                kind = protocol.kind_of(float(d.rating[i]))
+                in_train = not self.split.is_test[i]  # fit() has counted it already
+                for m in built.values():
+                    m.observe(step.user, int(self.rows[i]), kind, float(d.timestamp[i]), in_train)
+            target_idx = self._target_index(step)
+            now = float(d.timestamp[target_idx])
+            for name, m in built.items():
+                scores = np.asarray(m.score(step.user, rows, now), np.float64)
+                ranks[name].append(protocol.rank_of_target(scores))
+                tops[name].append(rows[np.argsort(-scores, kind="stable")[: metrics.K]])
+        seconds = time.perf_counter() - started
+        out = {}
+        for name in methods:
+            out[name] = {**metrics.accuracy(np.array(ranks[name])),
+                         **metrics.beyond_accuracy(tops[name], self.vectors, self.train_counts, len(d.item_ids))}
+        log.info("%s replay of %d steps took %.1f s", variant, n_steps, seconds)
+        return out
+
+    def _target_index(self, step: protocol.Step) -> int:
+        start, stop = self.split.spans[step.user]
+        idx = start + np.flatnonzero(self.split.is_test[start:stop] & (self.data.item[start:stop] == step.candidates[0]))
+        return int(idx[0])

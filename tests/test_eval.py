@@ -1,0 +1,120 @@
+"""The replay-100 protocol (EVAL.md): split, sampling, tie rule, metrics, and the reference
+figures on the real data."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyrerank.eval import metrics, movielens, protocol
+from pyrerank.eval.run import Experiment
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"MovieLens data not found at {DATA}")
+
+
+def write_ratings(folder: Path, ratings: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "ratings.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["userId", "movieId", "rating", "timestamp"])
+        w.writerows(ratings)
+
+
+def write_movielens(folder: Path, ratings: list[tuple], n_items: int = 300) -> Path:
+    write_ratings(folder, ratings)
+    with open(folder / "movies.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["movieId", "title", "genres"])
+        w.writerows([(i, f"Movie {i}, the sequel ({1950 + i % 70})", "Comedy|Drama" if i % 2 else "Action")
+                     for i in range(1, n_items + 1)])
+    return folder
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    rng = np.random.default_rng(0)
+    ratings = []
+    for user in (1, 2, 3):
+        n = {1: 30, 2: 19, 3: 25}[user]  # user 2 has too few ratings to be tested
+        items = rng.choice(np.arange(1, 301), n, replace=False)
+        for t, item in enumerate(items):
+            ratings.append((user, int(item), 4.5 if t % 4 else 2.0, 1000 * user + t))
+    return movielens.load(write_movielens(tmp_path / "tiny", ratings))
+
+
+def test_split_takes_the_last_ten_positives_of_eligible_users(tiny):
+    sp = protocol.split(tiny)
+    assert sp.users == [1, 3]
+    for user in sp.users:
+        start, stop = sp.spans[user]
+        positives = start + np.flatnonzero(tiny.rating[start:stop] >= 4.0)
+        assert np.flatnonzero(sp.is_test[start:stop]).tolist() == (positives[-10:] - start).tolist()
+
+
+def test_candidates_are_unrated_distinct_and_seeded(tiny):
+    sp = protocol.split(tiny)
+    a = list(protocol.steps(tiny, sp, realtime=True, seed=0))
+    b = list(protocol.steps(tiny, sp, realtime=True, seed=0))
+    c = list(protocol.steps(tiny, sp, realtime=True, seed=1))
+    assert len(a) == 20 and all(len(s.candidates) == 100 for s in a)
+    for s in a:
+        start, stop = sp.spans[s.user]
+        rated = set(tiny.item[start:stop].tolist())
+        assert len(set(s.candidates.tolist())) == 100
+        assert s.candidates[0] in rated and not rated & set(s.candidates[1:].tolist())
+    assert all(np.array_equal(x.candidates, y.candidates) for x, y in zip(a, b))
+    assert not all(np.array_equal(x.candidates, y.candidates) for x, y in zip(a, c))
+
+
+def test_realtime_observes_the_target_and_what_followed_static_nothing(tiny):
+    sp = protocol.split(tiny)
+    realtime = list(protocol.steps(tiny, sp, realtime=True))
+    static = list(protocol.steps(tiny, sp, realtime=False))
+    start, stop = sp.spans[1]
+    test_idx = (start + np.flatnonzero(sp.is_test[start:stop])).tolist()
+    assert realtime[0].observe_before == list(range(start, test_idx[0])) == static[0].observe_before
+    assert realtime[1].observe_before == list(range(test_idx[0], test_idx[1]))
+    assert all(s.observe_before == [] for s in static[1:10])
+
+
+def test_ties_count_against_the_target_and_metrics():
+    assert protocol.rank_of_target(np.zeros(100)) == 99
+    assert protocol.rank_of_target(np.r_[1.0, np.zeros(99)]) == 0
+    m = metrics.accuracy(np.array([0, 9, 10, 99]))
+    assert m["HR@10"] == 0.5
+    assert m["NDCG@10"] == pytest.approx((1 + 1 / np.log2(11)) / 4)
+    assert m["MRR"] == pytest.approx((1 + 1 / 10 + 1 / 11 + 1 / 100) / 4)
+
+
+@needs_data
+def test_a_slice_of_movielens_runs_end_to_end(tmp_path):
+    with open(DATA / "ratings.csv") as f:
+        rows = [r for r in csv.reader(f)][1:]
+    users = sorted({int(r[0]) for r in rows})[:40]
+    keep = [r for r in rows if int(r[0]) in users]
+    folder = tmp_path / "slice"
+    write_ratings(folder, keep)
+    for name in ("movies.csv", "tags.csv"):
+        (folder / name).write_bytes((DATA / name).read_bytes())
+    ex = Experiment(folder, encoder="hashing", progress=False)
+    results = ex.run(("random", "popularity", "content", "pyrerank"), "realtime")
+    assert results["popularity"]["HR@10"] > results["random"]["HR@10"] + 0.2
+    assert results["pyrerank"]["NDCG@10"] > results["random"]["NDCG@10"] + 0.1
+    for m in results.values():
+        assert 0 <= m["NDCG@10"] <= m["HR@10"] <= 1 and 0 < m["coverage"] <= 1
+
+
+@needs_data
+@pytest.mark.slow
+def test_reference_baselines_are_reproduced():
+    """EVAL.md: seed 0, 531 users, 5,310 steps; popularity 0.671 / 0.420 / 0.357."""
+    ex = Experiment(DATA, encoder="hashing", progress=False)
+    assert len(ex.split.users) == 531 and ex.split.is_test.sum() == 5310
+    got = ex.run(("random", "popularity"), "realtime")
+    for method, want in {"random": (0.104, 0.046, 0.051), "popularity": (0.671, 0.420, 0.357)}.items():
+        for metric, value in zip(("HR@10", "NDCG@10", "MRR"), want):
+            assert abs(got[method][metric] - value) <= 0.005, (method, metric, got[method][metric])
