@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -83,5 +83,3 @@ def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0) -> Iterato
                 observed_upto = idx
             yield Step(user, np.concatenate([[data.item[idx]], negatives]), before)
 
-
-Scorer = Callable[[int, np.ndarray], np.ndarray]

@@ -94,7 +94,6 @@ class Experiment:
         for step in _progress(protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
                               n_steps, f"replay ({variant})", self.progress):
             rows = np.searchsorted(d.item_ids, step.candidates)
-            target_idx = None
             for i in step.observe_before:
                 kind = protocol.kind_of(float(d.rating[i]))
                 in_train = not self.split.is_test[i]  # fit() has counted it already
