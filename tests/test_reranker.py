@@ -185,3 +185,11 @@ def test_fit_learns_weights_without_touching_profiles():
     assert r.stats.popularity[[3, 11, 19]].min() > r.stats.popularity.mean()
     top = r.rerank("newcomer", list(range(40)), k=3, now=1500.0)
     assert {x.item for x in top} == set(hot)
+
+
+def test_observe_without_count_moves_the_user_but_not_the_statistics(rr):
+    rr.observe("u", 4, "like", count=False)
+    assert rr.stats.popularity.sum() == 0
+    assert rr.rerank("u", [0, 2, 5, 6], k=1)[0].item == 5
+    rr.observe("v", 4, "like")
+    assert rr.stats.popularity[rr.catalog.row_of[4]] == pytest.approx(2.0)
