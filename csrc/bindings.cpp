@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "candidates.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
 #include "rank.hpp"
+#include "string_index.hpp"
 
 namespace py = pybind11;
 using pyrerank::Candidates;
@@ -111,6 +113,16 @@ Candidates as_candidates(py::handle rows, const Catalogue& cat) {
 void check_k_threads(std::int64_t k, int num_threads) {
   PYRERANK_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
   PYRERANK_REQUIRE(num_threads >= 1, "num_threads must be >= 1, got " + std::to_string(num_threads));
+}
+
+std::string_view utf8_of(py::handle key, py::ssize_t i) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_Check(key.ptr()) ? PyUnicode_AsUTF8AndSize(key.ptr(), &size) : nullptr;
+  if (!data) {
+    PyErr_Clear();
+    throw py::type_error("keys[" + std::to_string(i) + "] must be a str encodable as UTF-8");
+  }
+  return std::string_view(data, static_cast<std::size_t>(size));
 }
 
 // (indices, scores) arrays of shape (k,) when n_queries == 0, else (n_queries, k).
@@ -286,6 +298,35 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
      py::arg("upstream"), py::arg("profile_rows"), py::arg("profile_values"),
      "(n, 5) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
+
+  py::class_<pyrerank::StringIndex>(m, "StringIndex", "str item id -> catalogue row.")
+      .def(py::init<>())
+      .def("add", [](pyrerank::StringIndex& index, const py::list& keys, std::int64_t first_row) {
+        // keys[i] -> first_row + i; every key must be a str (the Catalog checks this first).
+        for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(keys.size()); ++i)
+          index.insert(utf8_of(keys[i], i), first_row + i);
+      }, py::arg("keys"), py::arg("first_row"))
+      .def("rows", [](const pyrerank::StringIndex& index, py::handle items) {
+        // Rows of a list or tuple of ids: -1 unknown (or not a str), -2 repeated; and how many.
+        if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
+          throw py::type_error("items must be a list or tuple");
+        py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
+        const py::ssize_t n = static_cast<py::ssize_t>(seq.size());
+        py::array_t<std::int64_t> rows(n);
+        std::int64_t* out = rows.mutable_data();
+        for (py::ssize_t i = 0; i < n; ++i) {
+          PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
+          Py_ssize_t size = 0;
+          const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
+          if (!data) PyErr_Clear();
+          out[i] = data ? index.find(std::string_view(data, static_cast<std::size_t>(size))) : -1;
+        }
+        const std::int64_t repeated = pyrerank::mark_duplicates(out, n);
+        std::int64_t unknown = 0;
+        for (py::ssize_t i = 0; i < n; ++i) unknown += out[i] == -1;
+        return py::make_tuple(rows, repeated + unknown);
+      }, py::arg("items"))
+      .def("__len__", &pyrerank::StringIndex::size);
 
   m.def("read_all", [](py::handle matrix) {
     const Catalogue cat = as_catalogue(matrix);

@@ -193,3 +193,15 @@ def test_observe_without_count_moves_the_user_but_not_the_statistics(rr):
     assert rr.rerank("u", [0, 2, 5, 6], k=1)[0].item == 5
     rr.observe("v", 4, "like")
     assert rr.stats.popularity[rr.catalog.row_of[4]] == pytest.approx(2.0)
+
+
+def test_str_candidates_unknown_duplicate_and_odd_ids():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items([f"m{i}" for i in TEXTS], list(TEXTS.values()))
+    with pytest.warns(pr.PyrerankWarning) as caught:
+        ranked = r.rerank("u", ["m1", "nope", "m2", "m1", "é"], k=10)
+    assert sorted(x.item for x in ranked) == ["m1", "m2"]
+    assert {str(w.message).split()[1] for w in caught} >= {"candidate", "duplicate"}
+    assert [x.item for x in r.rerank("u", ("m3",), k=1)] == ["m3"]
+    r.add_items(["\ud800odd", "ünï"], ["lone surrogate id", "non-ascii id"])  # no UTF-8: dict lookups
+    assert {x.item for x in r.rerank("u", ["\ud800odd", "ünï", "m0"], k=3)} == {"\ud800odd", "ünï", "m0"}

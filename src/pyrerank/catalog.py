@@ -31,6 +31,7 @@ class Catalog:
         self.metadata: dict[ItemId, Any] = {}
         self._id_kind: type | None = None
         self._int_table = np.full(0, -1, np.int64)  # id -> row, for non-negative int ids
+        self._str_index: _core.StringIndex | None = _core.StringIndex()  # str id -> row, in C++
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -44,6 +45,7 @@ class Catalog:
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows."""
         with self._lock:
+            n_before = len(self.ids)
             rows = np.empty(len(ids), np.int64)
             for i, item in enumerate(ids):
                 row = self.row_of.get(item)
@@ -60,7 +62,16 @@ class Catalog:
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
             self._index_ints(ids, rows)
+            self._index_strs(n_before)
             return rows
+
+    def _index_strs(self, n_before: int) -> None:
+        if self._id_kind is not str or self._str_index is None:
+            return
+        try:
+            self._str_index.add(self.ids[n_before:], n_before)
+        except TypeError:  # an id with lone surrogates: no UTF-8, so dict lookups from now on
+            self._str_index = None
 
     def _index_ints(self, ids: Sequence[ItemId], rows: np.ndarray) -> None:
         if self._id_kind is not int:
@@ -98,6 +109,8 @@ class Catalog:
         if self._id_kind is int and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
             keys = np.ascontiguousarray(items, dtype=np.int64)
             return _core.resolve_rows(self._int_table, len(self.ids), keys)
+        if self._id_kind is str and self._str_index is not None and type(items) in (list, tuple):
+            return self._str_index.rows(items)
         # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.
         rows = np.fromiter(map(self.row_of.get, items, itertools.repeat(-1)), np.int64, count=len(items))
         repeated = _core.mark_duplicates(rows)
