@@ -69,7 +69,7 @@ class Catalog:
         if self._id_kind is not str or self._str_index is None:
             return
         try:
-            self._str_index.add(self.ids[n_before:], n_before)
+            self._str_index.add(self.ids[n_before:], n_before)  # type: ignore[arg-type]  # str ids here
         except TypeError:  # an id with lone surrogates: no UTF-8, so dict lookups from now on
             self._str_index = None
 

@@ -59,7 +59,7 @@ def save(rr, path: str | os.PathLike) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         (staging / "reranker.json").write_text(json.dumps(config))
-        np.savez(staging / "arrays.npz", **arrays)
+        np.savez(staging / "arrays.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

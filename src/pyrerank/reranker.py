@@ -112,7 +112,7 @@ class Reranker:
     # -- catalogue -----------------------------------------------------------------------
     def add_items(
         self,
-        ids: Sequence[ItemId],
+        ids: Sequence[ItemId] | np.ndarray,
         texts: Sequence[str] | None = None,
         *,
         vectors: np.ndarray | None = None,
@@ -129,8 +129,10 @@ class Reranker:
             raise ValueError("add_items needs texts or vectors")
         if len(set(ids)) != len(ids):
             seen: set = set()
-            dup = next(i for i in ids if i in seen or seen.add(i))
-            raise ValueError(f"ids must be distinct, {dup!r} appears more than once")
+            for item in ids:
+                if item in seen:
+                    raise ValueError(f"ids must be distinct, {item!r} appears more than once")
+                seen.add(item)
         for name, seq in (("texts", texts), ("metadata", metadata)):
             if seq is not None and len(seq) != len(ids):
                 raise ValueError(f"{name} has {len(seq)} entries but ids has {len(ids)}")
@@ -212,7 +214,7 @@ class Reranker:
                     with self.stats.lock:
                         record.profile = self.stats.co.profile(record.recent, CO_DECAY)
                     record.profile_key = key
-                query, profile = record.query, record.profile
+                query, profile = record.query, record.profile  # type: ignore[assignment]  # set just above
         features = CandidateFeatures(self.stats, rows, upstream, profile, now)
         return RankRequest(catalog.matrix, rows, query, upstream, features)
 

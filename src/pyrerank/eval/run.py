@@ -87,8 +87,8 @@ class Experiment:
             raise ValueError(f"variant must be 'realtime' or 'static', got {variant!r}")
         d = self.data
         built = {name: self.method(name) for name in methods}
-        ranks = {name: [] for name in methods}
-        tops = {name: [] for name in methods}
+        ranks: dict[str, list[int]] = {name: [] for name in methods}
+        tops: dict[str, list[np.ndarray]] = {name: [] for name in methods}
         n_steps = int(self.split.is_test.sum())
         started = time.perf_counter()
         for step in _progress(protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
