@@ -205,3 +205,12 @@ def test_str_candidates_unknown_duplicate_and_odd_ids():
     assert [x.item for x in r.rerank("u", ("m3",), k=1)] == ["m3"]
     r.add_items(["\ud800odd", "ünï"], ["lone surrogate id", "non-ascii id"])  # no UTF-8: dict lookups
     assert {x.item for x in r.rerank("u", ["\ud800odd", "ünï", "m0"], k=3)} == {"\ud800odd", "ünï", "m0"}
+
+
+def test_sparse_int_ids_fall_back_from_the_table_to_the_dict():
+    r = pr.Reranker(encoder="hashing", ranker="cosine")
+    r.add_items([5, 10**12, 7], ["deep space starship", "paris romance", "space opera starship"])
+    r.observe("u", 5, "like")
+    assert [x.item for x in r.rerank("u", np.array([10**12, 7]), k=2)] == [7, 10**12]
+    with pytest.warns(pr.PyrerankWarning, match="not in the catalogue"):
+        assert [x.item for x in r.rerank("u", np.array([7, 8]), k=2)] == [7]

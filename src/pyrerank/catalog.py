@@ -29,8 +29,9 @@ class Catalog:
         self.ids: list[ItemId] = []
         self.row_of: dict[ItemId, int] = {}
         self.metadata: dict[ItemId, Any] = {}
-        self._id_kind: type | None = None
-        self._int_table = np.full(0, -1, np.int64)  # id -> row, for non-negative int ids
+        self._id_kind: type | None = None  # int or str, fixed by the first id
+        self._int_table = np.full(0, -1, np.int64)  # id -> row, while int ids are dense enough
+        self._dense_ints = True
         self._str_index: _core.StringIndex | None = _core.StringIndex()  # str id -> row, in C++
         self._lock = threading.Lock()
 
@@ -74,14 +75,14 @@ class Catalog:
             self._str_index = None
 
     def _index_ints(self, ids: Sequence[ItemId], rows: np.ndarray) -> None:
-        if self._id_kind is not int:
+        if self._id_kind is not int or not self._dense_ints:
             return
         keys = np.asarray(ids, dtype=np.int64)
         top = int(keys.max()) if len(keys) else -1
         if top >= len(self._int_table):
-            if top > 4 * len(self.ids) + 1_000_000:  # too sparse for a table: use the dict
+            if top > 4 * len(self.ids) + 1_000_000:  # too sparse for a table: the dict from now on
                 self._int_table = np.full(0, -1, np.int64)
-                self._id_kind = type(None)  # marks "int ids, no table"
+                self._dense_ints = False
                 return
             table = np.full(max(top + 1, 2 * len(self._int_table)), -1, np.int64)
             table[: len(self._int_table)] = self._int_table
@@ -97,16 +98,15 @@ class Catalog:
                 raise TypeError(f"item ids must be int or str, got {type(item).__name__} {item!r}")
             if kind is int and item < 0:
                 raise ValueError(f"int item ids must be >= 0, got {item}")
-            if self._id_kind is None and not self.ids:
+            if self._id_kind is None:
                 self._id_kind = kind
-            expected = int if self._id_kind in (int, type(None)) else str
-            if kind is not expected:
-                raise TypeError(f"item ids must all be {expected.__name__} like the catalogue's, got {item!r}")
+            elif kind is not self._id_kind:
+                raise TypeError(f"item ids must all be {self._id_kind.__name__} like the catalogue's, got {item!r}")
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalogue row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""
-        if self._id_kind is int and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
             keys = np.ascontiguousarray(items, dtype=np.int64)
             return _core.resolve_rows(self._int_table, len(self.ids), keys)
         if self._id_kind is str and self._str_index is not None and type(items) in (list, tuple):
