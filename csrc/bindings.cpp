@@ -175,36 +175,49 @@ PYBIND11_MODULE(_core, m) {
     return out;
   }, py::arg("matrix"), py::arg("queries"), py::arg("k"), py::arg("rows"), py::arg("num_threads"));
 
-  m.def("fused_topk", [](py::handle matrix, py::handle interests,
-                         py::handle interest_weights, float sim_weight,
-                         py::handle features, py::handle feature_weights,
-                         std::int64_t k, py::handle rows, int num_threads) {
+  m.def("fused_topk", [](py::handle matrix, py::handle interests, py::handle interest_weights, float sim_weight,
+                         py::handle features, py::handle feature_weights, std::int64_t k, py::handle rows,
+                         int num_threads, py::handle extra, py::handle extra_weights) {
     const Catalogue cat = as_catalogue(matrix);
     const Candidates cand = as_candidates(rows, cat);
     check_k_threads(k, num_threads);
     const Queries q = as_queries(interests, cat, "query");
-    pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, nullptr, 0, nullptr};
     PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
+    pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
     if (!interest_weights.is_none()) {
       const py::array w = as_array(interest_weights, "interest_weights");
       fusion.interest_weights = f32_data(w, "interest_weights", 1);
       PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
-              "interest_weights has shape " + shape_of(w) + " but there are " +
-                  std::to_string(fusion.n_interests) + " interests");
+                       "interest_weights has shape " + shape_of(w) + " but there are " +
+                           std::to_string(fusion.n_interests) + " interests");
       pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
     }
+    PYRERANK_REQUIRE(extra.is_none() == extra_weights.is_none(), "extra and extra_weights must be given together");
+    std::vector<float> queries;  // interests then extras, contiguous, when there are extras
+    if (!extra.is_none()) {
+      const Queries e = as_queries(extra, cat, "extra");
+      const py::array ew = as_array(extra_weights, "extra_weights");
+      fusion.extra_weights = f32_data(ew, "extra_weights", 1);
+      PYRERANK_REQUIRE(ew.shape(0) == e.n, "extra_weights has shape " + shape_of(ew) + " but there are " +
+                                               std::to_string(e.n) + " extra queries");
+      pyrerank::check_finite(fusion.extra_weights, e.n, "extra_weights");
+      queries.assign(q.data, q.data + q.n * cat.dim);
+      queries.insert(queries.end(), e.data, e.data + e.n * cat.dim);
+      fusion.queries = queries.data();
+      fusion.n_extra = e.n;
+    }
     PYRERANK_REQUIRE(features.is_none() == feature_weights.is_none(),
-            "features and feature_weights must be given together");
+                     "features and feature_weights must be given together");
     if (!features.is_none()) {
       const py::array fa = as_array(features, "features"), wa = as_array(feature_weights, "feature_weights");
       fusion.features = f32_data(fa, "features", 2);
       fusion.feature_weights = f32_data(wa, "feature_weights", 1);
       fusion.n_features = fa.shape(1);
       PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
-                                         std::to_string(cand.n) + " candidates");
+                                                  std::to_string(cand.n) + " candidates");
       PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "feature_weights has shape " + shape_of(wa) +
-                                              " but features has " + std::to_string(fa.shape(1)) +
-                                              " columns");
+                                                       " but features has " + std::to_string(fa.shape(1)) +
+                                                       " columns");
       pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
       pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "feature_weights");
     }
@@ -215,8 +228,8 @@ PYBIND11_MODULE(_core, m) {
     pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
     return out;
   }, py::arg("matrix"), py::arg("interests"), py::arg("interest_weights"), py::arg("sim_weight"),
-     py::arg("features"), py::arg("feature_weights"), py::arg("k"), py::arg("rows"),
-     py::arg("num_threads"));
+     py::arg("features"), py::arg("feature_weights"), py::arg("k"), py::arg("rows"), py::arg("num_threads"),
+     py::arg("extra") = py::none(), py::arg("extra_weights") = py::none());
 
   m.def("mmr", [](py::handle matrix, py::handle relevance_obj, std::int64_t k,
                   float lambda, py::handle rows) {

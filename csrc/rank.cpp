@@ -141,7 +141,7 @@ void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusi
   const std::int64_t m = fusion.n_interests, f = fusion.n_features;
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
-    for_each_block(cat, cand, fusion.interests, m, begin, end,
+    for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
                    [&](std::int64_t b, std::int64_t e, const float* s) {
       const std::int64_t len = e - b;
       for (std::int64_t i = b; i < e; ++i) {
@@ -151,6 +151,7 @@ void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusi
           sim = std::max(sim, w * s[j * len + (i - b)]);
         }
         float value = fusion.sim_weight * sim;
+        for (std::int64_t x = 0; x < fusion.n_extra; ++x) value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
         if (fusion.features) {
           const float* row_features = fusion.features + i * f;
           for (std::int64_t t = 0; t < f; ++t) value += row_features[t] * fusion.feature_weights[t];

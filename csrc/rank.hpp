@@ -22,12 +22,16 @@ struct Candidates {
   std::int64_t n;
 };
 
-// final = sim_weight * max_j(interest_weights[j] * <interest_j, row>) + features[i] . feature_weights
+// final = sim_weight * max_j(interest_weights[j] * <interest_j, row>)
+//       + sum_e extra_weights[e] * <extra_e, row> + features[i] . feature_weights
+// The interests and the extra queries are scored in the same pass over each row.
 struct Fusion {
-  const float* interests;         // (n_interests, dim)
+  const float* queries;           // (n_interests + n_extra, dim): the interests, then the extras
   std::int64_t n_interests;
   const float* interest_weights;  // (n_interests,) or nullptr for all ones
   float sim_weight;
+  std::int64_t n_extra;
+  const float* extra_weights;     // (n_extra,)
   const float* features;          // (n, n_features) aligned with the candidates, or nullptr
   std::int64_t n_features;
   const float* feature_weights;   // (n_features,)

@@ -19,6 +19,8 @@ def fused_topk(
     k: int,
     rows: np.ndarray | None,
     num_threads: int,
+    extra: np.ndarray | None = None,
+    extra_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def mmr(
     matrix: np.ndarray, relevance: np.ndarray, k: int, lambda_: float, rows: np.ndarray | None

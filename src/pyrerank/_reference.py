@@ -40,22 +40,25 @@ def topk(matrix: np.ndarray, query: np.ndarray, k: int, rows: np.ndarray | None 
 
 
 def fused_scores(matrix, query, features=None, weights=None, *, sim_weight=1.0,
-                 interest_weights=None, rows=None) -> np.ndarray:
-    """(n,) float64: sim_weight * max_j(w_j * <q_j, row>) + features @ weights."""
+                 interest_weights=None, extra=None, extra_weights=None, rows=None) -> np.ndarray:
+    """(n,) float64: sim_weight * max_j(w_j * <q_j, row>) + Σ_e x_e <extra_e, row> + features @ weights."""
     vectors, _ = _candidates(matrix, rows)
     q = np.atleast_2d(np.asarray(query, np.float64))
     w = np.ones(q.shape[0]) if interest_weights is None else np.asarray(interest_weights, np.float64)
     out = sim_weight * (w[:, None] * (q @ vectors.T)).max(axis=0)
+    if extra is not None:
+        out = out + np.asarray(extra_weights, np.float64) @ (np.atleast_2d(np.asarray(extra, np.float64)) @ vectors.T)
     if features is not None:
         out = out + np.asarray(features, np.float64) @ np.asarray(weights, np.float64)
     return out
 
 
-def fused_topk(matrix, query, features, weights, k, *, sim_weight=1.0, interest_weights=None, rows=None):
+def fused_topk(matrix, query, features, weights, k, *, sim_weight=1.0, interest_weights=None, extra=None,
+               extra_weights=None, rows=None):
     """Like ops.fused_topk."""
     _, row_numbers = _candidates(matrix, rows)
-    scores = fused_scores(matrix, query, features, weights, sim_weight=sim_weight,
-                          interest_weights=interest_weights, rows=rows)
+    scores = fused_scores(matrix, query, features, weights, sim_weight=sim_weight, interest_weights=interest_weights,
+                          extra=extra, extra_weights=extra_weights, rows=rows)
     return _best_first(scores, row_numbers, k)
 
 

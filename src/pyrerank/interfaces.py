@@ -82,6 +82,8 @@ class RankRequest:
     upstream : (n,) float32 scores from the recall stage, or None
     features : callable giving named (n,) float32 feature columns for these candidates
                (popularity, co-engagement, recency, ...), computed only when a ranker asks
+    recent : (dim,) float32, the unit mean of the user's last few liked items (short-term
+             taste, beside the interest model's long-term one), or None
     """
 
     matrix: np.ndarray
@@ -89,6 +91,7 @@ class RankRequest:
     query: UserQuery | None
     upstream: np.ndarray | None = None
     features: Any = None
+    recent: np.ndarray | None = None
 
 
 class Ranker(abc.ABC):

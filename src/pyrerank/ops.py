@@ -123,14 +123,16 @@ def fused_topk(
     *,
     sim_weight: float = 1.0,
     interest_weights: npt.ArrayLike | None = None,
+    extra: npt.ArrayLike | None = None,
+    extra_weights: npt.ArrayLike | None = None,
     rows: npt.ArrayLike | None = None,
     num_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k by a blend of similarity and per-candidate features, in one pass.
+    """Top-k by a blend of similarities and per-candidate features, in one pass over the rows.
 
-    ``score[i] = sim_weight * sim[i] + features[i] @ weights`` where ``sim[i]`` is the dot
-    product with `query`, or for an ``(m, dim)`` query the best weighted match as in
-    :func:`multi_topk`.
+    ``score[i] = sim_weight * sim[i] + Σ_e extra_weights[e] * <extra[e], row_i> + features[i] @ weights``
+    where ``sim[i]`` is the dot product with `query`, or for an ``(m, dim)`` query the best
+    weighted match as in :func:`multi_topk`.
 
     Parameters
     ----------
@@ -138,6 +140,8 @@ def fused_topk(
     features : (n, f) float, aligned with the candidates (the order of `rows`), or None
     weights : (f,) float, or None together with `features`
     interest_weights : (m,) float, optional
+    extra : (e, dim) float, optional: more query vectors whose similarities are added, each
+        times its weight in `extra_weights` (e,) (e.g. the user's most recent items)
 
     Returns
     -------
@@ -156,8 +160,14 @@ def fused_topk(
         w = check.float_array(weights, "weights", (feats.shape[1],))
     iw = None if interest_weights is None else check.float_array(interest_weights, "interest_weights", (q.shape[0],))
     sw = check.finite_scalar(sim_weight, "sim_weight")
+    if (extra is None) != (extra_weights is None):
+        raise ValueError("extra and extra_weights must be given together (or both None)")
+    ex = ew = None
+    if extra is not None:
+        ex = check.vectors(extra, "extra", m.shape[1]).reshape(-1, m.shape[1])
+        ew = check.float_array(extra_weights, "extra_weights", (ex.shape[0],))
     threads = check.num_threads(num_threads, m, q, r)
-    return _core.fused_topk(m, q, iw, sw, feats, w, k, r, threads)
+    return _core.fused_topk(m, q, iw, sw, feats, w, k, r, threads, ex, ew)
 
 
 def mmr(

@@ -15,6 +15,7 @@ from .stats import GlobalStats
 
 HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
+RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
 
 
 @dataclasses.dataclass
@@ -25,9 +26,18 @@ class UserRecord:
     state: State = dataclasses.field(default_factory=dict)
     recent: list[int] = dataclasses.field(default_factory=list)
     query: UserQuery | None = None
+    recent_vector: np.ndarray | None = None
     query_valid: bool = False
     profile_key: Any = None
     profile: tuple[np.ndarray, np.ndarray] | None = None
+
+    def short_term(self, matrix: np.ndarray) -> np.ndarray | None:
+        """(dim,) float32 unit mean of the last RECENT_ITEMS liked rows of `matrix`, or None."""
+        if not self.recent:
+            return None
+        mean = matrix[self.recent[-RECENT_ITEMS:]].astype(np.float32).mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else None
 
     def apply(self, interest: InterestModel, stats: GlobalStats | None, row: int, vector: np.ndarray,
               weight: float, timestamp: float) -> None:

@@ -205,18 +205,20 @@ class Reranker:
         with self._user_lock(user):
             record = self.store.get(user)
             if record is None:
-                query, profile = None, (np.zeros(0, np.int64), np.zeros(0, np.float32))
+                query, recent, profile = None, None, (np.zeros(0, np.int64), np.zeros(0, np.float32))
             else:
                 if not record.query_valid:
-                    record.query, record.query_valid = self.interest.query(record.state, now), True
+                    record.query = self.interest.query(record.state, now)
+                    record.recent_vector = record.short_term(catalog.matrix)
+                    record.query_valid = True
                 key = (tuple(record.recent), self.stats.co.versions_of(record.recent))
                 if record.profile_key != key:
                     with self.stats.lock:
                         record.profile = self.stats.co.profile(record.recent, CO_DECAY)
                     record.profile_key = key
-                query, profile = record.query, record.profile  # type: ignore[assignment]  # set just above
+                query, recent, profile = record.query, record.recent_vector, record.profile  # type: ignore[assignment]
         features = CandidateFeatures(self.stats, rows, upstream, profile, now)
-        return RankRequest(catalog.matrix, rows, query, upstream, features)
+        return RankRequest(catalog.matrix, rows, query, upstream, features, recent)
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(candidates)

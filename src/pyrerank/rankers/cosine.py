@@ -19,6 +19,13 @@ def similarity(request: RankRequest) -> np.ndarray:
     return sims.max(axis=0)
 
 
+def recent_similarity(request: RankRequest) -> np.ndarray:
+    """(n,) float32: <recent, item> per candidate for the user's short-term vector; zeros without one."""
+    if request.recent is None:
+        return np.zeros(len(request.rows), np.float32)
+    return _core.score(request.matrix, request.recent, request.rows, 1)
+
+
 class CosineRanker(Ranker):
     """score = similarity. A user with no signal keeps the upstream order (by `upstream`
     scores when given, else the candidates' own order)."""

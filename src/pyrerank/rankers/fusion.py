@@ -11,12 +11,13 @@ import numpy as np
 from .. import _core
 from ..features import FEATURES
 from ..interfaces import Ranker, RankRequest
-from .cosine import similarity
+from .cosine import recent_similarity, similarity
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = {
     "similarity": 1.0,
+    "recent_similarity": 0.5,
     "upstream": 0.1,
     "popularity": 0.05,
     "recent_popularity": 0.05,
@@ -29,8 +30,8 @@ DEFAULT_WEIGHTS = {
 class PairwiseExamples:
     """Logged choices for learning: each positive beside negatives shown at the same moment.
 
-    positives : (p, 1 + len(FEATURES)) float32, column 0 the similarity, then FEATURES
-    negatives : (p, m, 1 + len(FEATURES)) float32
+    positives : (p, 2 + len(FEATURES)) float32: similarity, recent_similarity, then FEATURES
+    negatives : (p, m, 2 + len(FEATURES)) float32
     """
 
     positives: np.ndarray
@@ -38,7 +39,8 @@ class PairwiseExamples:
 
 
 class FusionRanker(Ranker):
-    """score = w_sim * similarity + Σ_f w_f * feature_f over FEATURES.
+    """score = w_sim * similarity + w_recent * recent_similarity + Σ_f w_f * feature_f over
+    FEATURES; both similarities come from the same pass over each candidate's vector.
 
     weights : {"similarity": ..., "upstream": ..., ...}; missing names keep their defaults.
     """
@@ -58,23 +60,31 @@ class FusionRanker(Ranker):
 
     def score(self, request: RankRequest) -> np.ndarray:
         features = request.features.matrix(FEATURES)
-        return (self.weights["similarity"] * similarity(request) + features @ self._vector).astype(np.float32)
+        w = self.weights
+        return (w["similarity"] * similarity(request) + w["recent_similarity"] * recent_similarity(request)
+                + features @ self._vector).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         features = request.features.matrix(FEATURES)
         q = request.query
         if q is None:  # no interest yet: the features alone decide
-            interests = np.zeros((1, request.matrix.shape[1]), np.float32)
-            return _core.fused_topk(request.matrix, interests, None, 0.0, features, self._vector, k, request.rows, 1)
-        return _core.fused_topk(request.matrix, q.interests, q.weights, self.weights["similarity"], features,
-                                self._vector, k, request.rows, 1)
+            interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
+        else:
+            interests, interest_weights, sim_weight = q.interests, q.weights, self.weights["similarity"]
+        extra = extra_weights = None
+        if request.recent is not None:
+            extra = request.recent.reshape(1, -1)
+            extra_weights = np.array([self.weights["recent_similarity"]], np.float32)
+        return _core.fused_topk(request.matrix, interests, interest_weights, sim_weight, features, self._vector, k,
+                                request.rows, 1, extra, extra_weights)
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
-        sims = similarity(request)
+        sims, recent = similarity(request), recent_similarity(request)
         features = request.features.matrix(FEATURES)
         out = []
         for i in range(len(request.rows)):
-            parts = {"similarity": float(self.weights["similarity"] * sims[i])}
+            parts = {"similarity": float(self.weights["similarity"] * sims[i]),
+                     "recent_similarity": float(self.weights["recent_similarity"] * recent[i])}
             parts.update({f: float(self.weights[f] * features[i, j]) for j, f in enumerate(FEATURES)})
             parts["score"] = sum(parts.values())
             out.append(parts)
@@ -88,7 +98,8 @@ class FusionRanker(Ranker):
             log.warning("fusion.fit got no examples; keeping the current weights")
             return
         diff = (pos[:, None, :] - neg).reshape(-1, pos.shape[1]).astype(np.float64)
-        w_all = np.array([self.weights["similarity"], *self._vector], np.float64)
+        names = ("similarity", "recent_similarity", *FEATURES)
+        w_all = np.array([self.weights[n] for n in names], np.float64)
         # A feature that never varies in the log (upstream scores, absent from logs) keeps its
         # hand-set weight instead of being driven to 0 by the penalty.
         active = diff.std(axis=0) > 0
@@ -103,6 +114,6 @@ class FusionRanker(Ranker):
             if np.abs(step).max() < 1e-6:
                 break
         w_all[active] = w
-        self.weights = {"similarity": float(w_all[0]), **{f: float(x) for f, x in zip(FEATURES, w_all[1:])}}
+        self.weights = {n: float(x) for n, x in zip(names, w_all)}
         self.fitted = True
         log.info("fusion weights learned from %d pairs: %s", len(diff), self.weights)
