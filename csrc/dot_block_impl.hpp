@@ -51,15 +51,25 @@ inline float dot_row(const T* row, const float* query, std::int64_t dim) {
   return s;
 }
 
+// Queries in tiles of QT (at most 16 accumulators), then pairs, then singles.
 template <int R, class T>
 inline void dot_rows(const T* const* row_ptr, const float* queries, std::int64_t dim,
                      std::int64_t nq, float* out, std::int64_t out_stride) {
-  constexpr int QT = simd::kQueryTile;
-  const float* query_ptr[QT];
+  constexpr int QT = (R * simd::kQueryTile <= 16) ? simd::kQueryTile : 1;
+  const float* query_ptr[QT > 2 ? QT : 2];
   std::int64_t q = 0;
-  for (; q + QT <= nq; q += QT) {
-    for (int t = 0; t < QT; ++t) query_ptr[t] = queries + (q + t) * dim;
-    dot_tile<R, QT>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+  if constexpr (QT > 2) {
+    for (; q + QT <= nq; q += QT) {
+      for (int t = 0; t < QT; ++t) query_ptr[t] = queries + (q + t) * dim;
+      dot_tile<R, QT>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+    }
+  }
+  if constexpr (R * 2 <= 16) {
+    for (; q + 2 <= nq; q += 2) {
+      query_ptr[0] = queries + q * dim;
+      query_ptr[1] = queries + (q + 1) * dim;
+      dot_tile<R, 2>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+    }
   }
   for (; q < nq; ++q) {
     query_ptr[0] = queries + q * dim;
@@ -100,6 +110,8 @@ void dot_block(const T* base, std::int64_t dim, const std::int64_t* rows, std::i
     for (std::int64_t i = begin; i < end; ++i) out[i - begin] = dot_row(base + i * dim, queries, dim);
   } else if (nq == 1) {
     dot_block_tiled<simd::kRowTileSingle>(base, dim, rows, begin, end, queries, nq, out);
+  } else if (nq == 2) {  // an interest plus the short-term vector: the fusion ranker's usual case
+    dot_block_tiled<simd::kRowTilePair>(base, dim, rows, begin, end, queries, nq, out);
   } else {
     dot_block_tiled<simd::kRowTileMulti>(base, dim, rows, begin, end, queries, nq, out);
   }

@@ -21,6 +21,7 @@ namespace simd {
 using vec = __m512;
 constexpr int kWidth = 16;
 constexpr int kRowTileSingle = 8;  // rows per tile for one query: 8 accumulators
+constexpr int kRowTilePair = 8;    // 8 rows x 2 queries = 16 of the 32 zmm registers
 constexpr int kRowTileMulti = 4;   // 4 rows x 4 queries = 16 of the 32 zmm registers
 constexpr int kQueryTile = 4;
 inline vec zero() { return _mm512_setzero_ps(); }
@@ -36,6 +37,7 @@ inline float hsum(vec v) { return _mm512_reduce_add_ps(v); }
 using vec = __m256;
 constexpr int kWidth = 8;
 constexpr int kRowTileSingle = 8;
+constexpr int kRowTilePair = 4;   // 4 rows x 2 queries = 8 of the 16 ymm registers
 constexpr int kRowTileMulti = 4;  // 4 rows x 2 queries = 8 of the 16 ymm registers
 constexpr int kQueryTile = 2;
 inline vec zero() { return _mm256_setzero_ps(); }
@@ -56,6 +58,7 @@ inline float hsum(vec v) {
 using vec = float;
 constexpr int kWidth = 1;
 constexpr int kRowTileSingle = 4;
+constexpr int kRowTilePair = 2;
 constexpr int kRowTileMulti = 2;
 constexpr int kQueryTile = 2;
 inline vec zero() { return 0.0f; }
