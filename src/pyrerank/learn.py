@@ -11,11 +11,10 @@ import numpy as np
 
 from .errors import PyrerankWarning
 from .events import Event, event_weight
-from .features import CO_DECAY, FEATURES, CandidateFeatures
+from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Ranker, RankRequest
 from .profiles import UserRecord
-from .rankers.cosine import recent_similarity, similarity
-from .rankers.fusion import PairwiseExamples
+from .rankers.fusion import COLUMNS, PairwiseExamples, columns
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +59,12 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
             profile = rr.stats.co.profile(record.recent, CO_DECAY)
             request = RankRequest(matrix, rows, rr.interest.query(record.state, t), None,
                                   CandidateFeatures(rr.stats, rows, None, profile, t), record.short_term(matrix))
-            x = np.column_stack([similarity(request), recent_similarity(request), request.features.matrix(FEATURES)])
+            x = columns(request)
             positives.append(x[0])
             negs.append(x[1:])
         record.apply(rr.interest, rr.stats, row, matrix[row].astype(np.float32), w, t)
     if learns:
-        width = 2 + len(FEATURES)
+        width = len(COLUMNS)
         rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
                                        np.asarray(negs, np.float32).reshape(-1, negatives, width)))
     log.info("fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives))

@@ -26,12 +26,22 @@ DEFAULT_WEIGHTS = {
 }
 
 
+# The learnable columns, in the order of PairwiseExamples and of the learned weight vector.
+COLUMNS = ("similarity", "recent_similarity", *FEATURES)
+
+
+def columns(request: RankRequest) -> np.ndarray:
+    """(n, len(COLUMNS)) float32: every learnable column for the request's candidates."""
+    return np.column_stack([similarity(request), recent_similarity(request),
+                            request.features.matrix(FEATURES)]).astype(np.float32)
+
+
 @dataclasses.dataclass
 class PairwiseExamples:
     """Logged choices for learning: each positive beside negatives shown at the same moment.
 
-    positives : (p, 2 + len(FEATURES)) float32: similarity, recent_similarity, then FEATURES
-    negatives : (p, m, 2 + len(FEATURES)) float32
+    positives : (p, len(COLUMNS)) float32, columns in COLUMNS order (see columns())
+    negatives : (p, m, len(COLUMNS)) float32
     """
 
     positives: np.ndarray
@@ -98,8 +108,7 @@ class FusionRanker(Ranker):
             log.warning("fusion.fit got no examples; keeping the current weights")
             return
         diff = (pos[:, None, :] - neg).reshape(-1, pos.shape[1]).astype(np.float64)
-        names = ("similarity", "recent_similarity", *FEATURES)
-        w_all = np.array([self.weights[n] for n in names], np.float64)
+        w_all = np.array([self.weights[n] for n in COLUMNS], np.float64)
         # A feature that never varies in the log (upstream scores, absent from logs) keeps its
         # hand-set weight instead of being driven to 0 by the penalty.
         active = diff.std(axis=0) > 0
@@ -114,6 +123,6 @@ class FusionRanker(Ranker):
             if np.abs(step).max() < 1e-6:
                 break
         w_all[active] = w
-        self.weights = {n: float(x) for n, x in zip(names, w_all)}
+        self.weights = {n: float(x) for n, x in zip(COLUMNS, w_all)}
         self.fitted = True
         log.info("fusion weights learned from %d pairs: %s", len(diff), self.weights)
