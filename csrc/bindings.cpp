@@ -325,15 +325,21 @@ PYBIND11_MODULE(_core, m) {
           throw py::type_error("items must be a list or tuple");
         py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
         const py::ssize_t n = static_cast<py::ssize_t>(seq.size());
-        py::array_t<std::int64_t> rows(n);
-        std::int64_t* out = rows.mutable_data();
+        std::vector<std::string_view> keys(static_cast<std::size_t>(n));
+        std::vector<char> is_str(static_cast<std::size_t>(n));
         for (py::ssize_t i = 0; i < n; ++i) {
           PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
           Py_ssize_t size = 0;
           const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
-          if (!data) PyErr_Clear();
-          out[i] = data ? index.find(std::string_view(data, static_cast<std::size_t>(size))) : -1;
+          if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
+          is_str[i] = data != nullptr;
+          if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
         }
+        py::array_t<std::int64_t> rows(n);
+        std::int64_t* out = rows.mutable_data();
+        index.find_many(keys.data(), n, out);
+        for (py::ssize_t i = 0; i < n; ++i)
+          if (!is_str[i]) out[i] = -1;
         const std::int64_t repeated = pyrerank::mark_duplicates(out, n);
         std::int64_t unknown = 0;
         for (py::ssize_t i = 0; i < n; ++i) unknown += out[i] == -1;

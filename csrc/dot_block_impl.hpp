@@ -9,9 +9,13 @@ namespace {
 using simd::vec;
 
 // R rows x Q queries, accumulated in R*Q registers; one load of each row and query per step.
+// next_ptr (or nullptr): R rows to prefetch, spread over the steps. Without it a tile of two or
+// more queries is long enough that the out-of-order window never reaches the next tile's loads,
+// and gathered rows arrive one tile at a time (measured: 1,000 rows of 100k, two queries,
+// float32 123 -> 79 µs).
 template <int R, int Q, class T>
 inline void dot_tile(const T* const* row_ptr, const float* const* query_ptr, std::int64_t dim,
-                     float* out, std::int64_t out_stride) {
+                     float* out, std::int64_t out_stride, const T* const* next_ptr) {
   vec acc[R][Q];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q) acc[r][q] = simd::zero();
@@ -19,6 +23,8 @@ inline void dot_tile(const T* const* row_ptr, const float* const* query_ptr, std
   for (; j + simd::kWidth <= dim; j += simd::kWidth) {
     vec qv[Q];
     for (int q = 0; q < Q; ++q) qv[q] = simd::load(query_ptr[q] + j);
+    if (next_ptr && (j * sizeof(T)) % 64 == 0)  // one cache line of each next row per line read
+      for (int r = 0; r < R; ++r) simd::prefetch(next_ptr[r] + j);
     for (int r = 0; r < R; ++r) {
       const vec x = simd::load(row_ptr[r] + j);
       for (int q = 0; q < Q; ++q) acc[r][q] = simd::fmadd(x, qv[q], acc[r][q]);
@@ -54,26 +60,26 @@ inline float dot_row(const T* row, const float* query, std::int64_t dim) {
 // Queries in tiles of QT (at most 16 accumulators), then pairs, then singles.
 template <int R, class T>
 inline void dot_rows(const T* const* row_ptr, const float* queries, std::int64_t dim,
-                     std::int64_t nq, float* out, std::int64_t out_stride) {
+                     std::int64_t nq, float* out, std::int64_t out_stride, const T* const* next_ptr) {
   constexpr int QT = (R * simd::kQueryTile <= 16) ? simd::kQueryTile : 1;
   const float* query_ptr[QT > 2 ? QT : 2];
   std::int64_t q = 0;
   if constexpr (QT > 2) {
     for (; q + QT <= nq; q += QT) {
       for (int t = 0; t < QT; ++t) query_ptr[t] = queries + (q + t) * dim;
-      dot_tile<R, QT>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+      dot_tile<R, QT>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
     }
   }
   if constexpr (R * 2 <= 16) {
     for (; q + 2 <= nq; q += 2) {
       query_ptr[0] = queries + q * dim;
       query_ptr[1] = queries + (q + 1) * dim;
-      dot_tile<R, 2>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+      dot_tile<R, 2>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
     }
   }
   for (; q < nq; ++q) {
     query_ptr[0] = queries + q * dim;
-    dot_tile<R, 1>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride);
+    dot_tile<R, 1>(row_ptr, query_ptr, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
   }
 }
 
@@ -92,10 +98,15 @@ void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows,
                      std::int64_t nq, float* out) {
   const std::int64_t out_stride = end - begin;
   const T* row_ptr[R];
+  const T* next_ptr[R];
   std::int64_t i = begin;
   for (; i + R <= end; i += R) {
     load_row_ptrs<R>(base, dim, rows, i, row_ptr);
-    dot_rows<R>(row_ptr, queries, dim, nq, out + (i - begin), out_stride);
+    // Gathered rows: request the next tile's rows while this one computes, spread over its
+    // steps (a contiguous scan is left to the hardware prefetcher).
+    const bool fetch_next = rows && i + 2 * R <= end;
+    if (fetch_next) load_row_ptrs<R>(base, dim, rows, i + R, next_ptr);
+    dot_rows<R>(row_ptr, queries, dim, nq, out + (i - begin), out_stride, fetch_next ? next_ptr : nullptr);
   }
   for (; i < end; ++i) {
     const T* row = base + (rows ? rows[i] : i) * dim;

@@ -32,6 +32,7 @@ inline vec load(const std::uint16_t* p) {
 inline vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
 inline float hsum(vec v) { return _mm512_reduce_add_ps(v); }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 #elif defined(PYRERANK_ISA_AVX2)
 using vec = __m256;
@@ -53,6 +54,7 @@ inline float hsum(vec v) {
   lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
   return _mm_cvtss_f32(lo);
 }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 #elif defined(PYRERANK_ISA_GENERIC)
 using vec = float;
@@ -67,6 +69,11 @@ inline vec load(const std::uint16_t* p) { return half_to_float(*p); }
 inline vec fmadd(vec a, vec b, vec c) { return a * b + c; }
 inline vec add(vec a, vec b) { return a + b; }
 inline float hsum(vec v) { return v; }
+#if defined(__GNUC__)
+inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+#else
+inline void prefetch(const void*) {}
+#endif
 
 #else
 #error "define one PYRERANK_ISA_* macro before including simd.hpp"

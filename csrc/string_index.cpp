@@ -1,6 +1,19 @@
 #include "string_index.hpp"
 
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
 namespace pyrerank {
+namespace {
+
+inline void prefetch(const void* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p);
+#endif
+}
+
+}  // namespace
 
 std::uint64_t StringIndex::hash(std::string_view key) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -8,35 +21,68 @@ std::uint64_t StringIndex::hash(std::string_view key) {
   return h ^ (h >> 29);
 }
 
+void StringIndex::place(const Slot& slot) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t s = slot.hash & mask;
+  while (slots_[s].row >= 0) s = (s + 1) & mask;
+  slots_[s] = slot;
+}
+
 void StringIndex::grow() {
-  const std::size_t cap = slots_.empty() ? 1024 : 2 * slots_.size();
-  slots_.assign(cap, -1);
-  for (std::size_t i = 0; i < keys_.size(); ++i) {
-    std::size_t s = hashes_[i] & (cap - 1);
-    while (slots_[s] >= 0) s = (s + 1) & (cap - 1);
-    slots_[s] = static_cast<std::int64_t>(i);
-  }
+  std::vector<Slot> old(slots_.empty() ? 1024 : 2 * slots_.size());
+  old.swap(slots_);
+  for (const Slot& slot : old)
+    if (slot.row >= 0) place(slot);
 }
 
 void StringIndex::insert(std::string_view key, std::int64_t row) {
-  if (find(key) >= 0) return;
-  if (2 * (keys_.size() + 1) > slots_.size()) grow();
   const std::uint64_t h = hash(key);
-  std::size_t s = h & (slots_.size() - 1);
-  while (slots_[s] >= 0) s = (s + 1) & (slots_.size() - 1);
-  slots_[s] = static_cast<std::int64_t>(keys_.size());
-  keys_.emplace_back(key);
-  rows_.push_back(row);
-  hashes_.push_back(h);
+  if (find(key, h) >= 0) return;
+  if (arena_.size() + key.size() > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("str item ids exceed 4 GiB in total");
+  if (2 * (size_ + 1) > slots_.size()) grow();
+  place(Slot{h, row, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(key.size())});
+  arena_.append(key);
+  ++size_;
 }
 
-std::int64_t StringIndex::find(std::string_view key) const {
+std::int64_t StringIndex::find(std::string_view key, std::uint64_t h) const {
   if (slots_.empty()) return -1;
-  const std::uint64_t h = hash(key);
-  for (std::size_t s = h & (slots_.size() - 1);; s = (s + 1) & (slots_.size() - 1)) {
-    const std::int64_t i = slots_[s];
-    if (i < 0) return -1;
-    if (hashes_[i] == h && keys_[i] == key) return rows_[i];
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t s = h & mask;; s = (s + 1) & mask) {
+    const Slot& slot = slots_[s];
+    if (slot.row < 0) return -1;
+    if (slot.hash == h && slot.length == key.size() &&
+        std::memcmp(arena_.data() + slot.offset, key.data(), key.size()) == 0)
+      return slot.row;
+  }
+}
+
+void StringIndex::find_many(const std::string_view* keys, std::int64_t n, std::int64_t* out) const {
+  if (slots_.empty()) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = -1;
+    return;
+  }
+  // Three passes, each one's loads independent of each other: hash (and fetch the home slot),
+  // probe to the first slot whose hash matches (and fetch its key bytes), compare the bytes.
+  const std::size_t mask = slots_.size() - 1;
+  std::vector<std::uint64_t> hashes(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    hashes[i] = hash(keys[i]);
+    prefetch(&slots_[hashes[i] & mask]);
+  }
+  std::vector<const Slot*> match(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::size_t s = hashes[i] & mask;
+    while (slots_[s].row >= 0 && slots_[s].hash != hashes[i]) s = (s + 1) & mask;
+    match[i] = slots_[s].row >= 0 ? &slots_[s] : nullptr;
+    if (match[i]) prefetch(arena_.data() + match[i]->offset);
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    const Slot* slot = match[i];
+    const bool same = slot && slot->length == keys[i].size() &&
+                      std::memcmp(arena_.data() + slot->offset, keys[i].data(), keys[i].size()) == 0;
+    out[i] = same ? slot->row : (slot ? find(keys[i], hashes[i]) : -1);  // find: a 64-bit collision
   }
 }
 

@@ -12,18 +12,26 @@ class StringIndex {
  public:
   // Maps key to row; a key already present keeps its first row (rows never move).
   void insert(std::string_view key, std::int64_t row);
-  // The row of key, or -1.
-  std::int64_t find(std::string_view key) const;
-  std::size_t size() const { return keys_.size(); }
+  // out[i] = the row of keys[i], or -1. Hashes every key first and prefetches its slot, so the
+  // n lookups' cache misses overlap instead of queueing one behind another.
+  void find_many(const std::string_view* keys, std::int64_t n, std::int64_t* out) const;
+  std::size_t size() const { return size_; }
 
  private:
+  // One cache-friendly record per slot: the hash and row beside where the key's bytes live.
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::int64_t row = -1;  // -1: empty
+    std::uint32_t offset = 0, length = 0;  // key bytes in arena_
+  };
   static std::uint64_t hash(std::string_view key);
+  std::int64_t find(std::string_view key, std::uint64_t h) const;
+  void place(const Slot& slot);
   void grow();
 
-  std::vector<std::string> keys_;
-  std::vector<std::int64_t> rows_;
-  std::vector<std::int64_t> slots_;  // index into keys_, -1 empty
-  std::vector<std::uint64_t> hashes_;
+  std::string arena_;  // every key's bytes, back to back
+  std::vector<Slot> slots_;
+  std::size_t size_ = 0;
 };
 
 }  // namespace pyrerank

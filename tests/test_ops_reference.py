@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyrerank import _core, ops
 from pyrerank import _reference as ref
-from pyrerank import ops
 
 DTYPES = [np.float32, np.float16]
 
@@ -157,3 +157,23 @@ def test_k_larger_than_candidates_returns_all_sorted(rng):
     indices, scores = ops.topk(matrix, matrix[0], 1000)
     assert sorted(indices.tolist()) == list(range(7))
     assert np.all(np.diff(scores) <= 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.text(max_size=12), unique=True, max_size=3_000),
+       probes=st.lists(st.text(max_size=12) | st.integers(), max_size=200))
+def test_string_index_agrees_with_a_dict(keys, probes):
+    index = _core.StringIndex()
+    index.add(keys[: len(keys) // 2], 0)  # two batches: the second may grow the table
+    index.add(keys[len(keys) // 2:], len(keys) // 2)
+    row_of = {key: row for row, key in enumerate(keys)}
+    queries = probes + keys[::7]
+    expected = np.array([row_of.get(q, -1) if isinstance(q, str) else -1 for q in queries], np.int64)
+    seen: set = set()
+    for i, row in enumerate(expected):  # a repeated row is reported as -2
+        if row >= 0:
+            expected[i] = -2 if row in seen else row
+            seen.add(row)
+    rows, dropped = index.rows(queries)
+    np.testing.assert_array_equal(rows, expected)
+    assert dropped == int((expected < 0).sum()) and len(index) == len(keys)

@@ -48,7 +48,8 @@ class Reranker:
         ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory
     store : "memory" (or a store instance): where per-user state lives
     device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
-    dtype : "float32" or "float16" for the item matrix (float16 halves memory and scan time)
+    dtype : "float16" (default) or "float32" for the item matrix; float16 halves memory and the
+        bytes each rerank reads (similarities still accumulate in float32; they move by ~1e-3)
     cache_dir : keep encoded texts on disk here, so re-runs never re-encode
 
     Thread-safe: observe and rerank may be called from many threads at once; calls for one
@@ -63,7 +64,7 @@ class Reranker:
         store: str | MemoryStore = "memory",
         *,
         device: str | None = None,
-        dtype: str = "float32",
+        dtype: str = "float16",
         cache_dir: str | None = None,
     ) -> None:
         if isinstance(encoder, str):

@@ -3,6 +3,7 @@ item-item co-engagement, all updated on every positive event."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 
@@ -70,7 +71,7 @@ class CoEngagement:
         return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
 
     def versions_of(self, rows: list[int]) -> tuple[int, ...]:
-        return tuple(self.version.get(r, 0) for r in rows)
+        return tuple(map(self.version.get, rows, itertools.repeat(0)))
 
 
 class GlobalStats:
