@@ -181,7 +181,7 @@ def test_fit_learns_weights_without_touching_profiles():
                        timestamp=float(t)) for t, u in enumerate(rng.integers(0, 30, size=1500))]
     r.fit(events)
     assert r.ranker.fitted and r.ranker.weights["popularity"] > 0
-    assert len(r.store) == 0
+    assert len(r.users) == 0
     assert r.stats.popularity[[3, 11, 19]].min() > r.stats.popularity.mean()
     top = r.rerank("newcomer", list(range(40)), k=3, now=1500.0)
     assert {x.item for x in top} == set(hot)

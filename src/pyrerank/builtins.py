@@ -35,3 +35,14 @@ def register_rankers(register: Register) -> None:
     register(CosineRanker)
     register(FusionRanker)
     register(MMRRanker)
+
+
+@hookimpl
+def register_profile_stores(register: Register) -> None:
+    from .stores.memory import MemoryStore
+    from .stores.redis_store import RedisStore
+    from .stores.sqlite import SQLiteStore
+
+    register(MemoryStore)
+    register(SQLiteStore)
+    register(RedisStore)

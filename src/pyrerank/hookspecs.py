@@ -41,3 +41,10 @@ def register_rankers(register: Register) -> None:
     """Register :class:`~pyrerank.Ranker` implementations."""
 
 
+
+
+@hookspec
+def register_profile_stores(register: Register) -> None:
+    """Register :class:`~pyrerank.stores.ProfileStore` classes or factories. The name is the URL
+    scheme: ``Reranker(store="name://...")`` calls ``factory(url="name://...")``, and
+    ``Reranker(store="name")`` calls ``factory()``."""

@@ -62,7 +62,9 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
             x = columns(request)
             positives.append(x[0])
             negs.append(x[1:])
-        record.apply(rr.interest, rr.stats, row, matrix[row].astype(np.float32), w, t)
+        if w > 0:
+            rr.stats.record(row, w, t, record.co_links())
+        record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
     if learns:
         width = len(COLUMNS)
         rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),

@@ -8,6 +8,7 @@ leaves a half-written save under the target name.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import numpy as np
 from .catalog import Catalog
 from .errors import PyrerankError
 from .profiles import UserRecord
+from .stores.base import user_key
 
 FORMAT = 1
 
@@ -35,7 +37,7 @@ def save(rr, path: str | os.PathLike) -> None:
         triples = [(a, b, c) for a, links in stats.co.neighbors.items() for b, c in links.items()]
     arrays["co"] = np.array(triples, np.float64).reshape(-1, 3)
     users = []
-    for i, (user, record) in enumerate(rr.store.items()):
+    for i, (user, record) in enumerate(rr.users.items()):
         scalars = {}
         for key, value in record.state.items():
             if isinstance(value, np.ndarray):
@@ -108,12 +110,38 @@ def load(path: str | os.PathLike, **parts: Any):
             state = dict(user["scalars"])
             prefix = f"user{i}."
             state.update({k[len(prefix):]: v.copy() for k, v in arrays.items() if k.startswith(prefix)})
-            rr.store.put(_user_id(user["id"]), UserRecord(state=state, recent=[int(r) for r in user["recent"]]))
+            rr.users.put(user_key(user["id"]), UserRecord(state=state, recent=[int(r) for r in user["recent"]]))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: {exc!r}") from exc
     return rr
 
 
-def _user_id(value: Any) -> Any:
-    """JSON turns tuples into lists; user ids must stay hashable."""
-    return tuple(value) if isinstance(value, list) else value
+def stats_snapshot(stats, catalog: Catalog) -> bytes:
+    """The item statistics as npz bytes keyed by item id (a process whose catalogue has other
+    rows can restore them): ``ids`` (JSON), ``table`` (n, 4) float64, ``co`` (m, 3) float64."""
+    with stats.lock:
+        table = stats.table[: len(catalog)].copy()
+        triples = [(a, b, c) for a, links in stats.co.neighbors.items() for b, c in links.items()]
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.array(json.dumps(catalog.ids[: len(table)])), table=table,
+             co=np.array(triples, np.float64).reshape(-1, 3))
+    return buffer.getvalue()
+
+
+def restore_stats(stats, data: bytes, catalog: Catalog) -> None:
+    """Replace `stats` by a :func:`stats_snapshot`; items not in `catalog` are left out."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            ids, table, co = json.loads(str(npz["ids"])), npz["table"], npz["co"]
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise PyrerankError(f"the store's statistics snapshot is corrupt: {exc}") from exc
+    here = np.array([catalog.row_of.get(i, -1) for i in ids], np.int64)
+    with stats.lock:
+        stats.resize(len(catalog))
+        known = here >= 0
+        stats.table[here[known]] = table[known]
+        for a, b, c in co:
+            ra, rb = here[int(a)], here[int(b)]
+            if ra >= 0 and rb >= 0:
+                stats.co.neighbors.setdefault(int(ra), {})[int(rb)] = float(c)
+                stats.co.version[int(ra)] = stats.co.version.get(int(ra), 0) + 1

@@ -17,12 +17,14 @@ import pluggy
 from . import hookspecs
 from .errors import PyrerankError
 from .interfaces import Encoder, InterestModel, Ranker
+from .stores.base import ProfileStore
 
-INTERFACES: dict[str, type] = {"encoder": Encoder, "interest": InterestModel, "ranker": Ranker}
+INTERFACES: dict[str, type] = {"encoder": Encoder, "interest": InterestModel, "ranker": Ranker, "store": ProfileStore}
 KINDS = {
     "encoder": "register_encoders",
     "interest": "register_interest_models",
     "ranker": "register_rankers",
+    "store": "register_profile_stores",
 }
 
 

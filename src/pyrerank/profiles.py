@@ -1,4 +1,4 @@
-"""Per-user records and the store that holds them."""
+"""Per-user records and the in-memory cache of them that every store serves from."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from .interfaces import InterestModel, State, UserQuery
-from .stats import GlobalStats
 
 HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
@@ -39,27 +38,26 @@ class UserRecord:
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm > 0 else None
 
-    def apply(self, interest: InterestModel, stats: GlobalStats | None, row: int, vector: np.ndarray,
-              weight: float, timestamp: float) -> None:
-        """Fold one event on catalogue `row` (item vector (dim,) float32) into this user's interest,
-        history and (unless `stats` is None) the shared statistics."""
+    def co_links(self) -> list[int]:
+        """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
+        return self.recent[-CO_PAIRS:]
+
+    def apply(self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float) -> None:
+        """Fold one event on catalogue `row` (item vector (dim,) float32) into this user's interest
+        and history."""
         interest.update(self.state, vector, weight, timestamp)
         if weight > 0:
-            if stats is not None:
-                stats.record(row, weight, timestamp, self.recent[-CO_PAIRS:])
             self.recent.append(row)
             del self.recent[:-HISTORY]
         self.query_valid = False
 
 
-class MemoryStore:
-    """User records in process memory, the least recently used evicted past `max_users`."""
-
-    name = "memory"
+class UserCache:
+    """User records held in process memory, the least recently used evicted past `max_users`."""
 
     def __init__(self, max_users: int | None = 1_000_000) -> None:
-        if max_users is not None and max_users < 1:
-            raise ValueError(f"max_users must be >= 1 or None, got {max_users}")
+        if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1):
+            raise ValueError(f"max_users must be an int >= 1 or None, got {max_users!r}")
         self.max_users = max_users
         self._records: OrderedDict[Hashable, UserRecord] = OrderedDict()
         self._lock = threading.Lock()
@@ -81,6 +79,10 @@ class MemoryStore:
     def delete(self, user: Hashable) -> bool:
         with self._lock:
             return self._records.pop(user, None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
 
     def items(self) -> Iterator[tuple[Hashable, UserRecord]]:
         with self._lock:

@@ -18,17 +18,25 @@ from .events import Event, ItemId, event_weight
 from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Encoder, InterestModel, Ranker, RankRequest
 from .plugins import registry
-from .profiles import MemoryStore, UserRecord
+from .profiles import UserCache
+from .state import StoreView
 from .stats import GlobalStats
-
-_LOCK_STRIPES = 64
-
+from .stores import ProfileStore
 
 class Ranked(NamedTuple):
     """One re-ranked candidate."""
 
     item: ItemId
     score: float
+
+
+def _open_store(spec: str | ProfileStore) -> ProfileStore:
+    if isinstance(spec, ProfileStore):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"store must be a store URL such as 'sqlite:///path.db' or a ProfileStore, got {spec!r}")
+    scheme = spec.partition("://")[0] if "://" in spec else spec
+    return registry.create("store", scheme) if scheme == spec else registry.create("store", scheme, url=spec)
 
 
 def _resolve(kind: str, spec: Any, interface: type, **options: Any) -> Any:
@@ -46,14 +54,20 @@ class Reranker:
     ----------
     encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance;
         ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory
-    store : "memory" (or a store instance): where per-user state lives
+    store : where events and the state derived from them live: "memory" (default),
+        "sqlite:///path.db" (durable; "sqlite:////abs/path.db" for an absolute path),
+        "redis://[:password@]host:port/db" (shared by processes), another registered store's
+        URL, or a ProfileStore instance. See ``pyrerank.stores``.
+    max_users : user records held in memory; past it the least recently used are evicted
+        (a durable store rebuilds an evicted user from its log on next use)
     device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
     dtype : "float16" (default) or "float32" for the item matrix; float16 halves memory and the
         bytes each rerank reads (similarities still accumulate in float32; they move by ~1e-3)
     cache_dir : keep encoded texts on disk here, so re-runs never re-encode
 
-    Thread-safe: observe and rerank may be called from many threads at once; calls for one
-    user are serialised, calls for different users run in parallel (the kernel releases the GIL).
+    Thread-safe: observe and rerank may be called from many threads at once; changes to state
+    are applied one at a time in the store's order, and the scoring kernel runs outside the
+    lock (and outside the GIL). Close a Reranker with a durable store (or use it in a ``with``).
     """
 
     def __init__(
@@ -61,8 +75,9 @@ class Reranker:
         encoder: str | Encoder = "minilm",
         interest: str | InterestModel = "decay",
         ranker: str | Ranker = "fusion",
-        store: str | MemoryStore = "memory",
+        store: str | ProfileStore = "memory",
         *,
+        max_users: int | None = 1_000_000,
         device: str | None = None,
         dtype: str = "float16",
         cache_dir: str | None = None,
@@ -80,16 +95,13 @@ class Reranker:
         self._encoder: CachedEncoder | None = None
         self.interest: InterestModel = _resolve("interest", interest, InterestModel)
         self.ranker: Ranker = _resolve("ranker", ranker, Ranker)
-        if isinstance(store, str):
-            if store != "memory":
-                raise ValueError(f"store must be 'memory' or a store instance, got {store!r}")
-            store = MemoryStore()
-        self.store = store
+        self.store: ProfileStore = _open_store(store)
+        self.users = UserCache(max_users)
         self.dtype = dtype
         self.catalog: Catalog | None = None
         self.stats = GlobalStats()
+        self.view = StoreView(self.store, self.interest, self.stats, self.users)
         self._lock = threading.RLock()  # catalogue changes
-        self._user_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     # -- parts ---------------------------------------------------------------------------
     @property
@@ -106,9 +118,6 @@ class Reranker:
                     spec = registry.create("encoder", name, **options)
                 self._encoder = CachedEncoder(spec, self._cache_dir)
             return self._encoder
-
-    def _user_lock(self, user: Hashable) -> threading.Lock:
-        return self._user_locks[hash(user) % _LOCK_STRIPES]
 
     # -- catalogue -----------------------------------------------------------------------
     def add_items(
@@ -187,24 +196,21 @@ class Reranker:
         """
         w = event_weight(kind, weight)
         t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
-        row = self._row(item)
-        vector = self.catalog.matrix[row].astype(np.float32)  # type: ignore[union-attr]
-        with self._user_lock(user):
-            record = self.store.get(user) or UserRecord()
-            record.apply(self.interest, self.stats if count else None, row, vector, w, t)
-            self.store.put(user, record)
+        self._row(item)
+        self.view.observe(user, item, w, t, count, self._catalog())
 
     def forget(self, user: Hashable) -> bool:
-        """Remove the user's state and history; True if there was any. Counts the user added to
-        item popularity and co-engagement stay (they are not kept per user)."""
-        with self._user_lock(user):
-            return self.store.delete(user)
+        """Remove the user's state and every event of theirs from the store; True if there was
+        any. Counts the user added to item popularity and co-engagement stay (they are sums
+        over all users, not kept per user)."""
+        return self.view.forget(user, self.catalog)
 
     # -- ranking -------------------------------------------------------------------------
     def _request(self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float) -> RankRequest:
         catalog = self._catalog()
-        with self._user_lock(user):
-            record = self.store.get(user)
+        with self.view.lock:
+            self.view.sync(catalog)
+            record = self.view.record(user, catalog)
             if record is None:
                 query, recent, profile = None, None, (np.zeros(0, np.int64), np.zeros(0, np.float32))
             else:
@@ -275,6 +281,22 @@ class Reranker:
         from .learn import replay_for_fit
 
         replay_for_fit(self, list(events), negatives=negatives, max_examples=max_examples, seed=seed)
+        if self.store.durable:  # the counts join the store's statistics for processes that open it later
+            self.view.snapshot(self._catalog())
+
+    # -- lifetime ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Snapshot the statistics into a durable store (so the next process starts from there
+        rather than replaying the log) and release its connections."""
+        if self.store.durable and self.catalog is not None:
+            self.view.snapshot(self.catalog)
+        self.store.close()
+
+    def __enter__(self) -> Reranker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str) -> None:
@@ -294,4 +316,4 @@ class Reranker:
         n = 0 if self.catalog is None else len(self.catalog)
         enc = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
         return (f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
-                f"items={n}, users={len(self.store)})")
+                f"store={self.store!r}, items={n}, users in memory={len(self.users)})")

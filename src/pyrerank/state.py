@@ -1,0 +1,124 @@
+"""A process's view of a profile store: cached user records and the item statistics, brought up
+to date with the store's log before every observe and rerank."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Hashable
+
+from .catalog import Catalog
+from .errors import PyrerankWarning
+from .interfaces import InterestModel
+from .profiles import UserCache, UserRecord
+from .stats import GlobalStats
+from .stores import LoggedEvent, ProfileStore
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
+
+
+class StoreView:
+    """Applies the store's events in log order, so every process holding a view of one store ends
+    with the same statistics and user states. Thread-safe: one lock orders all changes."""
+
+    def __init__(self, store: ProfileStore, interest: InterestModel, stats: GlobalStats, users: UserCache) -> None:
+        self.store, self.interest, self.stats, self.users = store, interest, stats, users
+        self.lock = threading.RLock()
+        self._started = False
+        self._appended = 0
+
+    def sync(self, catalog: Catalog) -> None:
+        """Apply every event logged since the last sync (by any process)."""
+        with self.lock:
+            if not self._started:
+                self._start(catalog)
+            unknown = 0
+            for event in self.store.read():
+                unknown += not self._apply(event, catalog)
+            if unknown:
+                warnings.warn(f"{unknown} logged events name items that are not in this catalogue and were skipped",
+                              PyrerankWarning, stacklevel=3)
+
+    def _start(self, catalog: Catalog) -> None:
+        from .persist import restore_stats
+
+        data = self.store.load_snapshot()
+        if data is not None:
+            restore_stats(self.stats, data, catalog)
+        self._started = True
+
+    def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
+        """Fold one logged event into the statistics and, if cached, its user; False if its item
+        is unknown here."""
+        if event.item is None:
+            self.users.delete(event.user)
+            return True
+        row = catalog.row_of.get(event.item)
+        if row is None:
+            return False
+        if event.counted and event.weight > 0:
+            links = [r for r in map(catalog.row_of.get, event.links) if r is not None]
+            self.stats.record(row, event.weight, event.timestamp, links)
+        record = self.users.get(event.user)
+        if record is None and not self.store.durable:  # no history to rebuild from later: start it now
+            record = UserRecord()
+            self.users.put(event.user, record)
+        if record is not None:
+            record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
+        return True
+
+    def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
+        """The user's record as of the last sync: cached, or rebuilt from the store's history."""
+        with self.lock:
+            record = self.users.get(user)
+            if record is None and self.store.durable:
+                events = self.store.user_events(user)
+                forgotten = [i for i, event in enumerate(events) if event.item is None]
+                events = events[forgotten[-1] + 1:] if forgotten else events
+                if events:
+                    record = UserRecord()
+                    for event in events:
+                        row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
+                        if row is not None:
+                            record.apply(self.interest, row, catalog.matrix[row].astype("float32"),
+                                         event.weight, event.timestamp)
+                    self.users.put(user, record)
+            return record
+
+    def observe(self, user: Hashable, item: object, weight: float, timestamp: float, counted: bool,
+                catalog: Catalog) -> None:
+        """Log one event (durably, for a durable store) and apply it; returns once it is kept."""
+        with self.lock:
+            self.sync(catalog)
+            record = self.record(user, catalog)
+            links = tuple(catalog.ids[r] for r in record.co_links()) if record is not None and weight > 0 else ()
+            self.store.append(LoggedEvent(user, item, weight, timestamp, counted, links))  # type: ignore[arg-type]
+            self.sync(catalog)
+            self._appended += 1
+            if self.store.durable and self._appended % SNAPSHOT_EVERY == 0:
+                self.snapshot(catalog)
+
+    def forget(self, user: Hashable, catalog: Catalog | None) -> bool:
+        """Drop the user's record and events. A durable store then snapshots the statistics, which
+        keep the user's counts, so a process replaying the log later (now without those events)
+        starts from counts that still include them, as every running process's do."""
+        with self.lock:
+            known = self.users.get(user) is not None or (catalog is not None and self.record(user, catalog) is not None)
+            self.store.forget(user)
+            self.users.delete(user)
+            if catalog is not None:
+                self.sync(catalog)
+                if self.store.durable:
+                    self.snapshot(catalog)
+            return known
+
+    def snapshot(self, catalog: Catalog) -> None:
+        """Write the statistics as of the last sync to a durable store."""
+        from .persist import stats_snapshot
+
+        with self.lock:
+            self.sync(catalog)
+            self.store.save_snapshot(stats_snapshot(self.stats, catalog))

@@ -1,0 +1,30 @@
+"""The default store: nothing leaves the process."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from .base import LoggedEvent, ProfileStore
+
+
+class MemoryStore(ProfileStore):
+    """Events are applied and dropped: user state lives only in the Reranker's memory (bounded by
+    its `max_users`; an evicted user starts afresh) and is gone when the process ends."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._pending: list[LoggedEvent] = []
+
+    def append(self, event: LoggedEvent) -> None:
+        self._pending.append(event)
+
+    def read(self) -> list[LoggedEvent]:
+        events, self._pending = self._pending, []
+        return events
+
+    def user_events(self, user: Hashable) -> list[LoggedEvent]:
+        return []
+
+    def forget(self, user: Hashable) -> None:
+        self._pending.append(LoggedEvent(user, None))
