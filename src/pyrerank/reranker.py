@@ -134,7 +134,7 @@ class Reranker:
         vectors : (n, dim) float, L2-normalised here; must be finite and non-zero
         metadata : n JSON-serialisable values, kept for the app
         """
-        ids = list(ids)
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else [int(i) if isinstance(i, np.integer) else i for i in ids]
         if texts is None and vectors is None:
             raise ValueError("add_items needs texts or vectors")
         if len(set(ids)) != len(ids):

@@ -35,12 +35,13 @@ class StoreView:
         with self.lock:
             if not self._started:
                 self._start(catalog)
-            unknown = 0
-            for event in self.store.read():
-                unknown += not self._apply(event, catalog)
-            if unknown:
-                warnings.warn(f"{unknown} logged events name items that are not in this catalogue and were skipped",
-                              PyrerankWarning, stacklevel=3)
+            self._apply_all(self.store.read(), catalog)
+
+    def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
+        unknown = sum(not self._apply(event, catalog) for event in events)
+        if unknown:
+            warnings.warn(f"{unknown} logged events name items that are not in this catalogue and were skipped",
+                          PyrerankWarning, stacklevel=4)
 
     def _start(self, catalog: Catalog) -> None:
         from .persist import restore_stats
@@ -92,11 +93,13 @@ class StoreView:
                 catalog: Catalog) -> None:
         """Log one event (durably, for a durable store) and apply it; returns once it is kept."""
         with self.lock:
-            self.sync(catalog)
+            if not self._started:
+                self._start(catalog)
+            # Links come from the user as of the last sync: one round trip per event to a shared
+            # store. Whatever they are, every process applies the logged ones.
             record = self.record(user, catalog)
             links = tuple(catalog.ids[r] for r in record.co_links()) if record is not None and weight > 0 else ()
-            self.store.append(LoggedEvent(user, item, weight, timestamp, counted, links))  # type: ignore[arg-type]
-            self.sync(catalog)
+            self._apply_all(self.store.append(LoggedEvent(user, item, weight, timestamp, counted, links)), catalog)  # type: ignore[arg-type]
             self._appended += 1
             if self.store.durable and self._appended % SNAPSHOT_EVERY == 0:
                 self.snapshot(catalog)

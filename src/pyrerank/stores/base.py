@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
+
 from ..errors import PyrerankError
 from ..events import ItemId
 
@@ -39,7 +41,8 @@ class LoggedEvent(NamedTuple):
     links: tuple[ItemId, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps([self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links)])
+        return json.dumps([self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links)],
+                          default=_plain)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LoggedEvent:
@@ -52,10 +55,17 @@ def user_key(value: Any) -> Hashable:
     return tuple(user_key(v) for v in value) if isinstance(value, list) else value
 
 
+def _plain(value: Any) -> int:
+    """numpy integers (ids taken from arrays) as the ints they equal."""
+    if isinstance(value, np.integer):
+        return int(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def user_text(user: Hashable) -> str:
     """A user id as JSON text: the key a store indexes users by."""
     try:
-        return json.dumps(user)
+        return json.dumps(user, default=_plain)
     except TypeError:
         raise TypeError(f"user ids must be str, int or tuples of them, got {type(user).__name__} {user!r}") from None
 
@@ -71,8 +81,9 @@ class ProfileStore(ABC):
     durable: ClassVar[bool] = False
 
     @abstractmethod
-    def append(self, event: LoggedEvent) -> None:
-        """Add `event` at the end of the log; returns only once the event is kept."""
+    def append(self, event: LoggedEvent) -> list[LoggedEvent]:
+        """Add `event` at the end of the log; returns only once the event is kept, with what
+        read() would then return (the events after the cursor, through this one)."""
 
     @abstractmethod
     def read(self) -> list[LoggedEvent]:

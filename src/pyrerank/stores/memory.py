@@ -16,8 +16,9 @@ class MemoryStore(ProfileStore):
     def __init__(self) -> None:
         self._pending: list[LoggedEvent] = []
 
-    def append(self, event: LoggedEvent) -> None:
+    def append(self, event: LoggedEvent) -> list[LoggedEvent]:
         self._pending.append(event)
+        return self.read()
 
     def read(self) -> list[LoggedEvent]:
         events, self._pending = self._pending, []

@@ -9,11 +9,12 @@ from typing import Any
 
 from .base import LoggedEvent, ProfileStore, StoreError, user_text
 
-# Atomic: the event enters the log and its user's list together.
+# Atomic: the event enters the log and its user's list together; one round trip returns the
+# log from the caller's cursor (ARGV[2]) through the new entry.
 APPEND = """
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('RPUSH', KEYS[2], id .. ' ' .. ARGV[1])
-return id
+return redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id)
 """
 # Atomic: every entry of the user leaves the log, then the "forgotten" marker enters it.
 FORGET = """
@@ -69,18 +70,24 @@ class RedisStore(ProfileStore):
     def _user_key(self, user: Hashable) -> str:
         return self._user_prefix + user_text(user)
 
-    def append(self, event: LoggedEvent) -> None:
-        self._call(self._append, keys=[self._log, self._user_key(event.user)], args=[event.to_json()])
+    def append(self, event: LoggedEvent) -> list[LoggedEvent]:
+        page = self._call(self._append, keys=[self._log, self._user_key(event.user)],
+                          args=[event.to_json(), self._cursor])
+        return self._take([(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in page])
 
     def read(self) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         while True:
             page = self._call(self._redis.xrange, self._log, min=f"({self._cursor}", max="+", count=PAGE)
-            for entry_id, fields in page:
-                events.append(LoggedEvent.from_json(fields[b"e"]))
-                self._cursor = entry_id.decode()
+            events += self._take(page)
             if len(page) < PAGE:
                 return events
+
+    def _take(self, page: list) -> list[LoggedEvent]:
+        """Log entries [(id, {b"e": body})] as events, moving the cursor past them."""
+        if page:
+            self._cursor = page[-1][0].decode()
+        return [LoggedEvent.from_json(fields[b"e"]) for _, fields in page]
 
     def user_events(self, user: Hashable) -> list[LoggedEvent]:
         cursor = _stream_id(self._cursor)

@@ -62,9 +62,10 @@ class SQLiteStore(ProfileStore):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
 
-    def append(self, event: LoggedEvent) -> None:
+    def append(self, event: LoggedEvent) -> list[LoggedEvent]:
         self._run("INSERT INTO events (user, body) VALUES (?, ?)", (user_text(event.user), event.to_json()))
         self._wrote = True
+        return self.read()
 
     def read(self) -> list[LoggedEvent]:
         version = self._run("PRAGMA data_version")[0][0]

@@ -1,0 +1,123 @@
+"""Profile stores under load: a soak with a million users against a capped memory store, and
+how many events per second each durable store acknowledges.
+
+Run: OMP_NUM_THREADS=1 pytest benchmarks/test_stores.py --benchmark-json=stores.json
+(PYRERANK_SOAK_SECONDS shortens the 60 s soak; the Redis case needs redis-server on PATH.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+import pyrerank as pr
+
+ITEMS = 10_000  # MovieLens scale: co-engagement saturates at ITEMS x 256 links
+USERS = 1_000_000
+MAX_USERS = 100_000
+DIM = 384
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def catalogue_reranker(**options) -> pr.Reranker:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((ITEMS, DIM), dtype=np.float32)
+    rr = pr.Reranker(encoder="hashing", **options)
+    rr.add_items(np.arange(ITEMS), vectors=vectors)
+    return rr
+
+
+def test_soak_memory_store(benchmark):
+    """Mixed observe (4 in 5) and rerank (200 candidates) at full speed from 1,000,000 distinct
+    users, 100,000 held: resident memory sampled every 5 s."""
+    seconds = float(os.environ.get("PYRERANK_SOAK_SECONDS", 60))
+    rr = catalogue_reranker(max_users=MAX_USERS)
+    rng = np.random.default_rng(1)
+    kinds = np.array(["view", "click", "like", "purchase", "skip", "dislike"])
+    lists = [rng.choice(ITEMS, 200, replace=False) for _ in range(256)]
+    samples: list[tuple[float, float]] = []
+    counts = {"observe": 0, "rerank": 0}
+
+    def soak():
+        start = last = time.perf_counter()
+        samples.append((0.0, rss_mb()))
+        clock = 1e9
+        while (now := time.perf_counter()) - start < seconds:
+            users = rng.integers(0, USERS, 1_000)
+            items = rng.integers(0, ITEMS, 1_000)
+            picked = kinds[rng.integers(0, len(kinds), 1_000)]
+            for j in range(1_000):
+                clock += 0.01
+                if j % 5 == 4:
+                    rr.rerank(int(users[j]), lists[j % 256], k=10, now=clock)
+                    counts["rerank"] += 1
+                else:
+                    rr.observe(int(users[j]), int(items[j]), str(picked[j]), timestamp=clock)
+                    counts["observe"] += 1
+            if now - last >= 5.0:
+                samples.append((now - start, rss_mb()))
+                last = now
+        samples.append((time.perf_counter() - start, rss_mb()))
+
+    benchmark.group = "soak"
+    benchmark.pedantic(soak, rounds=1, iterations=1)
+    elapsed = samples[-1][0]
+    benchmark.extra_info.update(
+        seconds=elapsed, ops_per_s=(counts["observe"] + counts["rerank"]) / elapsed, **counts,
+        users_held=len(rr.users), rss_mb=[[round(t, 1), round(m, 1)] for t, m in samples])
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server on PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--dir", str(tmp_path_factory.mktemp("r"))],
+                              stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.kill()
+    server.wait()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite-full", "sqlite-normal", "redis"])
+def test_observe_throughput(benchmark, store, tmp_path, request):
+    """Acknowledged events per second, one thread, 10,000 users."""
+    if store == "redis":
+        url = f"{request.getfixturevalue('redis_server')}?prefix={uuid.uuid4().hex}"
+    elif store.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'p.db'}?synchronous={store.split('-')[1]}"
+    else:
+        url = "memory"
+    rr = catalogue_reranker(store=url)
+    rng = np.random.default_rng(2)
+    n = 3_000
+    users, items = rng.integers(0, 10_000, n), rng.integers(0, ITEMS, n)
+
+    def run():
+        for j in range(n):
+            rr.observe(int(users[j]), int(items[j]), "click", timestamp=1e9 + j)
+
+    benchmark.group = "observe throughput"
+    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["events_per_s"] = n / benchmark.stats.stats.median
+    rr.close()
