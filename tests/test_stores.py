@@ -323,3 +323,37 @@ class DurableAgainstMemory(RuleBasedStateMachine):
 
 TestDurableAgainstMemory = DurableAgainstMemory.TestCase
 TestDurableAgainstMemory.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
+
+
+def test_redis_memory_stays_bounded_and_lagging_readers_recover(redis_url, monkeypatch):
+    import redis
+
+    from pyrerank import state
+
+    monkeypatch.setattr(state, "SNAPSHOT_EVERY", 100)
+    prefix = f"t{uuid.uuid4().hex}"
+    url = f"{redis_url}?prefix={prefix}"
+    server = redis.Redis.from_url(redis_url)
+    stream = events(1_200, seed=9, users=USERS[:3])
+    lagging = make_reranker(url)
+    rankings(lagging)  # reads the (empty) log, then falls far behind
+    writer = make_reranker(url)
+    feed(writer, stream)
+    expected = make_reranker()
+    feed(expected, stream)
+    assert server.xlen(f"{prefix}:log") <= 2 * state.SNAPSHOT_EVERY  # trimmed behind the snapshots
+    for user in USERS[:3]:  # each user's list holds only what their kept record does not cover
+        assert server.llen(f'{prefix}:user:"{user}"') <= state.USER_SAVE_EVERY + 1
+    assert rankings(lagging) == rankings(expected)  # trimmed past it: restarts from the snapshot
+    assert rankings(make_reranker(url)) == rankings(expected)  # kept records + tails
+
+
+def test_redis_user_ttl_forgets_idle_users(redis_url):
+    import time
+
+    url = f"{redis_url}?prefix=t{uuid.uuid4().hex}&user_ttl=1"
+    feed(make_reranker(url), [("idle", 0, "like", 1.0), ("idle", 5, "like", 2.0)])
+    assert rankings(make_reranker(url), ["idle", "nobody"])["idle"] != rankings(make_reranker(url), ["nobody"])["nobody"]
+    time.sleep(2.1)
+    later = rankings(make_reranker(url), ["idle", "nobody"])
+    assert later["idle"] == later["nobody"]

@@ -280,6 +280,7 @@ class Reranker:
         Per-user profiles are not touched: users start fresh in observe()."""
         from .learn import replay_for_fit
 
+        self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
         replay_for_fit(self, list(events), negatives=negatives, max_examples=max_examples, seed=seed)
         if self.store.durable:  # the counts join the store's statistics for processes that open it later
             self.view.snapshot(self._catalog())

@@ -14,10 +14,12 @@ from .interfaces import InterestModel
 from .profiles import UserCache, UserRecord
 from .stats import GlobalStats
 from .stores import LoggedEvent, ProfileStore
+from .stores.base import StaleCursor, StoreError
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
+USER_SAVE_EVERY = 64  # events applied to a user between keeping their record in the store
 
 
 class StoreView:
@@ -35,21 +37,31 @@ class StoreView:
         with self.lock:
             if not self._started:
                 self._start(catalog)
-            self._apply_all(self.store.read(), catalog)
+            try:
+                events = self.store.read()
+            except StaleCursor:  # compacted past us: start again from the store's snapshot
+                self._start(catalog, reload=True)
+                events = self.store.read()
+            self._apply_all(events, catalog)
+
+    def _start(self, catalog: Catalog, reload: bool = False) -> None:
+        """Statistics from the store's snapshot (if any; `reload`: instead of everything held);
+        user records are rebuilt on demand."""
+        from .persist import restore_stats
+
+        if reload:
+            self.stats.clear()
+            self.users.clear()
+        data = self.store.load_snapshot()
+        if data is not None:
+            restore_stats(self.stats, data, catalog)
+        self._started = True
 
     def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
         unknown = sum(not self._apply(event, catalog) for event in events)
         if unknown:
             warnings.warn(f"{unknown} logged events name items that are not in this catalogue and were skipped",
                           PyrerankWarning, stacklevel=4)
-
-    def _start(self, catalog: Catalog) -> None:
-        from .persist import restore_stats
-
-        data = self.store.load_snapshot()
-        if data is not None:
-            restore_stats(self.stats, data, catalog)
-        self._started = True
 
     def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
         """Fold one logged event into the statistics and, if cached, its user; False if its item
@@ -69,24 +81,34 @@ class StoreView:
             self.users.put(event.user, record)
         if record is not None:
             record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
+            record.unsaved += 1
         return True
 
     def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
         """The user's record as of the last sync: cached, or rebuilt from the store's history."""
         with self.lock:
             record = self.users.get(user)
-            if record is None and self.store.durable:
-                events = self.store.user_events(user)
-                forgotten = [i for i, event in enumerate(events) if event.item is None]
-                events = events[forgotten[-1] + 1:] if forgotten else events
-                if events:
-                    record = UserRecord()
-                    for event in events:
-                        row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
-                        if row is not None:
-                            record.apply(self.interest, row, catalog.matrix[row].astype("float32"),
-                                         event.weight, event.timestamp)
-                    self.users.put(user, record)
+            if record is not None or not self.store.durable:
+                return record
+            for _ in range(10):
+                try:
+                    kept, events = self.store.user_history(user)
+                    break
+                except StaleCursor:  # another process kept the user at a later point: catch up
+                    self.sync(catalog)
+            else:
+                raise StoreError(f"could not catch up with the store to rebuild user {user!r}")
+            forgotten = [i for i, event in enumerate(events) if event.item is None]
+            events = events[forgotten[-1] + 1:] if forgotten else events
+            if kept is None and not events:
+                return None
+            record = UserRecord() if kept is None or forgotten else UserRecord.from_bytes(kept, catalog.row_of)
+            for event in events:
+                row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
+                if row is not None:
+                    record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
+            record.unsaved = len(events)
+            self.users.put(user, record)
             return record
 
     def observe(self, user: Hashable, item: object, weight: float, timestamp: float, counted: bool,
@@ -99,10 +121,26 @@ class StoreView:
             # store. Whatever they are, every process applies the logged ones.
             record = self.record(user, catalog)
             links = tuple(catalog.ids[r] for r in record.co_links()) if record is not None and weight > 0 else ()
-            self._apply_all(self.store.append(LoggedEvent(user, item, weight, timestamp, counted, links)), catalog)  # type: ignore[arg-type]
+            event = LoggedEvent(user, item, weight, timestamp, counted, links)  # type: ignore[arg-type]
+            try:
+                events = self.store.append(event)
+            except StaleCursor:  # the event is kept; our view fell behind a compaction
+                self._start(catalog, reload=True)
+                events = self.store.read()
+            self._apply_all(events, catalog)
             self._appended += 1
-            if self.store.durable and self._appended % SNAPSHOT_EVERY == 0:
-                self.snapshot(catalog)
+            if self.store.durable:
+                self._keep(user, catalog)
+
+    def _keep(self, user: Hashable, catalog: Catalog) -> None:
+        """Every so often, hand the store the user's record and its statistics, so that it can
+        drop history that they cover."""
+        record = self.users.get(user)
+        if record is not None and record.unsaved >= USER_SAVE_EVERY:
+            self.store.save_user(user, record.to_bytes(catalog.ids))
+            record.unsaved = 0
+        if self._appended % SNAPSHOT_EVERY == 0:
+            self.snapshot(catalog)
 
     def forget(self, user: Hashable, catalog: Catalog | None) -> bool:
         """Drop the user's record and events. A durable store then snapshots the statistics, which

@@ -95,6 +95,14 @@ class GlobalStats:
         """(n_rows,) float64 Σ positive weights per item."""
         return np.expm1(self.table[:, 0])
 
+    def clear(self) -> None:
+        """Back to no events at all (the same number of items)."""
+        with self.lock:
+            n_rows = len(self.table)
+            self.table = np.zeros((0, 4), np.float64)
+            self.co = CoEngagement(self.co.max_neighbors)
+            self.resize(n_rows)
+
     def resize(self, n_rows: int) -> None:
         with self.lock:
             grow = n_rows - len(self.table)

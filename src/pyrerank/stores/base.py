@@ -25,6 +25,11 @@ class StoreError(PyrerankError):
     """A store cannot be opened or reached, or holds data it cannot read."""
 
 
+class StaleCursor(Exception):
+    """This reader is behind data it needs: entries it has not read were compacted away, or a
+    kept record is newer than its cursor. Reload the snapshot (or read on) and try again."""
+
+
 class LoggedEvent(NamedTuple):
     """One entry of the log: a feedback event, or (item None) the user being forgotten.
 
@@ -91,8 +96,14 @@ class ProfileStore(ABC):
         moves the cursor past them."""
 
     @abstractmethod
-    def user_events(self, user: Hashable) -> list[LoggedEvent]:
-        """`user`'s events up to the cursor, oldest first; [] where the store keeps no history."""
+    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+        """`user`'s last kept record (see save_user) or None, and their events after it up to the
+        cursor, oldest first; (None, []) where the store keeps no history. Raises StaleCursor if
+        the kept record is newer than the cursor."""
+
+    def save_user(self, user: Hashable, data: bytes) -> None:
+        """Keep `data`, the user's record as of the cursor, so that rebuilding the user starts
+        from it; the store may then drop the user's events before it."""
 
     @abstractmethod
     def forget(self, user: Hashable) -> None:

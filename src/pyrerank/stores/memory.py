@@ -24,8 +24,8 @@ class MemoryStore(ProfileStore):
         events, self._pending = self._pending, []
         return events
 
-    def user_events(self, user: Hashable) -> list[LoggedEvent]:
-        return []
+    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+        return None, []
 
     def forget(self, user: Hashable) -> None:
         self._pending.append(LoggedEvent(user, None))

@@ -1,5 +1,11 @@
-"""A store on a Redis server, shared by processes on many machines: a stream holds the log,
-a list per user holds that user's entries."""
+"""A store on a Redis server, shared by processes on many machines.
+
+Keys, under a prefix: ``log`` (a stream: every event, in order), ``snapshot`` (statistics as of
+a log position), ``trimmed`` (the log holds nothing older than this), ``user:<id>`` (a list of
+the user's entries since ``record:<id>``, their record as of a log position). Memory stays
+bounded: each statistics snapshot trims the log to the previous snapshot's position, each kept
+user record trims that user's list, and ``user_ttl`` expires users who stop coming back.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,80 @@ import urllib.parse
 from collections.abc import Hashable
 from typing import Any
 
-from .base import LoggedEvent, ProfileStore, StoreError, user_text
+from .base import LoggedEvent, ProfileStore, StaleCursor, StoreError, user_text
 
-# Atomic: the event enters the log and its user's list together; one round trip returns the
-# log from the caller's cursor (ARGV[2]) through the new entry.
+OLDER = """
+local function older(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+"""
+# KEYS log, user list, user record, trimmed; ARGV body, cursor, ttl. The event enters the log and
+# its user's list together, and one round trip returns the log from the cursor through it.
 APPEND = """
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('RPUSH', KEYS[2], id .. ' ' .. ARGV[1])
-return redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+return {redis.call('GET', KEYS[4]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id)}
 """
-# Atomic: every entry of the user leaves the log, then the "forgotten" marker enters it.
+# KEYS log, trimmed; ARGV cursor, count.
+READ = """
+return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+"""
+# KEYS log, user list, user record; ARGV marker. The user's entries leave the log, then the
+# "forgotten" marker enters it.
 FORGET = """
 for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   redis.call('XDEL', KEYS[1], string.match(entry, '^(%S+)'))
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3])
 return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+"""
+# KEYS snapshot, log, trimmed; ARGV cursor, data. Never replaces a newer snapshot; trims the log
+# to the previous snapshot, so a reader one snapshot interval behind still finds its entries.
+SAVE_SNAPSHOT = OLDER + """
+local previous = redis.call('HGET', KEYS[1], 'cursor')
+if previous and not older(previous, ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'data', ARGV[2])
+if previous then
+  redis.call('XTRIM', KEYS[2], 'MINID', previous)
+  redis.call('SET', KEYS[3], previous)
+end
+return 1
+"""
+# KEYS user record, user list; ARGV cursor, data, ttl. Never replaces a newer record; drops the
+# list entries the record covers.
+SAVE_USER = OLDER + """
+local current = redis.call('HGET', KEYS[1], 'cursor')
+if current and not older(current, ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'data', ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+local drop = 0
+for i, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if older(ARGV[1], string.match(entry, '^(%S+)')) then break end
+  drop = i
+end
+if drop > 0 then redis.call('LTRIM', KEYS[2], drop, -1) end
+return 1
 """
 PAGE = 10_000  # log entries per round trip when catching up
 
 
-def _stream_id(text: str) -> tuple[int, int]:
-    ms, _, seq = text.partition("-")
+def _stream_id(text: str | bytes) -> tuple[int, int]:
+    ms, _, seq = (text.decode() if isinstance(text, bytes) else text).partition("-")
     return int(ms), int(seq)
 
 
 class RedisStore(ProfileStore):
-    """url : "redis://[:password@]host:port/db", with an optional "?prefix=name" (default
-    "pyrerank") so that several rerankers can share one database. An acknowledged event is in
-    the server's memory; its survival of a server crash is the server's appendonly setting."""
+    """url : "redis://[:password@]host:port/db", options "?prefix=name" (default "pyrerank"; lets
+    several rerankers share a database) and "?user_ttl=seconds" (forget users idle that long;
+    default never). An acknowledged event is in the server's memory; whether it survives a crash
+    of the server is the server's appendonly setting."""
 
     name = "redis"
     durable = True
@@ -49,6 +100,10 @@ class RedisStore(ProfileStore):
         parts = urllib.parse.urlsplit(url)
         options = dict(urllib.parse.parse_qsl(parts.query))
         prefix = options.pop("prefix", "pyrerank")
+        try:
+            self.user_ttl = int(options.pop("user_ttl", 0))
+        except ValueError:
+            raise ValueError(f"store {url!r}: user_ttl must be a whole number of seconds") from None
         plain = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(options)))
         try:
             self._redis = redis.Redis.from_url(plain, socket_connect_timeout=5, socket_timeout=30)
@@ -56,9 +111,11 @@ class RedisStore(ProfileStore):
             raise ValueError(f"store must look like 'redis://[:password@]host:port/db': {exc}") from None
         self.where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path.lstrip('/') or 0}"
         self._call(self._redis.ping)
-        self._log, self._snapshot, self._user_prefix = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:user:"
-        self._append = self._redis.register_script(APPEND)
-        self._forget = self._redis.register_script(FORGET)
+        self._prefix = prefix
+        self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
+        self._scripts = {name: self._redis.register_script(code) for name, code in
+                         (("append", APPEND), ("read", READ), ("forget", FORGET), ("snapshot", SAVE_SNAPSHOT),
+                          ("user", SAVE_USER))}
         self._cursor = "0-0"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -67,42 +124,59 @@ class RedisStore(ProfileStore):
         except self._errors as exc:  # the password never appears: `where` has host, port and db only
             raise StoreError(f"Redis store at {self.where}: {exc}") from exc
 
-    def _user_key(self, user: Hashable) -> str:
-        return self._user_prefix + user_text(user)
+    def _keys(self, user: Hashable) -> tuple[str, str]:
+        """The user's list and record keys."""
+        text = user_text(user)
+        return f"{self._prefix}:user:{text}", f"{self._prefix}:record:{text}"
+
+    def _take(self, trimmed: bytes, page: list) -> list[LoggedEvent]:
+        """Log entries [id, [b"e", body]] as events, moving the cursor past them; StaleCursor if
+        entries after the cursor were trimmed before this reader saw them."""
+        if _stream_id(trimmed) > _stream_id(self._cursor):
+            raise StaleCursor(f"the log was trimmed to {trimmed.decode()}, past this reader's {self._cursor}")
+        if page:
+            self._cursor = page[-1][0].decode()
+        return [LoggedEvent.from_json(fields[1]) for _, fields in page]
 
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
-        page = self._call(self._append, keys=[self._log, self._user_key(event.user)],
-                          args=[event.to_json(), self._cursor])
-        return self._take([(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in page])
+        """Raises StaleCursor after keeping the event if this reader fell behind a trim."""
+        user_list, record = self._keys(event.user)
+        trimmed, page = self._call(self._scripts["append"], keys=[self._log, user_list, record, self._trimmed],
+                                   args=[event.to_json(), self._cursor, self.user_ttl])
+        return self._take(trimmed, page)
 
     def read(self) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         while True:
-            page = self._call(self._redis.xrange, self._log, min=f"({self._cursor}", max="+", count=PAGE)
-            events += self._take(page)
+            trimmed, page = self._call(self._scripts["read"], keys=[self._log, self._trimmed], args=[self._cursor, PAGE])
+            events += self._take(trimmed, page)
             if len(page) < PAGE:
                 return events
 
-    def _take(self, page: list) -> list[LoggedEvent]:
-        """Log entries [(id, {b"e": body})] as events, moving the cursor past them."""
-        if page:
-            self._cursor = page[-1][0].decode()
-        return [LoggedEvent.from_json(fields[b"e"]) for _, fields in page]
-
-    def user_events(self, user: Hashable) -> list[LoggedEvent]:
+    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+        user_list, record = self._keys(user)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hmget(record, ["cursor", "data"])
+        pipe.lrange(user_list, 0, -1)
+        (kept_at, data), entries = self._call(pipe.execute)
         cursor = _stream_id(self._cursor)
-        out = []
-        for entry in self._call(self._redis.lrange, self._user_key(user), 0, -1):
+        if kept_at is not None and _stream_id(kept_at) > cursor:
+            raise StaleCursor(f"user {user!r} was kept at {kept_at.decode()}, past this reader's {self._cursor}")
+        events = []
+        for entry in entries:
             entry_id, _, body = entry.decode().partition(" ")
-            if _stream_id(entry_id) <= cursor:
-                out.append(LoggedEvent.from_json(body))
-        return out
+            if _stream_id(entry_id) <= cursor and (kept_at is None or _stream_id(entry_id) > _stream_id(kept_at)):
+                events.append(LoggedEvent.from_json(body))
+        return (None if data is None else bytes(data)), events
+
+    def save_user(self, user: Hashable, data: bytes) -> None:
+        self._call(self._scripts["user"], keys=list(reversed(self._keys(user))), args=[self._cursor, data, self.user_ttl])
 
     def forget(self, user: Hashable) -> None:
-        self._call(self._forget, keys=[self._log, self._user_key(user)], args=[LoggedEvent(user, None).to_json()])
+        self._call(self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[LoggedEvent(user, None).to_json()])
 
     def save_snapshot(self, data: bytes) -> None:
-        self._call(self._redis.hset, self._snapshot, mapping={"cursor": self._cursor, "data": data})
+        self._call(self._scripts["snapshot"], keys=[self._snapshot, self._log, self._trimmed], args=[self._cursor, data])
 
     def load_snapshot(self) -> bytes | None:
         cursor, data = self._call(self._redis.hmget, self._snapshot, ["cursor", "data"])

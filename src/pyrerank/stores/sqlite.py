@@ -77,9 +77,11 @@ class SQLiteStore(ProfileStore):
             self._cursor = rows[-1][0]
         return [LoggedEvent.from_json(body) for _, body in rows]
 
-    def user_events(self, user: Hashable) -> list[LoggedEvent]:
+    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+        # Every event stays in the log (replaying the statistics needs them), so the full
+        # history is read from the (user, seq) index rather than kept records.
         rows = self._run("SELECT body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor))
-        return [LoggedEvent.from_json(body) for (body,) in rows]
+        return None, [LoggedEvent.from_json(body) for (body,) in rows]
 
     def forget(self, user: Hashable) -> None:
         key = user_text(user)
