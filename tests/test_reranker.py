@@ -110,6 +110,23 @@ def test_edge_inputs(rr):
         rr.add_items([60], vectors=np.full((1, 384), np.nan))
     with pytest.raises(pr.UnknownPluginError, match="registered: cosine, fusion, mmr"):
         pr.Reranker(encoder="hashing", ranker="nope")
+    with pytest.raises(ValueError, match=r"vectors must have shape \(1, dim\)"):
+        rr.add_items([61], vectors=np.ones(384))
+    with pytest.raises(TypeError, match="vectors must be numeric"):
+        rr.add_items([61], vectors=np.array([["a"] * 384]))
+    with pytest.raises(ValueError, match="dimension 3 but the catalogue has 384"):
+        rr.add_items([61], vectors=np.ones((1, 3)))
+    rr.rerank("u", [1], k=10**12)  # a huge k is all candidates, not a huge allocation
+
+
+def test_texts_that_are_not_text():
+    r = pr.Reranker(encoder="hashing")
+    with pytest.raises(TypeError, match=r"texts\[1\] must be str, got bytes"):  # decode bytes first
+        r.add_items([1, 2], ["fine", b"\xff\xfe"])
+    with pytest.raises(ValueError, match=r"texts\[0\] = '' encodes to an all-zero vector"):
+        r.add_items([1], [""])
+    r.add_items([1, 2], ["x" * 1_000_000 + " starship", "\ud800 lone surrogate"])  # enormous, not UTF-8
+    assert len(r.rerank("u", [1, 2], k=2)) == 2
 
 
 def test_upstream_scores_order_a_cold_user():

@@ -21,7 +21,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from storekit import ITEMS, KINDS, USERS, events, feed, make_reranker, rankings
 
 import pyrerank as pr
-from pyrerank.stores.base import StoreError
 
 TESTS = str(Path(__file__).parent)
 
@@ -216,7 +215,7 @@ def test_threads_on_distinct_users_end_as_if_run_one_at_a_time():
 
 
 def test_unreachable_redis_is_a_clear_error_without_the_password():
-    with pytest.raises(StoreError, match=r"Redis store at 127\.0\.0\.1:1/0") as caught:
+    with pytest.raises(pr.StoreError, match=r"Redis store at 127\.0\.0\.1:1/0") as caught:
         pr.Reranker(encoder="hashing", store="redis://:s3cret@127.0.0.1:1/0")
     assert "s3cret" not in str(caught.value)
 
@@ -245,14 +244,14 @@ def test_a_redis_server_that_goes_away_fails_observe_without_acknowledging(tmp_p
     finally:
         server.kill()
         server.wait()
-    with pytest.raises(StoreError, match="Redis store at"):
+    with pytest.raises(pr.StoreError, match="Redis store at"):
         rr.observe("u", 1, "like")
 
 
 @pytest.mark.parametrize("store, error, message", [
     ("sqlite://", ValueError, "sqlite:///path.db"),
     ("sqlite:///x.db?fsync=1", ValueError, "synchronous"),
-    ("sqlite:////nonexistent-dir/profiles.db", StoreError, "cannot open SQLite store"),
+    ("sqlite:////nonexistent-dir/profiles.db", pr.StoreError, "cannot open SQLite store"),
     ("mongo://localhost", pr.UnknownPluginError, "registered: memory, redis, sqlite"),
     (42, TypeError, "store must be"),
 ])
@@ -264,7 +263,7 @@ def test_bad_store_specs(store, error, message):
 def test_a_corrupt_sqlite_file_is_a_clear_error(tmp_path):
     path = tmp_path / "profiles.db"
     path.write_bytes(os.urandom(4096))
-    with pytest.raises(StoreError, match="cannot open SQLite store"):
+    with pytest.raises(pr.StoreError, match="cannot open SQLite store"):
         pr.Reranker(encoder="hashing", store=f"sqlite:///{path}")
 
 

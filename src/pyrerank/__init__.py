@@ -15,6 +15,8 @@ from .hookspecs import hookimpl
 from .interfaces import Encoder, InterestModel, Ranker, RankRequest, UserQuery
 from .plugins import UnknownPluginError
 from .reranker import Ranked, Reranker
+from .stores import LoggedEvent, ProfileStore
+from .stores.base import StoreError
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,9 @@ __all__ = [
     "Ranker",
     "RankRequest",
     "UserQuery",
+    "ProfileStore",
+    "LoggedEvent",
+    "StoreError",
     "hookimpl",
     "PyrerankError",
     "PyrerankWarning",

@@ -149,6 +149,11 @@ class Reranker:
         if vectors is None:
             assert texts is not None
             vectors = self.encoder.encode(list(texts))
+            empty = np.flatnonzero(~np.asarray(vectors).any(axis=1))
+            if len(empty):
+                i = int(empty[0])
+                raise ValueError(f"texts[{i}] = {texts[i][:40]!r} encodes to an all-zero vector with encoder "
+                                 f"{self.encoder.name!r} (nothing in it that encoder uses): give it words or pass vectors=")
         vectors = self._clean_vectors(vectors, len(ids))
         with self._lock:
             if self.catalog is None:
