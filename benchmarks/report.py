@@ -1,6 +1,7 @@
 """Turn pytest-benchmark JSON files into the markdown tables of benchmarks/README.md.
 
-Usage: python benchmarks/report.py benchmarks/kernel.json [reranker.json] [encoding.json]
+Usage: python benchmarks/report.py kernel.json [reranker.json stores.json encoding.json ...]
+(a file may hold several suites' results)
 """
 
 from __future__ import annotations
@@ -68,14 +69,42 @@ def encoding_table(data: dict) -> None:
         print(f"| {bench['name']} | {bench['extra_info']['texts_per_s']:.0f} |")
 
 
+def stores_table(data: dict) -> None:
+    print(header(data))
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        if "rss_mb" in info:
+            print(f"Soak: {info['seconds']:.0f} s, {info['observe']:,} observe + {info['rerank']:,} rerank "
+                  f"({info['ops_per_s']:,.0f} ops/s), {info['users_held']:,} users held.\n")
+            print("| seconds | " + " | ".join(f"{t:.0f}" for t, _ in info["rss_mb"]) + " |")
+            print("|---" * (len(info["rss_mb"]) + 1) + "|")
+            print("| resident MB | " + " | ".join(f"{m:.0f}" for _, m in info["rss_mb"]) + " |\n")
+    print("| store | acknowledged events/s |\n|---|---|")
+    for bench in data["benchmarks"]:
+        if "events_per_s" in bench["extra_info"]:
+            print(f"| {bench['name']} | {bench['extra_info']['events_per_s']:,.0f} |")
+
+
+def kind(bench: dict) -> str:
+    info = bench["extra_info"]
+    if bench["name"].startswith("test_topk"):
+        return "kernel"
+    if "texts_per_s" in info:
+        return "encoding"
+    return "stores" if "events_per_s" in info or "rss_mb" in info else "latency"
+
+
+TABLES = {"kernel": kernel_table, "latency": latency_table, "stores": stores_table, "encoding": encoding_table}
+
+
 def main(paths: list[str]) -> None:
     for path in paths:
         data = json.load(open(path))
-        names = data["benchmarks"][0]["name"]
-        table = kernel_table if names.startswith("test_topk") else (
-            encoding_table if "texts_per_s" in data["benchmarks"][0]["extra_info"] else latency_table)
-        table(data)
-        print()
+        for name, table in TABLES.items():
+            picked = [b for b in data["benchmarks"] if kind(b) == name]
+            if picked:
+                table({**data, "benchmarks": picked})
+                print()
 
 
 if __name__ == "__main__":

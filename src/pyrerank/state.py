@@ -3,7 +3,6 @@ to date with the store's log before every observe and rerank."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import warnings
 from collections.abc import Hashable
@@ -15,8 +14,6 @@ from .profiles import UserCache, UserRecord
 from .stats import GlobalStats
 from .stores import LoggedEvent, ProfileStore
 from .stores.base import StaleCursor, StoreError
-
-log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
 USER_SAVE_EVERY = 64  # events applied to a user between keeping their record in the store
@@ -80,9 +77,12 @@ class StoreView:
             record = UserRecord()
             self.users.put(event.user, record)
         if record is not None:
-            record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
-            record.unsaved += 1
+            self._fold(record, row, event, catalog)
         return True
+
+    def _fold(self, record: UserRecord, row: int, event: LoggedEvent, catalog: Catalog) -> None:
+        record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
+        record.unsaved += 1
 
     def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
         """The user's record as of the last sync: cached, or rebuilt from the store's history."""
@@ -106,8 +106,7 @@ class StoreView:
             for event in events:
                 row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
                 if row is not None:
-                    record.apply(self.interest, row, catalog.matrix[row].astype("float32"), event.weight, event.timestamp)
-            record.unsaved = len(events)
+                    self._fold(record, row, event, catalog)
             self.users.put(user, record)
             return record
 
@@ -136,7 +135,7 @@ class StoreView:
         """Every so often, hand the store the user's record and its statistics, so that it can
         drop history that they cover."""
         record = self.users.get(user)
-        if record is not None and record.unsaved >= USER_SAVE_EVERY:
+        if self.store.keeps_user_records and record is not None and record.unsaved >= USER_SAVE_EVERY:
             self.store.save_user(user, record.to_bytes(catalog.ids))
             record.unsaved = 0
         if self._appended % SNAPSHOT_EVERY == 0:

@@ -80,10 +80,12 @@ class ProfileStore(ABC):
     belongs to this instance (one instance per Reranker).
 
     durable : True if an appended event survives the process (and is seen by other processes).
+    keeps_user_records : True if save_user keeps what it is given (and user_history returns it).
     """
 
     name: ClassVar[str]
     durable: ClassVar[bool] = False
+    keeps_user_records: ClassVar[bool] = False
 
     @abstractmethod
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:

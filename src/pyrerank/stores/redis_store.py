@@ -90,6 +90,7 @@ class RedisStore(ProfileStore):
 
     name = "redis"
     durable = True
+    keeps_user_records = True
 
     def __init__(self, url: str) -> None:
         try:
