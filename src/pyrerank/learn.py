@@ -15,16 +15,19 @@ from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Ranker, RankRequest
 from .profiles import UserRecord
 from .rankers.fusion import COLUMNS, PairwiseExamples, columns
+from .stats import GlobalStats
 
 log = logging.getLogger(__name__)
 
 
 def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int, seed: int) -> None:
-    """Replays `events` in time order through private per-user records (never the store).
+    """Replays `events` in time order through private per-user records (never the store), twice.
 
-    Before each positive event of a user with history, the positive item and `negatives`
-    random catalogue items are featurised exactly as rerank() would at that moment; after it,
-    the event updates the global statistics and the private record.
+    Pass 1 adds the log's counts to the shared statistics. Pass 2 featurises, before each
+    positive event of a user with history, the positive item and `negatives` random catalogue
+    items as rerank() would just after fit, except that the counts come from the other half of
+    the users: an example must not see its own event in the counts (serving never sees the
+    next event's). The ranker is fitted on those (positive, negatives) groups.
     """
     if negatives < 1 or max_examples < 0:
         raise ValueError(f"negatives must be >= 1 and max_examples >= 0, got {negatives} and {max_examples}")
@@ -45,28 +48,47 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
     resolved.sort(key=lambda r: r[0])
 
     learns = type(rr.ranker).fit is not Ranker.fit
+    matrix = catalog.matrix
+    # Pass 1: the log's counts, into the shared statistics (what serving starts from) and into
+    # one statistics table per half of the users.
+    folds = [GlobalStats(rr.stats.half_life, rr.stats.co.max_neighbors) for _ in range(2)]
+    for stats in folds:
+        stats.resize(len(catalog))
+    fold_of: dict[Hashable, int] = {}
+    records: dict[Hashable, UserRecord] = {}
+    for t, user, row, w in resolved:
+        record = records.setdefault(user, UserRecord())
+        fold = fold_of.setdefault(user, len(fold_of) % 2)
+        if w > 0:
+            links = record.co_links()
+            rr.stats.record(row, w, t, links)
+            folds[fold].record(row, w, t, links)
+        record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
+    if not learns:
+        return
+    # Pass 2: each positive (with history) beside random items, featurised as rerank() would
+    # see them just after fit: counts of the whole log, but from the other half of the users,
+    # so that no example counts its own event (serving never has the next event's counts).
     n_candidates = sum(1 for _, _, _, w in resolved if w > 0)
     keep = min(1.0, max_examples / max(1, n_candidates))
-    matrix = catalog.matrix
-    records: dict[Hashable, UserRecord] = {}
+    end = resolved[-1][0] if resolved else 0.0
+    records = {}
     positives, negs = [], []
     for t, user, row, w in resolved:
         record = records.setdefault(user, UserRecord())
-        if learns and w > 0 and record.recent and rng.random() < keep:
+        if w > 0 and record.recent and rng.random() < keep:
+            stats = folds[1 - fold_of[user]]
             others = rng.integers(0, len(catalog), size=negatives)
             others[others == row] = (row + 1) % len(catalog)
             rows = np.concatenate([[row], others]).astype(np.int64)
-            profile = rr.stats.co.profile(record.recent, CO_DECAY)
+            profile = stats.co.profile(record.recent, CO_DECAY)
             request = RankRequest(matrix, rows, rr.interest.query(record.state, t), None,
-                                  CandidateFeatures(rr.stats, rows, None, profile, t), record.short_term(matrix))
+                                  CandidateFeatures(stats, rows, None, profile, end), record.short_term(matrix))
             x = columns(request)
             positives.append(x[0])
             negs.append(x[1:])
-        if w > 0:
-            rr.stats.record(row, w, t, record.co_links())
         record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
-    if learns:
-        width = len(COLUMNS)
-        rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
-                                       np.asarray(negs, np.float32).reshape(-1, negatives, width)))
+    width = len(COLUMNS)
+    rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
+                                   np.asarray(negs, np.float32).reshape(-1, negatives, width)))
     log.info("fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives))

@@ -281,8 +281,10 @@ class Reranker:
     # -- learning ------------------------------------------------------------------------
     def fit(self, events: Iterable[Event], *, negatives: int = 4, max_examples: int = 50_000, seed: int = 0) -> None:
         """Learn from a historical log: adds its counts to the global statistics and fits the
-        ranker's weights on (positive, sampled negatives) pairs seen at each event's moment.
-        Per-user profiles are not touched: users start fresh in observe()."""
+        ranker's weights on (positive, sampled negatives) groups featurised at each positive's
+        moment (see pyrerank.learn). Per-user profiles are not touched: users start fresh in
+        observe(). With a durable store the counts reach processes that open it afterwards
+        (through the statistics snapshot written here)."""
         from .learn import replay_for_fit
 
         self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
