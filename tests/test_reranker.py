@@ -114,7 +114,7 @@ def test_edge_inputs(rr):
         rr.add_items([61], vectors=np.ones(384))
     with pytest.raises(TypeError, match="vectors must be numeric"):
         rr.add_items([61], vectors=np.array([["a"] * 384]))
-    with pytest.raises(ValueError, match="dimension 3 but the catalogue has 384"):
+    with pytest.raises(ValueError, match="dimension 3 but the catalogue's text vectors have 384"):
         rr.add_items([61], vectors=np.ones((1, 3)))
     rr.rerank("u", [1], k=10**12)  # a huge k is all candidates, not a huge allocation
 

@@ -95,15 +95,20 @@ def k(value: Any) -> int:
     """A positive int."""
     if type(value) is int and value >= 1:
         return value
+    return integer(value, "k", 1)
+
+
+def integer(value: Any, name: str, minimum: int) -> int:
+    """An int (or numpy integer, not a bool) >= minimum, or an error naming `name`."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"k must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
-        k_int = operator.index(value)
+        as_int = operator.index(value)
     except TypeError:
-        raise TypeError(f"k must be an integer, got {type(value).__name__} {value!r}") from None
-    if k_int < 1:
-        raise ValueError(f"k must be >= 1, got {k_int}")
-    return k_int
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
+    if as_int < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {as_int}")
+    return as_int
 
 
 def num_threads(value: Any, m: np.ndarray, q: np.ndarray, r: np.ndarray | None) -> int:

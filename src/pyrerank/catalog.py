@@ -16,16 +16,18 @@ from .events import ItemId
 class Catalog:
     """Items as rows of one (capacity, dim) matrix of float32 or float16, grown by doubling.
 
+    A row is the item's unit text vector (text_dim wide), followed, once fit() has learned them,
+    by its collaborative vector (see pyrerank.collab), the whole row rescaled to unit length.
     Ids are ints or strs (not mixed). Int ids are looked up through a direct table when they
     are dense enough, so mapping 1,000 candidate ids costs a few microseconds.
     """
 
-    def __init__(self, dim: int, dtype: str = "float32") -> None:
+    def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
-        self.dim = dim
+        self.text_dim, self.dim = text_dim, dim or text_dim
         self.dtype = np.dtype(dtype)
-        self._matrix = np.zeros((16, dim), self.dtype)
+        self._matrix = np.zeros((16, self.dim), self.dtype)
         self.ids: list[ItemId] = []
         self.row_of: dict[ItemId, int] = {}
         self.metadata: dict[ItemId, Any] = {}
@@ -43,8 +45,26 @@ class Catalog:
         """(len(self), dim) view of the vectors; rows never move once assigned."""
         return self._matrix[: len(self.ids)]
 
+    def set_collaborative(self, factors: np.ndarray) -> None:
+        """Append (or replace) every item's collaborative vector: factors (len(self), c) float32,
+        unit rows or zero rows; c = 0 removes them. Text vectors are kept as they were."""
+        with self._lock:
+            n = len(self.ids)
+            text = self._matrix[:n, : self.text_dim].astype(np.float32)
+            text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
+            rows = np.hstack([text, factors.astype(np.float32)])
+            rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+            self.dim = rows.shape[1]
+            self._matrix = np.zeros((max(16, len(self._matrix)), self.dim), self.dtype)
+            self._matrix[:n] = rows
+
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
-        """Add new items or replace existing ones' vectors; returns their (n,) int64 rows."""
+        """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
+
+        vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved); new items
+            have no collaborative vector yet (zeros), a replaced item keeps none either."""
+        if vectors.shape[1] == self.text_dim < self.dim:
+            vectors = np.hstack([vectors, np.zeros((len(vectors), self.dim - self.text_dim), vectors.dtype)])
         with self._lock:
             n_before = len(self.ids)
             rows = np.empty(len(ids), np.int64)

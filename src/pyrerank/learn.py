@@ -10,6 +10,7 @@ from collections.abc import Hashable
 import numpy as np
 
 from .errors import PyrerankWarning
+from .collab import item_factors
 from .events import Event, event_weight
 from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Ranker, RankRequest
@@ -20,7 +21,8 @@ from .stats import GlobalStats
 log = logging.getLogger(__name__)
 
 
-def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int, seed: int) -> None:
+def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives: int, max_examples: int,
+                   seed: int) -> None:
     """Replays `events` in time order through private per-user records (never the store), twice.
 
     Pass 1 adds the log's counts to the shared statistics. Pass 2 featurises, before each
@@ -56,6 +58,7 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
         stats.resize(len(catalog))
     fold_of: dict[Hashable, int] = {}
     records: dict[Hashable, UserRecord] = {}
+    pairs: list[tuple[int, int]] = []
     for t, user, row, w in resolved:
         record = records.setdefault(user, UserRecord())
         fold = fold_of.setdefault(user, len(fold_of) % 2)
@@ -63,7 +66,16 @@ def replay_for_fit(rr, events: list[Event], *, negatives: int, max_examples: int
             links = record.co_links()
             rr.stats.record(row, w, t, links)
             folds[fold].record(row, w, t, links)
+            pairs += [(row, other) for other in links if other != row]
         record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
+    if collaborative_dim or catalog.dim != catalog.text_dim:
+        a, b = np.array(pairs, np.int64).reshape(-1, 2).T
+        catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
+        matrix = catalog.matrix
+        if len(rr.users):  # their states have the old width
+            warnings.warn(f"fit changed the item vectors: {len(rr.users)} user records held in memory were dropped",
+                          PyrerankWarning, stacklevel=3)
+            rr.users.clear()
     if not learns:
         return
     # Pass 2: each positive (with history) beside random items, featurised as rerank() would

@@ -53,6 +53,7 @@ def save(rr, path: str | os.PathLike) -> None:
         "ranker": rr.ranker.name,
         "ranker_weights": getattr(rr.ranker, "weights", None),
         "dtype": str(catalog.dtype),
+        "text_dim": catalog.text_dim,
         "ids": catalog.ids,
         "metadata": [[k, v] for k, v in catalog.metadata.items()],
         "users": users,
@@ -96,7 +97,7 @@ def load(path: str | os.PathLike, **parts: Any):
         if vectors.shape[0] != len(ids):
             raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: {len(ids)} ids but {vectors.shape[0]} vectors")
         metadata = dict((k, v) for k, v in config["metadata"])
-        rr.catalog = Catalog(vectors.shape[1], config["dtype"])
+        rr.catalog = Catalog(config.get("text_dim", vectors.shape[1]), config["dtype"], dim=vectors.shape[1])
         rr.catalog.check_ids(ids)
         rr.catalog.upsert(ids, vectors, [metadata.get(i) for i in ids])  # bit-exact: no re-normalising
         stats = rr.stats

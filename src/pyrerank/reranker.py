@@ -158,8 +158,9 @@ class Reranker:
         with self._lock:
             if self.catalog is None:
                 self.catalog = Catalog(vectors.shape[1], self.dtype)
-            if vectors.shape[1] != self.catalog.dim:
-                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalogue has {self.catalog.dim}")
+            if vectors.shape[1] != self.catalog.text_dim:
+                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalogue's text vectors have "
+                                 f"{self.catalog.text_dim}")
             self.catalog.check_ids(ids)
             self.catalog.upsert(ids, vectors, metadata)
             self.stats.resize(len(self.catalog))
@@ -279,16 +280,22 @@ class Reranker:
         return self.ranker.explain(request)[0]
 
     # -- learning ------------------------------------------------------------------------
-    def fit(self, events: Iterable[Event], *, negatives: int = 4, max_examples: int = 50_000, seed: int = 0) -> None:
-        """Learn from a historical log: adds its counts to the global statistics and fits the
-        ranker's weights on (positive, sampled negatives) groups featurised at each positive's
-        moment (see pyrerank.learn). Per-user profiles are not touched: users start fresh in
-        observe(). With a durable store the counts reach processes that open it afterwards
-        (through the statistics snapshot written here)."""
+    def fit(self, events: Iterable[Event], *, collaborative_dim: int = 64, negatives: int = 4,
+            max_examples: int = 50_000, seed: int = 0) -> None:
+        """Learn from a historical log: adds its counts to the global statistics, gives every item
+        a collaborative vector of `collaborative_dim` (0: none) from who engaged with what,
+        appended to its text vector (see pyrerank.collab), and fits the ranker's weights on
+        (positive, sampled negatives) groups featurised at each positive's moment (see
+        pyrerank.learn). Call it before serving: profiles are not touched, but user records held
+        in memory restart when the item vectors change (durable stores rebuild them from their
+        log). With a durable store the counts reach processes that open it afterwards (through
+        the statistics snapshot written here)."""
         from .learn import replay_for_fit
 
+        check.integer(collaborative_dim, "collaborative_dim", 0)
         self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
-        replay_for_fit(self, list(events), negatives=negatives, max_examples=max_examples, seed=seed)
+        replay_for_fit(self, list(events), collaborative_dim=collaborative_dim, negatives=negatives,
+                       max_examples=max_examples, seed=seed)
         if self.store.durable:  # the counts join the store's statistics for processes that open it later
             self.view.snapshot(self._catalog())
 
