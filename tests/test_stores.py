@@ -356,3 +356,17 @@ def test_redis_user_ttl_forgets_idle_users(redis_url):
     time.sleep(2.1)
     later = rankings(make_reranker(url), ["idle", "nobody"])
     assert later["idle"] == later["nobody"]
+
+
+def test_logged_events_on_items_this_catalogue_lacks_are_skipped_with_a_warning(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    wide = make_reranker(url)
+    wide.add_items([999], ["an item only this process has"])
+    wide.observe("u", 999, "like")
+    wide.observe("u", 1, "like")
+    narrow = make_reranker(url)
+    with pytest.warns(pr.PyrerankWarning, match="1 logged events name items that are not in this catalogue"):
+        ranked = rankings(narrow, ["u"])
+    expected = make_reranker()
+    expected.observe("u", 1, "like", timestamp=0.0)
+    assert [i for i, _ in ranked["u"]][:3] == [i for i, _ in rankings(expected, ["u"])["u"]][:3]
