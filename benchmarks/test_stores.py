@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 
 import pyrerank as pr
+from pyrerank.testing import redis_server
 
 ITEMS = 10_000  # MovieLens scale: co-engagement saturates at ITEMS x 256 links
 USERS = 1_000_000
@@ -79,31 +78,18 @@ def test_soak_memory_store(benchmark):
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
+def redis_url(tmp_path_factory):
+    if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on PATH")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--dir", str(tmp_path_factory.mktemp("r"))],
-                              stdout=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.kill()
-    server.wait()
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite-full", "sqlite-normal", "redis"])
 def test_observe_throughput(benchmark, store, tmp_path, request):
     """Acknowledged events per second, one thread, 10,000 users."""
     if store == "redis":
-        url = f"{request.getfixturevalue('redis_server')}?prefix={uuid.uuid4().hex}"
+        url = f"{request.getfixturevalue('redis_url')}?prefix={uuid.uuid4().hex}"
     elif store.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'p.db'}?synchronous={store.split('-')[1]}"
     else:

@@ -31,29 +31,14 @@ def redis_url(tmp_path_factory):
     private redis-server started here; skipped only where neither exists (never in CI)."""
     import os
     import shutil
-    import socket
-    import subprocess
-    import time
+
+    from pyrerank.testing import redis_server
 
     url = os.environ.get("PYRERANK_TEST_REDIS_URL")
     if url:
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("no redis-server on PATH and PYRERANK_TEST_REDIS_URL unset")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(10)
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from storekit import ITEMS, KINDS, USERS, events, feed, make_reranker, rankings
 
 import pyrerank as pr
+from pyrerank.testing import redis_server
 
 TESTS = str(Path(__file__).parent)
 
@@ -221,29 +222,11 @@ def test_unreachable_redis_is_a_clear_error_without_the_password():
 
 
 def test_a_redis_server_that_goes_away_fails_observe_without_acknowledging(tmp_path):
-    import shutil
-    import socket
-    import time
-
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on PATH")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        rr = make_reranker(f"redis://127.0.0.1:{port}/0")
+    with redis_server(tmp_path) as url:
+        rr = make_reranker(url)
         rr.observe("u", 0, "like")
-    finally:
-        server.kill()
-        server.wait()
     with pytest.raises(pr.StoreError, match="Redis store at"):
         rr.observe("u", 1, "like")
 

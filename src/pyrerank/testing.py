@@ -1,4 +1,5 @@
-"""Conformance checks any Encoder, InterestModel or Ranker (third-party ones too) should pass.
+"""Conformance checks any Encoder, InterestModel or Ranker (third-party ones too) should pass,
+and a private Redis server for tests of stores.
 
 Use as mixins in a pytest module::
 
@@ -11,7 +12,14 @@ Use as mixins in a pytest module::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +33,31 @@ TEXTS = ["a space opera on a starship", "a romantic comedy in Paris", "", "ünï
 def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
     m = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@contextlib.contextmanager
+def redis_server(folder: str | Path) -> Iterator[str]:
+    """A private redis-server (from PATH) on a free loopback port, nothing saved to disk: yields
+    its URL, and stops it on exit. Raises FileNotFoundError without redis-server."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not on PATH (Debian: apt-get install redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.kill()
+        server.wait()
 
 
 class EncoderConformance:
