@@ -353,3 +353,15 @@ def test_logged_events_on_items_this_catalogue_lacks_are_skipped_with_a_warning(
     expected = make_reranker()
     expected.observe("u", 1, "like", timestamp=0.0)
     assert [i for i, _ in ranked["u"]][:3] == [i for i, _ in rankings(expected, ["u"])["u"]][:3]
+
+
+def test_a_kept_user_record_from_before_fit_changed_the_vectors_is_not_reused(redis_url, monkeypatch):
+    from pyrerank import state
+
+    monkeypatch.setattr(state, "USER_SAVE_EVERY", 2)
+    url = f"{redis_url}?prefix=t{uuid.uuid4().hex}"
+    feed(make_reranker(url), events(6, seed=3, users=["u"]))  # kept at 384-wide item vectors
+    refitted = make_reranker(url)
+    refitted.fit([pr.Event("w", 0, "like", 1.0), pr.Event("w", 5, "like", 2.0)], collaborative_dim=4)
+    with pytest.warns(pr.PyrerankWarning, match="kept record has item vectors 384 wide, the catalogue's are 388"):
+        assert len(refitted.rerank("u", np.arange(len(ITEMS)), k=5)) == 5

@@ -33,23 +33,25 @@ class UserRecord:
     profile: tuple[np.ndarray, np.ndarray] | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
 
-    def to_bytes(self, ids: list) -> bytes:
-        """State arrays and scalars, and the recent items by id, as npz bytes (no pickle)."""
+    def to_bytes(self, ids: list, width: int) -> bytes:
+        """State arrays and scalars, the recent items by id and the item-vector `width` the
+        state was built with, as npz bytes (no pickle)."""
         arrays = {k: v for k, v in self.state.items() if isinstance(v, np.ndarray)}
         scalars = {k: v for k, v in self.state.items() if not isinstance(v, np.ndarray)}
-        meta = json.dumps({"scalars": scalars, "recent": [ids[r] for r in self.recent]})
+        meta = json.dumps({"scalars": scalars, "recent": [ids[r] for r in self.recent], "width": width})
         buffer = io.BytesIO()
         np.savez(buffer, __meta__=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy stub types **kwds as bool
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, row_of: dict) -> UserRecord:
-        """The inverse of to_bytes; recent items no longer in the catalogue are left out."""
+    def from_bytes(cls, data: bytes, row_of: dict) -> tuple[UserRecord, int]:
+        """The inverse of to_bytes: the record (recent items no longer in the catalogue left out)
+        and the item-vector width its state was built with."""
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             meta = json.loads(str(npz["__meta__"]))
             state: State = {k: npz[k].copy() for k in npz.files if k != "__meta__"}
         state.update(meta["scalars"])
-        return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of])
+        return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of]), int(meta["width"])
 
     def short_term(self, matrix: np.ndarray) -> np.ndarray | None:
         """(dim,) float32 unit mean of the last RECENT_ITEMS liked rows of `matrix`, or None."""

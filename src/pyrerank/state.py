@@ -102,7 +102,14 @@ class StoreView:
             events = events[forgotten[-1] + 1:] if forgotten else events
             if kept is None and not events:
                 return None
-            record = UserRecord() if kept is None or forgotten else UserRecord.from_bytes(kept, catalog.row_of)
+            record = UserRecord()
+            if kept is not None and not forgotten:
+                restored, width = UserRecord.from_bytes(kept, catalog.row_of)
+                if width == catalog.dim:
+                    record = restored
+                else:  # kept before fit() changed the item vectors: its sums cannot be reused
+                    warnings.warn(f"user {user!r}'s kept record has item vectors {width} wide, the catalogue's are "
+                                  f"{catalog.dim}: rebuilt from the events after it only", PyrerankWarning, stacklevel=4)
             for event in events:
                 row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
                 if row is not None:
@@ -136,7 +143,7 @@ class StoreView:
         drop history that they cover."""
         record = self.users.get(user)
         if self.store.keeps_user_records and record is not None and record.unsaved >= USER_SAVE_EVERY:
-            self.store.save_user(user, record.to_bytes(catalog.ids))
+            self.store.save_user(user, record.to_bytes(catalog.ids, catalog.dim))
             record.unsaved = 0
         if self._appended % SNAPSHOT_EVERY == 0:
             self.snapshot(catalog)
