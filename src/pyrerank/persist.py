@@ -51,7 +51,7 @@ def save(rr, path: str | os.PathLike) -> None:
             rr._encoder_spec if isinstance(rr._encoder_spec, str) else rr._encoder_spec.name),
         "interest": rr.interest.name,
         "ranker": rr.ranker.name,
-        "ranker_weights": getattr(rr.ranker, "weights", None),
+        "ranker_weights": dict(getattr(rr.ranker, "weights", None) or {}) or None,
         "dtype": str(catalog.dtype),
         "text_dim": catalog.text_dim,
         "ids": catalog.ids,

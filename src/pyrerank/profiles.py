@@ -32,6 +32,7 @@ class UserRecord:
     profile_key: Any = None
     profile: tuple[np.ndarray, np.ndarray] | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
+    positives: int = 0  # positive events applied in this process: `recent` changed if this did
 
     def to_bytes(self, ids: list, width: int) -> bytes:
         """State arrays and scalars, the recent items by id and the item-vector `width` the
@@ -72,6 +73,7 @@ class UserRecord:
         if weight > 0:
             self.recent.append(row)
             del self.recent[:-HISTORY]
+            self.positives += 1
         self.query_valid = False
 
 

@@ -224,7 +224,7 @@ class Reranker:
                     record.query = self.interest.query(record.state, now)
                     record.recent_vector = record.short_term(catalog.matrix)
                     record.query_valid = True
-                key = (tuple(record.recent), self.stats.co.versions_of(record.recent))
+                key = (record.positives, self.stats.co.version_sum(record.recent))
                 if record.profile_key != key:
                     with self.stats.lock:
                         record.profile = self.stats.co.profile(record.recent, CO_DECAY)
@@ -269,7 +269,7 @@ class Reranker:
         request = self._request(user, rows, upstream, time.time() if now is None else now)
         out_rows, out_scores = self.ranker.rank(request, k)
         ids = self.catalog.ids  # type: ignore[union-attr]
-        return list(map(Ranked._make, zip([ids[r] for r in out_rows.tolist()], out_scores.tolist())))
+        return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
     def explain(self, user: Hashable, item: ItemId, *, scores: float | None = None,
                 now: float | None = None) -> dict[str, float]:

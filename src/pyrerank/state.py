@@ -39,7 +39,8 @@ class StoreView:
             except StaleCursor:  # compacted past us: start again from the store's snapshot
                 self._start(catalog, reload=True)
                 events = self.store.read()
-            self._apply_all(events, catalog)
+            if events:
+                self._apply_all(events, catalog)
 
     def _start(self, catalog: Catalog, reload: bool = False) -> None:
         """Statistics from the store's snapshot (if any; `reload`: instead of everything held);

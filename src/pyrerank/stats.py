@@ -70,8 +70,9 @@ class CoEngagement:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
 
-    def versions_of(self, rows: list[int]) -> tuple[int, ...]:
-        return tuple(map(self.version.get, rows, itertools.repeat(0)))
+    def version_sum(self, rows: list[int]) -> int:
+        """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
+        return sum(map(self.version.get, rows, itertools.repeat(0)))
 
 
 class GlobalStats:

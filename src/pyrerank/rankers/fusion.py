@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -65,8 +67,15 @@ class FusionRanker(Ranker):
         self.fitted = False
 
     @property
-    def _vector(self) -> np.ndarray:
-        return np.array([self.weights[f] for f in FEATURES], np.float32)
+    def weights(self) -> Mapping[str, float]:
+        """Read-only: assign a whole dict (as fit() does) to change them."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, weights: dict[str, float]) -> None:
+        self._weights = MappingProxyType(dict(weights))
+        self._vector = np.array([weights[f] for f in FEATURES], np.float32)  # feature weights, kernel order
+        self._extra_weights = np.array([weights["recent_similarity"]], np.float32)
 
     def score(self, request: RankRequest) -> np.ndarray:
         features = request.features.matrix(FEATURES)
@@ -84,7 +93,7 @@ class FusionRanker(Ranker):
         extra = extra_weights = None
         if request.recent is not None:
             extra = request.recent.reshape(1, -1)
-            extra_weights = np.array([self.weights["recent_similarity"]], np.float32)
+            extra_weights = self._extra_weights
         return _core.fused_topk(request.matrix, interests, interest_weights, sim_weight, features, self._vector, k,
                                 request.rows, 1, extra, extra_weights)
 
