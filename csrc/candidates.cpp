@@ -13,34 +13,36 @@ inline std::size_t hash_row(std::int64_t row, std::size_t mask) {
   return static_cast<std::size_t>(static_cast<std::uint64_t>(row) * 0x9E3779B97F4A7C15ull >> 20) & mask;
 }
 
-// Open addressing over the profile's rows: p inserts and n lookups, no allocation per probe.
+// Open addressing over the profile's rows, keys stored in the slots and a load of at most 1/4:
+// a candidate not in the profile (most of them) costs one probe of one slot.
 class RowMap {
  public:
-  RowMap(const std::int64_t* keys, const float* values, std::int64_t p) : values_(values) {
+  RowMap(const std::int64_t* keys, const float* values, std::int64_t p) {
     std::size_t cap = 16;
-    while (cap < static_cast<std::size_t>(2 * p)) cap *= 2;
+    while (cap < static_cast<std::size_t>(4 * p)) cap *= 2;
     mask_ = cap - 1;
-    slots_.assign(cap, -1);
-    keys_ = keys;
+    slots_.assign(cap, Slot{-1, 0.0f});
     for (std::int64_t i = 0; i < p; ++i) {
       std::size_t h = hash_row(keys[i], mask_);
-      while (slots_[h] >= 0) h = (h + 1) & mask_;
-      slots_[h] = i;
+      while (slots_[h].key >= 0) h = (h + 1) & mask_;
+      slots_[h] = Slot{keys[i], values[i]};
     }
   }
   float get(std::int64_t key) const {
     for (std::size_t h = hash_row(key, mask_);; h = (h + 1) & mask_) {
-      const std::int64_t i = slots_[h];
-      if (i < 0) return 0.0f;
-      if (keys_[i] == key) return values_[i];
+      const Slot& slot = slots_[h];
+      if (slot.key == key) return slot.value;
+      if (slot.key < 0) return 0.0f;
     }
   }
 
  private:
-  const std::int64_t* keys_ = nullptr;
-  const float* values_;
+  struct Slot {
+    std::int64_t key;  // -1: empty
+    float value;
+  };
   std::size_t mask_ = 0;
-  std::vector<std::int64_t> slots_;
+  std::vector<Slot> slots_;
 };
 
 // Which rows were seen earlier in this request: a private open-addressing set, so duplicate
@@ -68,6 +70,18 @@ class RowSet {
   std::size_t mask_;
   std::vector<std::int64_t> slots_;
 };
+
+// Σ f(values[i]) in double over four independent partial sums (one chain of dependent adds
+// would take four times as long).
+template <class F>
+double sum4(const float* values, std::int64_t n, F f) {
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int u = 0; u < 4; ++u) part[u] += f(values[i + u]);
+  for (; i < n; ++i) part[0] += f(values[i]);
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
 
 }  // namespace
 
@@ -122,17 +136,19 @@ void candidate_features(const double* stats, const std::int64_t* rows, std::int6
   }
   double mean = 0.0, spread = 0.0;
   if (upstream && n > 1) {
-    for (std::int64_t i = 0; i < n; ++i) mean += upstream[i];
-    mean /= static_cast<double>(n);
-    for (std::int64_t i = 0; i < n; ++i) spread += (upstream[i] - mean) * (upstream[i] - mean);
-    spread = std::sqrt(spread / static_cast<double>(n));
+    mean = sum4(upstream, n, [](double x) { return x; }) / static_cast<double>(n);
+    spread = std::sqrt(sum4(upstream, n, [mean](double x) { return (x - mean) * (x - mean); }) /
+                       static_cast<double>(n));
   }
   const double inv_spread = spread > 0.0 ? 1.0 / spread : 0.0;
   for (std::int64_t i = 0; i < n; ++i)
     out[kCols * i + 3] = inv_spread > 0.0 ? static_cast<float>((upstream[i] - mean) * inv_spread) : 0.0f;
   if (p > 0) {
     const RowMap profile(profile_rows, profile_values, p);
-    for (std::int64_t i = 0; i < n; ++i) out[kCols * i + 4] = std::log1p(profile.get(rows[i]));
+    for (std::int64_t i = 0; i < n; ++i) {  // most candidates are not in the profile: skip log1p(0)
+      const float value = profile.get(rows[i]);
+      out[kCols * i + 4] = value != 0.0f ? std::log1p(value) : 0.0f;
+    }
   } else {
     for (std::int64_t i = 0; i < n; ++i) out[kCols * i + 4] = 0.0f;
   }

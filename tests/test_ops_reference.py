@@ -177,3 +177,21 @@ def test_string_index_agrees_with_a_dict(keys, probes):
     rows, dropped = index.rows(queries)
     np.testing.assert_array_equal(rows, expected)
     assert dropped == int((expected < 0).sum()) and len(index) == len(keys)
+
+
+@given(data=st.data())
+def test_candidate_features_match_the_reference(data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n_rows = data.draw(st.integers(1, 400))
+    stats = np.column_stack([np.log1p(rng.integers(0, 50, n_rows)), np.log1p(rng.random(n_rows) * 20),
+                             rng.random(n_rows) * 1e6, rng.random(n_rows) * 1e6]).astype(np.float64)
+    stats[rng.random(n_rows) < 0.3, 3] = -np.inf  # never engaged
+    rows = rng.integers(0, n_rows, data.draw(st.integers(1, 600))).astype(np.int64)
+    upstream = data.draw(st.sampled_from([None, "random", "constant"]))
+    upstream = None if upstream is None else (
+        rng.standard_normal(len(rows)) if upstream == "random" else np.full(len(rows), 0.3)).astype(np.float32)
+    p = data.draw(st.integers(0, n_rows))
+    profile_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
+    profile_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros
+    args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, profile_rows, profile_values)
+    np.testing.assert_allclose(_core.candidate_features(*args), ref.candidate_features(*args), rtol=2e-6, atol=2e-6)

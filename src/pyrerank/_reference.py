@@ -87,3 +87,19 @@ def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None):
         values.append(value[best])
         max_sim = sims[best] if t == 0 else np.maximum(max_sim, sims[best])
     return np.asarray(picks, np.int64), np.asarray(values, np.float32)
+
+
+def candidate_features(stats, rows, now, half_life, recency_scale, upstream, profile_rows, profile_values):
+    """Like _core.candidate_features (column definitions in csrc/candidates.hpp): (n, 5) float32."""
+    s = np.asarray(stats, np.float64)[np.asarray(rows, np.int64)]
+    out = np.zeros((len(s), 5))
+    out[:, 0] = s[:, 0]
+    out[:, 1] = np.maximum(0.0, s[:, 1] - np.log(2.0) / half_life * np.maximum(0.0, now - s[:, 2]))
+    out[:, 2] = 1.0 / (1.0 + np.maximum(0.0, now - s[:, 3]) / recency_scale)
+    if upstream is not None and len(s) > 1:
+        u = np.asarray(upstream, np.float64)
+        if u.std() > 0:
+            out[:, 3] = (u - u.mean()) / u.std()
+    lookup = dict(zip(np.asarray(profile_rows).tolist(), np.asarray(profile_values, np.float64).tolist()))
+    out[:, 4] = np.log1p([lookup.get(r, 0.0) for r in np.asarray(rows).tolist()])
+    return out.astype(np.float32)
