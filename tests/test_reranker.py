@@ -196,7 +196,8 @@ def test_fit_learns_weights_without_touching_profiles():
     hot = [3, 11, 19]  # what everyone engages with
     events = [pr.Event(f"u{u}", int(rng.choice(hot)) if rng.random() < 0.7 else int(rng.integers(40)), "click",
                        timestamp=float(t)) for t, u in enumerate(rng.integers(0, 30, size=1500))]
-    r.fit(events)
+    with pytest.warns(pr.PyrerankWarning, match="fit skipped 2 events whose items are not in the catalogue"):
+        r.fit([*events, pr.Event("u0", 999, "click", 0.0), pr.Event("u1", 998, "like", 1.0)])
     assert r.ranker.fitted and r.ranker.weights["popularity"] > 0
     assert len(r.users) == 0
     assert r.stats.popularity[[3, 11, 19]].min() > r.stats.popularity.mean()
