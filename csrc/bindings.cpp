@@ -285,6 +285,7 @@ PYBIND11_MODULE(_core, m) {
       throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
     const Catalogue shape_only{stats.data(), pyrerank::DType::f32, stats.shape(0), 4};
     const Candidates cand = as_candidates(rows_obj, shape_only);
+    PYRERANK_REQUIRE(cand.rows != nullptr, "rows must be given");
     const py::array profile_rows = as_array(profile_rows_obj, "profile_rows");
     const py::array profile_values_array = as_array(profile_values_obj, "profile_values");
     if (!profile_rows.dtype().is(py::dtype::of<std::int64_t>()) || profile_rows.ndim() != 1 ||

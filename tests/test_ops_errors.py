@@ -83,6 +83,12 @@ BAD_CORE_CALLS = [
     (lambda: _core.fused_topk(M, Q[None], None, 1.0, np.zeros((5, 2), np.float32), np.zeros(2, np.float32), 3, None, 1), ValueError, "features has shape (5, 2) but there are 50 candidates"),
     (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, 2.0, None), ValueError, "lambda_ must lie in [0, 1]"),
     (lambda: _core.use_isa("sse9"), ValueError, "isa must be one this CPU and build can run"),
+    (lambda: _core.candidate_features(np.zeros((50, 4)), None, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64),
+                                      np.zeros(0, np.float32)), ValueError, "rows must be given"),
+    (lambda: _core.candidate_features(np.zeros((50, 4), np.float32), ROWS, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64),
+                                      np.zeros(0, np.float32)), TypeError, "stats must be a C-contiguous (n_rows, 4) float64"),
+    (lambda: _core.candidate_features(np.zeros((50, 4)), ROWS, 0.0, 0.0, 1.0, None, np.zeros(0, np.int64),
+                                      np.zeros(0, np.float32)), ValueError, "half_life and recency_scale must be > 0"),
 ]
 
 
