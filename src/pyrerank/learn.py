@@ -9,8 +9,8 @@ from collections.abc import Hashable
 
 import numpy as np
 
-from .errors import PyrerankWarning
 from .collab import item_factors
+from .errors import PyrerankWarning
 from .events import Event, event_weight
 from .features import CO_DECAY, CandidateFeatures
 from .interfaces import Ranker, RankRequest

@@ -23,6 +23,7 @@ from .state import StoreView
 from .stats import GlobalStats
 from .stores import ProfileStore
 
+
 class Ranked(NamedTuple):
     """One re-ranked candidate."""
 

@@ -154,7 +154,7 @@ class StoreView:
         keep the user's counts, so a process replaying the log later (now without those events)
         starts from counts that still include them, as every running process's do."""
         with self.lock:
-            known = self.users.get(user) is not None or (catalog is not None and self.record(user, catalog) is not None)
+            known = catalog is not None and self.record(user, catalog) is not None  # cached or in the log
             self.store.forget(user)
             self.users.delete(user)
             if catalog is not None:
