@@ -59,8 +59,12 @@ Catalogue as_catalogue(py::handle matrix) {
     dtype = pyrerank::DType::f32;
   } else if (m.dtype().kind() == 'f' && m.dtype().itemsize() == 2) {
     dtype = pyrerank::DType::f16;
+  } else if (m.dtype().is(py::dtype::of<std::int8_t>())) {
+    dtype = pyrerank::DType::i8;
+    PYRERANK_REQUIRE(m.shape(1) <= pyrerank::kMaxInt8Dim, "an int8 matrix may be at most " +
+                     std::to_string(pyrerank::kMaxInt8Dim) + " wide, got shape " + shape_of(m));
   } else {
-    throw py::type_error("matrix must be float32 or float16, got " +
+    throw py::type_error("matrix must be float32, float16 or int8, got " +
                          std::string(py::str(m.dtype())));
   }
   return {m.data(), dtype, m.shape(0), m.shape(1)};

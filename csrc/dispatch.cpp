@@ -1,5 +1,5 @@
 // Chooses the dot-product kernels for this CPU at run time, so one wheel runs everywhere:
-// AVX-512 where present, then AVX2+FMA+F16C, then portable C++.
+// AVX-512 with VNNI (int8 rows in fused multiply-adds), AVX-512 (F and BW) where present, then AVX2+FMA+F16C, then portable C++.
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -18,7 +18,8 @@ namespace {
 #if defined(PYRERANK_HAVE_AVX2) || defined(PYRERANK_HAVE_AVX512)
 struct CpuFeatures {
   bool avx2_fma_f16c = false;
-  bool avx512f = false;
+  bool avx512_f_bw = false;
+  bool avx512_vnni = false;
 };
 
 CpuFeatures detect() {
@@ -33,9 +34,10 @@ CpuFeatures detect() {
   const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;  // ... plus opmask and ZMM state
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
-  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16);
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), vnni = c & (1u << 11);
   f.avx2_fma_f16c = os_ymm && avx2 && fma && f16c;
-  f.avx512f = f.avx2_fma_f16c && os_zmm && avx512f;
+  f.avx512_f_bw = f.avx2_fma_f16c && os_zmm && avx512f && avx512bw;
+  f.avx512_vnni = f.avx512_f_bw && vnni;
   return f;
 }
 #endif
@@ -46,7 +48,8 @@ std::vector<DotBlockKernels> runnable() {  // best first
   const CpuFeatures cpu = detect();
 #endif
 #if defined(PYRERANK_HAVE_AVX512)
-  if (cpu.avx512f) out.push_back(isa_avx512::kernels());
+  if (cpu.avx512_vnni) out.push_back(isa_avx512vnni::kernels());
+  if (cpu.avx512_f_bw) out.push_back(isa_avx512::kernels());
 #endif
 #if defined(PYRERANK_HAVE_AVX2)
   if (cpu.avx2_fma_f16c) out.push_back(isa_avx2::kernels());

@@ -7,10 +7,14 @@
 namespace pyrerank {
 
 // Scores rows [begin, end) of the candidate list against nq queries.
-//   base:    catalogue, C-contiguous (n_rows, dim), element type float or IEEE half (uint16)
+//   base:    catalogue, C-contiguous (n_rows, dim), element type float, IEEE half (uint16) or
+//            int8: a direction without its length, scored as <query, row> / ||row|| (0 for an
+//            all-zero row); dim <= kMaxInt8Dim so integer sums cannot overflow
 //   rows:    candidate row numbers into the catalogue, or nullptr for rows begin..end-1
 //   queries: (nq, dim) float32, C-contiguous
 //   out:     (nq, end - begin) float32, out[q * (end - begin) + (i - begin)]
+constexpr std::int64_t kMaxInt8Dim = 65536;
+
 template <class T>
 using DotBlockFn = void (*)(const T* base, std::int64_t dim, const std::int64_t* rows,
                             std::int64_t begin, std::int64_t end, const float* queries,
@@ -20,8 +24,10 @@ struct DotBlockKernels {
   const char* isa;
   DotBlockFn<float> f32;
   DotBlockFn<std::uint16_t> f16;
+  DotBlockFn<std::int8_t> i8;
 };
 
+namespace isa_avx512vnni { DotBlockKernels kernels(); }
 namespace isa_avx512 { DotBlockKernels kernels(); }
 namespace isa_avx2 { DotBlockKernels kernels(); }
 namespace isa_generic { DotBlockKernels kernels(); }

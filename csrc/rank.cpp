@@ -23,11 +23,16 @@ constexpr std::int64_t kBlock = 256;
 void dot(const Catalogue& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
          const float* queries, std::int64_t nq, float* out) {
   const DotBlockKernels& k = best_kernels();
-  if (cat.dtype == DType::f32) {
-    k.f32(static_cast<const float*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
-  } else {
-    k.f16(static_cast<const std::uint16_t*>(cat.data), cat.dim, cand.rows, begin, end, queries,
-          nq, out);
+  switch (cat.dtype) {
+    case DType::f32:
+      k.f32(static_cast<const float*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
+      break;
+    case DType::f16:
+      k.f16(static_cast<const std::uint16_t*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
+      break;
+    case DType::i8:
+      k.i8(static_cast<const std::int8_t*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
+      break;
   }
 }
 
@@ -67,13 +72,22 @@ void select_parallel(std::int64_t n, std::int64_t n_heaps, std::int64_t k, int n
   }
 }
 
+std::size_t element_size(DType dtype) { return dtype == DType::f32 ? 4 : dtype == DType::f16 ? 2 : 1; }
+
+// The row as the ops see it: float32, and for int8 scaled to unit length (see rank.hpp).
 void copy_row_as_float(const Catalogue& cat, std::int64_t row, float* out) {
   if (cat.dtype == DType::f32) {
     const float* src = static_cast<const float*>(cat.data) + row * cat.dim;
     std::copy(src, src + cat.dim, out);
-  } else {
+  } else if (cat.dtype == DType::f16) {
     const std::uint16_t* src = static_cast<const std::uint16_t*>(cat.data) + row * cat.dim;
     for (std::int64_t j = 0; j < cat.dim; ++j) out[j] = half_to_float(src[j]);
+  } else {
+    const std::int8_t* src = static_cast<const std::int8_t*>(cat.data) + row * cat.dim;
+    double squares = 0.0;
+    for (std::int64_t j = 0; j < cat.dim; ++j) squares += static_cast<double>(src[j]) * src[j];
+    const float scale = squares > 0.0 ? static_cast<float>(1.0 / std::sqrt(squares)) : 0.0f;
+    for (std::int64_t j = 0; j < cat.dim; ++j) out[j] = static_cast<float>(src[j]) * scale;
   }
 }
 
@@ -196,8 +210,7 @@ void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, s
 }
 
 std::uint64_t read_all(const Catalogue& cat) {
-  const std::size_t bytes = static_cast<std::size_t>(cat.n_rows * cat.dim) *
-                            (cat.dtype == DType::f32 ? 4 : 2);
+  const std::size_t bytes = static_cast<std::size_t>(cat.n_rows * cat.dim) * element_size(cat.dtype);
   const unsigned char* p = static_cast<const unsigned char*>(cat.data);
   std::uint64_t acc[4] = {0, 0, 0, 0};
   std::size_t i = 0;

@@ -1,4 +1,4 @@
-// Scoring, top-k, fused scoring and MMR over a float32 or float16 catalogue matrix.
+// Scoring, top-k, fused scoring and MMR over a float32, float16 or int8 catalogue matrix.
 // Plain C++17: raw pointers in, raw pointers out, no Python types. Callers allocate outputs.
 // Bad input throws std::invalid_argument (bad value) or std::out_of_range (row number).
 #pragma once
@@ -6,9 +6,11 @@
 
 namespace pyrerank {
 
-enum class DType { f32, f16 };
+enum class DType { f32, f16, i8 };
 
-// A C-contiguous (n_rows, dim) matrix of float32 or IEEE half (stored as uint16).
+// A C-contiguous (n_rows, dim) matrix of float32, IEEE half (stored as uint16) or int8.
+// An int8 row holds a direction without its length: every op uses row / ||row|| (an all-zero
+// row scores 0), so a unit vector quantised with any per-row scale needs no stored scale.
 struct Catalogue {
   const void* data;
   DType dtype;

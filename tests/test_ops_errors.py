@@ -20,7 +20,11 @@ BAD_CALLS = [
     (lambda: ops.topk(M[0], Q, 3), ValueError, "matrix must be a non-empty 2-D"),
     (lambda: ops.topk(M[None], Q, 3), ValueError, "shape (1, 50, 8)"),
     (lambda: ops.topk(np.zeros((0, 8), np.float32), Q, 3), ValueError, "non-empty"),
-    (lambda: ops.topk(M.astype(np.int32), Q, 3), TypeError, "matrix must hold floating-point"),
+    (lambda: ops.topk(M.astype(np.int32), Q, 3), TypeError, "matrix must hold floating-point vectors or int8"),
+    (lambda: ops.topk(np.ones((2, 65_537), np.int8), np.ones(65_537, np.float32), 1), ValueError,
+     "an int8 matrix may be at most 65536 wide, got shape (2, 65537)"),
+    (lambda: ops.to_int8(np.array([[1.0, np.nan]])), ValueError, "matrix must be finite"),
+    (lambda: ops.to_int8(M[0]), TypeError, "matrix must be a 2-D numeric array"),
     (lambda: ops.topk(M, Q[:5], 3), ValueError, "query must have shape (8,) or (q, 8)"),
     (lambda: ops.topk(M, np.zeros((2, 2, 8), np.float32), 3), ValueError, "query must have shape"),
     (lambda: ops.topk(M, np.zeros((0, 8), np.float32), 3), ValueError, "query"),
@@ -70,7 +74,7 @@ def test_bad_input_raises_named_error(call, error, text):
 
 # The kernel re-checks what reaches it directly, bypassing pyrerank.ops.
 BAD_CORE_CALLS = [
-    (lambda: _core.topk(M.astype(np.float64), Q, 3, None, 1), TypeError, "matrix must be float32 or float16"),
+    (lambda: _core.topk(M.astype(np.float64), Q, 3, None, 1), TypeError, "matrix must be float32, float16 or int8, got float64"),
     (lambda: _core.topk(np.asfortranarray(M), Q, 3, None, 1), ValueError, "matrix must be C-contiguous"),
     (lambda: _core.topk([[1.0]], Q, 3, None, 1), TypeError, "matrix must be a numpy array, got list"),
     (lambda: _core.topk(M, Q[:4], 3, None, 1), ValueError, "query has dimension 4 but matrix rows have dimension 8"),

@@ -105,7 +105,7 @@ def float_problems(draw):
     rows = rng.integers(0, n_rows, size=draw(st.integers(1, 1500))) if draw(st.booleans()) else None
     query = rng.standard_normal((draw(st.integers(1, 7)), dim)).astype(np.float32)
     query /= np.linalg.norm(query, axis=1, keepdims=True)
-    return matrix, query, rows, draw(st.integers(1, 120)), draw(st.sampled_from(DTYPES))
+    return matrix, query, rows, draw(st.integers(1, 120)), draw(st.sampled_from(DTYPES + [np.int8]))
 
 
 def assert_valid_topk(indices, scores, matrix, query, rows, k, rtol):
@@ -128,21 +128,70 @@ def assert_valid_topk(indices, scores, matrix, query, rows, k, rtol):
 @given(float_problems())
 def test_topk_close_to_reference_on_real_vectors(isa, problem):
     matrix, query, rows, k, dtype = problem
-    m = matrix.astype(dtype)
+    m = ops.to_int8(matrix) if dtype == np.int8 else matrix.astype(dtype)
     indices, scores = ops.topk(m, query, k, rows)
-    rtol = 1e-5 if dtype == np.float32 else 1e-3
+    rtol = {np.float32: 1e-5, np.float16: 1e-3, np.int8: 3e-4}[dtype]  # int8: the query rounded to int16
     for one, (i, s) in zip(query, zip(indices, scores)):
         assert_valid_topk(i, s, m, one, rows, k, rtol)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES + [np.int8])
 def test_large_multithreaded_topk_equals_single_threaded(isa, dtype, rng):
-    matrix = rng.standard_normal((50_000, 96)).astype(dtype)
+    matrix = rng.standard_normal((50_000, 96))
+    matrix = ops.to_int8(matrix) if dtype == np.int8 else matrix.astype(dtype)
     queries = rng.standard_normal((4, 96)).astype(np.float32)
     one = ops.topk(matrix, queries, 50, num_threads=1)
     many = ops.topk(matrix, queries, 50, num_threads=4)
     np.testing.assert_array_equal(one[0], many[0])
     np.testing.assert_array_equal(one[1], many[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), dim=st.sampled_from([1, 7, 31, 32, 33, 64, 95, 384, 448, 1000, 5000]),
+       n_queries=st.integers(1, 6), zero_rows=st.booleans())
+def test_int8_scores_are_identical_on_every_isa_and_close_to_the_reference(seed, dim, n_queries, zero_rows):
+    """Integer sums are exact, so every instruction set returns the same bits; all-zero rows score 0."""
+    rng = np.random.default_rng(seed)
+    matrix = ops.to_int8(rng.standard_normal((300, dim)))
+    if zero_rows:
+        matrix[::7] = 0
+    queries = rng.standard_normal((n_queries, dim)).astype(np.float32) * np.float32(rng.uniform(1e-3, 1e3))
+    rows = rng.integers(0, 300, 500).astype(np.int64)
+    best = _core.isa()
+    try:
+        results = []
+        for name in _core.runnable_isas():
+            _core.use_isa(name)
+            results.append(ops.score(matrix, queries, rows))
+    finally:
+        _core.use_isa(best)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    scale = np.linalg.norm(queries, axis=1, keepdims=True)  # |<q, unit row>| <= ||q||
+    np.testing.assert_allclose(results[0] / scale, ref.score(matrix, queries, rows) / scale, rtol=0, atol=3e-4)
+    if zero_rows:
+        assert not results[0][:, rows % 7 == 0].any()
+
+
+def test_int8_mmr_picks_what_the_reference_picks(rng):
+    matrix = ops.to_int8(rng.standard_normal((400, 64)))
+    relevance = rng.random(400).astype(np.float32)
+    rows = rng.choice(400, 300, replace=False).astype(np.int64)
+    got = ops.mmr(matrix, relevance[:300], 25, lambda_=0.6, rows=rows)
+    want = ref.mmr(matrix, relevance[:300], 25, lambda_=0.6, rows=rows)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+
+
+def test_to_int8_keeps_directions(rng):
+    matrix = rng.standard_normal((200, 384)) * rng.uniform(0.01, 100, (200, 1))
+    matrix[5] = 0
+    quantised = ops.to_int8(matrix)
+    assert quantised.dtype == np.int8 and np.abs(quantised).max(axis=1)[np.arange(200) != 5].min() == 127
+    assert not quantised[5].any()
+    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-30)
+    back = quantised / np.maximum(np.linalg.norm(quantised, axis=1, keepdims=True), 1e-30)
+    assert np.abs((unit * back).sum(axis=1)[np.arange(200) != 5] - 1).max() < 1e-4  # cosine with the original
 
 
 def test_nan_rows_rank_last(rng):

@@ -21,9 +21,9 @@ TEXTS = {
 }
 
 
-@pytest.fixture
-def rr():
-    r = pr.Reranker(encoder="hashing")
+@pytest.fixture(params=["int8", "float16", "float32"])
+def rr(request):
+    r = pr.Reranker(encoder="hashing", dtype=request.param)
     r.add_items(list(TEXTS), list(TEXTS.values()))
     return r
 
@@ -51,6 +51,30 @@ def test_every_combination_reacts_to_the_next_event(interest, ranker):
     r.observe("u", 4, "like")
     top = r.rerank("u", [0, 2, 5, 6], k=1)[0].item
     assert top == 5
+
+
+def test_int8_catalogue_ranks_like_float32():
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3_000, 384)).astype(np.float32)
+    ranked = {}
+    for dtype in ("int8", "float32"):
+        r = pr.Reranker(encoder="hashing", ranker="cosine", dtype=dtype)
+        r.add_items(np.arange(3_000), vectors=vectors)
+        for item in (5, 17, 400):
+            r.observe("u", item, "like", timestamp=1.0)
+        ranked[dtype] = r.rerank("u", np.arange(3_000), k=20, now=2.0)
+    assert r.catalog.matrix.nbytes == 4 * 3_000 * 384
+    assert [x.item for x in ranked["int8"][:3]] == [x.item for x in ranked["float32"][:3]]
+    assert len({x.item for x in ranked["int8"]} & {x.item for x in ranked["float32"]}) >= 18
+    np.testing.assert_allclose([x.score for x in ranked["int8"][:3]], [x.score for x in ranked["float32"][:3]], atol=2e-3)
+
+
+def test_bad_dtype_is_refused_up_front():
+    with pytest.raises(ValueError, match="dtype must be one of 'int8', 'float16', 'float32', got 'int4'"):
+        pr.Reranker(encoder="hashing", dtype="int4")
+    r = pr.Reranker(encoder="hashing")
+    with pytest.raises(ValueError, match="dtype 'int8' holds vectors up to 65536 wide"):
+        r.add_items([1], vectors=np.ones((1, 70_000), np.float32))
 
 
 def test_multi_interest_user_keeps_both_tastes():

@@ -1,6 +1,6 @@
 """Pure-numpy versions of every op in :mod:`pyrerank.ops`, the truth the kernel is tested against.
 
-Scores are computed in float64 from the float32 (or float16) inputs and rounded to float32
+Scores are computed in float64 from the float32, float16 or int8 inputs and rounded to float32
 at the end; ordering follows the kernel's rule (score descending, then row number ascending;
 NaN ranks as -inf). Slow and simple on purpose.
 """
@@ -11,9 +11,14 @@ import numpy as np
 
 
 def _candidates(matrix: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(n, dim) float64 candidate vectors and their (n,) int64 row numbers."""
+    """(n, dim) float64 candidate vectors and their (n,) int64 row numbers; int8 rows are
+    directions, scaled to unit length (all-zero rows stay zero)."""
     row_numbers = np.arange(matrix.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
-    return matrix[row_numbers].astype(np.float64), row_numbers
+    vectors = matrix[row_numbers].astype(np.float64)
+    if matrix.dtype == np.int8:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return vectors, row_numbers
 
 
 def _best_first(scores: np.ndarray, row_numbers: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import PyrerankWarning
 
-F32, F16, I64 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int64)
+F32, F16, I8, I64 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int8), np.dtype(np.int64)
 _AUTO_THREAD_WORK = 1 << 24  # multiply-adds below which one thread beats spawning more
 
 
@@ -31,15 +31,15 @@ def _is_ready(value: Any, dtype: np.dtype) -> bool:
 
 
 def matrix(value: Any) -> np.ndarray:
-    """A float32 or float16 C-contiguous (n_rows, dim) array; converts once, with a warning."""
-    if (_is_ready(value, F32) or _is_ready(value, F16)) and value.ndim == 2 and value.size:
+    """A float32, float16 or int8 C-contiguous (n_rows, dim) array; converts once, with a warning."""
+    if (_is_ready(value, F32) or _is_ready(value, F16) or _is_ready(value, I8)) and value.ndim == 2 and value.size:
         return value
     arr = np.asarray(value)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"matrix must hold floating-point vectors, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f" and arr.dtype != I8:
+        raise TypeError(f"matrix must hold floating-point vectors or int8 directions (ops.to_int8), got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"matrix must be a non-empty 2-D array (n_rows, dim), got shape {arr.shape}")
-    target = arr.dtype if arr.dtype in (F32, F16) else F32
+    target = arr.dtype if arr.dtype in (F32, F16, I8) else F32
     if arr.dtype == target and arr.flags.c_contiguous:
         return arr
     warnings.warn(

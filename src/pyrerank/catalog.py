@@ -11,20 +11,29 @@ import numpy as np
 
 from . import _core
 from .events import ItemId
+from .ops import to_int8
+
+DTYPES = ("int8", "float16", "float32")
+MAX_INT8_DIM = 65_536  # integer sums in the kernel stay below 2**31 up to this width
 
 
 class Catalog:
-    """Items as rows of one (capacity, dim) matrix of float32 or float16, grown by doubling.
+    """Items as rows of one (capacity, dim) matrix of int8, float16 or float32, grown by doubling.
 
     A row is the item's unit text vector (text_dim wide), followed, once fit() has learned them,
     by its collaborative vector (see pyrerank.collab), the whole row rescaled to unit length.
-    Ids are ints or strs (not mixed). Int ids are looked up through a direct table when they
-    are dense enough, so mapping 1,000 candidate ids costs a few microseconds.
+    int8 rows are stored by :func:`pyrerank.ops.to_int8` (the direction only; the kernel
+    divides by each row's length). Ids are ints or strs (not mixed). Int ids are looked up
+    through a direct table when they are dense enough, so mapping 1,000 candidate ids costs a
+    few microseconds.
     """
 
     def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
-        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
-            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+        if dtype == "int8" and max(text_dim, dim or 0) > MAX_INT8_DIM:
+            raise ValueError(f"dtype 'int8' holds vectors up to {MAX_INT8_DIM} wide, these are {max(text_dim, dim or 0)}: "
+                             "use dtype='float16'")
         self.text_dim, self.dim = text_dim, dim or text_dim
         self.dtype = np.dtype(dtype)
         self._matrix = np.zeros((16, self.dim), self.dtype)
@@ -42,27 +51,49 @@ class Catalog:
 
     @property
     def matrix(self) -> np.ndarray:
-        """(len(self), dim) view of the vectors; rows never move once assigned."""
+        """(len(self), dim) view of the stored rows (what the kernel reads); rows never move."""
         return self._matrix[: len(self.ids)]
+
+    def vectors(self, rows: Any) -> np.ndarray:
+        """(n, dim) float32 unit item vectors of catalogue `rows` (an int array or list), as the
+        kernel scores them."""
+        out = self._matrix[rows].astype(np.float32)
+        if self.dtype == np.int8:
+            out /= np.linalg.norm(out, axis=-1, keepdims=True)  # to_int8 leaves no zero rows
+        return out
+
+    def vector(self, row: int) -> np.ndarray:
+        """(dim,) float32 unit vector of one row (the per-event path: no numpy norm call)."""
+        out = self._matrix[row].astype(np.float32)
+        if self.dtype == np.int8:
+            out *= np.float32(1.0 / np.sqrt(float(out @ out)))
+        return out
+
+    def _stored(self, vectors: np.ndarray) -> np.ndarray:
+        """Unit float rows (or rows already of the catalogue's dtype, as saved) in that dtype."""
+        if vectors.dtype == self.dtype:
+            return vectors
+        return to_int8(vectors) if self.dtype == np.int8 else vectors.astype(self.dtype)
 
     def set_collaborative(self, factors: np.ndarray) -> None:
         """Append (or replace) every item's collaborative vector: factors (len(self), c) float32,
         unit rows or zero rows; c = 0 removes them. Text vectors are kept as they were."""
         with self._lock:
             n = len(self.ids)
-            text = self._matrix[:n, : self.text_dim].astype(np.float32)
+            text = self.vectors(np.arange(n))[:, : self.text_dim]
             text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
             rows = np.hstack([text, factors.astype(np.float32)])
             rows /= np.linalg.norm(rows, axis=1, keepdims=True)
             self.dim = rows.shape[1]
             self._matrix = np.zeros((max(16, len(self._matrix)), self.dim), self.dtype)
-            self._matrix[:n] = rows
+            self._matrix[:n] = self._stored(rows)
 
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
 
-        vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved); new items
-            have no collaborative vector yet (zeros), a replaced item keeps none either."""
+        vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved, in the
+            catalogue's dtype: kept bit for bit); new items have no collaborative vector yet
+            (zeros), a replaced item keeps none either."""
         if vectors.shape[1] == self.text_dim < self.dim:
             vectors = np.hstack([vectors, np.zeros((len(vectors), self.dim - self.text_dim), vectors.dtype)])
         with self._lock:
@@ -79,7 +110,7 @@ class Catalog:
                 grown = np.zeros((max(len(self.ids), 2 * len(self._matrix)), self.dim), self.dtype)
                 grown[: len(self._matrix)] = self._matrix
                 self._matrix = grown
-            self._matrix[rows] = vectors
+            self._matrix[rows] = self._stored(vectors)
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
             self._index_ints(ids, rows)

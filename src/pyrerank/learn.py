@@ -50,7 +50,6 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
     resolved.sort(key=lambda r: r[0])
 
     learns = type(rr.ranker).fit is not Ranker.fit
-    matrix = catalog.matrix
     # Pass 1: the log's counts, into the shared statistics (what serving starts from) and into
     # one statistics table per half of the users.
     folds = [GlobalStats(rr.stats.half_life, rr.stats.co.max_neighbors) for _ in range(2)]
@@ -67,11 +66,10 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
             rr.stats.record(row, w, t, links)
             folds[fold].record(row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
-        record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
+        record.apply(rr.interest, row, catalog.vector(row), w, t)
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
         catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
-        matrix = catalog.matrix
         if len(rr.users):  # their states have the old width
             warnings.warn(f"fit changed the item vectors: {len(rr.users)} user records held in memory were dropped",
                           PyrerankWarning, stacklevel=3)
@@ -94,12 +92,12 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
             others[others == row] = (row + 1) % len(catalog)
             rows = np.concatenate([[row], others]).astype(np.int64)
             profile = stats.co.profile(record.recent, CO_DECAY)
-            request = RankRequest(matrix, rows, rr.interest.query(record.state, t), None,
-                                  CandidateFeatures(stats, rows, None, profile, end), record.short_term(matrix))
+            request = RankRequest(catalog.matrix, rows, rr.interest.query(record.state, t), None,
+                                  CandidateFeatures(stats, rows, None, profile, end), record.short_term(catalog))
             x = columns(request)
             positives.append(x[0])
             negs.append(x[1:])
-        record.apply(rr.interest, row, matrix[row].astype(np.float32), w, t)
+        record.apply(rr.interest, row, catalog.vector(row), w, t)
     width = len(COLUMNS)
     rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
                                    np.asarray(negs, np.float32).reshape(-1, negatives, width)))

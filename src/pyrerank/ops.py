@@ -1,9 +1,13 @@
 """Scoring, top-k, fused scoring and MMR over an item-vector matrix, in C++.
 
-The catalogue `matrix` is ``(n_rows, dim)`` float32 or float16; rows are L2-normalised
-upstream, so a dot product is a cosine. Pass it C-contiguous in one of those dtypes: anything
-else is copied once per call, with a :class:`~pyrerank.errors.PyrerankWarning`. float16 halves
-the memory read per score; accumulation is always float32.
+The catalogue `matrix` is ``(n_rows, dim)`` float32, float16 or int8; float rows are
+L2-normalised upstream, so a dot product is a cosine. An int8 row holds a direction without
+its length (make one with :func:`to_int8`): every op reads it as ``row / ||row||`` (an all-zero
+row scores 0), so scores are cosines again, at a quarter of float32's bytes; int8 matrices
+may be at most 65,536 wide. Pass the matrix C-contiguous in one of those dtypes: other float
+arrays are copied once per call, with a :class:`~pyrerank.errors.PyrerankWarning`. float16
+halves the memory read per score; accumulation is float32 (int8: exact integer sums against
+the query rounded to int16, then one float scale per row).
 
 ``rows`` (optional) is a 1-D int64 array of candidate row numbers into ``matrix``, so a
 candidate subset is scored without copying the catalogue. Duplicates are scored as separate
@@ -27,12 +31,28 @@ import numpy.typing as npt
 from . import _core
 from . import _validate as check
 
-__all__ = ["score", "topk", "multi_topk", "fused_topk", "mmr", "isa"]
+__all__ = ["score", "topk", "multi_topk", "fused_topk", "mmr", "isa", "to_int8"]
 
 
 def isa() -> str:
-    """Instruction set the kernel uses on this CPU: ``"avx512"``, ``"avx2"`` or ``"generic"``."""
+    """Instruction set the kernel uses on this CPU: ``"avx512vnni"``, ``"avx512"``, ``"avx2"``
+    or ``"generic"``."""
     return _core.isa()
+
+
+def to_int8(matrix: npt.ArrayLike) -> np.ndarray:
+    """(n, dim) int8 rows pointing the way `matrix`'s (n, dim) float rows point: each row
+    scaled so that its largest magnitude becomes 127, then rounded (an all-zero row stays
+    zero). Cosines with the rows move by about 1e-3; the ops read each row as row / ||row||."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.dtype.kind not in "fiu":
+        raise TypeError(f"matrix must be a 2-D numeric array, got dtype {m.dtype} and shape {m.shape}")
+    m = m.astype(np.float32)
+    if not np.isfinite(m).all():
+        raise ValueError("matrix must be finite")
+    largest = np.abs(m).max(axis=1, keepdims=True)
+    scale = np.divide(127.0, largest, out=np.zeros_like(largest), where=largest > 0)
+    return np.rint(m * scale).astype(np.int8)
 
 
 def score(
@@ -46,7 +66,7 @@ def score(
 
     Parameters
     ----------
-    matrix : (n_rows, dim) float32 or float16
+    matrix : (n_rows, dim) float32, float16 or int8
     query : (dim,) or (q, dim) float
     rows : (n,) int64, optional; all rows when omitted
 
@@ -72,7 +92,7 @@ def topk(
 
     Parameters
     ----------
-    matrix : (n_rows, dim) float32 or float16
+    matrix : (n_rows, dim) float32, float16 or int8
     query : (dim,) float for one user, or (q, dim) float for q users at once
     k : int >= 1
     rows : (n,) int64, optional; all rows when omitted

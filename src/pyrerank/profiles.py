@@ -8,11 +8,14 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .interfaces import InterestModel, State, UserQuery
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
@@ -54,11 +57,11 @@ class UserRecord:
         state.update(meta["scalars"])
         return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of]), int(meta["width"])
 
-    def short_term(self, matrix: np.ndarray) -> np.ndarray | None:
-        """(dim,) float32 unit mean of the last RECENT_ITEMS liked rows of `matrix`, or None."""
+    def short_term(self, catalog: Catalog) -> np.ndarray | None:
+        """(dim,) float32 unit mean of the vectors of the last RECENT_ITEMS liked rows, or None."""
         if not self.recent:
             return None
-        mean = matrix[self.recent[-RECENT_ITEMS:]].astype(np.float32).mean(axis=0)
+        mean = catalog.vectors(self.recent[-RECENT_ITEMS:]).mean(axis=0)
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm > 0 else None
 

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as check
-from .catalog import Catalog
+from .catalog import DTYPES, Catalog
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankWarning
 from .events import Event, ItemId, event_weight
@@ -62,8 +62,10 @@ class Reranker:
     max_users : user records held in memory; past it the least recently used are evicted
         (a durable store rebuilds an evicted user from its log on next use)
     device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
-    dtype : "float16" (default) or "float32" for the item matrix; float16 halves memory and the
-        bytes each rerank reads (similarities still accumulate in float32; they move by ~1e-3)
+    dtype : how item vectors are stored: "int8" (default; a quarter of float32's memory and of
+        the bytes each rerank reads; each row keeps its direction, see pyrerank.ops.to_int8),
+        "float16" (half) or "float32". Similarities move by ~1e-3 in int8 or float16; the
+        MovieLens evaluation scores the same with int8 as with float16 (NDCG@10 0.638).
     cache_dir : keep encoded texts on disk here, so re-runs never re-encode
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
@@ -80,7 +82,7 @@ class Reranker:
         *,
         max_users: int | None = 1_000_000,
         device: str | None = None,
-        dtype: str = "float16",
+        dtype: str = "int8",
         cache_dir: str | None = None,
     ) -> None:
         if isinstance(encoder, str):
@@ -98,6 +100,8 @@ class Reranker:
         self.ranker: Ranker = _resolve("ranker", ranker, Ranker)
         self.store: ProfileStore = _open_store(store)
         self.users = UserCache(max_users)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
         self.dtype = dtype
         self.catalog: Catalog | None = None
         self.stats = GlobalStats()
@@ -223,7 +227,7 @@ class Reranker:
             else:
                 if not record.query_valid:
                     record.query = self.interest.query(record.state, now)
-                    record.recent_vector = record.short_term(catalog.matrix)
+                    record.recent_vector = record.short_term(catalog)
                     record.query_valid = True
                 key = (record.positives, self.stats.co.version_sum(record.recent))
                 if record.profile_key != key:
