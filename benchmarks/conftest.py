@@ -6,16 +6,18 @@ import functools
 
 import numpy as np
 
+from pyrerank import ops
+
 CATALOGUE_ROWS = 100_000
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=6)
 def catalogue(dim: int, dtype: str) -> np.ndarray:
-    """(100_000, dim) float32 or float16, rows L2-normalised."""
+    """(100_000, dim) float32 or float16 rows L2-normalised, or int8 (ops.to_int8 of those)."""
     rng = np.random.default_rng(dim)
     m = rng.standard_normal((CATALOGUE_ROWS, dim), dtype=np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
-    return m.astype(dtype)
+    return ops.to_int8(m) if dtype == "int8" else m.astype(dtype)
 
 
 @functools.lru_cache(maxsize=64)

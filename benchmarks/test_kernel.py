@@ -4,8 +4,9 @@ Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 pytest benchmarks/test_kernel.py \
        --benchmark-json=benchmarks/kernel.json && python benchmarks/report.py benchmarks/kernel.json
 
 Cases: n candidates (a full scan of an n-row matrix, or a subset of n rows gathered from a
-100 000-row catalogue), d, k, one query or 64, float32 or float16. `probe` reads the same number
-of bytes from a contiguous block: the memory-bandwidth floor for a scan.
+100 000-row catalogue), d, k, one query or 64, float32, float16 or int8 (pyrerank and probe
+only: numpy and torch have no int8 x float product). `probe` reads the same number of bytes
+from a contiguous block: the memory-bandwidth floor for a scan.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ SUBSET_POOL = 32  # distinct candidate subsets cycled through (see the `candidat
 
 def cases():
     for n, d, k, nq, dtype, mode in itertools.product(
-        [100, 1_000, 10_000, 100_000], [384, 768], [10, 100], [1, 64], ["float32", "float16"], ["full", "subset"]
+        [100, 1_000, 10_000, 100_000], [384, 768], [10, 100], [1, 64], ["float32", "float16", "int8"], ["full", "subset"]
     ):
         if mode == "subset" and n == CATALOGUE_ROWS:
             continue  # a subset of every row is the full scan
@@ -63,6 +64,8 @@ class Problem:
 @pytest.mark.parametrize("n, d, k, nq, dtype, mode", list(cases()))
 @pytest.mark.parametrize("impl", ["pyrerank", "numpy", "torch", "faiss", "probe"])
 def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
+    if dtype == "int8" and impl in ("numpy", "torch", "faiss"):
+        pytest.skip("no int8 x float32 product to compare with")
     p = Problem(n, d, k, nq, dtype, mode)
     benchmark.group = f"{mode}-n{n}-d{d}-k{k}-q{nq}-{dtype}"
     benchmark.extra_info.update(n=n, d=d, k=k, nq=nq, dtype=dtype, mode=mode, bytes=p.bytes, isa=ops.isa())

@@ -34,7 +34,7 @@ def percentiles(benchmark) -> None:
 
 
 @pytest.mark.parametrize("pool", [POOL, 1], ids=["cold", "warm"])
-@pytest.mark.parametrize("ids, dtype", [("int", "float16"), ("str", "float16"), ("int", "float32")])
+@pytest.mark.parametrize("ids, dtype", [("int", "int8"), ("str", "int8"), ("int", "float16"), ("int", "float32")])
 def test_rerank(benchmark, ids, dtype, pool):
     """cold: 32 candidate lists in turn, so rows come from L3/DRAM as in serving; warm: one list
     repeated, its rows cache-resident (the best case)."""
@@ -56,7 +56,7 @@ def test_rerank(benchmark, ids, dtype, pool):
 
 
 def test_observe(benchmark):
-    rr = make_reranker(list(range(CATALOGUE_ROWS)), "float32")
+    rr = make_reranker(list(range(CATALOGUE_ROWS)), "int8")
     rng = np.random.default_rng(3)
     events = [(f"u{u}", int(i)) for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOGUE_ROWS, ROUNDS + 200))]
     state = {"i": 0, "t": 10_000.0}
