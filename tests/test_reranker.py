@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import pyrerank as pr
+from pyrerank import ops
 
 TEXTS = {
     0: "starship battle in deep space",
@@ -67,6 +68,17 @@ def test_int8_catalogue_ranks_like_float32():
     assert [x.item for x in ranked["int8"][:3]] == [x.item for x in ranked["float32"][:3]]
     assert len({x.item for x in ranked["int8"]} & {x.item for x in ranked["float32"]}) >= 18
     np.testing.assert_allclose([x.score for x in ranked["int8"][:3]], [x.score for x in ranked["float32"][:3]], atol=2e-3)
+
+
+def test_rank_request_vectors_are_unit_rows_whatever_the_dtype():
+    rng = np.random.default_rng(3)
+    unit = rng.standard_normal((50, 32)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    rows = np.array([4, 9, 31])
+    for matrix in (unit, unit.astype(np.float16), ops.to_int8(unit)):
+        got = pr.RankRequest(matrix, rows, None).vectors()
+        assert got.dtype == np.float32 and got.shape == (3, 32)
+        np.testing.assert_allclose(got, unit[rows], atol=0.01)
 
 
 def test_bad_dtype_is_refused_up_front():

@@ -37,6 +37,7 @@ class Catalog:
         self.text_dim, self.dim = text_dim, dim or text_dim
         self.dtype = np.dtype(dtype)
         self._matrix = np.zeros((16, self.dim), self.dtype)
+        self._row_scale = np.ones(16, np.float32)  # int8: 1 / ||stored row||; floats: 1
         self.ids: list[ItemId] = []
         self.row_of: dict[ItemId, int] = {}
         self.metadata: dict[ItemId, Any] = {}
@@ -55,25 +56,22 @@ class Catalog:
         return self._matrix[: len(self.ids)]
 
     def vectors(self, rows: Any) -> np.ndarray:
-        """(n, dim) float32 unit item vectors of catalogue `rows` (an int array or list), as the
-        kernel scores them."""
-        out = self._matrix[rows].astype(np.float32)
-        if self.dtype == np.int8:
-            out /= np.linalg.norm(out, axis=-1, keepdims=True)  # to_int8 leaves no zero rows
-        return out
+        """float32 unit item vectors as the kernel scores them: (dim,) for one int row, (n, dim)
+        for an int array or list of rows."""
+        stored = self._matrix[rows]
+        if self.dtype != np.int8:
+            return stored.astype(np.float32)
+        scale = self._row_scale[rows]
+        return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
-    def vector(self, row: int) -> np.ndarray:
-        """(dim,) float32 unit vector of one row (the per-event path: no numpy norm call)."""
-        out = self._matrix[row].astype(np.float32)
-        if self.dtype == np.int8:
-            out *= np.float32(1.0 / np.sqrt(float(out @ out)))
-        return out
-
-    def _stored(self, vectors: np.ndarray) -> np.ndarray:
-        """Unit float rows (or rows already of the catalogue's dtype, as saved) in that dtype."""
-        if vectors.dtype == self.dtype:
-            return vectors
-        return to_int8(vectors) if self.dtype == np.int8 else vectors.astype(self.dtype)
+    def _write(self, rows: Any, vectors: np.ndarray) -> None:
+        """Store unit float rows, or rows already of the catalogue's dtype (as saved), at `rows`."""
+        if vectors.dtype != self.dtype:
+            vectors = to_int8(vectors) if self.dtype == np.int8 else vectors.astype(self.dtype)
+        self._matrix[rows] = vectors
+        if self.dtype == np.int8:  # an all-zero row (only from a corrupt save) scores 0, as in the kernel
+            norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
+            self._row_scale[rows] = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
 
     def set_collaborative(self, factors: np.ndarray) -> None:
         """Append (or replace) every item's collaborative vector: factors (len(self), c) float32,
@@ -86,7 +84,7 @@ class Catalog:
             rows /= np.linalg.norm(rows, axis=1, keepdims=True)
             self.dim = rows.shape[1]
             self._matrix = np.zeros((max(16, len(self._matrix)), self.dim), self.dtype)
-            self._matrix[:n] = self._stored(rows)
+            self._write(slice(0, n), rows)
 
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
@@ -110,7 +108,8 @@ class Catalog:
                 grown = np.zeros((max(len(self.ids), 2 * len(self._matrix)), self.dim), self.dtype)
                 grown[: len(self._matrix)] = self._matrix
                 self._matrix = grown
-            self._matrix[rows] = self._stored(vectors)
+                self._row_scale = np.concatenate([self._row_scale, np.ones(len(grown) - len(self._row_scale), np.float32)])
+            self._write(rows, vectors)
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
             self._index_ints(ids, rows)

@@ -76,7 +76,9 @@ class InterestModel(abc.ABC):
 class RankRequest:
     """One user's candidate block, as handed to a Ranker.
 
-    matrix : (n_rows, dim) float32 or float16, the catalogue
+    matrix : (n_rows, dim) int8, float16 or float32, the catalogue as stored: hand it to
+             pyrerank.ops (which read an int8 row as a direction, row / ||row||), or use
+             :meth:`vectors` for the candidates' float vectors
     rows : (n,) int64, candidate row numbers, distinct
     query : the user's query, or None for a user with no signal yet
     upstream : (n,) float32 scores from the recall stage, or None
@@ -92,6 +94,13 @@ class RankRequest:
     upstream: np.ndarray | None = None
     features: Any = None
     recent: np.ndarray | None = None
+
+    def vectors(self) -> np.ndarray:
+        """(n, dim) float32 unit vectors of the candidates, whatever the matrix's dtype."""
+        block = self.matrix[self.rows].astype(np.float32)
+        if self.matrix.dtype == np.int8:
+            block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-30)
+        return block
 
 
 class Ranker(abc.ABC):

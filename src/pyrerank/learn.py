@@ -66,7 +66,7 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
             rr.stats.record(row, w, t, links)
             folds[fold].record(row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
-        record.apply(rr.interest, row, catalog.vector(row), w, t)
+        record.apply(rr.interest, row, catalog.vectors(row), w, t)
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
         catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
@@ -97,7 +97,7 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
             x = columns(request)
             positives.append(x[0])
             negs.append(x[1:])
-        record.apply(rr.interest, row, catalog.vector(row), w, t)
+        record.apply(rr.interest, row, catalog.vectors(row), w, t)
     width = len(COLUMNS)
     rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
                                    np.asarray(negs, np.float32).reshape(-1, negatives, width)))

@@ -82,7 +82,7 @@ class StoreView:
         return True
 
     def _fold(self, record: UserRecord, row: int, event: LoggedEvent, catalog: Catalog) -> None:
-        record.apply(self.interest, row, catalog.vector(row), event.weight, event.timestamp)
+        record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp)
         record.unsaved += 1
 
     def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
