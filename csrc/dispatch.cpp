@@ -1,5 +1,6 @@
 // Chooses the dot-product kernels for this CPU at run time, so one wheel runs everywhere:
-// AVX-512 with VNNI (int8 rows in fused multiply-adds), AVX-512 (F and BW) where present, then AVX2+FMA+F16C, then portable C++.
+// AVX-512 with VNNI (int8 rows in fused multiply-adds), then AVX-512 F+BW, then AVX2+FMA+F16C,
+// then portable C++.
 #include <atomic>
 #include <stdexcept>
 #include <string>

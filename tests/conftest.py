@@ -13,7 +13,7 @@ settings.load_profile("ci")
 
 @pytest.fixture(scope="module", params=_core.runnable_isas())
 def isa(request):
-    """Runs the test once per instruction set this CPU can run (AVX-512, AVX2, portable)."""
+    """Runs the test once per instruction set this CPU can run (AVX-512 with VNNI, AVX-512, AVX2, portable)."""
     best = _core.isa()
     _core.use_isa(request.param)
     yield request.param

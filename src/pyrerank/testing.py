@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ops
 from .features import CandidateFeatures
 from .interfaces import Encoder, InterestModel, Ranker, RankRequest, UserQuery
 from .stats import GlobalStats
@@ -152,8 +153,9 @@ class RankerConformance:
     def make_ranker(self) -> Ranker:
         raise NotImplementedError
 
-    def _request(self, query: UserQuery | None, n: int = 30) -> RankRequest:
+    def _request(self, query: UserQuery | None, n: int = 30, dtype: str = "float32") -> RankRequest:
         matrix = _unit_rows(100, 16, seed=1)
+        matrix = ops.to_int8(matrix) if dtype == "int8" else matrix.astype(dtype)
         rows = np.arange(0, 100, 100 // n, dtype=np.int64)[:n]
         stats = GlobalStats()
         stats.resize(100)
@@ -168,6 +170,15 @@ class RankerConformance:
         top_rows, top_scores = ranker.rank(req, 5)
         assert len(top_rows) == 5 and top_rows.dtype == np.int64 and set(top_rows) <= set(req.rows.tolist())
         assert len(set(top_rows.tolist())) == 5
+
+    def test_every_catalogue_dtype_scores_alike(self):
+        """The Reranker stores int8 rows by default: a ranker must read them as directions
+        (through pyrerank.ops or RankRequest.vectors()), not as raw numbers."""
+        ranker = self.make_ranker()
+        query = UserQuery(_unit_rows(1, 16, seed=4))
+        want = ranker.score(self._request(query))
+        for dtype in ("float16", "int8"):
+            np.testing.assert_allclose(ranker.score(self._request(query, dtype=dtype)), want, atol=0.02, err_msg=dtype)
 
     def test_k_larger_than_candidates_and_cold_user(self):
         ranker = self.make_ranker()
