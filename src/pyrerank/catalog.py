@@ -17,6 +17,12 @@ DTYPES = ("int8", "float16", "float32")
 MAX_INT8_DIM = 65_536  # integer sums in the kernel stay below 2**31 up to this width
 
 
+def check_dtype(dtype: object) -> None:
+    """Raises unless `dtype` names one of DTYPES."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+
+
 class Catalog:
     """Items as rows of one (capacity, dim) matrix of int8, float16 or float32, grown by doubling.
 
@@ -29,8 +35,7 @@ class Catalog:
     """
 
     def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
-        if not isinstance(dtype, str) or dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+        check_dtype(dtype)
         if dtype == "int8" and max(text_dim, dim or 0) > MAX_INT8_DIM:
             raise ValueError(f"dtype 'int8' holds vectors up to {MAX_INT8_DIM} wide, these are {max(text_dim, dim or 0)}: "
                              "use dtype='float16'")

@@ -34,16 +34,11 @@ def save(rr, path: str | os.PathLike) -> None:
     stats = rr.stats
     with stats.lock:
         arrays["item_stats"] = stats.table.copy()
-        triples = [(a, b, c) for a, links in stats.co.neighbors.items() for b, c in links.items()]
-    arrays["co"] = np.array(triples, np.float64).reshape(-1, 3)
+        arrays["co"] = stats.co.triples()
     users = []
     for i, (user, record) in enumerate(rr.users.items()):
-        scalars = {}
-        for key, value in record.state.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"user{i}.{key}"] = value
-            else:
-                scalars[key] = value
+        state_arrays, scalars = record.split_state()
+        arrays.update({f"user{i}.{key}": value for key, value in state_arrays.items()})
         users.append({"id": user, "scalars": scalars, "recent": record.recent})
     config = {
         "format": FORMAT,
@@ -122,10 +117,9 @@ def stats_snapshot(stats, catalog: Catalog) -> bytes:
     rows can restore them): ``ids`` (JSON), ``table`` (n, 4) float64, ``co`` (m, 3) float64."""
     with stats.lock:
         table = stats.table[: len(catalog)].copy()
-        triples = [(a, b, c) for a, links in stats.co.neighbors.items() for b, c in links.items()]
+        co = stats.co.triples()
     buffer = io.BytesIO()
-    np.savez(buffer, ids=np.array(json.dumps(catalog.ids[: len(table)])), table=table,
-             co=np.array(triples, np.float64).reshape(-1, 3))
+    np.savez(buffer, ids=np.array(json.dumps(catalog.ids[: len(table)])), table=table, co=co)
     return buffer.getvalue()
 
 

@@ -37,11 +37,15 @@ class UserRecord:
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
 
+    def split_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The interest state as (arrays, JSON-serialisable scalars)."""
+        arrays = {k: v for k, v in self.state.items() if isinstance(v, np.ndarray)}
+        return arrays, {k: v for k, v in self.state.items() if k not in arrays}
+
     def to_bytes(self, ids: list, width: int) -> bytes:
         """State arrays and scalars, the recent items by id and the item-vector `width` the
         state was built with, as npz bytes (no pickle)."""
-        arrays = {k: v for k, v in self.state.items() if isinstance(v, np.ndarray)}
-        scalars = {k: v for k, v in self.state.items() if not isinstance(v, np.ndarray)}
+        arrays, scalars = self.split_state()
         meta = json.dumps({"scalars": scalars, "recent": [ids[r] for r in self.recent], "width": width})
         buffer = io.BytesIO()
         np.savez(buffer, __meta__=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy stub types **kwds as bool

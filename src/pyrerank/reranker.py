@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as check
-from .catalog import DTYPES, Catalog
+from .catalog import Catalog, check_dtype
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankWarning
 from .events import Event, ItemId, event_weight
@@ -100,8 +100,7 @@ class Reranker:
         self.ranker: Ranker = _resolve("ranker", ranker, Ranker)
         self.store: ProfileStore = _open_store(store)
         self.users = UserCache(max_users)
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+        check_dtype(dtype)
         self.dtype = dtype
         self.catalog: Catalog | None = None
         self.stats = GlobalStats()

@@ -70,6 +70,11 @@ class CoEngagement:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
 
+    def triples(self) -> np.ndarray:
+        """(m, 3) float64 rows (item row, neighbour row, count): every link, for saving."""
+        links = [(a, b, c) for a, neighbors in self.neighbors.items() for b, c in neighbors.items()]
+        return np.array(links, np.float64).reshape(-1, 3)
+
     def version_sum(self, rows: list[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
         return sum(map(self.version.get, rows, itertools.repeat(0)))
