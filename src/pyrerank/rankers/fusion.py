@@ -78,10 +78,7 @@ class FusionRanker(Ranker):
         self._extra_weights = np.array([weights["recent_similarity"]], np.float32)
 
     def score(self, request: RankRequest) -> np.ndarray:
-        features = request.features.matrix(FEATURES)
-        w = self.weights
-        return (w["similarity"] * similarity(request) + w["recent_similarity"] * recent_similarity(request)
-                + features @ self._vector).astype(np.float32)
+        return (columns(request) @ np.array([self.weights[n] for n in COLUMNS], np.float32)).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         features = request.features.matrix(FEATURES)
@@ -98,13 +95,9 @@ class FusionRanker(Ranker):
                                 request.rows, 1, extra, extra_weights)
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
-        sims, recent = similarity(request), recent_similarity(request)
-        features = request.features.matrix(FEATURES)
         out = []
-        for i in range(len(request.rows)):
-            parts = {"similarity": float(self.weights["similarity"] * sims[i]),
-                     "recent_similarity": float(self.weights["recent_similarity"] * recent[i])}
-            parts.update({f: float(self.weights[f] * features[i, j]) for j, f in enumerate(FEATURES)})
+        for row in columns(request):
+            parts = {name: float(self.weights[name] * value) for name, value in zip(COLUMNS, row)}
             parts["score"] = sum(parts.values())
             out.append(parts)
         return out
