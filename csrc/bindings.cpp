@@ -80,6 +80,13 @@ const float* f32_data(const py::array& a, const char* name, int ndim) {
   return static_cast<const float*>(a.data());
 }
 
+// A 1-D, C-contiguous int64 array (the internal entry points: Python builds these arrays).
+const std::int64_t* i64_data(const py::array& a, const char* name) {
+  if (!a.dtype().is(py::dtype::of<std::int64_t>()) || a.ndim() != 1 || !(a.flags() & py::array::c_style))
+    throw py::type_error(std::string(name) + " must be a 1-D C-contiguous int64 array");
+  return static_cast<const std::int64_t*>(a.data());
+}
+
 // Queries of shape (dim,) or (nq, dim), float32, C-contiguous and finite.
 struct Queries {
   const float* data;
@@ -256,17 +263,14 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("resolve_rows", [](py::handle table, std::int64_t n_rows, py::handle keys) {
     const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
-    for (const py::array* a : {&t, &k}) {
-      if (!a->dtype().is(py::dtype::of<std::int64_t>()) || a->ndim() != 1 || !(a->flags() & py::array::c_style))
-        throw py::type_error("resolve_rows takes 1-D C-contiguous int64 arrays");
-    }
+    const std::int64_t* table_data = i64_data(t, "table");
+    const std::int64_t* key_data = i64_data(k, "keys");
     py::array_t<std::int64_t> rows(k.shape(0));
     std::int64_t* out = rows.mutable_data();
     std::int64_t dropped;
     {
       py::gil_scoped_release release;
-      dropped = pyrerank::resolve_rows(static_cast<const std::int64_t*>(t.data()), t.shape(0), n_rows,
-                                       static_cast<const std::int64_t*>(k.data()), k.shape(0), out);
+      dropped = pyrerank::resolve_rows(table_data, t.shape(0), n_rows, key_data, k.shape(0), out);
     }
     return py::make_tuple(rows, dropped);
   }, py::arg("table"), py::arg("n_rows"), py::arg("keys"),
@@ -274,9 +278,8 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("mark_duplicates", [](py::handle rows_obj) {
     py::array rows = as_array(rows_obj, "rows");
-    if (!rows.dtype().is(py::dtype::of<std::int64_t>()) || rows.ndim() != 1 || !(rows.flags() & py::array::c_style) ||
-        !rows.writeable())
-      throw py::type_error("mark_duplicates takes a writeable 1-D C-contiguous int64 array");
+    i64_data(rows, "rows");
+    if (!rows.writeable()) throw py::type_error("rows must be writeable (marked in place)");
     return pyrerank::mark_duplicates(static_cast<std::int64_t*>(rows.mutable_data()), rows.shape(0));
   }, py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
 
@@ -292,9 +295,7 @@ PYBIND11_MODULE(_core, m) {
     PYRERANK_REQUIRE(cand.rows != nullptr, "rows must be given");
     const py::array profile_rows = as_array(profile_rows_obj, "profile_rows");
     const py::array profile_values_array = as_array(profile_values_obj, "profile_values");
-    if (!profile_rows.dtype().is(py::dtype::of<std::int64_t>()) || profile_rows.ndim() != 1 ||
-        !(profile_rows.flags() & py::array::c_style))
-      throw py::type_error("profile_rows must be a 1-D C-contiguous int64 array");
+    i64_data(profile_rows, "profile_rows");
     const float* profile_values = f32_data(profile_values_array, "profile_values", 1);
     PYRERANK_REQUIRE(profile_values_array.shape(0) == profile_rows.shape(0),
                      "profile_values must match profile_rows in length");
