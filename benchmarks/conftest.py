@@ -1,4 +1,4 @@
-"""Shared catalogues for the kernel benchmarks: unit-norm Gaussian vectors, made once."""
+"""Shared catalogs for the kernel benchmarks: unit-norm Gaussian vectors, made once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ CATALOGUE_ROWS = 100_000
 
 
 @functools.lru_cache(maxsize=6)
-def catalogue(dim: int, dtype: str) -> np.ndarray:
+def catalog(dim: int, dtype: str) -> np.ndarray:
     """(100_000, dim) float32 or float16 rows L2-normalised, or int8 (ops.to_int8 of those)."""
     rng = np.random.default_rng(dim)
     m = rng.standard_normal((CATALOGUE_ROWS, dim), dtype=np.float32)

@@ -4,7 +4,7 @@ Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 pytest benchmarks/test_kernel.py \
        --benchmark-json=benchmarks/kernel.json && python benchmarks/report.py benchmarks/kernel.json
 
 Cases: n candidates (a full scan of an n-row matrix, or a subset of n rows gathered from a
-100 000-row catalogue), d, k, one query or 64, float32, float16 or int8 (pyrerank and probe
+100 000-row catalog), d, k, one query or 64, float32, float16 or int8 (pyrerank and probe
 only: numpy and torch have no int8 x float product). `probe` reads the same number of bytes
 from a contiguous block: the memory-bandwidth floor for a scan.
 """
@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE_ROWS, catalogue, queries
+from conftest import CATALOGUE_ROWS, catalog, queries
 
 from pyrerank import ops
 
@@ -44,7 +44,7 @@ class Problem:
     subsets, so that cached rows from the previous call do not flatter any implementation."""
 
     def __init__(self, n, d, k, nq, dtype, mode):
-        full = catalogue(d, dtype)
+        full = catalog(d, dtype)
         self.k, self.query = k, queries(d, nq)
         if mode == "full":
             self.matrix = full if n == CATALOGUE_ROWS else np.ascontiguousarray(full[:n])
@@ -98,5 +98,5 @@ def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
         q2 = np.atleast_2d(p.query)
         benchmark(lambda: index.search(q2, k))
     else:  # probe: the same number of bytes read from one contiguous block
-        block = np.ascontiguousarray(catalogue(d, dtype)[:n])
+        block = np.ascontiguousarray(catalog(d, dtype)[:n])
         benchmark(lambda: ops._read_all(block))

@@ -1,4 +1,4 @@
-"""Reranker.rerank and Reranker.observe latency, single-threaded, 100 000-item catalogue.
+"""Reranker.rerank and Reranker.observe latency, single-threaded, 100 000-item catalog.
 
 Run: OMP_NUM_THREADS=1 pytest benchmarks/test_reranker.py --benchmark-json=benchmarks/reranker.json
 Each case records median and p99 (µs) in extra_info; report.py prints them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE_ROWS, catalogue
+from conftest import CATALOGUE_ROWS, catalog
 
 import pyrerank as pr
 
@@ -19,7 +19,7 @@ ROUNDS = 3_000
 
 def make_reranker(ids: list | np.ndarray, dtype: str) -> pr.Reranker:
     rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype=dtype)
-    rr.add_items(ids, vectors=catalogue(384, "float32"))
+    rr.add_items(ids, vectors=catalog(384, "float32"))
     rng = np.random.default_rng(1)
     for t, item in enumerate(rng.choice(CATALOGUE_ROWS, 5_000)):  # global statistics from other users
         rr.observe(f"other{t % 300}", ids[int(item)], "click", timestamp=float(t))

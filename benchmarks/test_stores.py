@@ -29,7 +29,7 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def catalogue_reranker(**options) -> pr.Reranker:
+def catalog_reranker(**options) -> pr.Reranker:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((ITEMS, DIM), dtype=np.float32)
     rr = pr.Reranker(encoder="hashing", **options)
@@ -41,7 +41,7 @@ def test_soak_memory_store(benchmark):
     """Mixed observe (4 in 5) and rerank (200 candidates) at full speed from 1,000,000 distinct
     users, 100,000 held: resident memory sampled every 5 s."""
     seconds = float(os.environ.get("PYRERANK_SOAK_SECONDS", 60))
-    rr = catalogue_reranker(max_users=MAX_USERS)
+    rr = catalog_reranker(max_users=MAX_USERS)
     rng = np.random.default_rng(1)
     kinds = np.array(["view", "click", "like", "purchase", "skip", "dislike"])
     lists = [rng.choice(ITEMS, 200, replace=False) for _ in range(256)]
@@ -94,7 +94,7 @@ def test_observe_throughput(benchmark, store, tmp_path, request):
         url = f"sqlite:///{tmp_path / 'p.db'}?synchronous={store.split('-')[1]}"
     else:
         url = "memory"
-    rr = catalogue_reranker(store=url)
+    rr = catalog_reranker(store=url)
     rng = np.random.default_rng(2)
     n = 3_000
     users, items = rng.integers(0, 10_000, n), rng.integers(0, ITEMS, n)

@@ -20,7 +20,7 @@
 
 namespace py = pybind11;
 using pyrerank::Candidates;
-using pyrerank::Catalogue;
+using pyrerank::Catalog;
 
 namespace {
 
@@ -49,7 +49,7 @@ void require_c_contiguous(const py::array& a, const char* name) {
   PYRERANK_REQUIRE(a.flags() & py::array::c_style, std::string(name) + " must be C-contiguous");
 }
 
-Catalogue as_catalogue(py::handle matrix) {
+Catalog as_catalog(py::handle matrix) {
   const py::array m = as_array(matrix, "matrix");
   PYRERANK_REQUIRE(m.ndim() == 2, "matrix must be 2-D (n_rows, dim), got shape " + shape_of(m));
   PYRERANK_REQUIRE(m.shape(0) > 0 && m.shape(1) > 0, "matrix must not be empty, got shape " + shape_of(m));
@@ -94,7 +94,7 @@ struct Queries {
   bool single;  // a 1-D query: results are 1-D too
 };
 
-Queries as_queries(py::handle queries, const Catalogue& cat, const char* name) {
+Queries as_queries(py::handle queries, const Catalog& cat, const char* name) {
   const py::array q = as_array(queries, name);
   PYRERANK_REQUIRE(q.ndim() == 1 || q.ndim() == 2,
           std::string(name) + " must have shape (dim,) or (q, dim), got shape " + shape_of(q));
@@ -108,7 +108,7 @@ Queries as_queries(py::handle queries, const Catalogue& cat, const char* name) {
   return out;
 }
 
-Candidates as_candidates(py::handle rows, const Catalogue& cat) {
+Candidates as_candidates(py::handle rows, const Catalog& cat) {
   if (rows.is_none()) return {nullptr, cat.n_rows};
   const py::array a = as_array(rows, "rows");
   if (!a.dtype().is(py::dtype::of<std::int64_t>()))
@@ -117,7 +117,7 @@ Candidates as_candidates(py::handle rows, const Catalogue& cat) {
   PYRERANK_REQUIRE(a.shape(0) > 0, "rows must not be empty");
   require_c_contiguous(a, "rows");
   const Candidates cand{static_cast<const std::int64_t*>(a.data()), a.shape(0)};
-  pyrerank::check_rows(cat, cand);
+  pyrerank::check_rows(cat.n_rows, cand);
   return cand;
 }
 
@@ -151,6 +151,9 @@ py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** ou
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrerank's C++ scoring kernel. Use pyrerank.ops, which validates input first.";
+  m.attr("MAX_INT8_DIM") = pyrerank::kMaxInt8Dim;
+  m.attr("FEATURE_NAMES") = py::tuple(py::cast(std::vector<std::string>(pyrerank::kFeatureNames.begin(),
+                                                                           pyrerank::kFeatureNames.end())));
 
   m.def("isa", [] { return std::string(pyrerank::best_kernels().isa); },
         "Instruction set of the dot-product kernels in use.");
@@ -159,10 +162,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("use_isa", &pyrerank::use_isa, py::arg("name"),
         "Force one of runnable_isas() for every later call.");
 
-  m.def("score", [](py::handle matrix, py::handle queries, py::handle rows,
-                    int num_threads) {
-    const Catalogue cat = as_catalogue(matrix);
-    const Queries q = as_queries(queries, cat, "query");
+  // Every op takes the arguments of its pyrerank.ops function, by the same names and in the
+  // same order (keyword-only where ops' are); num_threads is explicit here (ops picks one).
+  m.def("score", [](py::handle matrix, py::handle query, py::handle rows, int num_threads) {
+    const Catalog cat = as_catalog(matrix);
+    const Queries q = as_queries(query, cat, "query");
     const Candidates cand = as_candidates(rows, cat);
     check_k_threads(1, num_threads);
     py::array_t<float> out = q.single ? py::array_t<float>(cand.n) : py::array_t<float>({q.n, cand.n});
@@ -170,12 +174,11 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     pyrerank::score(cat, cand, q.data, q.n, num_threads, out_data);
     return out;
-  }, py::arg("matrix"), py::arg("queries"), py::arg("rows"), py::arg("num_threads"));
+  }, py::arg("matrix"), py::arg("query"), py::arg("rows") = py::none(), py::kw_only(), py::arg("num_threads") = 1);
 
-  m.def("topk", [](py::handle matrix, py::handle queries, std::int64_t k,
-                   py::handle rows, int num_threads) {
-    const Catalogue cat = as_catalogue(matrix);
-    const Queries q = as_queries(queries, cat, "query");
+  m.def("topk", [](py::handle matrix, py::handle query, std::int64_t k, py::handle rows, int num_threads) {
+    const Catalog cat = as_catalog(matrix);
+    const Queries q = as_queries(query, cat, "query");
     const Candidates cand = as_candidates(rows, cat);
     check_k_threads(k, num_threads);
     std::int64_t* out_rows;
@@ -184,15 +187,16 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     pyrerank::topk(cat, cand, q.data, q.n, k, num_threads, out_rows, out_scores);
     return out;
-  }, py::arg("matrix"), py::arg("queries"), py::arg("k"), py::arg("rows"), py::arg("num_threads"));
+  }, py::arg("matrix"), py::arg("query"), py::arg("k"), py::arg("rows") = py::none(), py::kw_only(),
+     py::arg("num_threads") = 1);
 
-  m.def("fused_topk", [](py::handle matrix, py::handle interests, py::handle interest_weights, float sim_weight,
-                         py::handle features, py::handle feature_weights, std::int64_t k, py::handle rows,
-                         int num_threads, py::handle extra, py::handle extra_weights) {
-    const Catalogue cat = as_catalogue(matrix);
+  m.def("fused_topk", [](py::handle matrix, py::handle query, py::handle features, py::handle weights,
+                         std::int64_t k, float sim_weight, py::handle interest_weights, py::handle extra,
+                         py::handle extra_weights, py::handle rows, int num_threads) {
+    const Catalog cat = as_catalog(matrix);
     const Candidates cand = as_candidates(rows, cat);
     check_k_threads(k, num_threads);
-    const Queries q = as_queries(interests, cat, "query");
+    const Queries q = as_queries(query, cat, "query");
     PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
     pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
     if (!interest_weights.is_none()) {
@@ -217,20 +221,19 @@ PYBIND11_MODULE(_core, m) {
       fusion.queries = queries.data();
       fusion.n_extra = e.n;
     }
-    PYRERANK_REQUIRE(features.is_none() == feature_weights.is_none(),
-                     "features and feature_weights must be given together");
+    PYRERANK_REQUIRE(features.is_none() == weights.is_none(), "features and weights must be given together");
     if (!features.is_none()) {
-      const py::array fa = as_array(features, "features"), wa = as_array(feature_weights, "feature_weights");
+      const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
       fusion.features = f32_data(fa, "features", 2);
-      fusion.feature_weights = f32_data(wa, "feature_weights", 1);
+      fusion.feature_weights = f32_data(wa, "weights", 1);
       fusion.n_features = fa.shape(1);
       PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
                                                   std::to_string(cand.n) + " candidates");
-      PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "feature_weights has shape " + shape_of(wa) +
+      PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "weights has shape " + shape_of(wa) +
                                                        " but features has " + std::to_string(fa.shape(1)) +
                                                        " columns");
       pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
-      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "feature_weights");
+      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
     }
     std::int64_t* out_rows;
     float* out_scores;
@@ -238,13 +241,12 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
     return out;
-  }, py::arg("matrix"), py::arg("interests"), py::arg("interest_weights"), py::arg("sim_weight"),
-     py::arg("features"), py::arg("feature_weights"), py::arg("k"), py::arg("rows"), py::arg("num_threads"),
-     py::arg("extra") = py::none(), py::arg("extra_weights") = py::none());
+  }, py::arg("matrix"), py::arg("query"), py::arg("features"), py::arg("weights"), py::arg("k"), py::kw_only(),
+     py::arg("sim_weight") = 1.0f, py::arg("interest_weights") = py::none(), py::arg("extra") = py::none(),
+     py::arg("extra_weights") = py::none(), py::arg("rows") = py::none(), py::arg("num_threads") = 1);
 
-  m.def("mmr", [](py::handle matrix, py::handle relevance_obj, std::int64_t k,
-                  float lambda, py::handle rows) {
-    const Catalogue cat = as_catalogue(matrix);
+  m.def("mmr", [](py::handle matrix, py::handle relevance_obj, std::int64_t k, float lambda, py::handle rows) {
+    const Catalog cat = as_catalog(matrix);
     const Candidates cand = as_candidates(rows, cat);
     check_k_threads(k, 1);
     const py::array relevance = as_array(relevance_obj, "relevance");
@@ -259,7 +261,8 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
     return out;
-  }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::arg("lambda_"), py::arg("rows"));
+  }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::kw_only(), py::arg("lambda_") = 0.5f,
+     py::arg("rows") = py::none());
 
   m.def("resolve_rows", [](py::handle table, std::int64_t n_rows, py::handle keys) {
     const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
@@ -274,7 +277,7 @@ PYBIND11_MODULE(_core, m) {
     }
     return py::make_tuple(rows, dropped);
   }, py::arg("table"), py::arg("n_rows"), py::arg("keys"),
-     "Catalogue rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
+     "Catalog rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
 
   m.def("mark_duplicates", [](py::handle rows_obj) {
     py::array rows = as_array(rows_obj, "rows");
@@ -284,22 +287,20 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
 
   m.def("candidate_features", [](py::handle stats_obj, py::handle rows_obj, double now, double half_life,
-                                 double recency_scale, py::handle upstream_obj, py::handle profile_rows_obj,
-                                 py::handle profile_values_obj) {
+                                 double recency_scale, py::handle upstream_obj, py::handle co_rows_obj,
+                                 py::handle co_values_obj) {
     const py::array stats = as_array(stats_obj, "stats");
     if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
         !(stats.flags() & py::array::c_style))
       throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
-    const Catalogue shape_only{stats.data(), pyrerank::DType::f32, stats.shape(0), 4};
-    const Candidates cand = as_candidates(rows_obj, shape_only);
-    PYRERANK_REQUIRE(cand.rows != nullptr, "rows must be given");
-    const py::array profile_rows = as_array(profile_rows_obj, "profile_rows");
-    const py::array profile_values_array = as_array(profile_values_obj, "profile_values");
-    i64_data(profile_rows, "profile_rows");
-    const float* profile_values = f32_data(profile_values_array, "profile_values", 1);
-    PYRERANK_REQUIRE(profile_values_array.shape(0) == profile_rows.shape(0),
-                     "profile_values must match profile_rows in length");
-    const Candidates profile{static_cast<const std::int64_t*>(profile_rows.data()), profile_rows.shape(0)};
+    const py::array rows = as_array(rows_obj, "rows");
+    const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
+    pyrerank::check_rows(stats.shape(0), cand);
+    const py::array co_rows = as_array(co_rows_obj, "co_rows");
+    const py::array co_values_array = as_array(co_values_obj, "co_values");
+    const std::int64_t* co_row_data = i64_data(co_rows, "co_rows");
+    const float* co_values = f32_data(co_values_array, "co_values", 1);
+    PYRERANK_REQUIRE(co_values_array.shape(0) == co_rows.shape(0), "co_values must match co_rows in length");
     const float* upstream = nullptr;
     if (!upstream_obj.is_none()) {
       const py::array u = as_array(upstream_obj, "scores");
@@ -308,17 +309,18 @@ PYBIND11_MODULE(_core, m) {
       pyrerank::check_finite(upstream, cand.n, "scores");
     }
     PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
-    py::array_t<float> out({static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(5)});
+    py::array_t<float> out({static_cast<py::ssize_t>(cand.n),
+                            static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
     float* o = out.mutable_data();
     py::gil_scoped_release release;
     pyrerank::candidate_features(static_cast<const double*>(stats.data()), cand.rows, cand.n, now, half_life,
-                                 recency_scale, upstream, profile.rows, profile_values, profile.n, o);
+                                 recency_scale, upstream, co_row_data, co_values, co_rows.shape(0), o);
     return out;
   }, py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
-     py::arg("upstream"), py::arg("profile_rows"), py::arg("profile_values"),
-     "(n, 5) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
+     py::arg("upstream"), py::arg("co_rows"), py::arg("co_values"),
+     "(n, len(FEATURE_NAMES)) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
 
-  py::class_<pyrerank::StringIndex>(m, "StringIndex", "str item id -> catalogue row.")
+  py::class_<pyrerank::StringIndex>(m, "StringIndex", "str item id -> catalog row.")
       .def(py::init<>())
       .def("add", [](pyrerank::StringIndex& index, const py::list& keys, std::int64_t first_row) {
         // keys[i] -> first_row + i; every key must be a str (the Catalog checks this first).
@@ -354,7 +356,7 @@ PYBIND11_MODULE(_core, m) {
       .def("__len__", &pyrerank::StringIndex::size);
 
   m.def("read_all", [](py::handle matrix) {
-    const Catalogue cat = as_catalogue(matrix);
+    const Catalog cat = as_catalog(matrix);
     py::gil_scoped_release release;
     return pyrerank::read_all(cat);
   }, py::arg("matrix"), "Read every byte of matrix once (memory-bandwidth yardstick).");

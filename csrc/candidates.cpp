@@ -13,8 +13,8 @@ inline std::size_t hash_row(std::int64_t row, std::size_t mask) {
   return static_cast<std::size_t>(static_cast<std::uint64_t>(row) * 0x9E3779B97F4A7C15ull >> 20) & mask;
 }
 
-// Open addressing over the profile's rows, keys stored in the slots and a load of at most 1/4:
-// a candidate not in the profile (most of them) costs one probe of one slot.
+// Open addressing over the co-engagement scores' rows, keys stored in the slots and a load of at most 1/4:
+// a candidate without a score (most of them) costs one probe of one slot.
 class RowMap {
  public:
   RowMap(const std::int64_t* keys, const float* values, std::int64_t p) {
@@ -46,7 +46,7 @@ class RowMap {
 };
 
 // Which rows were seen earlier in this request: a private open-addressing set, so duplicate
-// detection touches no catalogue-sized memory.
+// detection touches no catalog-sized memory.
 class RowSet {
  public:
   explicit RowSet(std::int64_t n) {
@@ -118,9 +118,9 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n) {
 
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
                         double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* profile_rows, const float* profile_values, std::int64_t p,
+                        const std::int64_t* co_rows, const float* co_values, std::int64_t p,
                         float* out) {
-  constexpr int kCols = 5;
+  constexpr std::int64_t kCols = kFeatureNames.size();
   // Pass 1 only gathers (many independent cache misses in flight); pass 2 is plain arithmetic
   // (the statistics are kept in log form, so no transcendental function runs per candidate).
   std::vector<double> gathered(static_cast<std::size_t>(4 * n));
@@ -144,9 +144,9 @@ void candidate_features(const double* stats, const std::int64_t* rows, std::int6
   for (std::int64_t i = 0; i < n; ++i)
     out[kCols * i + 3] = inv_spread > 0.0 ? static_cast<float>((upstream[i] - mean) * inv_spread) : 0.0f;
   if (p > 0) {
-    const RowMap profile(profile_rows, profile_values, p);
-    for (std::int64_t i = 0; i < n; ++i) {  // most candidates are not in the profile: skip log1p(0)
-      const float value = profile.get(rows[i]);
+    const RowMap co_scores(co_rows, co_values, p);
+    for (std::int64_t i = 0; i < n; ++i) {  // most candidates have no co-engagement score: skip log1p(0)
+      const float value = co_scores.get(rows[i]);
       out[kCols * i + 4] = value != 0.0f ? std::log1p(value) : 0.0f;
     }
   } else {

@@ -1,12 +1,17 @@
 // Per-request work on candidate rows that is too slow as a chain of numpy calls: id -> row
 // resolution with duplicate detection, and gathering per-item statistics as feature columns.
 #pragma once
+#include <array>
 #include <cstdint>
 
 namespace pyrerank {
 
-// rows[i] = the catalogue row of keys[i], or -1 if unknown, or -2 if an earlier key had the
-// same row. table (table_len,) maps id -> row, -1 for ids not in the catalogue; a row outside
+// The columns candidate_features writes, in order; Python reads them as _core.FEATURE_NAMES.
+inline constexpr std::array<const char*, 5> kFeatureNames{"popularity", "recent_popularity", "recency",
+                                                          "upstream", "co_engagement"};
+
+// rows[i] = the catalog row of keys[i], or -1 if unknown, or -2 if an earlier key had the
+// same row. table (table_len,) maps id -> row, -1 for ids not in the catalog; a row outside
 // [0, n_rows) counts as unknown. Returns the number of rows that are not >= 0.
 std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std::int64_t n_rows,
                           const std::int64_t* keys, std::int64_t n, std::int64_t* rows);
@@ -15,18 +20,18 @@ std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std
 // an earlier entry had the same row. Returns how many it set.
 std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n);
 
-// The fusion features of n candidates in one pass: out (n, 5) float32 with columns
+// The fusion features of n candidates in one pass: out (n, kFeatureNames.size()) float32 with columns
 //   0 log1p(popularity)
 //   1 max(0, log1p(recent) - ln2 * (now - recent_time) / half_life)   (fades by half-lives)
 //   2 1 / (1 + (now - last_time) / recency_scale)                     (0 if never engaged)
 //   3 upstream standardised over the candidates (0 without upstream or with no spread)
-//   4 log1p(co-engagement): the value of the row in the user's profile, 0 if absent
+//   4 log1p(co-engagement): the row's value in the user's co-engagement scores, 0 if absent
 // stats (n_rows, 4) float64 = [log1p(popularity), log1p(recent as of recent_time), recent_time,
-// last_time]; upstream (n,) or nullptr; profile_rows (p,) distinct, profile_values (p,).
+// last_time]; upstream (n,) or nullptr; co_rows (p,) distinct, co_values (p,).
 // Ages below 0 count as 0.
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
                         double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* profile_rows, const float* profile_values, std::int64_t p,
+                        const std::int64_t* co_rows, const float* co_values, std::int64_t p,
                         float* out);
 
 }  // namespace pyrerank

@@ -1,4 +1,4 @@
-// Dot products of a block of catalogue rows with a few queries: the one piece of pyrerank that
+// Dot products of a block of catalog rows with a few queries: the one piece of pyrerank that
 // is compiled once per instruction set. Everything above it (top-k, fusion, MMR, threads) is
 // plain C++ shared by all instruction sets.
 #pragma once
@@ -7,10 +7,10 @@
 namespace pyrerank {
 
 // Scores rows [begin, end) of the candidate list against nq queries.
-//   base:    catalogue, C-contiguous (n_rows, dim), element type float, IEEE half (uint16) or
+//   base:    catalog, C-contiguous (n_rows, dim), element type float, IEEE half (uint16) or
 //            int8: a direction without its length, scored as <query, row> / ||row|| (0 for an
 //            all-zero row); dim <= kMaxInt8Dim so integer sums cannot overflow
-//   rows:    candidate row numbers into the catalogue, or nullptr for rows begin..end-1
+//   rows:    candidate row numbers into the catalog, or nullptr for rows begin..end-1
 //   queries: (nq, dim) float32, C-contiguous
 //   out:     (nq, end - begin) float32, out[q * (end - begin) + (i - begin)]
 constexpr std::int64_t kMaxInt8Dim = 65536;

@@ -20,7 +20,7 @@ namespace {
 // Candidates scored per kernel call: scores stay in L1 between the kernel and the epilogue.
 constexpr std::int64_t kBlock = 256;
 
-void dot(const Catalogue& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
+void dot(const Catalog& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
          const float* queries, std::int64_t nq, float* out) {
   const DotBlockKernels& k = best_kernels();
   switch (cat.dtype) {
@@ -39,7 +39,7 @@ void dot(const Catalogue& cat, const Candidates& cand, std::int64_t begin, std::
 // Scores candidates [begin, end) block by block; epilogue(block_begin, block_end, scores)
 // gets scores laid out (nq, block_end - block_begin).
 template <class Epilogue>
-void for_each_block(const Catalogue& cat, const Candidates& cand, const float* queries,
+void for_each_block(const Catalog& cat, const Candidates& cand, const float* queries,
                     std::int64_t nq, std::int64_t begin, std::int64_t end, Epilogue&& epilogue) {
   std::unique_ptr<float[]> buffer(new float[static_cast<std::size_t>(nq * kBlock)]);
   for (std::int64_t b = begin; b < end; b += kBlock) {
@@ -75,7 +75,7 @@ void select_parallel(std::int64_t n, std::int64_t n_heaps, std::int64_t k, int n
 std::size_t element_size(DType dtype) { return dtype == DType::f32 ? 4 : dtype == DType::f16 ? 2 : 1; }
 
 // The row as the ops see it: float32, and for int8 scaled to unit length (see rank.hpp).
-void copy_row_as_float(const Catalogue& cat, std::int64_t row, float* out) {
+void copy_row_as_float(const Catalog& cat, std::int64_t row, float* out) {
   if (cat.dtype == DType::f32) {
     const float* src = static_cast<const float*>(cat.data) + row * cat.dim;
     std::copy(src, src + cat.dim, out);
@@ -93,14 +93,14 @@ void copy_row_as_float(const Catalogue& cat, std::int64_t row, float* out) {
 
 }  // namespace
 
-void check_rows(const Catalogue& cat, const Candidates& cand) {
+void check_rows(std::int64_t n_rows, const Candidates& cand) {
   if (!cand.rows) return;
   for (std::int64_t i = 0; i < cand.n; ++i) {
     const std::int64_t r = cand.rows[i];
-    if (r < 0 || r >= cat.n_rows) {
+    if (r < 0 || r >= n_rows) {
       throw std::out_of_range("rows[" + std::to_string(i) + "] = " + std::to_string(r) +
                               " is out of range for a matrix with " +
-                              std::to_string(cat.n_rows) + " rows");
+                              std::to_string(n_rows) + " rows");
     }
   }
 }
@@ -123,7 +123,7 @@ void check_finite(const float* values, std::int64_t n, const char* name) {
   }
 }
 
-void score(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
            int num_threads, float* out) {
   const std::int64_t n = cand.n;
   parallel_ranges((n + kBlock - 1) / kBlock, num_threads,
@@ -136,7 +136,7 @@ void score(const Catalogue& cat, const Candidates& cand, const float* queries, s
   });
 }
 
-void topk(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
           std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
   select_parallel(cand.n, nq, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
@@ -150,7 +150,7 @@ void topk(const Catalogue& cat, const Candidates& cand, const float* queries, st
   });
 }
 
-void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusion,
+void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion,
                 std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
   const std::int64_t m = fusion.n_interests, f = fusion.n_features;
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
@@ -176,7 +176,7 @@ void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusi
   });
 }
 
-void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, std::int64_t k,
+void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k,
          float lambda, std::int64_t* out_rows, float* out_scores) {
   const std::int64_t n = cand.n, k_out = std::min(k, n);
   std::vector<float> max_sim(n, 0.0f), picked_vector(cat.dim);
@@ -209,7 +209,7 @@ void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, s
   }
 }
 
-std::uint64_t read_all(const Catalogue& cat) {
+std::uint64_t read_all(const Catalog& cat) {
   const std::size_t bytes = static_cast<std::size_t>(cat.n_rows * cat.dim) * element_size(cat.dtype);
   const unsigned char* p = static_cast<const unsigned char*>(cat.data);
   std::uint64_t acc[4] = {0, 0, 0, 0};

@@ -1,4 +1,4 @@
-// Scoring, top-k, fused scoring and MMR over a float32, float16 or int8 catalogue matrix.
+// Scoring, top-k, fused scoring and MMR over a float32, float16 or int8 catalog matrix.
 // Plain C++17: raw pointers in, raw pointers out, no Python types. Callers allocate outputs.
 // Bad input throws std::invalid_argument (bad value) or std::out_of_range (row number).
 #pragma once
@@ -11,14 +11,14 @@ enum class DType { f32, f16, i8 };
 // A C-contiguous (n_rows, dim) matrix of float32, IEEE half (stored as uint16) or int8.
 // An int8 row holds a direction without its length: every op uses row / ||row|| (an all-zero
 // row scores 0), so a unit vector quantised with any per-row scale needs no stored scale.
-struct Catalogue {
+struct Catalog {
   const void* data;
   DType dtype;
   std::int64_t n_rows;
   std::int64_t dim;
 };
 
-// The candidates: n row numbers into the catalogue, or (rows == nullptr) all its rows.
+// The candidates: n row numbers into the catalog, or (rows == nullptr) all its rows.
 struct Candidates {
   const std::int64_t* rows;
   std::int64_t n;
@@ -40,31 +40,31 @@ struct Fusion {
 };
 
 // Throws unless every candidate row lies in [0, n_rows).
-void check_rows(const Catalogue& cat, const Candidates& cand);
+void check_rows(std::int64_t n_rows, const Candidates& cand);
 // Throws unless all n values are finite; `name` is the parameter named in the message.
 void check_finite(const float* values, std::int64_t n, const char* name);
 
 // out (nq, n): dot products of each query with each candidate row.
-void score(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
            int num_threads, float* out);
 
 // Per query, the best min(k, n) candidates by dot product, best first, ties to the lower row
 // number. out_rows / out_scores are (nq, min(k, n)). NaN scores rank as -inf.
-void topk(const Catalogue& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
           std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
 
 // The best min(k, n) candidates by the fused score (see Fusion).
-void fused_topk(const Catalogue& cat, const Candidates& cand, const Fusion& fusion,
+void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion,
                 std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
 
 // Greedy maximal marginal relevance: repeatedly picks the candidate maximising
 // lambda * relevance[i] - (1 - lambda) * max_{s picked} <row_i, row_s> (the max term is 0
 // for the first pick). out_scores holds that objective at pick time. O(k * n * dim) time,
 // O(n) extra memory.
-void mmr(const Catalogue& cat, const Candidates& cand, const float* relevance, std::int64_t k,
+void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k,
          float lambda, std::int64_t* out_rows, float* out_scores);
 
-// Reads every byte of the catalogue once: the memory-bandwidth yardstick for benchmarks.
-std::uint64_t read_all(const Catalogue& cat);
+// Reads every byte of the catalog once: the memory-bandwidth yardstick for benchmarks.
+std::uint64_t read_all(const Catalog& cat);
 
 }  // namespace pyrerank

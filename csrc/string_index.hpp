@@ -1,4 +1,4 @@
-// String item id -> catalogue row, for resolving str candidate ids without a Python dict
+// String item id -> catalog row, for resolving str candidate ids without a Python dict
 // lookup per candidate: open addressing over FNV-1a hashes, keys owned here.
 #pragma once
 #include <cstdint>

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pyrerank as pr
-from pyrerank.collab import item_factors
+from pyrerank.learning.collab import item_factors
 
 
 def cluster_pairs(rng, clusters, users=200, per_user=6):
@@ -63,7 +63,7 @@ def test_fit_appends_collaborative_vectors_and_new_items_rank_by_text(tmp_path):
     again = pr.Reranker.load(tmp_path / "saved")
     assert again.catalog.dim == rr.catalog.dim and again.catalog.text_dim == rr.catalog.text_dim
     assert again.rerank("v", [101, 100, 3], k=3) == rr.rerank("v", [101, 100, 3], k=3)
-    again.add_items([102], ["deep space"])  # a loaded catalogue still takes text-width vectors
+    again.add_items([102], ["deep space"])  # a loaded catalog still takes text-width vectors
 
 
 def test_collaborative_vectors_link_items_their_users_share():

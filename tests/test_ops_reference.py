@@ -240,7 +240,7 @@ def test_candidate_features_match_the_reference(data):
     upstream = None if upstream is None else (
         rng.standard_normal(len(rows)) if upstream == "random" else np.full(len(rows), 0.3)).astype(np.float32)
     p = data.draw(st.integers(0, n_rows))
-    profile_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
-    profile_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros
-    args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, profile_rows, profile_values)
+    co_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
+    co_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros
+    args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, co_rows, co_values)
     np.testing.assert_allclose(_core.candidate_features(*args), ref.candidate_features(*args), rtol=2e-6, atol=2e-6)

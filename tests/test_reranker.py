@@ -54,7 +54,7 @@ def test_every_combination_reacts_to_the_next_event(interest, ranker):
     assert top == 5
 
 
-def test_int8_catalogue_ranks_like_float32():
+def test_int8_catalog_ranks_like_float32():
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((3_000, 384)).astype(np.float32)
     ranked = {}
@@ -76,7 +76,7 @@ def test_rank_request_vectors_are_unit_rows_whatever_the_dtype():
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     rows = np.array([4, 9, 31])
     for matrix in (unit, unit.astype(np.float16), ops.to_int8(unit)):
-        got = pr.RankRequest(matrix, rows, None).vectors()
+        got = pr.RankRequest(matrix, rows, None, None, features=None).vectors()
         assert got.dtype == np.float32 and got.shape == (3, 32)
         np.testing.assert_allclose(got, unit[rows], atol=0.01)
 
@@ -118,7 +118,7 @@ def test_str_ids():
 
 
 def test_unknown_and_duplicate_candidates_warn_and_are_dropped(rr):
-    with pytest.warns(pr.PyrerankWarning, match="not in the catalogue"):
+    with pytest.warns(pr.PyrerankWarning, match="not in the catalog"):
         ranked = rr.rerank("u", [1, 99, 2], k=5)
     assert {r.item for r in ranked} == {1, 2}
     with pytest.warns(pr.PyrerankWarning, match="duplicate"):
@@ -134,7 +134,7 @@ def test_edge_inputs(rr):
         rr.rerank("u", [1, 2], k=1, scores=[0.5])
     with pytest.raises(ValueError, match="scores must be finite"):
         rr.rerank("u", [1, 2], k=1, scores=[0.5, np.nan])
-    with pytest.raises(KeyError, match="not in the catalogue"):
+    with pytest.raises(KeyError, match="not in the catalog"):
         rr.observe("u", 1234, "click")
     with pytest.raises(ValueError, match="kind must be one of"):
         rr.observe("u", 1, "poke")
@@ -150,7 +150,7 @@ def test_edge_inputs(rr):
         rr.add_items([61], vectors=np.ones(384))
     with pytest.raises(TypeError, match="vectors must be numeric"):
         rr.add_items([61], vectors=np.array([["a"] * 384]))
-    with pytest.raises(ValueError, match="dimension 3 but the catalogue's text vectors have 384"):
+    with pytest.raises(ValueError, match="dimension 3 but the catalog's text vectors have 384"):
         rr.add_items([61], vectors=np.ones((1, 3)))
     rr.rerank("u", [1], k=10**12)  # a huge k is all candidates, not a huge allocation
 
@@ -201,7 +201,7 @@ def test_load_of_a_truncated_save_is_a_clear_error(rr, tmp_path):
     npz.write_bytes(npz.read_bytes()[:100])
     with pytest.raises(pr.PyrerankError, match="corrupt or truncated"):
         pr.Reranker.load(tmp_path / "saved")
-    with pytest.raises(pr.PyrerankError, match="no saved reranker"):
+    with pytest.raises(pr.PyrerankError, match="no saved model"):
         pr.Reranker.load(tmp_path / "nothing-here")
 
 
@@ -225,14 +225,14 @@ def test_observe_and_rerank_from_many_threads(rr):
     assert rr.stats.popularity.sum() == pytest.approx(8 * sum(1.0 for i in range(200) if i % 3))
 
 
-def test_fit_learns_weights_without_touching_profiles():
+def test_fit_learns_weights_without_touching_user_records():
     r = pr.Reranker(encoder="hashing")
     r.add_items(list(range(40)), [f"item number {i} " + TEXTS[i % 8] for i in range(40)])
     rng = np.random.default_rng(0)
     hot = [3, 11, 19]  # what everyone engages with
     events = [pr.Event(f"u{u}", int(rng.choice(hot)) if rng.random() < 0.7 else int(rng.integers(40)), "click",
                        timestamp=float(t)) for t, u in enumerate(rng.integers(0, 30, size=1500))]
-    with pytest.warns(pr.PyrerankWarning, match="fit skipped 2 events whose items are not in the catalogue"):
+    with pytest.warns(pr.PyrerankWarning, match="fit skipped 2 events whose items are not in the catalog"):
         r.fit([*events, pr.Event("u0", 999, "click", 0.0), pr.Event("u1", 998, "like", 1.0)])
     assert r.ranker.fitted and r.ranker.weights["popularity"] > 0
     assert len(r.users) == 0
@@ -266,5 +266,5 @@ def test_sparse_int_ids_fall_back_from_the_table_to_the_dict():
     r.add_items([5, 10**12, 7], ["deep space starship", "paris romance", "space opera starship"])
     r.observe("u", 5, "like")
     assert [x.item for x in r.rerank("u", np.array([10**12, 7]), k=2)] == [7, 10**12]
-    with pytest.warns(pr.PyrerankWarning, match="not in the catalogue"):
+    with pytest.warns(pr.PyrerankWarning, match="not in the catalog"):
         assert [x.item for x in r.rerank("u", np.array([7, 8]), k=2)] == [7]

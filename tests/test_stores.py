@@ -7,23 +7,35 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from storekit import ITEMS, KINDS, USERS, events, feed, make_reranker, rankings
 
 import pyrerank as pr
-from pyrerank.testing import redis_server
+from pyrerank.testing import StoreConformance, redis_server
+from pyrerank.testing.stores import ITEMS, USERS, events, feed, make_reranker, rankings
 
-TESTS = str(Path(__file__).parent)
+
+class TestSQLiteConformance(StoreConformance):
+    def new_store(self, tmp_path):
+        return f"sqlite:///{tmp_path / 'profiles.db'}"
+
+
+class TestRedisConformance(StoreConformance):
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_url):
+        self.redis_url = redis_url
+
+    def new_store(self, tmp_path):
+        return f"{self.redis_url}?prefix=t{uuid.uuid4().hex}"
+
+
+class TestMemoryConformance(StoreConformance):
+    def new_store(self, tmp_path):
+        return "memory"
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -35,56 +47,14 @@ def durable_url(request, tmp_path):
 
 
 def run_child(code: str, *args: str) -> subprocess.Popen:
-    script = f"import sys; sys.path.insert(0, {TESTS!r})\n" + textwrap.dedent(code)
+    script = textwrap.dedent(code)
     return subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_a_durable_store_reopened_ranks_as_the_events_say(durable_url):
-    stream = events(300, seed=1)
-    with make_reranker(durable_url) as rr:
-        feed(rr, stream[:200])
-        before = rankings(rr)
-    assert rankings(make_reranker()) != before  # the events matter
-    with make_reranker(durable_url) as rr:  # from the snapshot written by close()
-        assert rankings(rr) == before
-        feed(rr, stream[200:])
-    expected = make_reranker()
-    feed(expected, stream)
-    reopened = make_reranker(durable_url)  # snapshot at 200 + a replayed tail of 100
-    assert rankings(reopened) == rankings(expected)
-    assert reopened.stats.popularity == pytest.approx(expected.stats.popularity)
-
-
-def test_users_evicted_from_memory_are_rebuilt_from_the_log(durable_url):
-    stream = events(200, seed=2)
-    rr = make_reranker(durable_url, max_users=2)
-    feed(rr, stream)
-    assert len(rr.users) <= 2
-    expected = make_reranker()
-    feed(expected, stream)
-    assert rankings(rr) == rankings(expected)
-
-
-@pytest.mark.parametrize("store", ["memory", "durable"])
-def test_forget_removes_the_user_everywhere(store, durable_url):
-    url = durable_url if store == "durable" else "memory"
-    rr = make_reranker(url)
-    feed(rr, [("gone", 0, "like", 1.0), ("gone", 5, "like", 2.0), ("kept", 1, "like", 3.0)])
-    personal = rankings(rr, ["gone"])["gone"]
-    assert rr.forget("gone") is True
-    assert rr.forget("gone") is False
-    after = rankings(rr, ["gone", "nobody"])
-    assert after["gone"] == after["nobody"] != personal  # ranked like a user never seen
-    assert rr.view.record("gone", rr.catalog) is None
-    if store == "durable":
-        again = rankings(make_reranker(url), ["gone", "nobody", "kept"])  # a process that opens it later
-        assert again["gone"] == again["nobody"] != again["kept"]
-
-
 OBSERVER = """
     import sys
-    from storekit import events, make_reranker
+    from pyrerank.testing.stores import events, make_reranker
     rr = make_reranker(sys.argv[1])
     print("ready", flush=True)
     for i, (user, item, kind, t) in enumerate(events(100_000, seed=7)):
@@ -119,7 +89,7 @@ def test_kill_9_loses_no_acknowledged_event(durable_url, kill_after):
 
 SERVER = """
     import json, sys
-    from storekit import make_reranker, rankings
+    from pyrerank.testing.stores import make_reranker, rankings
     rr = make_reranker(sys.argv[1])
     print("ready", flush=True)
     for line in sys.stdin:
@@ -161,7 +131,7 @@ def test_an_event_in_one_process_shows_in_the_next_rerank_of_another(durable_url
 
 WRITER = """
     import sys
-    from storekit import events, make_reranker
+    from pyrerank.testing.stores import events, make_reranker
     rr = make_reranker(sys.argv[1])
     for user, item, kind, t in events(150, seed=int(sys.argv[2]), users=[f"p{sys.argv[2]}-{i}" for i in range(3)]):
         rr.observe(user, item, kind, timestamp=t)
@@ -262,57 +232,12 @@ def test_max_users_must_be_a_positive_int():
         pr.Reranker(encoder="hashing", max_users=0)
 
 
-class DurableAgainstMemory(RuleBasedStateMachine):
-    """Random observe / forget / reopen / evict sequences on an SQLite-backed Reranker that holds at
-    most 2 users in memory, checked against the model: a memory Reranker given the same events,
-    which never evicts, never reopens and never touches a disk."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp()
-        self.url = f"sqlite:///{self.folder}/p.db"
-        self.rr = make_reranker(self.url, max_users=2)
-        self.model = make_reranker()
-        self.clock = 0.0
-
-    @rule(user=st.sampled_from(USERS[:4]), item=st.integers(0, len(ITEMS) - 1), kind=st.sampled_from(KINDS),
-          count=st.booleans())
-    def observe(self, user, item, kind, count):
-        self.clock += 1.0
-        self.rr.observe(user, item, kind, timestamp=self.clock, count=count)
-        self.model.observe(user, item, kind, timestamp=self.clock, count=count)
-
-    @rule(user=st.sampled_from(USERS[:4]))
-    def forget(self, user):
-        assert self.rr.forget(user) == self.model.forget(user)
-
-    @rule(snapshot=st.booleans())
-    def reopen(self, snapshot):
-        if snapshot:
-            self.rr.close()
-        else:
-            self.rr.store.close()  # as a crash would: no snapshot of the latest counts
-        self.rr = make_reranker(self.url, max_users=2)
-
-    @invariant()
-    def ranks_like_the_model(self):
-        assert rankings(self.rr, USERS[:4]) == rankings(self.model, USERS[:4])
-
-    def teardown(self):
-        self.rr.store.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-TestDurableAgainstMemory = DurableAgainstMemory.TestCase
-TestDurableAgainstMemory.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
-
-
 def test_redis_memory_stays_bounded_and_lagging_readers_recover(redis_url, monkeypatch):
     import redis
 
-    from pyrerank import state
+    from pyrerank.serving import view
 
-    monkeypatch.setattr(state, "SNAPSHOT_EVERY", 100)
+    monkeypatch.setattr(view, "SNAPSHOT_EVERY", 100)
     prefix = f"t{uuid.uuid4().hex}"
     url = f"{redis_url}?prefix={prefix}"
     server = redis.Redis.from_url(redis_url)
@@ -323,9 +248,9 @@ def test_redis_memory_stays_bounded_and_lagging_readers_recover(redis_url, monke
     feed(writer, stream)
     expected = make_reranker()
     feed(expected, stream)
-    assert server.xlen(f"{prefix}:log") <= 2 * state.SNAPSHOT_EVERY  # trimmed behind the snapshots
+    assert server.xlen(f"{prefix}:log") <= 2 * view.SNAPSHOT_EVERY  # trimmed behind the snapshots
     for user in USERS[:3]:  # each user's list holds only what their kept record does not cover
-        assert server.llen(f'{prefix}:user:"{user}"') <= state.USER_SAVE_EVERY + 1
+        assert server.llen(f'{prefix}:user:"{user}"') <= view.USER_SAVE_EVERY + 1
     assert rankings(lagging) == rankings(expected)  # trimmed past it: restarts from the snapshot
     assert rankings(make_reranker(url)) == rankings(expected)  # kept records + tails
 
@@ -341,14 +266,14 @@ def test_redis_user_ttl_forgets_idle_users(redis_url):
     assert later["idle"] == later["nobody"]
 
 
-def test_logged_events_on_items_this_catalogue_lacks_are_skipped_with_a_warning(tmp_path):
+def test_logged_events_on_items_this_catalog_lacks_are_skipped_with_a_warning(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     wide = make_reranker(url)
     wide.add_items([999], ["an item only this process has"])
     wide.observe("u", 999, "like")
     wide.observe("u", 1, "like")
     narrow = make_reranker(url)
-    with pytest.warns(pr.PyrerankWarning, match="1 logged events name items that are not in this catalogue"):
+    with pytest.warns(pr.PyrerankWarning, match="1 logged events name items that are not in this catalog"):
         ranked = rankings(narrow, ["u"])
     expected = make_reranker()
     expected.observe("u", 1, "like", timestamp=0.0)
@@ -356,12 +281,12 @@ def test_logged_events_on_items_this_catalogue_lacks_are_skipped_with_a_warning(
 
 
 def test_a_kept_user_record_from_before_fit_changed_the_vectors_is_not_reused(redis_url, monkeypatch):
-    from pyrerank import state
+    from pyrerank.serving import view
 
-    monkeypatch.setattr(state, "USER_SAVE_EVERY", 2)
+    monkeypatch.setattr(view, "USER_SAVE_EVERY", 2)
     url = f"{redis_url}?prefix=t{uuid.uuid4().hex}"
     feed(make_reranker(url), events(6, seed=3, users=["u"]))  # kept at 384-wide item vectors
     refitted = make_reranker(url)
     refitted.fit([pr.Event("w", 0, "like", 1.0), pr.Event("w", 5, "like", 2.0)], collaborative_dim=4)
-    with pytest.warns(pr.PyrerankWarning, match="kept record has item vectors 384 wide, the catalogue's are 388"):
+    with pytest.warns(pr.PyrerankWarning, match="kept record has item vectors 384 wide, the catalog's are 388"):
         assert len(refitted.rerank("u", np.arange(len(ITEMS)), k=5)) == 5

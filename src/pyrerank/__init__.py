@@ -5,20 +5,30 @@
     rr.add_items(ids, texts)
     rr.observe("alice", "item-42", "like")
     rr.rerank("alice", candidate_ids, k=10)
+
+The plugin contract (Encoder, InterestModel, Ranker, ProfileStore and what flows between them)
+is :mod:`pyrerank.interfaces`; conformance checks for plugins are in :mod:`pyrerank.testing`.
 """
 
 from __future__ import annotations
 
-from .errors import PyrerankError, PyrerankWarning
+from .errors import PyrerankError, PyrerankWarning, StoreError
 from .events import Event
 from .hookspecs import hookimpl
-from .interfaces import Encoder, InterestModel, Ranker, RankRequest, UserQuery
-from .plugins import UnknownPluginError
+from .interfaces import (
+    Encoder,
+    InterestModel,
+    LoggedEvent,
+    ProfileStore,
+    Ranker,
+    RankRequest,
+    TrainingExamples,
+    UserQuery,
+)
+from .plugins import UnknownPluginError, get_encoder, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
-from .stores import LoggedEvent, ProfileStore
-from .stores.base import StoreError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Reranker",
@@ -27,14 +37,19 @@ __all__ = [
     "Encoder",
     "InterestModel",
     "Ranker",
+    "ProfileStore",
     "RankRequest",
     "UserQuery",
-    "ProfileStore",
+    "TrainingExamples",
     "LoggedEvent",
-    "StoreError",
+    "get_encoder",
+    "get_interest_model",
+    "get_ranker",
+    "get_store",
     "hookimpl",
     "PyrerankError",
     "PyrerankWarning",
+    "StoreError",
     "UnknownPluginError",
     "__version__",
 ]

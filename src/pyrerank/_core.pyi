@@ -2,28 +2,35 @@
 
 import numpy as np
 
+MAX_INT8_DIM: int
+FEATURE_NAMES: tuple[str, ...]
+
 def isa() -> str: ...
 def runnable_isas() -> list[str]: ...
 def use_isa(name: str) -> None: ...
-def score(matrix: np.ndarray, queries: np.ndarray, rows: np.ndarray | None, num_threads: int) -> np.ndarray: ...
+# Each op takes its pyrerank.ops function's arguments, by the same names in the same order.
+def score(
+    matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None, *, num_threads: int = 1
+) -> np.ndarray: ...
 def topk(
-    matrix: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray | None, num_threads: int
+    matrix: np.ndarray, query: np.ndarray, k: int, rows: np.ndarray | None = None, *, num_threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def fused_topk(
     matrix: np.ndarray,
-    interests: np.ndarray,
-    interest_weights: np.ndarray | None,
-    sim_weight: float,
+    query: np.ndarray,
     features: np.ndarray | None,
-    feature_weights: np.ndarray | None,
+    weights: np.ndarray | None,
     k: int,
-    rows: np.ndarray | None,
-    num_threads: int,
+    *,
+    sim_weight: float = 1.0,
+    interest_weights: np.ndarray | None = None,
     extra: np.ndarray | None = None,
     extra_weights: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    num_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def mmr(
-    matrix: np.ndarray, relevance: np.ndarray, k: int, lambda_: float, rows: np.ndarray | None
+    matrix: np.ndarray, relevance: np.ndarray, k: int, *, lambda_: float = 0.5, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def resolve_rows(table: np.ndarray, n_rows: int, keys: np.ndarray) -> tuple[np.ndarray, int]: ...
 def mark_duplicates(rows: np.ndarray) -> int: ...
@@ -34,8 +41,8 @@ def candidate_features(
     half_life: float,
     recency_scale: float,
     upstream: np.ndarray | None,
-    profile_rows: np.ndarray,
-    profile_values: np.ndarray,
+    co_rows: np.ndarray,
+    co_values: np.ndarray,
 ) -> np.ndarray: ...
 def read_all(matrix: np.ndarray) -> int: ...
 

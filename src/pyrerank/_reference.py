@@ -94,7 +94,7 @@ def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None):
     return np.asarray(picks, np.int64), np.asarray(values, np.float32)
 
 
-def candidate_features(stats, rows, now, half_life, recency_scale, upstream, profile_rows, profile_values):
+def candidate_features(stats, rows, now, half_life, recency_scale, upstream, co_rows, co_values):
     """Like _core.candidate_features (column definitions in csrc/candidates.hpp): (n, 5) float32."""
     s = np.asarray(stats, np.float64)[np.asarray(rows, np.int64)]
     out = np.zeros((len(s), 5))
@@ -105,6 +105,6 @@ def candidate_features(stats, rows, now, half_life, recency_scale, upstream, pro
         u = np.asarray(upstream, np.float64)
         if u.std() > 0:
             out[:, 3] = (u - u.mean()) / u.std()
-    lookup = dict(zip(np.asarray(profile_rows).tolist(), np.asarray(profile_values, np.float64).tolist()))
+    lookup = dict(zip(np.asarray(co_rows).tolist(), np.asarray(co_values, np.float64).tolist()))
     out[:, 4] = np.log1p([lookup.get(r, 0.0) for r in np.asarray(rows).tolist()])
     return out.astype(np.float32)

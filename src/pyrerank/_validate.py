@@ -44,7 +44,7 @@ def matrix(value: Any) -> np.ndarray:
         return arr
     warnings.warn(
         f"matrix of dtype {arr.dtype}, shape {arr.shape} was copied to a C-contiguous {target} array; "
-        "convert the catalogue once (np.ascontiguousarray(matrix, dtype=np.float32)) to avoid a copy per call",
+        "convert the catalog once (np.ascontiguousarray(matrix, dtype=np.float32)) to avoid a copy per call",
         PyrerankWarning,
         stacklevel=3,
     )

@@ -11,7 +11,9 @@ A plugin module (or a package exposing one through the ``pyrerank`` entry-point 
 
 ``register(thing, name=None)`` takes the name from ``thing.name`` unless given.
 Register a class or factory for anything that holds state (rankers learn weights), so that
-each Reranker gets its own instance.
+each Reranker gets its own instance; it is called with the options the caller gives
+(``Reranker(..., encoder_options={...})``, ``pr.get_encoder(name, **options)``), and with
+``device=`` where it takes that argument. The interfaces are in :mod:`pyrerank.interfaces`.
 """
 
 from __future__ import annotations
@@ -41,10 +43,8 @@ def register_rankers(register: Register) -> None:
     """Register :class:`~pyrerank.Ranker` implementations."""
 
 
-
-
 @hookspec
 def register_profile_stores(register: Register) -> None:
-    """Register :class:`~pyrerank.stores.ProfileStore` classes or factories. The name is the URL
+    """Register :class:`~pyrerank.ProfileStore` classes or factories. The name is the URL
     scheme: ``Reranker(store="name://...")`` calls ``factory(url="name://...")``, and
     ``Reranker(store="name")`` calls ``factory()``."""

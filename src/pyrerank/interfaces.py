@@ -1,20 +1,50 @@
-"""The three plugin interfaces: Encoder, InterestModel and Ranker, and what flows between them."""
+"""The plugin contract, whole: the Encoder, InterestModel, Ranker and ProfileStore interfaces and
+every type that flows through them. A plugin author reads this module and nothing else.
+
+- An :class:`Encoder` turns texts into unit vectors.
+- An :class:`InterestModel` folds a user's events into a :data:`State` and turns it into a
+  :class:`UserQuery`.
+- A :class:`Ranker` scores a :class:`RankRequest` (a user's candidate block) and, if it learns,
+  is trained by ``Reranker.fit`` on :class:`TrainingExamples` over the named :data:`COLUMNS`.
+- A :class:`ProfileStore` keeps the ordered log of :class:`LoggedEvent` behind every user's
+  state and the shared item statistics.
+"""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
-from typing import Any, ClassVar
+import json
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
-# A user's interest state: numpy arrays and JSON scalars only, so every store can persist it.
+from . import _core
+from .events import ItemId
+
+# A user's interest state, a ranker's learned state: numpy arrays and JSON scalars only, so that
+# every store and every save can keep it without pickle.
 State = dict[str, Any]
 
 
+def split_state(state: State) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """`state` as (its numpy arrays, its JSON scalars)."""
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    return arrays, {k: v for k, v in state.items() if k not in arrays}
+
+# The per-candidate feature columns the kernel computes from the shared item statistics, in its
+# order (definitions in csrc/candidates.hpp), and every column a ranker can read or learn from.
+FEATURE_NAMES: tuple[str, ...] = tuple(_core.FEATURE_NAMES)
+COLUMNS: tuple[str, ...] = ("similarity", "recent_similarity", *FEATURE_NAMES)
+
+
 class Encoder(abc.ABC):
-    """Turns texts into vectors. Subclasses set `name` and `dim` and implement :meth:`encode`."""
+    """Turns texts into vectors. Subclasses set `name` and `dim` and implement :meth:`encode`.
+
+    A registered encoder class receives the Reranker's ``encoder_options`` as keyword
+    arguments, and ``device`` where its ``__init__`` takes one.
+    """
 
     name: str
     dim: int
@@ -72,18 +102,30 @@ class InterestModel(abc.ABC):
         return {}
 
 
+class FeatureSource(Protocol):
+    """Per-candidate feature columns for one request, computed on first use (one C++ pass).
+
+    names : the columns it offers, :data:`FEATURE_NAMES`
+    """
+
+    names: tuple[str, ...]
+
+    def matrix(self, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
+        """(n, len(names)) float32, C-contiguous, aligned with the request's candidates."""
+        ...
+
+
 @dataclasses.dataclass(slots=True)
 class RankRequest:
     """One user's candidate block, as handed to a Ranker.
 
-    matrix : (n_rows, dim) int8, float16 or float32, the catalogue as stored: hand it to
+    matrix : (n_rows, dim) int8, float16 or float32, the catalog as stored: hand it to
              pyrerank.ops (which read an int8 row as a direction, row / ||row||), or use
              :meth:`vectors` for the candidates' float vectors
     rows : (n,) int64, candidate row numbers, distinct
     query : the user's query, or None for a user with no signal yet
     upstream : (n,) float32 scores from the recall stage, or None
-    features : callable giving named (n,) float32 feature columns for these candidates
-               (popularity, co-engagement, recency, ...), computed only when a ranker asks
+    features : the candidates' feature columns (popularity, co-engagement, recency, ...)
     recent : (dim,) float32, the unit mean of the user's last few liked items (short-term
              taste, beside the interest model's long-term one), or None
     """
@@ -91,8 +133,8 @@ class RankRequest:
     matrix: np.ndarray
     rows: np.ndarray
     query: UserQuery | None
-    upstream: np.ndarray | None = None
-    features: Any = None
+    upstream: np.ndarray | None
+    features: FeatureSource
     recent: np.ndarray | None = None
 
     def vectors(self) -> np.ndarray:
@@ -102,19 +144,77 @@ class RankRequest:
             block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-30)
         return block
 
+    def similarity(self) -> np.ndarray:
+        """(n,) float32: max_j w_j <interest_j, item> per candidate; zeros without a query."""
+        q = self.query
+        if q is None:
+            return np.zeros(len(self.rows), np.float32)
+        sims = _core.score(self.matrix, q.interests, self.rows)
+        if q.weights is not None:
+            sims = sims * q.weights[:, None]
+        return sims.max(axis=0)
+
+    def recent_similarity(self) -> np.ndarray:
+        """(n,) float32: <recent, item> per candidate; zeros without a short-term vector."""
+        if self.recent is None:
+            return np.zeros(len(self.rows), np.float32)
+        return _core.score(self.matrix, self.recent, self.rows)
+
+    def columns(self, names: tuple[str, ...] = COLUMNS) -> np.ndarray:
+        """(n, len(names)) float32: the named columns of :data:`COLUMNS` for every candidate."""
+        unknown = [name for name in names if name not in COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown columns {unknown}; known: {', '.join(COLUMNS)}")
+        features = self.features.matrix()
+        picked = {name: features[:, i] for i, name in enumerate(FEATURE_NAMES)}
+        if "similarity" in names:
+            picked["similarity"] = self.similarity()
+        if "recent_similarity" in names:
+            picked["recent_similarity"] = self.recent_similarity()
+        return np.column_stack([picked[name] for name in names]).astype(np.float32).reshape(len(self.rows), -1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingExamples:
+    """Logged choices for learning: each logged positive beside negatives drawn at the same
+    moment, every candidate described by the same named columns (see :data:`COLUMNS`).
+
+    columns : the names of the last axis
+    positives : (p, len(columns)) float32
+    negatives : (p, m, len(columns)) float32
+    """
+
+    columns: tuple[str, ...]
+    positives: np.ndarray
+    negatives: np.ndarray
+
+    def select(self, names: Sequence[str]) -> TrainingExamples:
+        """The same examples over `names` only (each must be one of `columns`)."""
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            raise ValueError(f"these examples have no columns {missing}; they have {list(self.columns)}")
+        index = [self.columns.index(name) for name in names]
+        return TrainingExamples(tuple(names), self.positives[:, index], self.negatives[:, :, index])
+
 
 class Ranker(abc.ABC):
     """Scores a candidate block for a user. Implement :meth:`score`; override :meth:`rank`
-    where a faster fused path exists."""
+    where a faster fused path exists, :meth:`fit` to learn from logged feedback, and
+    :meth:`get_state` / :meth:`set_state` so that a save keeps what was learned.
+
+    diversifies : True for a ranker whose order deliberately departs from its scores (such as
+        MMR); a ranker that does not must rank exactly by :meth:`score`.
+    """
 
     name: ClassVar[str]
+    diversifies: ClassVar[bool] = False
 
     @abc.abstractmethod
     def score(self, request: RankRequest) -> np.ndarray:
         """(n,) float32 score of every candidate, higher is better."""
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best min(k, n) candidates: (k',) int64 catalogue rows and (k',) float32 scores,
+        """The best min(k, n) candidates: (k',) int64 catalog rows and (k',) float32 scores,
         best first, ties broken by the lower row number."""
         scores = np.asarray(self.score(request), dtype=np.float32)
         order = np.lexsort((request.rows, -scores))[:k]
@@ -124,5 +224,118 @@ class Ranker(abc.ABC):
         """Per candidate, each part's contribution to its score (parts sum to "score")."""
         return [{"score": float(s)} for s in self.score(request)]
 
-    def fit(self, examples: Any) -> None:
-        """Learn parameters from logged feedback; rankers without parameters ignore it."""
+    def fit(self, examples: TrainingExamples) -> None:
+        """Learn parameters from logged feedback (``Reranker.fit`` calls it only on rankers
+        that override it)."""
+
+    def get_state(self) -> State:
+        """What the ranker learned, as numpy arrays and JSON scalars (saved with the model)."""
+        return {}
+
+    def set_state(self, state: State) -> None:
+        """Restore what :meth:`get_state` returned."""
+
+
+class LoggedEvent(NamedTuple):
+    """One entry of a store's log: a feedback event, or (item None) the user being forgotten.
+
+    links : the user's previous positive items that this event is co-engaged with; logged so
+        that applying the event to the statistics needs no other user state.
+    counted : whether the event adds to the shared statistics (observe(count=...)).
+    """
+
+    user: Hashable
+    item: ItemId | None
+    weight: float = 0.0
+    timestamp: float = 0.0
+    counted: bool = True
+    links: tuple[ItemId, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            [self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links)], default=_plain
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LoggedEvent:
+        user, item, weight, timestamp, counted, links = json.loads(text)
+        return cls(user_key(user), item, weight, timestamp, counted, tuple(links))
+
+
+def user_key(value: Any) -> Hashable:
+    """A user id as it comes back from JSON: lists (tuples before) made hashable again."""
+    return tuple(user_key(v) for v in value) if isinstance(value, list) else value
+
+
+def user_text(user: Hashable) -> str:
+    """A user id as JSON text: the key a store indexes users by."""
+    try:
+        return json.dumps(user, default=_plain)
+    except TypeError:
+        raise TypeError(f"user ids must be str, int or tuples of them, got {type(user).__name__} {user!r}") from None
+
+
+def _plain(value: Any) -> int:
+    """numpy integers (ids taken from arrays) as the ints they equal."""
+    if isinstance(value, np.integer):
+        return int(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class ProfileStore(abc.ABC):
+    """Where user profiles come from: an ordered event log shared by every process that opens
+    it, read through a cursor that belongs to this instance (one instance per Reranker), plus
+    a snapshot of the item statistics derived from it.
+
+    Every process keeps its own view (cached user records, item statistics) and brings it up
+    to date by applying the log's new events in log order before each observe and rerank, so
+    all processes rank with the same counts, and a user evicted from memory is rebuilt from
+    the log. ``pyrerank.testing.StoreConformance`` checks an implementation against that.
+
+    durable : True if an appended event survives the process (and is seen by other processes).
+    keeps_user_records : True if save_user keeps what it is given (and user_history returns it).
+    """
+
+    name: ClassVar[str]
+    durable: ClassVar[bool] = False
+    keeps_user_records: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def append(self, event: LoggedEvent) -> list[LoggedEvent]:
+        """Add `event` at the end of the log; returns only once the event is kept, with what
+        read() would then return (the events after the cursor, through this one). May raise
+        :class:`~pyrerank.errors.StaleCursor` after keeping it."""
+
+    @abc.abstractmethod
+    def read(self) -> list[LoggedEvent]:
+        """The events after this instance's cursor, oldest first (other processes' included);
+        moves the cursor past them."""
+
+    @abc.abstractmethod
+    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+        """`user`'s last kept record (see save_user) or None, and their events after it up to the
+        cursor, oldest first; (None, []) where the store keeps no history. Raises StaleCursor if
+        the kept record is newer than the cursor."""
+
+    def save_user(self, user: Hashable, data: bytes) -> None:  # noqa: B027 (optional, a no-op by default)
+        """Keep `data`, the user's record as of the cursor, so that rebuilding the user starts
+        from it; the store may then drop the user's events before it."""
+
+    @abc.abstractmethod
+    def forget(self, user: Hashable) -> None:
+        """Delete `user`'s events and log that the user was forgotten (so other processes drop
+        their copy of the user)."""
+
+    def save_snapshot(self, data: bytes) -> None:  # noqa: B027 (optional, a no-op by default)
+        """Keep `data` (the statistics as of the cursor) so that a process opening the store
+        later starts from it instead of replaying the whole log."""
+
+    def load_snapshot(self) -> bytes | None:
+        """The last snapshot, moving the cursor to where it was taken; None if there is none."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 (optional, a no-op by default)
+        """Release connections; the log itself stays."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

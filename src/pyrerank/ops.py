@@ -1,19 +1,19 @@
 """Scoring, top-k, fused scoring and MMR over an item-vector matrix, in C++.
 
-The catalogue `matrix` is ``(n_rows, dim)`` float32, float16 or int8; float rows are
+The catalog `matrix` is ``(n_rows, dim)`` float32, float16 or int8; float rows are
 L2-normalised upstream, so a dot product is a cosine. An int8 row holds a direction without
 its length (make one with :func:`to_int8`): every op reads it as ``row / ||row||`` (an all-zero
 row scores 0), so scores are cosines again, at a quarter of float32's bytes; int8 matrices
-may be at most 65,536 wide. Pass the matrix C-contiguous in one of those dtypes: other float
+may be at most ``_core.MAX_INT8_DIM`` (65,536) wide. Pass the matrix C-contiguous in one of those dtypes: other float
 arrays are copied once per call, with a :class:`~pyrerank.errors.PyrerankWarning`. float16
 halves the memory read per score; accumulation is float32 (int8: exact integer sums against
 the query rounded to int16, then one float scale per row).
 
 ``rows`` (optional) is a 1-D int64 array of candidate row numbers into ``matrix``, so a
-candidate subset is scored without copying the catalogue. Duplicates are scored as separate
+candidate subset is scored without copying the catalog. Duplicates are scored as separate
 candidates. Returned ``indices`` are always row numbers of ``matrix``, best first, ties broken
 by the lower row number; when ``k`` exceeds the number of candidates, all of them are returned.
-A NaN score (from a NaN in the catalogue, which is not re-checked per call) ranks as ``-inf``.
+A NaN score (from a NaN in the catalog, which is not re-checked per call) ranks as ``-inf``.
 
 Every function checks its arguments first and raises ``TypeError`` (wrong kind or dtype),
 ``ValueError`` (wrong shape, NaN/inf, bad k) or ``IndexError`` (row number out of range),
@@ -77,7 +77,7 @@ def score(
     m = check.matrix(matrix)
     q = check.vectors(query, "query", m.shape[1])
     r = check.rows(rows, m.shape[0])
-    return _core.score(m, q, r, check.num_threads(num_threads, m, q, r))
+    return _core.score(m, q, r, num_threads=check.num_threads(num_threads, m, q, r))
 
 
 def topk(
@@ -105,7 +105,7 @@ def topk(
     m = check.matrix(matrix)
     q = check.vectors(query, "query", m.shape[1])
     r = check.rows(rows, m.shape[0])
-    return _core.topk(m, q, check.k(k), r, check.num_threads(num_threads, m, q, r))
+    return _core.topk(m, q, check.k(k), r, num_threads=check.num_threads(num_threads, m, q, r))
 
 
 def multi_topk(
@@ -187,7 +187,8 @@ def fused_topk(
         ex = check.vectors(extra, "extra", m.shape[1]).reshape(-1, m.shape[1])
         ew = check.float_array(extra_weights, "extra_weights", (ex.shape[0],))
     threads = check.num_threads(num_threads, m, q, r)
-    return _core.fused_topk(m, q, iw, sw, feats, w, k, r, threads, ex, ew)
+    return _core.fused_topk(m, q, feats, w, k, sim_weight=sw, interest_weights=iw, extra=ex, extra_weights=ew,
+                            rows=r, num_threads=threads)
 
 
 def mmr(
@@ -222,7 +223,7 @@ def mmr(
     lam = check.finite_scalar(lambda_, "lambda_")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda_ must lie in [0, 1], got {lam}")
-    return _core.mmr(m, rel, k, lam, r)
+    return _core.mmr(m, rel, k, lambda_=lam, rows=r)
 
 
 def _read_all(matrix: Any) -> int:

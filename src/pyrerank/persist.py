@@ -1,14 +1,16 @@
-"""Save and load a Reranker as numpy arrays plus JSON: never pickle.
+"""The save format: named parts, each numpy arrays plus JSON, in one folder. Never pickle.
 
-Layout of the folder: ``reranker.json`` (configuration, item ids, metadata, user ids and
-scalars), ``arrays.npz`` (item vectors, statistics, co-engagement triples, user arrays).
+A part is ``(arrays, meta)``: a dict of numpy arrays and a JSON-serialisable dict. The folder
+holds ``model.json`` (the format number and every part's meta) and ``arrays.npz`` (every
+part's arrays, keyed ``"<part>/<name>"``). Which parts a model has and what they mean is the
+business of the code that saves it (``Reranker.save``); this module knows only the format.
+
 A save writes a new folder beside the target and renames it into place, so a crash never
 leaves a half-written save under the target name.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -19,44 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog
 from .errors import PyrerankError
-from .profiles import UserRecord
-from .stores.base import user_key
 
-FORMAT = 1
+FORMAT = 2
+Part = tuple[dict[str, np.ndarray], dict[str, Any]]
 
 
-def save(rr, path: str | os.PathLike) -> None:
+def save(path: str | os.PathLike, parts: dict[str, Part]) -> None:
+    """Write `parts` to folder `path`, replacing what was there."""
     target = Path(path)
-    catalog = rr._catalog()
-    arrays: dict[str, np.ndarray] = {"vectors": catalog.matrix}
-    stats = rr.stats
-    with stats.lock:
-        arrays["item_stats"] = stats.table.copy()
-        arrays["co"] = stats.co.triples()
-    users = []
-    for i, (user, record) in enumerate(rr.users.items()):
-        state_arrays, scalars = record.split_state()
-        arrays.update({f"user{i}.{key}": value for key, value in state_arrays.items()})
-        users.append({"id": user, "scalars": scalars, "recent": record.recent})
-    config = {
-        "format": FORMAT,
-        "encoder": rr.encoder.name if rr._encoder is not None else (
-            rr._encoder_spec if isinstance(rr._encoder_spec, str) else rr._encoder_spec.name),
-        "interest": rr.interest.name,
-        "ranker": rr.ranker.name,
-        "ranker_weights": dict(getattr(rr.ranker, "weights", None) or {}) or None,
-        "dtype": str(catalog.dtype),
-        "text_dim": catalog.text_dim,
-        "ids": catalog.ids,
-        "metadata": [[k, v] for k, v in catalog.metadata.items()],
-        "users": users,
-    }
+    meta = {"format": FORMAT, "parts": {name: part_meta for name, (_, part_meta) in parts.items()}}
+    arrays = {f"{name}/{key}": value for name, (part_arrays, _) in parts.items() for key, value in part_arrays.items()}
+    text = json.dumps(meta)  # before anything is written: a value JSON cannot hold fails here
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        (staging / "reranker.json").write_text(json.dumps(config))
+        (staging / "model.json").write_text(text)
         np.savez(staging / "arrays.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         if target.exists():
             shutil.rmtree(target)
@@ -66,77 +46,24 @@ def save(rr, path: str | os.PathLike) -> None:
         raise
 
 
-def load(path: str | os.PathLike, **parts: Any):
-    """A Reranker from `path`. `parts` (encoder=, interest=, ranker=) override the saved names,
-    e.g. to pass instances of third-party classes."""
-    from .reranker import Reranker
-
+def load(path: str | os.PathLike) -> dict[str, Part]:
+    """The parts saved in folder `path`; PyrerankError if it is missing, truncated or corrupt."""
     folder = Path(path)
     try:
-        config = json.loads((folder / "reranker.json").read_text())
+        meta = json.loads((folder / "model.json").read_text())
         with open(folder / "arrays.npz", "rb") as f, np.load(f, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            arrays = {key: npz[key] for key in npz.files}
     except FileNotFoundError as exc:
-        raise PyrerankError(f"no saved reranker at {str(folder)!r}: {exc.filename} is missing") from exc
+        raise PyrerankError(f"no saved model at {str(folder)!r}: {exc.filename} is missing") from exc
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt or truncated: {exc}") from exc
-    try:
-        if config.get("format") != FORMAT:
-            raise PyrerankError(f"saved reranker format {config.get('format')!r} is not {FORMAT}")
-        rr = Reranker(encoder=parts.get("encoder", config["encoder"]), interest=parts.get("interest", config["interest"]),
-                      ranker=parts.get("ranker", config["ranker"]), dtype=config["dtype"])
-        if config.get("ranker_weights") and hasattr(rr.ranker, "weights"):
-            rr.ranker.weights = dict(config["ranker_weights"])
-        ids = config["ids"]
-        vectors = arrays["vectors"]
-        if vectors.shape[0] != len(ids):
-            raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: {len(ids)} ids but {vectors.shape[0]} vectors")
-        metadata = dict((k, v) for k, v in config["metadata"])
-        rr.catalog = Catalog(config.get("text_dim", vectors.shape[1]), config["dtype"], dim=vectors.shape[1])
-        rr.catalog.check_ids(ids)
-        rr.catalog.upsert(ids, vectors, [metadata.get(i) for i in ids])  # bit-exact: no re-normalising
-        stats = rr.stats
-        if arrays["item_stats"].shape != (len(ids), 4):
-            raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: item_stats has shape "
-                                f"{arrays['item_stats'].shape}, expected ({len(ids)}, 4)")
-        stats.table = np.ascontiguousarray(arrays["item_stats"], np.float64)
-        for a, b, c in arrays["co"]:
-            stats.co.neighbors.setdefault(int(a), {})[int(b)] = float(c)
-        for i, user in enumerate(config["users"]):
-            state = dict(user["scalars"])
-            prefix = f"user{i}."
-            state.update({k[len(prefix):]: v.copy() for k, v in arrays.items() if k.startswith(prefix)})
-            rr.users.put(user_key(user["id"]), UserRecord(state=state, recent=[int(r) for r in user["recent"]]))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise PyrerankError(f"saved reranker at {str(folder)!r} is corrupt: {exc!r}") from exc
-    return rr
-
-
-def stats_snapshot(stats, catalog: Catalog) -> bytes:
-    """The item statistics as npz bytes keyed by item id (a process whose catalogue has other
-    rows can restore them): ``ids`` (JSON), ``table`` (n, 4) float64, ``co`` (m, 3) float64."""
-    with stats.lock:
-        table = stats.table[: len(catalog)].copy()
-        co = stats.co.triples()
-    buffer = io.BytesIO()
-    np.savez(buffer, ids=np.array(json.dumps(catalog.ids[: len(table)])), table=table, co=co)
-    return buffer.getvalue()
-
-
-def restore_stats(stats, data: bytes, catalog: Catalog) -> None:
-    """Replace `stats` by a :func:`stats_snapshot`; items not in `catalog` are left out."""
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            ids, table, co = json.loads(str(npz["ids"])), npz["table"], npz["co"]
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise PyrerankError(f"the store's statistics snapshot is corrupt: {exc}") from exc
-    here = np.array([catalog.row_of.get(i, -1) for i in ids], np.int64)
-    with stats.lock:
-        stats.resize(len(catalog))
-        known = here >= 0
-        stats.table[here[known]] = table[known]
-        for a, b, c in co:
-            ra, rb = here[int(a)], here[int(b)]
-            if ra >= 0 and rb >= 0:
-                stats.co.neighbors.setdefault(int(ra), {})[int(rb)] = float(c)
-                stats.co.version[int(ra)] = stats.co.version.get(int(ra), 0) + 1
+        raise PyrerankError(f"saved model at {str(folder)!r} is corrupt or truncated: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("parts"), dict):
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise PyrerankError(f"saved model at {str(folder)!r} has format {found!r}; this version reads format {FORMAT}")
+    parts: dict[str, Part] = {name: ({}, part_meta) for name, part_meta in meta["parts"].items()}
+    for key, value in arrays.items():
+        name, _, array_name = key.partition("/")
+        if name not in parts:
+            raise PyrerankError(f"saved model at {str(folder)!r} is corrupt: arrays of an unknown part {name!r}")
+        parts[name][0][array_name] = value
+    return parts

@@ -7,6 +7,7 @@ Third-party packages are found through the entry-point group ``pyrerank``; set
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import threading
 from collections.abc import Callable
@@ -16,8 +17,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PyrerankError
-from .interfaces import Encoder, InterestModel, Ranker
-from .stores.base import ProfileStore
+from .interfaces import Encoder, InterestModel, ProfileStore, Ranker
 
 INTERFACES: dict[str, type] = {"encoder": Encoder, "interest": InterestModel, "ranker": Ranker, "store": ProfileStore}
 KINDS = {
@@ -108,21 +108,91 @@ class Registry:
     def entries(self, kind: str) -> list[Entry]:
         return [self._load()[kind][n] for n in self.names(kind)]
 
-    def create(self, kind: str, name: str, **options: Any) -> Any:
-        """A new instance from a registered factory (or the registered instance itself)."""
+    def _entry(self, kind: str, name: str) -> Entry:
         table = self._load()[kind]
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
             raise UnknownPluginError(f"no {kind} named {name!r}; registered: {known}")
-        entry = table[name]
+        return table[name]
+
+    def check_options(self, kind: str, name: str, options: dict[str, Any]) -> None:
+        """Raises UnknownPluginError for an unregistered name, TypeError naming any option that
+        the implementation's factory does not take."""
+        entry = self._entry(kind, name)
         if entry.factory is None:
             if options:
-                raise TypeError(f"{kind} {name!r} was registered as an instance and takes no options")
+                raise TypeError(f"{kind} {name!r} was registered as an instance and takes no options, "
+                                f"got {sorted(options)}")
+            return
+        parameters = _parameters(entry.factory)
+        if parameters is None:  # takes **options, or has no signature to read
+            return
+        unknown = sorted(set(options) - set(parameters))
+        if unknown:
+            raise TypeError(f"{kind} {name!r} got unknown options {unknown}; it takes {sorted(parameters) or 'none'}")
+
+    def create(self, kind: str, name: str, *, device: str | None = None, **options: Any) -> Any:
+        """A new instance from a registered factory (or the registered instance itself).
+        `device` is passed on only to factories that take a ``device`` parameter."""
+        self.check_options(kind, name, options)
+        entry = self._entry(kind, name)
+        if entry.factory is None:
             return entry.instance
+        if device is not None and takes_device(entry.factory):
+            options = {"device": device, **options}
         made = entry.factory(**options)
         if not isinstance(made, INTERFACES[kind]):
             raise PyrerankError(f"{kind} {name!r} from {entry.source} built {made!r}, not a {INTERFACES[kind].__name__}")
         return made
 
 
+def _parameters(factory: Callable[..., Any]) -> list[str] | None:
+    """The keyword parameters `factory` takes, or None if it takes any (**kwargs) or cannot tell."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def takes_device(factory: Callable[..., Any]) -> bool:
+    """True if `factory` has a ``device`` parameter (explicitly or through **options)."""
+    parameters = _parameters(factory)
+    return parameters is None or "device" in parameters
+
+
 registry = Registry()
+
+
+def get_encoder(name: str, *, device: str | None = None, **options: Any) -> Encoder:
+    """A new encoder by registered name; ``"transformers:/path/to/model"`` passes the path as
+    ``model_path``. `device` reaches encoders that take one; other `options` go to the class."""
+    name, _, argument = name.partition(":")
+    if argument:
+        options = {"model_path": argument, **options}
+    return registry.create("encoder", name, device=device, **options)
+
+
+def get_interest_model(name: str, **options: Any) -> InterestModel:
+    """A new interest model by registered name, built with `options`."""
+    return registry.create("interest", name, **options)
+
+
+def get_ranker(name: str, **options: Any) -> Ranker:
+    """A new ranker by registered name, built with `options` (a ``device`` among them reaches
+    only rankers that take one)."""
+    return registry.create("ranker", name, **options)
+
+
+def get_store(url: str, **options: Any) -> ProfileStore:
+    """A store by URL ("sqlite:///path.db", "redis://host:6379/0") or bare name ("memory"): the
+    registered store named by the URL's scheme, called with ``url=url`` and `options`."""
+    if not isinstance(url, str):
+        raise TypeError(f"store must be a store URL such as 'sqlite:///path.db' or a ProfileStore, got {url!r}")
+    scheme = url.partition("://")[0]
+    if scheme != url:
+        options = {"url": url, **options}
+    return registry.create("store", scheme, **options)

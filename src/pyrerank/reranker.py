@@ -1,7 +1,9 @@
-"""The one entry point: a catalogue, per-user interest that moves on every event, a ranker."""
+"""The one entry point: a catalog, per-user interest that moves on every event, a ranker."""
 
 from __future__ import annotations
 
+import inspect
+import os
 import threading
 import time
 import warnings
@@ -11,17 +13,18 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as check
-from .catalog import Catalog, check_dtype
+from . import persist
 from .encoders.cache import CachedEncoder
-from .errors import PyrerankWarning
+from .errors import PyrerankError, PyrerankWarning
 from .events import Event, ItemId, event_weight
-from .features import CO_DECAY, CandidateFeatures
-from .interfaces import Encoder, InterestModel, Ranker, RankRequest
-from .plugins import registry
-from .profiles import UserCache
-from .state import StoreView
-from .stats import GlobalStats
-from .stores import ProfileStore
+from .interfaces import Encoder, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
+from .learning.replay import replay_for_fit
+from .plugins import get_encoder, get_store, registry
+from .serving.catalog import Catalog, check_dtype
+from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
+from .serving.item_stats import ItemStats
+from .serving.users import UserCache, UserRecord
+from .serving.view import StoreView
 
 
 class Ranked(NamedTuple):
@@ -31,20 +34,18 @@ class Ranked(NamedTuple):
     score: float
 
 
-def _open_store(spec: str | ProfileStore) -> ProfileStore:
-    if isinstance(spec, ProfileStore):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"store must be a store URL such as 'sqlite:///path.db' or a ProfileStore, got {spec!r}")
-    scheme = spec.partition("://")[0] if "://" in spec else spec
-    return registry.create("store", scheme) if scheme == spec else registry.create("store", scheme, url=spec)
-
-
-def _resolve(kind: str, spec: Any, interface: type, **options: Any) -> Any:
+def _resolve(kind: str, spec: Any, interface: type, options: dict[str, Any] | None, device: str | None) -> Any:
+    """An instance as given, or the registered `kind` named `spec` built with `options`."""
     if isinstance(spec, interface):
+        if options:
+            raise TypeError(f"{kind}_options apply to a {kind} given by name, not to an instance")
         return spec
     if isinstance(spec, str):
-        return registry.create(kind, spec, **options)
+        if kind == "store":
+            return get_store(spec, **(options or {}))
+        return registry.create(kind, spec, device=device, **(options or {}))
+    if kind == "store":
+        raise TypeError(f"store must be a store URL such as 'sqlite:///path.db' or a ProfileStore, got {spec!r}")
     raise TypeError(f"{kind} must be a registered name or a {interface.__name__} instance, got {spec!r}")
 
 
@@ -59,13 +60,15 @@ class Reranker:
         "sqlite:///path.db" (durable; "sqlite:////abs/path.db" for an absolute path),
         "redis://[:password@]host:port/db" (shared by processes), another registered store's
         URL, or a ProfileStore instance. See ``pyrerank.stores``.
+    encoder_options, interest_options, ranker_options, store_options : keyword arguments for
+        the part named by the matching argument (an unknown one raises TypeError naming it)
     max_users : user records held in memory; past it the least recently used are evicted
         (a durable store rebuilds an evicted user from its log on next use)
-    device : for encoders that run a model: "cpu", "cuda", ...; None picks the best
+    device : "cpu", "cuda", ...; handed to every part whose class takes a ``device`` argument
+        (the model-running encoders pick the best one when it is None)
     dtype : how item vectors are stored: "int8" (default; a quarter of float32's memory and of
         the bytes each rerank reads; each row keeps its direction, see pyrerank.ops.to_int8),
-        "float16" (half) or "float32". Similarities move by ~1e-3 in int8 or float16; the
-        MovieLens evaluation scores the same with int8 as with float16 (NDCG@10 0.638).
+        "float16" (half) or "float32". Similarities move by about 1e-3 in int8 or float16.
     cache_dir : keep encoded texts on disk here, so re-runs never re-encode
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
@@ -80,32 +83,35 @@ class Reranker:
         ranker: str | Ranker = "fusion",
         store: str | ProfileStore = "memory",
         *,
+        encoder_options: dict[str, Any] | None = None,
+        interest_options: dict[str, Any] | None = None,
+        ranker_options: dict[str, Any] | None = None,
+        store_options: dict[str, Any] | None = None,
         max_users: int | None = 1_000_000,
         device: str | None = None,
         dtype: str = "int8",
         cache_dir: str | None = None,
     ) -> None:
-        if isinstance(encoder, str):
-            name = encoder.split(":", 1)[0]
-            if name not in registry.names("encoder"):
-                registry.create("encoder", name)  # raises, listing the registered names
-            self._encoder_spec: Any = encoder
-        elif isinstance(encoder, Encoder):
-            self._encoder_spec = encoder
-        else:
+        if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
+            registry.check_options("encoder", encoder.partition(":")[0], encoder_options or {})
+        elif not isinstance(encoder, Encoder):
             raise TypeError(f"encoder must be a registered name or an Encoder instance, got {encoder!r}")
+        elif encoder_options:
+            raise TypeError("encoder_options apply to an encoder given by name, not to an instance")
+        self._encoder_spec: str | Encoder = encoder
+        self._encoder_options = dict(encoder_options or {})
         self._device, self._cache_dir = device, cache_dir
         self._encoder: CachedEncoder | None = None
-        self.interest: InterestModel = _resolve("interest", interest, InterestModel)
-        self.ranker: Ranker = _resolve("ranker", ranker, Ranker)
-        self.store: ProfileStore = _open_store(store)
+        self.interest: InterestModel = _resolve("interest", interest, InterestModel, interest_options, device)
+        self.ranker: Ranker = _resolve("ranker", ranker, Ranker, ranker_options, device)
+        self.store: ProfileStore = _resolve("store", store, ProfileStore, store_options, None)
         self.users = UserCache(max_users)
         check_dtype(dtype)
         self.dtype = dtype
         self.catalog: Catalog | None = None
-        self.stats = GlobalStats()
+        self.stats = ItemStats()
         self.view = StoreView(self.store, self.interest, self.stats, self.users)
-        self._lock = threading.RLock()  # catalogue changes
+        self._lock = threading.RLock()  # catalog changes
 
     # -- parts ---------------------------------------------------------------------------
     @property
@@ -114,16 +120,12 @@ class Reranker:
         with self._lock:
             if self._encoder is None:
                 spec = self._encoder_spec
-                if isinstance(spec, str):  # "name" or "name:argument", e.g. "transformers:/models/e5"
-                    name, _, argument = spec.partition(":")
-                    options: dict[str, Any] = {"model_path": argument} if argument else {}
-                    if self._device and name in ("minilm", "transformers"):
-                        options["device"] = self._device
-                    spec = registry.create("encoder", name, **options)
+                if isinstance(spec, str):
+                    spec = get_encoder(spec, device=self._device, **self._encoder_options)
                 self._encoder = CachedEncoder(spec, self._cache_dir)
             return self._encoder
 
-    # -- catalogue -----------------------------------------------------------------------
+    # -- catalog -----------------------------------------------------------------------
     def add_items(
         self,
         ids: Sequence[ItemId] | np.ndarray,
@@ -163,7 +165,7 @@ class Reranker:
             if self.catalog is None:
                 self.catalog = Catalog(vectors.shape[1], self.dtype)
             if vectors.shape[1] != self.catalog.text_dim:
-                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalogue's text vectors have "
+                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalog's text vectors have "
                                  f"{self.catalog.text_dim}")
             self.catalog.check_ids(ids)
             self.catalog.upsert(ids, vectors, metadata)
@@ -187,13 +189,13 @@ class Reranker:
 
     def _catalog(self) -> Catalog:
         if self.catalog is None:
-            raise LookupError("the catalogue is empty: call add_items() first")
+            raise LookupError("the catalog is empty: call add_items() first")
         return self.catalog
 
     def _row(self, item: ItemId) -> int:
         row = self._catalog().row_of.get(item)
         if row is None:
-            raise KeyError(f"item {item!r} is not in the catalogue; add it with add_items() first")
+            raise KeyError(f"item {item!r} is not in the catalog; add it with add_items() first")
         return row
 
     # -- events --------------------------------------------------------------------------
@@ -222,19 +224,19 @@ class Reranker:
             self.view.sync(catalog)
             record = self.view.record(user, catalog)
             if record is None:
-                query, recent, profile = None, None, (np.zeros(0, np.int64), np.zeros(0, np.float32))
+                query, recent, co_scores = None, None, NO_CO_SCORES
             else:
                 if not record.query_valid:
                     record.query = self.interest.query(record.state, now)
                     record.recent_vector = record.short_term(catalog)
                     record.query_valid = True
                 key = (record.positives, self.stats.co.version_sum(record.recent))
-                if record.profile_key != key:
+                if record.co_scores_key != key:
                     with self.stats.lock:
-                        record.profile = self.stats.co.profile(record.recent, CO_DECAY)
-                    record.profile_key = key
-                query, recent, profile = record.query, record.recent_vector, record.profile  # type: ignore[assignment]
-        features = CandidateFeatures(self.stats, rows, upstream, profile, now)
+                        record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
+                    record.co_scores_key = key
+                query, recent, co_scores = record.query, record.recent_vector, record.co_scores  # type: ignore[assignment]
+        features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
         return RankRequest(catalog.matrix, rows, query, upstream, features, recent)
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -244,7 +246,7 @@ class Reranker:
         if dropped:
             unknown = np.flatnonzero(rows == -1)
             if len(unknown):
-                warnings.warn(f"{len(unknown)} candidate ids are not in the catalogue and were left out, "
+                warnings.warn(f"{len(unknown)} candidate ids are not in the catalog and were left out, "
                               f"e.g. {[candidates[i] for i in unknown[:5]]}", PyrerankWarning, stacklevel=3)
             repeated = int((rows == -2).sum())
             if repeated:
@@ -288,18 +290,17 @@ class Reranker:
             max_examples: int = 50_000, seed: int = 0) -> None:
         """Learn from a historical log: adds its counts to the global statistics, gives every item
         a collaborative vector of `collaborative_dim` (0: none) from who engaged with what,
-        appended to its text vector (see pyrerank.collab), and fits the ranker's weights on
+        appended to its text vector (see pyrerank.learning.collab), and fits the ranker's weights on
         (positive, sampled negatives) groups featurised at each positive's moment (see
-        pyrerank.learn). Call it before serving: profiles are not touched, but user records held
-        in memory restart when the item vectors change (durable stores rebuild them from their
-        log). With a durable store the counts reach processes that open it afterwards (through
-        the statistics snapshot written here)."""
-        from .learn import replay_for_fit
-
+        pyrerank.learning.replay). Call it before serving: user records held in memory restart
+        when the item vectors change (durable stores rebuild them from their log). With a
+        durable store the counts reach processes that open it afterwards (through the
+        statistics snapshot written here)."""
         check.integer(collaborative_dim, "collaborative_dim", 0)
         self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
-        replay_for_fit(self, list(events), collaborative_dim=collaborative_dim, negatives=negatives,
-                       max_examples=max_examples, seed=seed)
+        replay_for_fit(list(events), catalog=self._catalog(), stats=self.stats, interest=self.interest,
+                       ranker=self.ranker, users=self.users, collaborative_dim=collaborative_dim,
+                       negatives=negatives, max_examples=max_examples, seed=seed)
         if self.store.durable:  # the counts join the store's statistics for processes that open it later
             self.view.snapshot(self._catalog())
 
@@ -318,21 +319,77 @@ class Reranker:
         self.close()
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, path: str) -> None:
-        """Write catalogue, statistics, learned weights and user states to folder `path`."""
-        from . import persist
-
-        persist.save(self, path)
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the catalog, item statistics, what the ranker learned and the user records held
+        in memory to folder `path` (numpy arrays + JSON, see pyrerank.persist)."""
+        catalog = self._catalog()
+        encoder = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
+        config = {"encoder": encoder, "interest": self.interest.name, "ranker": self.ranker.name, "dtype": self.dtype}
+        users: dict[str, np.ndarray] = {}
+        records = []
+        for i, (user, record) in enumerate(self.users.items()):
+            arrays, meta = record.to_arrays(catalog.ids, catalog.dim)
+            users.update({f"{i}.{key}": value for key, value in arrays.items()})
+            records.append({"id": user, **meta})
+        persist.save(path, {
+            "config": ({}, config),
+            "catalog": catalog.to_arrays(),
+            "item_stats": (self.stats.to_arrays(), {}),
+            "ranker": split_state(self.ranker.get_state()),
+            "users": (users, {"records": records}),
+        })
 
     @classmethod
-    def load(cls, path: str, **parts: Any) -> Reranker:
-        """A Reranker saved by :meth:`save`; `parts` (encoder=, interest=, ranker=) override."""
-        from . import persist
+    def load(cls, path: str | os.PathLike, **options: Any) -> Reranker:
+        """A Reranker saved by :meth:`save`. `options` are the constructor's (store=, max_users=,
+        device=, ranker_options=, ...; encoder=, interest=, ranker= replace the saved names, e.g.
+        with instances of third-party classes); an unknown one raises TypeError naming it.
 
-        return persist.load(path, **parts)
+        With a durable `store`, user records come from the store, not the save, and so do the
+        item statistics once the store holds a snapshot of its own."""
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise TypeError(f"Reranker.load() got unknown options {unknown}; it takes {sorted(_OPTIONS)}")
+        parts = persist.load(path)
+        try:
+            config = parts["config"][1]
+            settings = {key: config[key] for key in ("encoder", "interest", "ranker", "dtype")}
+        except (KeyError, TypeError) as exc:
+            raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
+        if options.get("dtype", settings["dtype"]) != settings["dtype"]:
+            raise ValueError(f"dtype {options['dtype']!r} differs from the saved catalog's {settings['dtype']!r}")
+        rr = cls(**{**settings, **options})
+        try:
+            rr._restore(parts, same_ranker=rr.ranker.name == settings["ranker"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise PyrerankError(f"saved model at {str(path)!r} is corrupt: {exc!r}") from exc
+        return rr
+
+    def _restore(self, parts: dict[str, persist.Part], same_ranker: bool) -> None:
+        """Take the catalog, statistics, the ranker's state (if it is the saved ranker) and, on
+        a store that is not durable, the users from saved parts."""
+        catalog = Catalog.from_arrays(*parts["catalog"])
+        self.catalog = catalog
+        self.stats.resize(len(catalog))
+        self.stats.load_arrays(parts["item_stats"][0])
+        if same_ranker:
+            arrays, scalars = parts["ranker"]
+            self.ranker.set_state({**scalars, **arrays})
+        if self.store.durable:
+            return
+        user_arrays, meta = parts["users"]
+        for i, entry in enumerate(meta["records"]):
+            prefix = f"{i}."
+            state = {key[len(prefix):]: value for key, value in user_arrays.items() if key.startswith(prefix)}
+            record, _ = UserRecord.from_arrays(state, entry, catalog.row_of)
+            self.users.put(user_key(entry["id"]), record)
 
     def __repr__(self) -> str:
         n = 0 if self.catalog is None else len(self.catalog)
         enc = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
         return (f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
                 f"store={self.store!r}, items={n}, users in memory={len(self.users)})")
+
+
+# Every constructor option, which Reranker.load takes too.
+_OPTIONS = frozenset(inspect.signature(Reranker.__init__).parameters) - {"self"}

@@ -3,7 +3,6 @@ weights set by hand or learned from logged feedback with :meth:`FusionRanker.fit
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -11,13 +10,11 @@ from types import MappingProxyType
 import numpy as np
 
 from .. import _core
-from ..features import FEATURES
-from ..interfaces import Ranker, RankRequest
-from .cosine import recent_similarity, similarity
+from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = {
+DEFAULT_FUSION_WEIGHTS = {
     "similarity": 1.0,
     "recent_similarity": 0.5,
     "upstream": 0.1,
@@ -26,33 +23,13 @@ DEFAULT_WEIGHTS = {
     "co_engagement": 0.3,
     "recency": 0.05,
 }
-
-
-# The learnable columns, in the order of PairwiseExamples and of the learned weight vector.
-COLUMNS = ("similarity", "recent_similarity", *FEATURES)
-
-
-def columns(request: RankRequest) -> np.ndarray:
-    """(n, len(COLUMNS)) float32: every learnable column for the request's candidates."""
-    return np.column_stack([similarity(request), recent_similarity(request),
-                            request.features.matrix(FEATURES)]).astype(np.float32)
-
-
-@dataclasses.dataclass
-class PairwiseExamples:
-    """Logged choices for learning: each positive beside negatives shown at the same moment.
-
-    positives : (p, len(COLUMNS)) float32, columns in COLUMNS order (see columns())
-    negatives : (p, m, len(COLUMNS)) float32
-    """
-
-    positives: np.ndarray
-    negatives: np.ndarray
+assert set(DEFAULT_FUSION_WEIGHTS) == set(COLUMNS), "one default weight per column"
 
 
 class FusionRanker(Ranker):
-    """score = w_sim * similarity + w_recent * recent_similarity + Σ_f w_f * feature_f over
-    FEATURES; both similarities come from the same pass over each candidate's vector.
+    """score = Σ_c w_c * column_c over every one of COLUMNS (the interest and short-term
+    similarities and the feature columns); both similarities come from the same pass over each
+    candidate's vector.
 
     weights : {"similarity": ..., "upstream": ..., ...}; missing names keep their defaults.
     """
@@ -60,10 +37,10 @@ class FusionRanker(Ranker):
     name = "fusion"
 
     def __init__(self, weights: dict[str, float] | None = None) -> None:
-        unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
+        unknown = set(weights or {}) - set(COLUMNS)
         if unknown:
-            raise ValueError(f"weights has unknown names {sorted(unknown)}; known: {list(DEFAULT_WEIGHTS)}")
-        self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+            raise ValueError(f"weights has unknown names {sorted(unknown)}; known: {list(COLUMNS)}")
+        self.weights = {**DEFAULT_FUSION_WEIGHTS, **(weights or {})}
         self.fitted = False
 
     @property
@@ -74,14 +51,22 @@ class FusionRanker(Ranker):
     @weights.setter
     def weights(self, weights: dict[str, float]) -> None:
         self._weights = MappingProxyType(dict(weights))
-        self._vector = np.array([weights[f] for f in FEATURES], np.float32)  # feature weights, kernel order
+        self._vector = np.array([weights[f] for f in FEATURE_NAMES], np.float32)  # feature weights, kernel order
         self._extra_weights = np.array([weights["recent_similarity"]], np.float32)
+        self._all_weights = np.array([weights[c] for c in COLUMNS], np.float32)
+
+    def get_state(self) -> State:
+        return {"weights": dict(self.weights), "fitted": self.fitted}
+
+    def set_state(self, state: State) -> None:
+        self.weights = {**DEFAULT_FUSION_WEIGHTS, **state.get("weights", {})}
+        self.fitted = bool(state.get("fitted", False))
 
     def score(self, request: RankRequest) -> np.ndarray:
-        return (columns(request) @ np.array([self.weights[n] for n in COLUMNS], np.float32)).astype(np.float32)
+        return (request.columns() @ self._all_weights).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
-        features = request.features.matrix(FEATURES)
+        features = request.features.matrix()
         q = request.query
         if q is None:  # no interest yet: the features alone decide
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
@@ -91,20 +76,22 @@ class FusionRanker(Ranker):
         if request.recent is not None:
             extra = request.recent.reshape(1, -1)
             extra_weights = self._extra_weights
-        return _core.fused_topk(request.matrix, interests, interest_weights, sim_weight, features, self._vector, k,
-                                request.rows, 1, extra, extra_weights)
+        return _core.fused_topk(request.matrix, interests, features, self._vector, k, sim_weight=sim_weight,
+                                interest_weights=interest_weights, extra=extra, extra_weights=extra_weights,
+                                rows=request.rows)
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         out = []
-        for row in columns(request):
+        for row in request.columns():
             parts = {name: float(self.weights[name] * value) for name, value in zip(COLUMNS, row)}
             parts["score"] = sum(parts.values())
             out.append(parts)
         return out
 
-    def fit(self, examples: PairwiseExamples, l2: float = 1e-3, iterations: int = 25) -> None:
+    def fit(self, examples: TrainingExamples, l2: float = 1e-3, iterations: int = 25) -> None:
         """Pairwise logistic regression (Newton's method): P(positive beats negative) =
         σ(w · (x_pos − x_neg)), averaged over every logged pair."""
+        examples = examples.select(COLUMNS)
         pos, neg = examples.positives, examples.negatives
         if len(pos) == 0:
             log.warning("fusion.fit got no examples; keeping the current weights")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..interfaces import Ranker, RankRequest
+from ..interfaces import Ranker, RankRequest, State, TrainingExamples
 from .fusion import FusionRanker
 
 
@@ -15,6 +15,7 @@ class MMRRanker(Ranker):
     lower values diversify more."""
 
     name = "mmr"
+    diversifies = True
 
     def __init__(self, base: Ranker | None = None, lambda_: float = 0.7) -> None:
         if not 0.0 <= float(lambda_) <= 1.0:
@@ -29,10 +30,17 @@ class MMRRanker(Ranker):
         relevance = np.asarray(self.base.score(request), np.float32)
         spread = float(relevance.max() - relevance.min())
         scaled = (relevance - relevance.min()) / spread if spread > 0 else np.zeros_like(relevance)
-        return _core.mmr(request.matrix, np.ascontiguousarray(scaled, np.float32), k, self.lambda_, request.rows)
+        return _core.mmr(request.matrix, np.ascontiguousarray(scaled, np.float32), k, lambda_=self.lambda_,
+                         rows=request.rows)
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         return self.base.explain(request)
 
-    def fit(self, examples) -> None:
+    def fit(self, examples: TrainingExamples) -> None:
         self.base.fit(examples)
+
+    def get_state(self) -> State:
+        return self.base.get_state()
+
+    def set_state(self, state: State) -> None:
+        self.base.set_state(state)

@@ -1,6 +1,8 @@
-"""Profile stores: where the event log behind every user's state and the shared statistics lives."""
+"""Built-in profile stores: ``memory``, ``sqlite`` and ``redis``. The interface they implement,
+:class:`~pyrerank.interfaces.ProfileStore`, lives in :mod:`pyrerank.interfaces`."""
 
-from .base import LoggedEvent, ProfileStore
+from ..errors import StaleCursor, StoreError
+from ..interfaces import LoggedEvent, ProfileStore
 from .memory import MemoryStore
 
-__all__ = ["LoggedEvent", "MemoryStore", "ProfileStore"]
+__all__ = ["LoggedEvent", "MemoryStore", "ProfileStore", "StaleCursor", "StoreError"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from .base import LoggedEvent, ProfileStore
+from ..interfaces import LoggedEvent, ProfileStore
 
 
 class MemoryStore(ProfileStore):

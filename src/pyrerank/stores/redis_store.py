@@ -13,7 +13,8 @@ import urllib.parse
 from collections.abc import Hashable
 from typing import Any
 
-from .base import LoggedEvent, ProfileStore, StaleCursor, StoreError, user_text
+from ..errors import StaleCursor, StoreError
+from ..interfaces import LoggedEvent, ProfileStore, user_text
 
 OLDER = """
 local function older(a, b)

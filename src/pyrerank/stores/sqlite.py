@@ -7,7 +7,8 @@ import threading
 import urllib.parse
 from collections.abc import Hashable
 
-from .base import LoggedEvent, ProfileStore, StoreError, user_text
+from ..errors import StoreError
+from ..interfaces import LoggedEvent, ProfileStore, user_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, body TEXT NOT NULL);

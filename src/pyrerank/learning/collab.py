@@ -15,7 +15,7 @@ _CHUNK = 1 << 20  # matrix entries multiplied at once: bounds the temporary (chu
 def item_factors(a: np.ndarray, b: np.ndarray, n_items: int, dim: int, *, iterations: int = 6,
                  seed: int = 0) -> np.ndarray:
     """(n_items, dim) float32 unit rows (zero rows for items in no pair) from item pairs
-    (a[i], b[i]) of catalogue rows, given in both directions, a pair counted once per occurrence.
+    (a[i], b[i]) of catalog rows, given in both directions, a pair counted once per occurrence.
 
     The positive pointwise mutual information of the pair counts, factorised by randomized
     subspace iteration into its top `dim` eigenvectors, each scaled by √eigenvalue.

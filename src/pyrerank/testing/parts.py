@@ -1,32 +1,16 @@
-"""Conformance checks any Encoder, InterestModel or Ranker (third-party ones too) should pass,
-and a private Redis server for tests of stores.
-
-Use as mixins in a pytest module::
-
-    from pyrerank.testing import EncoderConformance
-
-    class TestMyEncoder(EncoderConformance):
-        def make_encoder(self):
-            return MyEncoder()
-"""
+"""Conformance checks for Encoder, InterestModel and Ranker implementations (third-party ones
+too): mixins for pytest classes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
-from . import ops
-from .features import CandidateFeatures
-from .interfaces import Encoder, InterestModel, Ranker, RankRequest, UserQuery
-from .stats import GlobalStats
+from .. import ops
+from ..interfaces import Encoder, InterestModel, Ranker, RankRequest, UserQuery
+from ..serving.features import NO_CO_SCORES, CandidateFeatures
+from ..serving.item_stats import ItemStats
 
 TEXTS = ["a space opera on a starship", "a romantic comedy in Paris", "", "ünïcödé ✓ and emoji 🎬", "x " * 600]
 
@@ -36,33 +20,15 @@ def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
-@contextlib.contextmanager
-def redis_server(folder: str | Path) -> Iterator[str]:
-    """A private redis-server (from PATH) on a free loopback port, nothing saved to disk: yields
-    its URL, and stops it on exit. Raises FileNotFoundError without redis-server."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise FileNotFoundError("redis-server is not on PATH (Debian: apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.kill()
-        server.wait()
-
-
 class EncoderConformance:
-    """Subclass and implement make_encoder()."""
+    """Subclass and implement make_encoder()::
+
+        from pyrerank.testing import EncoderConformance
+
+        class TestMyEncoder(EncoderConformance):
+            def make_encoder(self):
+                return MyEncoder()
+    """
 
     def make_encoder(self) -> Encoder:
         raise NotImplementedError
@@ -154,24 +120,43 @@ class RankerConformance:
         raise NotImplementedError
 
     def _request(self, query: UserQuery | None, n: int = 30, dtype: str = "float32") -> RankRequest:
+        """n candidates of a 100-row catalog whose items have popularity, recency and
+        co-engagement, so every feature column varies; a short-term vector with the query."""
         matrix = _unit_rows(100, 16, seed=1)
         matrix = ops.to_int8(matrix) if dtype == "int8" else matrix.astype(dtype)
         rows = np.arange(0, 100, 100 // n, dtype=np.int64)[:n]
-        stats = GlobalStats()
+        stats = ItemStats()
         stats.resize(100)
-        features = CandidateFeatures(stats, rows, None, (np.zeros(0, np.int64), np.zeros(0, np.float32)), 0.0)
-        return RankRequest(matrix, rows, query, None, features)
+        rng = np.random.default_rng(7)
+        for t in range(200):
+            stats.record(int(rng.integers(100)), float(rng.uniform(0.5, 3)), float(t * 3600), [int(rng.integers(100))])
+        co_scores = stats.co.user_scores([int(r) for r in rows[:3]], 0.9) if query is not None else NO_CO_SCORES
+        features = CandidateFeatures(stats, rows, None, co_scores, 200 * 3600.0)
+        recent = None if query is None else _unit_rows(1, 16, seed=5)[0]
+        return RankRequest(matrix, rows, query, None, features, recent)
 
     def test_rank_agrees_with_score(self):
+        """rank() returns the best min(k, n) candidates by score() with score()'s values, best
+        first (a ranker that diversifies: distinct candidates, all of them when k >= n)."""
         ranker = self.make_ranker()
         req = self._request(UserQuery(_unit_rows(1, 16, seed=2)))
-        scores = ranker.score(req)
-        assert scores.shape == (len(req.rows),)
+        scores = np.asarray(ranker.score(req))
+        assert scores.shape == (len(req.rows),) and scores.dtype == np.float32
         top_rows, top_scores = ranker.rank(req, 5)
-        assert len(top_rows) == 5 and top_rows.dtype == np.int64 and set(top_rows) <= set(req.rows.tolist())
-        assert len(set(top_rows.tolist())) == 5
+        assert top_rows.dtype == np.int64 and top_scores.dtype == np.float32 and len(top_rows) == len(top_scores) == 5
+        assert len(set(top_rows.tolist())) == 5 and set(top_rows.tolist()) <= set(req.rows.tolist())
+        all_rows, _ = ranker.rank(req, len(req.rows) + 3)
+        assert sorted(all_rows.tolist()) == sorted(req.rows.tolist())
+        if ranker.diversifies:
+            return
+        by_row = dict(zip(req.rows.tolist(), scores.tolist()))
+        picked = np.array([by_row[r] for r in top_rows.tolist()], np.float32)
+        np.testing.assert_allclose(top_scores, picked, atol=1e-4, err_msg="rank() scores differ from score()")
+        assert np.all(np.diff(top_scores) <= 1e-6), "rank() must return the best first"
+        others = np.array([s for r, s in by_row.items() if r not in set(top_rows.tolist())])
+        assert picked.min() >= others.max() - 1e-4, "rank() left out a candidate that score() puts in the top k"
 
-    def test_every_catalogue_dtype_scores_alike(self):
+    def test_every_catalog_dtype_scores_alike(self):
         """The Reranker stores int8 rows by default: a ranker must read them as directions
         (through pyrerank.ops or RankRequest.vectors()), not as raw numbers."""
         ranker = self.make_ranker()

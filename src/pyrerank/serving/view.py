@@ -7,13 +7,11 @@ import threading
 import warnings
 from collections.abc import Hashable
 
+from ..errors import PyrerankWarning, StaleCursor, StoreError
+from ..interfaces import InterestModel, LoggedEvent, ProfileStore
 from .catalog import Catalog
-from .errors import PyrerankWarning
-from .interfaces import InterestModel
-from .profiles import UserCache, UserRecord
-from .stats import GlobalStats
-from .stores import LoggedEvent, ProfileStore
-from .stores.base import StaleCursor, StoreError
+from .item_stats import ItemStats
+from .users import UserCache, UserRecord
 
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
 USER_SAVE_EVERY = 64  # events applied to a user between keeping their record in the store
@@ -23,7 +21,7 @@ class StoreView:
     """Applies the store's events in log order, so every process holding a view of one store ends
     with the same statistics and user states. Thread-safe: one lock orders all changes."""
 
-    def __init__(self, store: ProfileStore, interest: InterestModel, stats: GlobalStats, users: UserCache) -> None:
+    def __init__(self, store: ProfileStore, interest: InterestModel, stats: ItemStats, users: UserCache) -> None:
         self.store, self.interest, self.stats, self.users = store, interest, stats, users
         self.lock = threading.RLock()
         self._started = False
@@ -43,22 +41,21 @@ class StoreView:
                 self._apply_all(events, catalog)
 
     def _start(self, catalog: Catalog, reload: bool = False) -> None:
-        """Statistics from the store's snapshot (if any; `reload`: instead of everything held);
-        user records are rebuilt on demand."""
-        from .persist import restore_stats
-
+        """Statistics from the store's snapshot where it has one (they replace what this view
+        held; `reload`: so do no statistics and no user records where it has none); user records
+        are rebuilt on demand."""
         if reload:
             self.stats.clear()
             self.users.clear()
         data = self.store.load_snapshot()
         if data is not None:
-            restore_stats(self.stats, data, catalog)
+            self.stats.restore_snapshot(data, catalog.row_of)
         self._started = True
 
     def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
         unknown = sum(not self._apply(event, catalog) for event in events)
         if unknown:
-            warnings.warn(f"{unknown} logged events name items that are not in this catalogue and were skipped",
+            warnings.warn(f"{unknown} logged events name items that are not in this catalog and were skipped",
                           PyrerankWarning, stacklevel=4)
 
     def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
@@ -109,7 +106,7 @@ class StoreView:
                 if width == catalog.dim:
                     record = restored
                 else:  # kept before fit() changed the item vectors: its sums cannot be reused
-                    warnings.warn(f"user {user!r}'s kept record has item vectors {width} wide, the catalogue's are "
+                    warnings.warn(f"user {user!r}'s kept record has item vectors {width} wide, the catalog's are "
                                   f"{catalog.dim}: rebuilt from the events after it only", PyrerankWarning, stacklevel=4)
             for event in events:
                 row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
@@ -165,8 +162,6 @@ class StoreView:
 
     def snapshot(self, catalog: Catalog) -> None:
         """Write the statistics as of the last sync to a durable store."""
-        from .persist import stats_snapshot
-
         with self.lock:
             self.sync(catalog)
-            self.store.save_snapshot(stats_snapshot(self.stats, catalog))
+            self.store.save_snapshot(self.stats.snapshot(catalog.ids))

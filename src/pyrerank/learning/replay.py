@@ -1,4 +1,4 @@
-"""Reranker.fit: replay a historical log to build global statistics and ranker training pairs."""
+"""Reranker.fit: replay a historical log to build the item statistics and ranker training examples."""
 
 from __future__ import annotations
 
@@ -9,31 +9,32 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from ..errors import PyrerankWarning
+from ..events import Event, event_weight
+from ..interfaces import COLUMNS, InterestModel, Ranker, RankRequest, TrainingExamples
+from ..serving.catalog import Catalog
+from ..serving.features import CO_DECAY, CandidateFeatures
+from ..serving.item_stats import ItemStats
+from ..serving.users import UserCache, UserRecord
 from .collab import item_factors
-from .errors import PyrerankWarning
-from .events import Event, event_weight
-from .features import CO_DECAY, CandidateFeatures
-from .interfaces import Ranker, RankRequest
-from .profiles import UserRecord
-from .rankers.fusion import COLUMNS, PairwiseExamples, columns
-from .stats import GlobalStats
 
 log = logging.getLogger(__name__)
 
 
-def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives: int, max_examples: int,
+def replay_for_fit(events: list[Event], *, catalog: Catalog, stats: ItemStats, interest: InterestModel,
+                   ranker: Ranker, users: UserCache, collaborative_dim: int, negatives: int, max_examples: int,
                    seed: int) -> None:
     """Replays `events` in time order through private per-user records (never the store), twice.
 
     Pass 1 adds the log's counts to the shared statistics. Pass 2 featurises, before each
-    positive event of a user with history, the positive item and `negatives` random catalogue
+    positive event of a user with history, the positive item and `negatives` random catalog
     items as rerank() would just after fit, except that the counts come from the other half of
     the users: an example must not see its own event in the counts (serving never sees the
-    next event's). The ranker is fitted on those (positive, negatives) groups.
+    next event's). A ranker that overrides Ranker.fit is fitted on those (positive, negatives)
+    groups, as TrainingExamples over every one of COLUMNS.
     """
     if negatives < 1 or max_examples < 0:
         raise ValueError(f"negatives must be >= 1 and max_examples >= 0, got {negatives} and {max_examples}")
-    catalog = rr._catalog()
     rng = np.random.default_rng(seed)
     resolved, unknown = [], 0
     clock = time.time()
@@ -46,15 +47,15 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
             continue
         resolved.append((clock if e.timestamp is None else float(e.timestamp), e.user, row, event_weight(e.kind, e.weight)))
     if unknown:
-        warnings.warn(f"fit skipped {unknown} events whose items are not in the catalogue", PyrerankWarning, stacklevel=3)
+        warnings.warn(f"fit skipped {unknown} events whose items are not in the catalog", PyrerankWarning, stacklevel=3)
     resolved.sort(key=lambda r: r[0])
 
-    learns = type(rr.ranker).fit is not Ranker.fit
+    learns = type(ranker).fit is not Ranker.fit
     # Pass 1: the log's counts, into the shared statistics (what serving starts from) and into
     # one statistics table per half of the users.
-    folds = [GlobalStats(rr.stats.half_life, rr.stats.co.max_neighbors) for _ in range(2)]
-    for stats in folds:
-        stats.resize(len(catalog))
+    folds = [ItemStats(stats.half_life, stats.co.max_neighbors) for _ in range(2)]
+    for fold_stats in folds:
+        fold_stats.resize(len(catalog))
     fold_of: dict[Hashable, int] = {}
     records: dict[Hashable, UserRecord] = {}
     pairs: list[tuple[int, int]] = []
@@ -63,17 +64,17 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
         fold = fold_of.setdefault(user, len(fold_of) % 2)
         if w > 0:
             links = record.co_links()
-            rr.stats.record(row, w, t, links)
+            stats.record(row, w, t, links)
             folds[fold].record(row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
-        record.apply(rr.interest, row, catalog.vectors(row), w, t)
+        record.apply(interest, row, catalog.vectors(row), w, t)
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
         catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
-        if len(rr.users):  # their states have the old width
-            warnings.warn(f"fit changed the item vectors: {len(rr.users)} user records held in memory were dropped",
+        if len(users):  # their states have the old width
+            warnings.warn(f"fit changed the item vectors: {len(users)} user records held in memory were dropped",
                           PyrerankWarning, stacklevel=3)
-            rr.users.clear()
+            users.clear()
     if not learns:
         return
     # Pass 2: each positive (with history) beside random items, featurised as rerank() would
@@ -87,18 +88,18 @@ def replay_for_fit(rr, events: list[Event], *, collaborative_dim: int, negatives
     for t, user, row, w in resolved:
         record = records.setdefault(user, UserRecord())
         if w > 0 and record.recent and rng.random() < keep:
-            stats = folds[1 - fold_of[user]]
+            other_half = folds[1 - fold_of[user]]
             others = rng.integers(0, len(catalog), size=negatives)
             others[others == row] = (row + 1) % len(catalog)
             rows = np.concatenate([[row], others]).astype(np.int64)
-            profile = stats.co.profile(record.recent, CO_DECAY)
-            request = RankRequest(catalog.matrix, rows, rr.interest.query(record.state, t), None,
-                                  CandidateFeatures(stats, rows, None, profile, end), record.short_term(catalog))
-            x = columns(request)
+            co_scores = other_half.co.user_scores(record.recent, CO_DECAY)
+            request = RankRequest(catalog.matrix, rows, interest.query(record.state, t), None,
+                                  CandidateFeatures(other_half, rows, None, co_scores, end), record.short_term(catalog))
+            x = request.columns(COLUMNS)
             positives.append(x[0])
             negs.append(x[1:])
-        record.apply(rr.interest, row, catalog.vectors(row), w, t)
+        record.apply(interest, row, catalog.vectors(row), w, t)
     width = len(COLUMNS)
-    rr.ranker.fit(PairwiseExamples(np.asarray(positives, np.float32).reshape(-1, width),
+    ranker.fit(TrainingExamples(COLUMNS, np.asarray(positives, np.float32).reshape(-1, width),
                                    np.asarray(negs, np.float32).reshape(-1, negatives, width)))
     log.info("fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives))

@@ -1,4 +1,4 @@
-"""The catalogue: item ids <-> rows of one contiguous vector matrix, plus item metadata."""
+"""The catalog: item ids <-> rows of one contiguous vector matrix, plus item metadata."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from .events import ItemId
-from .ops import to_int8
+from .. import _core
+from ..errors import PyrerankError
+from ..events import ItemId
+from ..ops import to_int8
 
 DTYPES = ("int8", "float16", "float32")
-MAX_INT8_DIM = 65_536  # integer sums in the kernel stay below 2**31 up to this width
 
 
 def check_dtype(dtype: object) -> None:
@@ -36,9 +36,9 @@ class Catalog:
 
     def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
         check_dtype(dtype)
-        if dtype == "int8" and max(text_dim, dim or 0) > MAX_INT8_DIM:
-            raise ValueError(f"dtype 'int8' holds vectors up to {MAX_INT8_DIM} wide, these are {max(text_dim, dim or 0)}: "
-                             "use dtype='float16'")
+        if dtype == "int8" and max(text_dim, dim or 0) > _core.MAX_INT8_DIM:
+            raise ValueError(f"dtype 'int8' holds vectors up to {_core.MAX_INT8_DIM} wide, these are "
+                             f"{max(text_dim, dim or 0)}: use dtype='float16'")
         self.text_dim, self.dim = text_dim, dim or text_dim
         self.dtype = np.dtype(dtype)
         self._matrix = np.zeros((16, self.dim), self.dtype)
@@ -70,7 +70,7 @@ class Catalog:
         return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
     def _write(self, rows: Any, vectors: np.ndarray) -> None:
-        """Store unit float rows, or rows already of the catalogue's dtype (as saved), at `rows`."""
+        """Store unit float rows, or rows already of the catalog's dtype (as saved), at `rows`."""
         if vectors.dtype != self.dtype:
             vectors = to_int8(vectors) if self.dtype == np.int8 else vectors.astype(self.dtype)
         self._matrix[rows] = vectors
@@ -95,7 +95,7 @@ class Catalog:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
 
         vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved, in the
-            catalogue's dtype: kept bit for bit); new items have no collaborative vector yet
+            catalog's dtype: kept bit for bit); new items have no collaborative vector yet
             (zeros), a replaced item keeps none either."""
         if vectors.shape[1] == self.text_dim < self.dim:
             vectors = np.hstack([vectors, np.zeros((len(vectors), self.dim - self.text_dim), vectors.dtype)])
@@ -145,7 +145,7 @@ class Catalog:
         self._int_table[keys] = rows
 
     def check_ids(self, ids: Sequence[Any]) -> None:
-        """Raises unless every id is an int or str of the catalogue's one kind."""
+        """Raises unless every id is an int or str of the catalog's one kind."""
         for item in ids:
             kind = int if isinstance(item, (int, np.integer)) and not isinstance(item, bool) else (
                 str if isinstance(item, str) else None)
@@ -156,10 +156,30 @@ class Catalog:
             if self._id_kind is None:
                 self._id_kind = kind
             elif kind is not self._id_kind:
-                raise TypeError(f"item ids must all be {self._id_kind.__name__} like the catalogue's, got {item!r}")
+                raise TypeError(f"item ids must all be {self._id_kind.__name__} like the catalog's, got {item!r}")
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, JSON): ``vectors`` (len(self), dim) as stored; dtype, text_dim, ids, metadata."""
+        with self._lock:
+            meta = {"dtype": str(self.dtype), "text_dim": self.text_dim, "ids": list(self.ids),
+                    "metadata": [[item, value] for item, value in self.metadata.items()]}
+            return {"vectors": self.matrix.copy()}, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Catalog:
+        """The catalog :meth:`to_arrays` described, rows kept bit for bit (no re-normalising)."""
+        vectors, ids = arrays["vectors"], meta["ids"]
+        if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.dtype != np.dtype(meta["dtype"]):
+            raise PyrerankError(f"the catalog's vectors have dtype {vectors.dtype} and shape {vectors.shape}, "
+                                f"expected {meta['dtype']} and ({len(ids)}, dim)")
+        catalog = cls(meta["text_dim"], meta["dtype"], dim=vectors.shape[1])
+        catalog.check_ids(ids)
+        metadata = dict((item, value) for item, value in meta["metadata"])
+        catalog.upsert(ids, vectors, [metadata.get(i) for i in ids] if metadata else None)
+        return catalog
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
-        """(n,) int64 catalogue row of each of `items` — -1 where the id is unknown, -2 where an
+        """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""
         if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
             keys = np.ascontiguousarray(items, dtype=np.int64)

@@ -3,13 +3,19 @@ item-item co-engagement, all updated on every positive event."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import math
 import threading
+import zipfile
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from .interest._common import DAY
+from ..errors import PyrerankError
+from ..interest._common import DAY
 
 
 class CoEngagement:
@@ -54,8 +60,8 @@ class CoEngagement:
             self._arrays[row] = cached
         return cached[1], cached[2]
 
-    def profile(self, recent_rows: list[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
-        """A user's co-engagement profile: Σ_j decay^age_j · neighbours(j) over recent rows
+    def user_scores(self, recent_rows: list[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
+        """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
         (newest last), as (p,) int64 sorted rows and (p,) float32 values."""
         parts = [self.arrays(r) for r in recent_rows]
         if not parts:
@@ -75,13 +81,22 @@ class CoEngagement:
         links = [(a, b, c) for a, neighbors in self.neighbors.items() for b, c in neighbors.items()]
         return np.array(links, np.float64).reshape(-1, 3)
 
+    def add_triples(self, triples: np.ndarray, here: np.ndarray | None = None) -> None:
+        """Restore links saved by :meth:`triples`; `here` (n_saved_rows,) int64 maps a saved row
+        to this catalog's row (-1: not here, the link is left out), None keeps rows as saved."""
+        for a, b, count in triples:
+            ra, rb = (int(a), int(b)) if here is None else (int(here[int(a)]), int(here[int(b)]))
+            if ra >= 0 and rb >= 0:
+                self.neighbors.setdefault(ra, {})[rb] = float(count)
+                self.version[ra] = self.version.get(ra, 0) + 1
+
     def version_sum(self, rows: list[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
         return sum(map(self.version.get, rows, itertools.repeat(0)))
 
 
-class GlobalStats:
-    """Per-item counters over catalogue rows, plus co-engagement. Thread-safe.
+class ItemStats:
+    """Per-item counters over catalog rows, plus co-engagement, shared by every user. Thread-safe.
 
     table : (n_rows, 4) float64, one cache line per item, columns
         log1p(popularity), popularity being Σ positive weights ever;
@@ -116,6 +131,47 @@ class GlobalStats:
                 fresh = np.zeros((grow, 4), np.float64)
                 fresh[:, 3] = -np.inf
                 self.table = np.concatenate([self.table, fresh])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """``table`` (n_rows, 4) float64 and ``co`` (m, 3) float64 (see CoEngagement.triples)."""
+        with self.lock:
+            return {"table": self.table.copy(), "co": self.co.triples()}
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray], here: np.ndarray | None = None) -> None:
+        """Replace every count by those of :meth:`to_arrays`; `here` maps saved rows to this
+        catalog's rows (-1: not here), None keeps them as saved (then the shapes must agree)."""
+        table, co = arrays["table"], arrays["co"]
+        if table.ndim != 2 or table.shape[1] != 4 or co.ndim != 2 or co.shape[1] != 3:
+            raise PyrerankError(f"item statistics have shapes {table.shape} and {co.shape}, expected (n, 4) and (m, 3)")
+        with self.lock:
+            self.clear()
+            if here is None:
+                if len(table) != len(self.table):
+                    raise PyrerankError(f"item statistics cover {len(table)} items, the catalog has {len(self.table)}")
+                self.table = np.ascontiguousarray(table, np.float64)
+            else:
+                known = here >= 0
+                self.table[here[known]] = table[known]
+            self.co.add_triples(co, here)
+
+    def snapshot(self, ids: list[Any]) -> bytes:
+        """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
+        whose catalog has other rows can restore them (:meth:`restore_snapshot`)."""
+        arrays = self.to_arrays()
+        n = min(len(ids), len(arrays["table"]))
+        arrays["table"] = arrays["table"][:n]
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.array(json.dumps(ids[:n])), **arrays)
+        return buffer.getvalue()
+
+    def restore_snapshot(self, data: bytes, row_of: Mapping[Any, int]) -> None:
+        """Replace the statistics by a :meth:`snapshot`; items not in `row_of` are left out."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                ids, arrays = json.loads(str(npz["ids"])), {"table": npz["table"], "co": npz["co"]}
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise PyrerankError(f"the store's statistics snapshot is corrupt: {exc}") from exc
+        self.load_arrays(arrays, np.array([row_of.get(i, -1) for i in ids], np.int64))
 
     def record(self, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
         """One positive event on `row` by a user whose previous positives were `recent_rows`."""

@@ -1,4 +1,5 @@
-"""Per-user records and the in-memory cache of them that every store serves from."""
+"""Per-user records (interest state, recent items, derived caches) and the in-memory cache of
+them that every store serves from."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .interfaces import InterestModel, State, UserQuery
+from ..interfaces import InterestModel, State, UserQuery, split_state
 
 if TYPE_CHECKING:
     from .catalog import Catalog
 
-HISTORY = 50  # recent positive items kept per user (co-engagement profile, recency)
+HISTORY = 50  # recent positive items kept per user (co-engagement scores, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
 RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
 
@@ -32,34 +33,39 @@ class UserRecord:
     query: UserQuery | None = None
     recent_vector: np.ndarray | None = None
     query_valid: bool = False
-    profile_key: Any = None
-    profile: tuple[np.ndarray, np.ndarray] | None = None
+    co_scores_key: Any = None
+    co_scores: tuple[np.ndarray, np.ndarray] | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
 
-    def split_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The interest state as (arrays, JSON-serialisable scalars)."""
-        arrays = {k: v for k, v in self.state.items() if isinstance(v, np.ndarray)}
-        return arrays, {k: v for k, v in self.state.items() if k not in arrays}
+    def to_arrays(self, ids: list, width: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
+        the state was built with."""
+        arrays, scalars = split_state(self.state)
+        return arrays, {"scalars": scalars, "recent": [ids[r] for r in self.recent], "width": width}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], row_of: dict) -> tuple[UserRecord, int]:
+        """The inverse of to_arrays: the record (recent items no longer in the catalog left
+        out) and the item-vector width its state was built with."""
+        state: State = {k: v.copy() for k, v in arrays.items()}
+        state.update(meta["scalars"])
+        return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of]), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
-        """State arrays and scalars, the recent items by id and the item-vector `width` the
-        state was built with, as npz bytes (no pickle)."""
-        arrays, scalars = self.split_state()
-        meta = json.dumps({"scalars": scalars, "recent": [ids[r] for r in self.recent], "width": width})
+        """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
+        arrays, meta = self.to_arrays(ids, width)
         buffer = io.BytesIO()
-        np.savez(buffer, __meta__=np.array(meta), **arrays)  # type: ignore[arg-type]  # numpy stub types **kwds as bool
+        np.savez(buffer, __meta__=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]  # numpy's stub
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, row_of: dict) -> tuple[UserRecord, int]:
-        """The inverse of to_bytes: the record (recent items no longer in the catalogue left out)
-        and the item-vector width its state was built with."""
+        """The inverse of to_bytes."""
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             meta = json.loads(str(npz["__meta__"]))
-            state: State = {k: npz[k].copy() for k in npz.files if k != "__meta__"}
-        state.update(meta["scalars"])
-        return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of]), int(meta["width"])
+            arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
+        return cls.from_arrays(arrays, meta, row_of)
 
     def short_term(self, catalog: Catalog) -> np.ndarray | None:
         """(dim,) float32 unit mean of the vectors of the last RECENT_ITEMS liked rows, or None."""
@@ -74,7 +80,7 @@ class UserRecord:
         return self.recent[-CO_PAIRS:]
 
     def apply(self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float) -> None:
-        """Fold one event on catalogue `row` (item vector (dim,) float32) into this user's interest
+        """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
         and history."""
         interest.update(self.state, vector, weight, timestamp)
         if weight > 0:
