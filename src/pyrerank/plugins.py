@@ -28,6 +28,13 @@ KINDS = {
 }
 
 
+def _builtin_plugins() -> list[tuple[str, Any]]:
+    """pyrerank's own implementations: each package registers its built-ins through the hooks."""
+    from . import encoders, interest, rankers, stores
+
+    return [(module.__name__, module) for module in (encoders, interest, rankers, stores)]
+
+
 class UnknownPluginError(PyrerankError, KeyError):
     """A name that no registered plugin provides."""
 
@@ -56,10 +63,9 @@ class Registry:
         with self._lock:
             if self._entries is not None:
                 return self._entries
-            from . import builtins
-
-            if not self.manager.is_registered(builtins):
-                self.manager.register(builtins, name="pyrerank.builtins")
+            for name, module in _builtin_plugins():
+                if not self.manager.is_registered(module):
+                    self.manager.register(module, name=name)
             if os.environ.get("PYRERANK_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0"):
                 self.manager.load_setuptools_entrypoints("pyrerank")
             self.manager.check_pending()
@@ -100,6 +106,12 @@ class Registry:
             except pluggy.PluginValidationError:
                 self.manager.unregister(plugin)
                 raise
+            self._entries = None
+
+    def unregister_plugin(self, name: str) -> None:
+        """Remove a plugin registered under `name` (what it registered is gone from then on)."""
+        with self._lock:
+            self.manager.unregister(name=name)
             self._entries = None
 
     def names(self, kind: str) -> list[str]:

@@ -161,7 +161,7 @@ class ItemStats:
         n = min(len(ids), len(arrays["table"]))
         arrays["table"] = arrays["table"][:n]
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.array(json.dumps(ids[:n])), **arrays)
+        np.savez(buffer, ids=np.array(json.dumps(ids[:n])), **arrays)  # type: ignore[arg-type]  # numpy's stub
         return buffer.getvalue()
 
     def restore_snapshot(self, data: bytes, row_of: Mapping[Any, int]) -> None:
