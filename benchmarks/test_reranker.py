@@ -58,7 +58,10 @@ def test_rerank(benchmark, ids, dtype, pool):
 def test_observe(benchmark):
     rr = make_reranker(list(range(CATALOGUE_ROWS)), "int8")
     rng = np.random.default_rng(3)
-    events = [(f"u{u}", int(i)) for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOGUE_ROWS, ROUNDS + 200))]
+    events = [
+        (f"u{u}", int(i))
+        for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOGUE_ROWS, ROUNDS + 200))
+    ]
     state = {"i": 0, "t": 10_000.0}
 
     def call():

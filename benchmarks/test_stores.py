@@ -73,8 +73,12 @@ def test_soak_memory_store(benchmark):
     benchmark.pedantic(soak, rounds=1, iterations=1)
     elapsed = samples[-1][0]
     benchmark.extra_info.update(
-        seconds=elapsed, ops_per_s=(counts["observe"] + counts["rerank"]) / elapsed, **counts,
-        users_held=len(rr.users), rss_mb=[[round(t, 1), round(m, 1)] for t, m in samples])
+        seconds=elapsed,
+        ops_per_s=(counts["observe"] + counts["rerank"]) / elapsed,
+        **counts,
+        users_held=len(rr.users),
+        rss_mb=[[round(t, 1), round(m, 1)] for t, m in samples],
+    )
 
 
 @pytest.fixture(scope="module")

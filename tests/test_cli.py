@@ -47,8 +47,22 @@ def test_unknown_encoder_is_a_clean_error():
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="MovieLens data not found")
 def test_eval_writes_table_json_and_chart(tmp_path):
-    done = pyrerank("eval", "--data", str(DATA), "--methods", "random,popularity", "--variant", "realtime",
-                    "--encoder", "hashing", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path), "--quiet")
+    done = pyrerank(
+        "eval",
+        "--data",
+        str(DATA),
+        "--methods",
+        "random,popularity",
+        "--variant",
+        "realtime",
+        "--encoder",
+        "hashing",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert "| popularity | realtime | 0.671 | 0.420 | 0.357 |" in done.stdout
     saved = json.loads((tmp_path / "results.json").read_text())

@@ -39,15 +39,24 @@ def test_no_pairs_or_no_dimensions_give_zero_vectors():
     assert item_factors(np.array([0, 1]), np.array([1, 0]), 5, 0).shape == (5, 0)
 
 
-TEXTS = ["deep space starship battle", "starship crew in deep space", "paris romantic comedy",
-         "romantic love story in paris", "bees and flowers documentary", "honey bees nature film"]
+TEXTS = [
+    "deep space starship battle",
+    "starship crew in deep space",
+    "paris romantic comedy",
+    "romantic love story in paris",
+    "bees and flowers documentary",
+    "honey bees nature film",
+]
 
 
 def fitted(collaborative_dim=16):
     rr = pr.Reranker(encoder="hashing")
     rr.add_items(list(range(len(TEXTS))), TEXTS)
-    log = [pr.Event(f"u{u}", item, "like", timestamp=float(10 * u + i))  # each user: one topic's two items
-           for u in range(30) for i, item in enumerate((2 * (u % 3), 2 * (u % 3) + 1))]
+    log = [
+        pr.Event(f"u{u}", item, "like", timestamp=float(10 * u + i))  # each user: one topic's two items
+        for u in range(30)
+        for i, item in enumerate((2 * (u % 3), 2 * (u % 3) + 1))
+    ]
     rr.fit(log, collaborative_dim=collaborative_dim)
     return rr
 
@@ -56,7 +65,7 @@ def test_fit_appends_collaborative_vectors_and_new_items_rank_by_text(tmp_path):
     rr = fitted()
     assert rr.catalog.dim == rr.catalog.text_dim + 16
     rr.add_items([100, 101], ["starship fleet in deep space", "a cookbook of soups"])  # after fit: text only
-    assert not rr.catalog.matrix[-2:, rr.catalog.text_dim:].any()
+    assert not rr.catalog.matrix[-2:, rr.catalog.text_dim :].any()
     rr.observe("v", 0, "like")
     assert [r.item for r in rr.rerank("v", [101, 100], k=2)] == [100, 101]
     rr.save(tmp_path / "saved")
@@ -69,7 +78,7 @@ def test_fit_appends_collaborative_vectors_and_new_items_rank_by_text(tmp_path):
 def test_collaborative_vectors_link_items_their_users_share():
     rr = fitted()
     m = rr.catalog.matrix.astype(np.float32)
-    cf = m[:, rr.catalog.text_dim:]
+    cf = m[:, rr.catalog.text_dim :]
     cf /= np.linalg.norm(cf, axis=1, keepdims=True)  # each row is [text; collaborative] / √2
     assert cf[0] @ cf[1] > 0.9 > 0.1 > cf[0] @ cf[2]  # 0 and 1 are liked by the same users; 0 and 2 never together
 

@@ -42,8 +42,10 @@ def _import_graph() -> dict[str, set[str]]:
                 if node.level:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, *([base] if base else [])])
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules.keys() | extensions else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules.keys() | extensions else base
+                    for alias in node.names
+                ]
             else:
                 continue
             edges |= {t for t in targets if t in modules and t != name}
@@ -57,7 +59,7 @@ def test_no_import_circle_among_pyrerank_modules():
 
     def visit(module: str, path: list[str]) -> None:
         if module in path:
-            raise AssertionError("import circle: " + " -> ".join([*path[path.index(module):], module]))
+            raise AssertionError("import circle: " + " -> ".join([*path[path.index(module) :], module]))
         if module in done:
             return
         for target in sorted(graph[module]):
@@ -70,15 +72,19 @@ def test_no_import_circle_among_pyrerank_modules():
 
 
 def test_only_the_rankers_package_imports_a_builtin_ranker():
-    offenders = [(module, target) for module, targets in _import_graph().items() for target in targets
-                 if target.startswith("pyrerank.rankers.") and not module.startswith("pyrerank.rankers")]
+    offenders = [
+        (module, target)
+        for module, targets in _import_graph().items()
+        for target in targets
+        if target.startswith("pyrerank.rankers.") and not module.startswith("pyrerank.rankers")
+    ]
     assert offenders == []
 
 
 def test_kernel_ops_take_the_same_arguments_as_pyrerank_ops():
     for name in ("score", "topk", "fused_topk", "mmr"):
         core_signature = getattr(_core, name).__doc__.splitlines()[0]
-        core_names = re.findall(r"(\w+):", core_signature[core_signature.index("(") + 1:])
+        core_names = re.findall(r"(\w+):", core_signature[core_signature.index("(") + 1 :])
         assert core_names == list(inspect.signature(getattr(ops, name)).parameters), name
 
 

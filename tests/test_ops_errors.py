@@ -21,8 +21,11 @@ BAD_CALLS = [
     (lambda: ops.topk(M[None], Q, 3), ValueError, "shape (1, 50, 8)"),
     (lambda: ops.topk(np.zeros((0, 8), np.float32), Q, 3), ValueError, "non-empty"),
     (lambda: ops.topk(M.astype(np.int32), Q, 3), TypeError, "matrix must hold floating-point vectors or int8"),
-    (lambda: ops.topk(np.ones((2, 65_537), np.int8), np.ones(65_537, np.float32), 1), ValueError,
-     "an int8 matrix may be at most 65536 wide, got shape (2, 65537)"),
+    (
+        lambda: ops.topk(np.ones((2, 65_537), np.int8), np.ones(65_537, np.float32), 1),
+        ValueError,
+        "an int8 matrix may be at most 65536 wide, got shape (2, 65537)",
+    ),
     (lambda: ops.to_int8(np.array([[1.0, np.nan]])), ValueError, "matrix must be finite"),
     (lambda: ops.to_int8(M[0]), TypeError, "matrix must be a 2-D numeric array"),
     (lambda: ops.topk(M, Q[:5], 3), ValueError, "query must have shape (8,) or (q, 8)"),
@@ -35,7 +38,11 @@ BAD_CALLS = [
     (lambda: ops.topk(M, Q, -5), ValueError, "k must be >= 1"),
     (lambda: ops.topk(M, Q, 2.5), TypeError, "k must be an integer"),
     (lambda: ops.topk(M, Q, True), TypeError, "k must be an integer"),
-    (lambda: ops.topk(M, Q, 3, np.array([1, 50])), IndexError, "rows[1] = 50 is out of range for a matrix with 50 rows"),
+    (
+        lambda: ops.topk(M, Q, 3, np.array([1, 50])),
+        IndexError,
+        "rows[1] = 50 is out of range for a matrix with 50 rows",
+    ),
     (lambda: ops.topk(M, Q, 3, np.array([-1, 2])), IndexError, "rows[0] = -1"),
     (lambda: ops.topk(M, Q, 3, np.array([2**40], np.uint64)), IndexError, "out of range"),
     (lambda: ops.topk(M, Q, 3, np.array([1.0, 2.0])), TypeError, "rows must be integer row numbers"),
@@ -46,18 +53,50 @@ BAD_CALLS = [
     (lambda: ops.topk(M, Q, 3, num_threads=0), ValueError, "num_threads must be >= 1"),
     (lambda: ops.topk(M, Q, 3, num_threads="2"), TypeError, "num_threads"),
     (lambda: ops.score(M, Q[:3]), ValueError, "query must have shape"),
-    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(2), 3, rows=ROWS[:5]), ValueError, "features must have shape (5, any)"),
-    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(3), 3, rows=ROWS), ValueError, "weights must have shape (2,)"),
-    (lambda: ops.fused_topk(M, Q, np.full((10, 2), np.nan), np.zeros(2), 3, rows=ROWS), ValueError, "features must be finite"),
-    (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.array([0, np.inf]), 3, rows=ROWS), ValueError, "weights must be finite"),
+    (
+        lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(2), 3, rows=ROWS[:5]),
+        ValueError,
+        "features must have shape (5, any)",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.zeros(3), 3, rows=ROWS),
+        ValueError,
+        "weights must have shape (2,)",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, np.full((10, 2), np.nan), np.zeros(2), 3, rows=ROWS),
+        ValueError,
+        "features must be finite",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), np.array([0, np.inf]), 3, rows=ROWS),
+        ValueError,
+        "weights must be finite",
+    ),
     (lambda: ops.fused_topk(M, Q, np.zeros((10, 2)), None, 3, rows=ROWS), ValueError, "given together"),
     (lambda: ops.fused_topk(M, Q, None, None, 3, sim_weight=np.nan), ValueError, "sim_weight must be finite"),
     (lambda: ops.fused_topk(M, Q, np.array([["a", "b"]] * 50), np.zeros(2), 3), TypeError, "features must be numeric"),
     (lambda: ops.multi_topk(M, M[:3], 3, weights=np.ones(2)), ValueError, "interest_weights must have shape (3,)"),
-    (lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2]), ValueError, "extra and extra_weights must be given together"),
-    (lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2, :4], extra_weights=[1, 1]), ValueError, "extra must have shape"),
-    (lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2], extra_weights=[1.0]), ValueError, "extra_weights must have shape (2,)"),
-    (lambda: ops.fused_topk(M, Q, None, None, 3, extra=np.full((1, 8), np.nan), extra_weights=[1.0]), ValueError, "extra must be finite"),
+    (
+        lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2]),
+        ValueError,
+        "extra and extra_weights must be given together",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2, :4], extra_weights=[1, 1]),
+        ValueError,
+        "extra must have shape",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, None, None, 3, extra=M[:2], extra_weights=[1.0]),
+        ValueError,
+        "extra_weights must have shape (2,)",
+    ),
+    (
+        lambda: ops.fused_topk(M, Q, None, None, 3, extra=np.full((1, 8), np.nan), extra_weights=[1.0]),
+        ValueError,
+        "extra must be finite",
+    ),
     (lambda: ops.multi_topk(M, M[:3], 3, weights=[1, np.nan, 1]), ValueError, "interest_weights must be finite"),
     (lambda: ops.mmr(M, np.zeros(49), 3), ValueError, "relevance must have shape (50,)"),
     (lambda: ops.mmr(M, np.zeros(50), 3, lambda_=1.5), ValueError, "lambda_ must lie in [0, 1]"),
@@ -74,27 +113,59 @@ def test_bad_input_raises_named_error(call, error, text):
 
 # The kernel re-checks what reaches it directly, bypassing pyrerank.ops.
 BAD_CORE_CALLS = [
-    (lambda: _core.topk(M.astype(np.float64), Q, 3, num_threads=1), TypeError, "matrix must be float32, float16 or int8, got float64"),
+    (
+        lambda: _core.topk(M.astype(np.float64), Q, 3, num_threads=1),
+        TypeError,
+        "matrix must be float32, float16 or int8, got float64",
+    ),
     (lambda: _core.topk(np.asfortranarray(M), Q, 3, num_threads=1), ValueError, "matrix must be C-contiguous"),
     (lambda: _core.topk([[1.0]], Q, 3, num_threads=1), TypeError, "matrix must be a numpy array, got list"),
-    (lambda: _core.topk(M, Q[:4], 3, num_threads=1), ValueError, "query has dimension 4 but matrix rows have dimension 8"),
+    (
+        lambda: _core.topk(M, Q[:4], 3, num_threads=1),
+        ValueError,
+        "query has dimension 4 but matrix rows have dimension 8",
+    ),
     (lambda: _core.topk(M, Q.astype(np.float64), 3, num_threads=1), TypeError, "query must be float32"),
     (lambda: _core.topk(M, Q, 0), ValueError, "k must be >= 1"),
     (lambda: _core.topk(M, Q, 3, ROWS.astype(np.int32)), TypeError, "rows must be int64"),
     (lambda: _core.topk(M, Q, 3, np.array([99])), IndexError, "out of range"),
     (lambda: _core.topk(M, Q, 3, num_threads=0), ValueError, "num_threads must be >= 1"),
     (lambda: _core.score(M, np.zeros((2, 2, 8), np.float32)), ValueError, "query must have shape"),
-    (lambda: _core.fused_topk(M, Q[None], np.zeros((5, 2), np.float32), np.zeros(2, np.float32), 3), ValueError, "features has shape (5, 2) but there are 50 candidates"),
+    (
+        lambda: _core.fused_topk(M, Q[None], np.zeros((5, 2), np.float32), np.zeros(2, np.float32), 3),
+        ValueError,
+        "features has shape (5, 2) but there are 50 candidates",
+    ),
     (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, lambda_=2.0), ValueError, "lambda_ must lie in [0, 1]"),
     (lambda: _core.use_isa("sse9"), ValueError, "isa must be one this CPU and build can run"),
-    (lambda: _core.candidate_features(np.zeros((50, 4)), None, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64),
-                                      np.zeros(0, np.float32)), TypeError, "rows must be a numpy array, got NoneType"),
-    (lambda: _core.candidate_features(np.zeros((50, 4)), np.array([50]), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64),
-                                      np.zeros(0, np.float32)), IndexError, "rows[0] = 50 is out of range for a matrix with 50 rows"),
-    (lambda: _core.candidate_features(np.zeros((50, 4), np.float32), ROWS, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64),
-                                      np.zeros(0, np.float32)), TypeError, "stats must be a C-contiguous (n_rows, 4) float64"),
-    (lambda: _core.candidate_features(np.zeros((50, 4)), ROWS, 0.0, 0.0, 1.0, None, np.zeros(0, np.int64),
-                                      np.zeros(0, np.float32)), ValueError, "half_life and recency_scale must be > 0"),
+    (
+        lambda: _core.candidate_features(
+            np.zeros((50, 4)), None, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ),
+        TypeError,
+        "rows must be a numpy array, got NoneType",
+    ),
+    (
+        lambda: _core.candidate_features(
+            np.zeros((50, 4)), np.array([50]), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ),
+        IndexError,
+        "rows[0] = 50 is out of range for a matrix with 50 rows",
+    ),
+    (
+        lambda: _core.candidate_features(
+            np.zeros((50, 4), np.float32), ROWS, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ),
+        TypeError,
+        "stats must be a C-contiguous (n_rows, 4) float64",
+    ),
+    (
+        lambda: _core.candidate_features(
+            np.zeros((50, 4)), ROWS, 0.0, 0.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ),
+        ValueError,
+        "half_life and recency_scale must be > 0",
+    ),
 ]
 
 

@@ -69,11 +69,31 @@ def test_fused_and_multi_topk_match_reference_exactly(isa, problem, data):
     n_extra = data.draw(st.integers(0, 3))
     extra = (rng.integers(-2, 3, size=(n_extra, matrix.shape[1])) / 2).astype(np.float32) if n_extra else None
     extra_weights = (rng.integers(-4, 5, size=n_extra) / 4).astype(np.float32) if n_extra else None
-    got = ops.fused_topk(matrix, interests, features, weights, k, sim_weight=sim_weight,
-                         interest_weights=interest_weights, extra=extra, extra_weights=extra_weights,
-                         rows=rows, num_threads=threads)
-    want = ref.fused_topk(matrix, interests, features, weights, k, sim_weight=sim_weight,
-                          interest_weights=interest_weights, extra=extra, extra_weights=extra_weights, rows=rows)
+    got = ops.fused_topk(
+        matrix,
+        interests,
+        features,
+        weights,
+        k,
+        sim_weight=sim_weight,
+        interest_weights=interest_weights,
+        extra=extra,
+        extra_weights=extra_weights,
+        rows=rows,
+        num_threads=threads,
+    )
+    want = ref.fused_topk(
+        matrix,
+        interests,
+        features,
+        weights,
+        k,
+        sim_weight=sim_weight,
+        interest_weights=interest_weights,
+        extra=extra,
+        extra_weights=extra_weights,
+        rows=rows,
+    )
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     got = ops.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, num_threads=threads)
@@ -147,8 +167,12 @@ def test_large_multithreaded_topk_equals_single_threaded(isa, dtype, rng):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), dim=st.sampled_from([1, 7, 31, 32, 33, 64, 95, 384, 448, 1000, 5000]),
-       n_queries=st.integers(1, 6), zero_rows=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dim=st.sampled_from([1, 7, 31, 32, 33, 64, 95, 384, 448, 1000, 5000]),
+    n_queries=st.integers(1, 6),
+    zero_rows=st.booleans(),
+)
 def test_int8_scores_are_identical_on_every_isa_and_close_to_the_reference(seed, dim, n_queries, zero_rows):
     """Integer sums are exact, so every instruction set returns the same bits; all-zero rows score 0."""
     rng = np.random.default_rng(seed)
@@ -209,12 +233,14 @@ def test_k_larger_than_candidates_returns_all_sorted(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(keys=st.lists(st.text(max_size=12), unique=True, max_size=3_000),
-       probes=st.lists(st.text(max_size=12) | st.integers(), max_size=200))
+@given(
+    keys=st.lists(st.text(max_size=12), unique=True, max_size=3_000),
+    probes=st.lists(st.text(max_size=12) | st.integers(), max_size=200),
+)
 def test_string_index_agrees_with_a_dict(keys, probes):
     index = _core.StringIndex()
     index.add(keys[: len(keys) // 2], 0)  # two batches: the second may grow the table
-    index.add(keys[len(keys) // 2:], len(keys) // 2)
+    index.add(keys[len(keys) // 2 :], len(keys) // 2)
     row_of = {key: row for row, key in enumerate(keys)}
     queries = probes + keys[::7]
     expected = np.array([row_of.get(q, -1) if isinstance(q, str) else -1 for q in queries], np.int64)
@@ -232,13 +258,22 @@ def test_string_index_agrees_with_a_dict(keys, probes):
 def test_candidate_features_match_the_reference(data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     n_rows = data.draw(st.integers(1, 400))
-    stats = np.column_stack([np.log1p(rng.integers(0, 50, n_rows)), np.log1p(rng.random(n_rows) * 20),
-                             rng.random(n_rows) * 1e6, rng.random(n_rows) * 1e6]).astype(np.float64)
+    stats = np.column_stack(
+        [
+            np.log1p(rng.integers(0, 50, n_rows)),
+            np.log1p(rng.random(n_rows) * 20),
+            rng.random(n_rows) * 1e6,
+            rng.random(n_rows) * 1e6,
+        ]
+    ).astype(np.float64)
     stats[rng.random(n_rows) < 0.3, 3] = -np.inf  # never engaged
     rows = rng.integers(0, n_rows, data.draw(st.integers(1, 600))).astype(np.int64)
     upstream = data.draw(st.sampled_from([None, "random", "constant"]))
-    upstream = None if upstream is None else (
-        rng.standard_normal(len(rows)) if upstream == "random" else np.full(len(rows), 0.3)).astype(np.float32)
+    upstream = (
+        None
+        if upstream is None
+        else (rng.standard_normal(len(rows)) if upstream == "random" else np.full(len(rows), 0.3)).astype(np.float32)
+    )
     p = data.draw(st.integers(0, n_rows))
     co_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
     co_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros

@@ -67,7 +67,9 @@ def test_int8_catalog_ranks_like_float32():
     assert r.catalog.matrix.nbytes == 4 * 3_000 * 384
     assert [x.item for x in ranked["int8"][:3]] == [x.item for x in ranked["float32"][:3]]
     assert len({x.item for x in ranked["int8"]} & {x.item for x in ranked["float32"]}) >= 18
-    np.testing.assert_allclose([x.score for x in ranked["int8"][:3]], [x.score for x in ranked["float32"][:3]], atol=2e-3)
+    np.testing.assert_allclose(
+        [x.score for x in ranked["int8"][:3]], [x.score for x in ranked["float32"][:3]], atol=2e-3
+    )
 
 
 def test_rank_request_vectors_are_unit_rows_whatever_the_dtype():
@@ -230,8 +232,12 @@ def test_fit_learns_weights_without_touching_user_records():
     r.add_items(list(range(40)), [f"item number {i} " + TEXTS[i % 8] for i in range(40)])
     rng = np.random.default_rng(0)
     hot = [3, 11, 19]  # what everyone engages with
-    events = [pr.Event(f"u{u}", int(rng.choice(hot)) if rng.random() < 0.7 else int(rng.integers(40)), "click",
-                       timestamp=float(t)) for t, u in enumerate(rng.integers(0, 30, size=1500))]
+    events = [
+        pr.Event(
+            f"u{u}", int(rng.choice(hot)) if rng.random() < 0.7 else int(rng.integers(40)), "click", timestamp=float(t)
+        )
+        for t, u in enumerate(rng.integers(0, 30, size=1500))
+    ]
     with pytest.warns(pr.PyrerankWarning, match="fit skipped 2 events whose items are not in the catalog"):
         r.fit([*events, pr.Event("u0", 999, "click", 0.0), pr.Event("u1", 998, "like", 1.0)])
     assert r.ranker.fitted and r.ranker.weights["popularity"] > 0

@@ -48,8 +48,13 @@ def durable_url(request, tmp_path):
 
 def run_child(code: str, *args: str) -> subprocess.Popen:
     script = textwrap.dedent(code)
-    return subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 OBSERVER = """
@@ -158,8 +163,13 @@ def test_processes_writing_at_once_lose_no_update(durable_url):
 
 def test_threads_on_distinct_users_end_as_if_run_one_at_a_time():
     rng = np.random.default_rng(5)
-    plans = {f"t{n}": [(int(rng.integers(len(ITEMS))), str(rng.choice(["click", "like", "skip", "dislike", "rerank"])))
-                       for _ in range(10_000)] for n in range(8)}
+    plans = {
+        f"t{n}": [
+            (int(rng.integers(len(ITEMS))), str(rng.choice(["click", "like", "skip", "dislike", "rerank"])))
+            for _ in range(10_000)
+        ]
+        for n in range(8)
+    }
 
     def run(rr, user):
         for i, (item, op) in enumerate(plans[user]):
@@ -201,13 +211,16 @@ def test_a_redis_server_that_goes_away_fails_observe_without_acknowledging(tmp_p
         rr.observe("u", 1, "like")
 
 
-@pytest.mark.parametrize("store, error, message", [
-    ("sqlite://", ValueError, "sqlite:///path.db"),
-    ("sqlite:///x.db?fsync=1", ValueError, "synchronous"),
-    ("sqlite:////nonexistent-dir/profiles.db", pr.StoreError, "cannot open SQLite store"),
-    ("mongo://localhost", pr.UnknownPluginError, "registered: memory, redis, sqlite"),
-    (42, TypeError, "store must be"),
-])
+@pytest.mark.parametrize(
+    "store, error, message",
+    [
+        ("sqlite://", ValueError, "sqlite:///path.db"),
+        ("sqlite:///x.db?fsync=1", ValueError, "synchronous"),
+        ("sqlite:////nonexistent-dir/profiles.db", pr.StoreError, "cannot open SQLite store"),
+        ("mongo://localhost", pr.UnknownPluginError, "registered: memory, redis, sqlite"),
+        (42, TypeError, "store must be"),
+    ],
+)
 def test_bad_store_specs(store, error, message):
     with pytest.raises(error, match=message):
         pr.Reranker(encoder="hashing", store=store)
@@ -260,7 +273,9 @@ def test_redis_user_ttl_forgets_idle_users(redis_url):
 
     url = f"{redis_url}?prefix=t{uuid.uuid4().hex}&user_ttl=1"
     feed(make_reranker(url), [("idle", 0, "like", 1.0), ("idle", 5, "like", 2.0)])
-    assert rankings(make_reranker(url), ["idle", "nobody"])["idle"] != rankings(make_reranker(url), ["nobody"])["nobody"]
+    assert (
+        rankings(make_reranker(url), ["idle", "nobody"])["idle"] != rankings(make_reranker(url), ["nobody"])["nobody"]
+    )
     time.sleep(2.1)
     later = rankings(make_reranker(url), ["idle", "nobody"])
     assert later["idle"] == later["nobody"]

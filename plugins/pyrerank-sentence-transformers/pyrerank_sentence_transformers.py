@@ -19,8 +19,9 @@ class SentenceTransformerEncoder(pr.Encoder):
 
     name = "sentence-transformers"
 
-    def __init__(self, model_path: str | os.PathLike | None = None, device: str | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 64
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         if model_path is None:
@@ -36,8 +37,9 @@ class SentenceTransformerEncoder(pr.Encoder):
         texts = self.check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=False)
+        out = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(out, dtype=np.float32)
 
 

@@ -44,8 +44,18 @@ def topk(matrix: np.ndarray, query: np.ndarray, k: int, rows: np.ndarray | None 
     return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
 
-def fused_scores(matrix, query, features=None, weights=None, *, sim_weight=1.0,
-                 interest_weights=None, extra=None, extra_weights=None, rows=None) -> np.ndarray:
+def fused_scores(
+    matrix,
+    query,
+    features=None,
+    weights=None,
+    *,
+    sim_weight=1.0,
+    interest_weights=None,
+    extra=None,
+    extra_weights=None,
+    rows=None,
+) -> np.ndarray:
     """(n,) float64: sim_weight * max_j(w_j * <q_j, row>) + Σ_e x_e <extra_e, row> + features @ weights."""
     vectors, _ = _candidates(matrix, rows)
     q = np.atleast_2d(np.asarray(query, np.float64))
@@ -58,12 +68,32 @@ def fused_scores(matrix, query, features=None, weights=None, *, sim_weight=1.0,
     return out
 
 
-def fused_topk(matrix, query, features, weights, k, *, sim_weight=1.0, interest_weights=None, extra=None,
-               extra_weights=None, rows=None):
+def fused_topk(
+    matrix,
+    query,
+    features,
+    weights,
+    k,
+    *,
+    sim_weight=1.0,
+    interest_weights=None,
+    extra=None,
+    extra_weights=None,
+    rows=None,
+):
     """Like ops.fused_topk."""
     _, row_numbers = _candidates(matrix, rows)
-    scores = fused_scores(matrix, query, features, weights, sim_weight=sim_weight, interest_weights=interest_weights,
-                          extra=extra, extra_weights=extra_weights, rows=rows)
+    scores = fused_scores(
+        matrix,
+        query,
+        features,
+        weights,
+        sim_weight=sim_weight,
+        interest_weights=interest_weights,
+        extra=extra,
+        extra_weights=extra_weights,
+        rows=rows,
+    )
     return _best_first(scores, row_numbers, k)
 
 

@@ -36,7 +36,9 @@ def matrix(value: Any) -> np.ndarray:
         return value
     arr = np.asarray(value)
     if arr.dtype.kind != "f" and arr.dtype != I8:
-        raise TypeError(f"matrix must hold floating-point vectors or int8 directions (ops.to_int8), got dtype {arr.dtype}")
+        raise TypeError(
+            f"matrix must hold floating-point vectors or int8 directions (ops.to_int8), got dtype {arr.dtype}"
+        )
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"matrix must be a non-empty 2-D array (n_rows, dim), got shape {arr.shape}")
     target = arr.dtype if arr.dtype in (F32, F16, I8) else F32

@@ -23,7 +23,11 @@ def _show(title: str, ranked, before: dict | None, texts: dict) -> None:
         move = ""
         if before is not None:
             old = before.get(item)
-            move = "  new" if old is None else (f"  ↑{old - rank}" if old > rank else f"  ↓{rank - old}" if old < rank else "  =")
+            move = (
+                "  new"
+                if old is None
+                else (f"  ↑{old - rank}" if old > rank else f"  ↓{rank - old}" if old < rank else "  =")
+            )
         print(f"  {rank:>2}. {score:+.3f}  {texts[item][:70]:<70}{move}")
 
 
@@ -35,8 +39,10 @@ def demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rr = pr.Reranker(encoder=args.encoder, interest=args.interest, ranker=args.ranker)
     rr.add_items(list(texts), list(texts.values()))
-    print(f"{len(texts)} items encoded with {rr.encoder.name!r} ({rr.encoder.dim}-d) "
-          f"in {time.perf_counter() - started:.1f} s; ranker {rr.ranker.name!r}, interest {rr.interest.name!r}")
+    print(
+        f"{len(texts)} items encoded with {rr.encoder.name!r} ({rr.encoder.dim}-d) "
+        f"in {time.perf_counter() - started:.1f} s; ranker {rr.ranker.name!r}, interest {rr.interest.name!r}"
+    )
     candidates = list(texts)
     user, t0 = "demo-user", time.time()
     steps = [
@@ -54,8 +60,12 @@ def demo(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         ranked = rr.rerank(user, candidates, k=args.k)
         took = (time.perf_counter() - t) * 1e6
-        _show(f"After the user {verb} “{texts[item]}” (rerank of {len(candidates)} took {took:.0f} µs)",
-              ranked, before, texts)
+        _show(
+            f"After the user {verb} “{texts[item]}” (rerank of {len(candidates)} took {took:.0f} µs)",
+            ranked,
+            before,
+            texts,
+        )
     return 0
 
 
@@ -68,17 +78,28 @@ def evaluate(args: argparse.Namespace) -> int:
     methods = tuple(args.methods.split(",")) if args.methods else DEFAULT_METHODS
     variants = ("realtime", "static") if args.variant == "both" else (args.variant,)
     started = time.perf_counter()
-    experiment = Experiment(args.data, encoder=args.encoder, cache_dir=args.cache_dir, seed=args.seed,
-                            progress=not args.quiet)
+    experiment = Experiment(
+        args.data, encoder=args.encoder, cache_dir=args.cache_dir, seed=args.seed, progress=not args.quiet
+    )
     results = {variant: experiment.run(methods, variant) for variant in variants}
     seconds = time.perf_counter() - started
     print(report.table(results))
-    config = {"data": str(args.data), "data_name": Path(args.data).name, "methods": methods, "variants": variants,
-              "seed": args.seed, "encoder": experiment.encoder_name, "users": len(experiment.split.users),
-              "steps": int(experiment.split.is_test.sum()), "encode_seconds": round(experiment.encode_seconds, 1),
-              "total_seconds": round(seconds, 1)}
-    print(f"\n{config['users']} users, {config['steps']} steps; encoding {config['encode_seconds']} s, "
-          f"total {config['total_seconds']} s")
+    config = {
+        "data": str(args.data),
+        "data_name": Path(args.data).name,
+        "methods": methods,
+        "variants": variants,
+        "seed": args.seed,
+        "encoder": experiment.encoder_name,
+        "users": len(experiment.split.users),
+        "steps": int(experiment.split.is_test.sum()),
+        "encode_seconds": round(experiment.encode_seconds, 1),
+        "total_seconds": round(seconds, 1),
+    }
+    print(
+        f"\n{config['users']} users, {config['steps']} steps; encoding {config['encode_seconds']} s, "
+        f"total {config['total_seconds']} s"
+    )
     if args.out:
         for path in report.save(Path(args.out), results, config):
             print(f"wrote {path}")
@@ -106,12 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)
     p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see EVAL.md)")
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
-    p_eval.add_argument("--methods", help="comma-separated: random, popularity, co-engagement, content, "
-                                           "pyrerank, pyrerank:<ranker> (default: all but pyrerank:*)")
+    p_eval.add_argument(
+        "--methods",
+        help="comma-separated: random, popularity, co-engagement, content, "
+        "pyrerank, pyrerank:<ranker> (default: all but pyrerank:*)",
+    )
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")
-    p_eval.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/pyrerank"),
-                        help="keep encoded texts here so reruns skip encoding")
+    p_eval.add_argument(
+        "--cache-dir",
+        default=os.path.expanduser("~/.cache/pyrerank"),
+        help="keep encoded texts here so reruns skip encoding",
+    )
     p_eval.add_argument("--seed", type=int, default=0)
     p_eval.add_argument("--out", help="write results.json and ndcg.png here")
     p_eval.add_argument("--quiet", action="store_true", help="no progress bars")

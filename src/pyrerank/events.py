@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable
-from typing import Union
 
-ItemId = Union[int, str]
+ItemId = int | str
 UserId = Hashable
 
 # How much each kind of event moves a user's interest. Positive kinds pull the interest

@@ -33,6 +33,7 @@ def split_state(state: State) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
     return arrays, {k: v for k, v in state.items() if k not in arrays}
 
+
 # The per-candidate feature columns the kernel computes from the shared item statistics, in its
 # order (definitions in csrc/candidates.hpp), and every column a ranker can read or learn from.
 FEATURE_NAMES: tuple[str, ...] = tuple(_core.FEATURE_NAMES)
@@ -224,7 +225,7 @@ class Ranker(abc.ABC):
         """Per candidate, each part's contribution to its score (parts sum to "score")."""
         return [{"score": float(s)} for s in self.score(request)]
 
-    def fit(self, examples: TrainingExamples) -> None:
+    def fit(self, examples: TrainingExamples) -> None:  # noqa: B027 (optional: most rankers learn nothing)
         """Learn parameters from logged feedback (``Reranker.fit`` calls it only on rankers
         that override it)."""
 
@@ -232,7 +233,7 @@ class Ranker(abc.ABC):
         """What the ranker learned, as numpy arrays and JSON scalars (saved with the model)."""
         return {}
 
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State) -> None:  # noqa: B027 (optional, with get_state)
         """Restore what :meth:`get_state` returned."""
 
 

@@ -130,8 +130,7 @@ def multi_topk(
     -------
     indices : (k',) int64, scores : (k',) float32 — as :func:`topk` for one query.
     """
-    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows,
-                      num_threads=num_threads)
+    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows, num_threads=num_threads)
 
 
 def fused_topk(
@@ -187,8 +186,9 @@ def fused_topk(
         ex = check.vectors(extra, "extra", m.shape[1]).reshape(-1, m.shape[1])
         ew = check.float_array(extra_weights, "extra_weights", (ex.shape[0],))
     threads = check.num_threads(num_threads, m, q, r)
-    return _core.fused_topk(m, q, feats, w, k, sim_weight=sw, interest_weights=iw, extra=ex, extra_weights=ew,
-                            rows=r, num_threads=threads)
+    return _core.fused_topk(
+        m, q, feats, w, k, sim_weight=sw, interest_weights=iw, extra=ex, extra_weights=ew, rows=r, num_threads=threads
+    )
 
 
 def mmr(

@@ -133,8 +133,9 @@ class Registry:
         entry = self._entry(kind, name)
         if entry.factory is None:
             if options:
-                raise TypeError(f"{kind} {name!r} was registered as an instance and takes no options, "
-                                f"got {sorted(options)}")
+                raise TypeError(
+                    f"{kind} {name!r} was registered as an instance and takes no options, got {sorted(options)}"
+                )
             return
         parameters = _parameters(entry.factory)
         if parameters is None:  # takes **options, or has no signature to read
@@ -154,7 +155,9 @@ class Registry:
             options = {"device": device, **options}
         made = entry.factory(**options)
         if not isinstance(made, INTERFACES[kind]):
-            raise PyrerankError(f"{kind} {name!r} from {entry.source} built {made!r}, not a {INTERFACES[kind].__name__}")
+            raise PyrerankError(
+                f"{kind} {name!r} from {entry.source} built {made!r}, not a {INTERFACES[kind].__name__}"
+            )
         return made
 
 

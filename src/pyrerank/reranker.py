@@ -158,15 +158,19 @@ class Reranker:
             empty = np.flatnonzero(~np.asarray(vectors).any(axis=1))
             if len(empty):
                 i = int(empty[0])
-                raise ValueError(f"texts[{i}] = {texts[i][:40]!r} encodes to an all-zero vector with encoder "
-                                 f"{self.encoder.name!r} (nothing in it that encoder uses): give it words or pass vectors=")
+                raise ValueError(
+                    f"texts[{i}] = {texts[i][:40]!r} encodes to an all-zero vector with encoder "
+                    f"{self.encoder.name!r} (nothing in it that encoder uses): give it words or pass vectors="
+                )
         vectors = self._clean_vectors(vectors, len(ids))
         with self._lock:
             if self.catalog is None:
                 self.catalog = Catalog(vectors.shape[1], self.dtype)
             if vectors.shape[1] != self.catalog.text_dim:
-                raise ValueError(f"vectors have dimension {vectors.shape[1]} but the catalog's text vectors have "
-                                 f"{self.catalog.text_dim}")
+                raise ValueError(
+                    f"vectors have dimension {vectors.shape[1]} but the catalog's text vectors have "
+                    f"{self.catalog.text_dim}"
+                )
             self.catalog.check_ids(ids)
             self.catalog.upsert(ids, vectors, metadata)
             self.stats.resize(len(self.catalog))
@@ -199,8 +203,16 @@ class Reranker:
         return row
 
     # -- events --------------------------------------------------------------------------
-    def observe(self, user: Hashable, item: ItemId, kind: str = "click", *, timestamp: float | None = None,
-                weight: float | None = None, count: bool = True) -> None:
+    def observe(
+        self,
+        user: Hashable,
+        item: ItemId,
+        kind: str = "click",
+        *,
+        timestamp: float | None = None,
+        weight: float | None = None,
+        count: bool = True,
+    ) -> None:
         """Record one event; the very next rerank for `user` reflects it.
 
         count : also add it to the shared item statistics (popularity, co-engagement). Pass
@@ -246,19 +258,31 @@ class Reranker:
         if dropped:
             unknown = np.flatnonzero(rows == -1)
             if len(unknown):
-                warnings.warn(f"{len(unknown)} candidate ids are not in the catalog and were left out, "
-                              f"e.g. {[candidates[i] for i in unknown[:5]]}", PyrerankWarning, stacklevel=3)
+                warnings.warn(
+                    f"{len(unknown)} candidate ids are not in the catalog and were left out, "
+                    f"e.g. {[candidates[i] for i in unknown[:5]]}",
+                    PyrerankWarning,
+                    stacklevel=3,
+                )
             repeated = int((rows == -2).sum())
             if repeated:
-                warnings.warn(f"{repeated} duplicate candidate ids were dropped (first kept)",
-                              PyrerankWarning, stacklevel=3)
+                warnings.warn(
+                    f"{repeated} duplicate candidate ids were dropped (first kept)", PyrerankWarning, stacklevel=3
+                )
             keep = rows >= 0
             rows = rows[keep]
             upstream = None if upstream is None else upstream[keep]
         return rows, upstream
 
-    def rerank(self, user: Hashable, candidates: Sequence[ItemId] | np.ndarray, k: int = 10, *,
-               scores: Sequence[float] | np.ndarray | None = None, now: float | None = None) -> list[Ranked]:
+    def rerank(
+        self,
+        user: Hashable,
+        candidates: Sequence[ItemId] | np.ndarray,
+        k: int = 10,
+        *,
+        scores: Sequence[float] | np.ndarray | None = None,
+        now: float | None = None,
+    ) -> list[Ranked]:
         """The best `k` of `candidates` for `user`, best first.
 
         candidates : item ids (a numpy int array is fastest); unknown ids are left out and
@@ -277,8 +301,9 @@ class Reranker:
         ids = self.catalog.ids  # type: ignore[union-attr]
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
-    def explain(self, user: Hashable, item: ItemId, *, scores: float | None = None,
-                now: float | None = None) -> dict[str, float]:
+    def explain(
+        self, user: Hashable, item: ItemId, *, scores: float | None = None, now: float | None = None
+    ) -> dict[str, float]:
         """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
         rows = np.array([self._row(item)], np.int64)
         upstream = None if scores is None else np.array([scores], np.float32)
@@ -286,8 +311,15 @@ class Reranker:
         return self.ranker.explain(request)[0]
 
     # -- learning ------------------------------------------------------------------------
-    def fit(self, events: Iterable[Event], *, collaborative_dim: int = 64, negatives: int = 4,
-            max_examples: int = 50_000, seed: int = 0) -> None:
+    def fit(
+        self,
+        events: Iterable[Event],
+        *,
+        collaborative_dim: int = 64,
+        negatives: int = 4,
+        max_examples: int = 50_000,
+        seed: int = 0,
+    ) -> None:
         """Learn from a historical log: adds its counts to the global statistics, gives every item
         a collaborative vector of `collaborative_dim` (0: none) from who engaged with what,
         appended to its text vector (see pyrerank.learning.collab), and fits the ranker's weights on
@@ -298,9 +330,18 @@ class Reranker:
         statistics snapshot written here)."""
         check.integer(collaborative_dim, "collaborative_dim", 0)
         self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
-        replay_for_fit(list(events), catalog=self._catalog(), stats=self.stats, interest=self.interest,
-                       ranker=self.ranker, users=self.users, collaborative_dim=collaborative_dim,
-                       negatives=negatives, max_examples=max_examples, seed=seed)
+        replay_for_fit(
+            list(events),
+            catalog=self._catalog(),
+            stats=self.stats,
+            interest=self.interest,
+            ranker=self.ranker,
+            users=self.users,
+            collaborative_dim=collaborative_dim,
+            negatives=negatives,
+            max_examples=max_examples,
+            seed=seed,
+        )
         if self.store.durable:  # the counts join the store's statistics for processes that open it later
             self.view.snapshot(self._catalog())
 
@@ -331,13 +372,16 @@ class Reranker:
             arrays, meta = record.to_arrays(catalog.ids, catalog.dim)
             users.update({f"{i}.{key}": value for key, value in arrays.items()})
             records.append({"id": user, **meta})
-        persist.save(path, {
-            "config": ({}, config),
-            "catalog": catalog.to_arrays(),
-            "item_stats": (self.stats.to_arrays(), {}),
-            "ranker": split_state(self.ranker.get_state()),
-            "users": (users, {"records": records}),
-        })
+        persist.save(
+            path,
+            {
+                "config": ({}, config),
+                "catalog": catalog.to_arrays(),
+                "item_stats": (self.stats.to_arrays(), {}),
+                "ranker": split_state(self.ranker.get_state()),
+                "users": (users, {"records": records}),
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, **options: Any) -> Reranker:
@@ -380,15 +424,17 @@ class Reranker:
         user_arrays, meta = parts["users"]
         for i, entry in enumerate(meta["records"]):
             prefix = f"{i}."
-            state = {key[len(prefix):]: value for key, value in user_arrays.items() if key.startswith(prefix)}
+            state = {key[len(prefix) :]: value for key, value in user_arrays.items() if key.startswith(prefix)}
             record, _ = UserRecord.from_arrays(state, entry, catalog.row_of)
             self.users.put(user_key(entry["id"]), record)
 
     def __repr__(self) -> str:
         n = 0 if self.catalog is None else len(self.catalog)
         enc = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
-        return (f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
-                f"store={self.store!r}, items={n}, users in memory={len(self.users)})")
+        return (
+            f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
+            f"store={self.store!r}, items={n}, users in memory={len(self.users)})"
+        )
 
 
 # Every constructor option, which Reranker.load takes too.

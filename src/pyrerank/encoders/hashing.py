@@ -34,7 +34,9 @@ class HashingEncoder(Encoder):
         feats += [(f"b:{a} {b}".encode("utf-8", "surrogatepass"), 1.0) for a, b in zip(words, words[1:])]
         for w in words:
             padded = f"#{w}#"
-            feats += [(("c:" + padded[i : i + 3]).encode("utf-8", "surrogatepass"), 0.5) for i in range(len(padded) - 2)]
+            feats += [
+                (("c:" + padded[i : i + 3]).encode("utf-8", "surrogatepass"), 0.5) for i in range(len(padded) - 2)
+            ]
         return feats
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

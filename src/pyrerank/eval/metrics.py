@@ -20,8 +20,9 @@ def accuracy(ranks: np.ndarray) -> dict[str, float]:
     }
 
 
-def beyond_accuracy(top_lists: list[np.ndarray], vectors: np.ndarray, popularity: np.ndarray,
-                    n_items: int) -> dict[str, float]:
+def beyond_accuracy(
+    top_lists: list[np.ndarray], vectors: np.ndarray, popularity: np.ndarray, n_items: int
+) -> dict[str, float]:
     """Coverage, intra-list diversity and novelty of top-10 lists.
 
     top_lists : per step, (<= 10,) int64 item rows; vectors : (n_items, dim) L2-normalised

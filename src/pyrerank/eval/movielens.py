@@ -60,5 +60,6 @@ def load(folder: str | Path) -> Ratings:
         for row in list(csv.reader(f))[1:]:
             movies[int(row[0])] = item_text(row[1], row[2], tags.get(int(row[0]), []))
     item_ids = np.array(sorted(movies), dtype=np.int64)
-    return Ratings(user[order], item[order], rating[order], timestamp[order], item_ids,
-                   [movies[i] for i in item_ids.tolist()])
+    return Ratings(
+        user[order], item[order], rating[order], timestamp[order], item_ids, [movies[i] for i in item_ids.tolist()]
+    )

@@ -82,4 +82,3 @@ def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0) -> Iterato
             if step_no == 0 or realtime:
                 observed_upto = idx
             yield Step(user, np.concatenate([[data.item[idx]], negatives]), before)
-

@@ -31,8 +31,15 @@ def _progress(iterable, total: int, desc: str, show: bool):
 class Experiment:
     """Everything shared by the variants: data, split, train statistics, item vectors."""
 
-    def __init__(self, data_dir: str | Path, *, encoder: str = "minilm", cache_dir: str | Path | None = None,
-                 seed: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        encoder: str = "minilm",
+        cache_dir: str | Path | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
         import pyrerank as pr
 
         self.data = movielens.load(data_dir)
@@ -57,8 +64,10 @@ class Experiment:
         """Every event that is not a test step."""
         d = self.data
         keep = np.flatnonzero(~self.split.is_test)
-        return [Event(int(d.user[i]), int(d.item[i]), protocol.kind_of(float(d.rating[i])), float(d.timestamp[i]))
-                for i in keep.tolist()]
+        return [
+            Event(int(d.user[i]), int(d.item[i]), protocol.kind_of(float(d.rating[i])), float(d.timestamp[i]))
+            for i in keep.tolist()
+        ]
 
     def method(self, name: str) -> baselines.Method:
         import pyrerank as pr
@@ -91,8 +100,12 @@ class Experiment:
         tops: dict[str, list[np.ndarray]] = {name: [] for name in methods}
         n_steps = int(self.split.is_test.sum())
         started = time.perf_counter()
-        for step in _progress(protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
-                              n_steps, f"replay ({variant})", self.progress):
+        for step in _progress(
+            protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
+            n_steps,
+            f"replay ({variant})",
+            self.progress,
+        ):
             rows = np.searchsorted(d.item_ids, step.candidates)
             for i in step.observe_before:
                 kind = protocol.kind_of(float(d.rating[i]))
@@ -108,12 +121,16 @@ class Experiment:
         seconds = time.perf_counter() - started
         out = {}
         for name in methods:
-            out[name] = {**metrics.accuracy(np.array(ranks[name])),
-                         **metrics.beyond_accuracy(tops[name], self.vectors, self.train_counts, len(d.item_ids))}
+            out[name] = {
+                **metrics.accuracy(np.array(ranks[name])),
+                **metrics.beyond_accuracy(tops[name], self.vectors, self.train_counts, len(d.item_ids)),
+            }
         log.info("%s replay of %d steps took %.1f s", variant, n_steps, seconds)
         return out
 
     def _target_index(self, step: protocol.Step) -> int:
         start, stop = self.split.spans[step.user]
-        idx = start + np.flatnonzero(self.split.is_test[start:stop] & (self.data.item[start:stop] == step.candidates[0]))
+        idx = start + np.flatnonzero(
+            self.split.is_test[start:stop] & (self.data.item[start:stop] == step.candidates[0])
+        )
         return int(idx[0])

@@ -19,8 +19,13 @@ class MultiInterest(InterestModel):
 
     name = "multi"
 
-    def __init__(self, max_interests: int = 4, merge_threshold: float = 0.45, half_life: float = 30 * DAY,
-                 negative_weight: float = 0.5) -> None:
+    def __init__(
+        self,
+        max_interests: int = 4,
+        merge_threshold: float = 0.45,
+        half_life: float = 30 * DAY,
+        negative_weight: float = 0.5,
+    ) -> None:
         if not isinstance(max_interests, int) or max_interests < 1:
             raise ValueError(f"max_interests must be an int >= 1, got {max_interests!r}")
         self.max_interests = max_interests
@@ -31,8 +36,9 @@ class MultiInterest(InterestModel):
     def update(self, state: State, vector: np.ndarray, weight: float, timestamp: float) -> None:
         dim = vector.shape[0]
         if "centroids" not in state:
-            state.update(centroids=np.zeros((0, dim), np.float32), mass=np.zeros(0, np.float32),
-                         neg=np.zeros(dim, np.float32))
+            state.update(
+                centroids=np.zeros((0, dim), np.float32), mass=np.zeros(0, np.float32), neg=np.zeros(dim, np.float32)
+            )
         fade = decay_factor(state, timestamp, self.half_life)
         if fade != 1.0:
             state["centroids"] *= fade

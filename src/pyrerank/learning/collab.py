@@ -12,8 +12,9 @@ import numpy as np
 _CHUNK = 1 << 20  # matrix entries multiplied at once: bounds the temporary (chunk, k) array
 
 
-def item_factors(a: np.ndarray, b: np.ndarray, n_items: int, dim: int, *, iterations: int = 6,
-                 seed: int = 0) -> np.ndarray:
+def item_factors(
+    a: np.ndarray, b: np.ndarray, n_items: int, dim: int, *, iterations: int = 6, seed: int = 0
+) -> np.ndarray:
     """(n_items, dim) float32 unit rows (zero rows for items in no pair) from item pairs
     (a[i], b[i]) of catalog rows, given in both directions, a pair counted once per occurrence.
 
@@ -40,7 +41,7 @@ def item_factors(a: np.ndarray, b: np.ndarray, n_items: int, dim: int, *, iterat
         """P @ x for the (items, items) PPMI matrix P, chunk by chunk of its entries."""
         product = np.zeros((len(items), x.shape[1]), np.float32)
         for start in range(0, len(values), _CHUNK):
-            r, c, v = rows[start:start + _CHUNK], cols[start:start + _CHUNK], values[start:start + _CHUNK]
+            r, c, v = rows[start : start + _CHUNK], cols[start : start + _CHUNK], values[start : start + _CHUNK]
             firsts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
             product[r[firsts]] += np.add.reduceat(v[:, None] * x[c], firsts, axis=0)
         return product

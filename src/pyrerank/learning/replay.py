@@ -21,9 +21,19 @@ from .collab import item_factors
 log = logging.getLogger(__name__)
 
 
-def replay_for_fit(events: list[Event], *, catalog: Catalog, stats: ItemStats, interest: InterestModel,
-                   ranker: Ranker, users: UserCache, collaborative_dim: int, negatives: int, max_examples: int,
-                   seed: int) -> None:
+def replay_for_fit(
+    events: list[Event],
+    *,
+    catalog: Catalog,
+    stats: ItemStats,
+    interest: InterestModel,
+    ranker: Ranker,
+    users: UserCache,
+    collaborative_dim: int,
+    negatives: int,
+    max_examples: int,
+    seed: int,
+) -> None:
     """Replays `events` in time order through private per-user records (never the store), twice.
 
     Pass 1 adds the log's counts to the shared statistics. Pass 2 featurises, before each
@@ -45,7 +55,9 @@ def replay_for_fit(events: list[Event], *, catalog: Catalog, stats: ItemStats, i
         if row is None:
             unknown += 1
             continue
-        resolved.append((clock if e.timestamp is None else float(e.timestamp), e.user, row, event_weight(e.kind, e.weight)))
+        resolved.append(
+            (clock if e.timestamp is None else float(e.timestamp), e.user, row, event_weight(e.kind, e.weight))
+        )
     if unknown:
         warnings.warn(f"fit skipped {unknown} events whose items are not in the catalog", PyrerankWarning, stacklevel=3)
     resolved.sort(key=lambda r: r[0])
@@ -72,8 +84,11 @@ def replay_for_fit(events: list[Event], *, catalog: Catalog, stats: ItemStats, i
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
         catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
         if len(users):  # their states have the old width
-            warnings.warn(f"fit changed the item vectors: {len(users)} user records held in memory were dropped",
-                          PyrerankWarning, stacklevel=3)
+            warnings.warn(
+                f"fit changed the item vectors: {len(users)} user records held in memory were dropped",
+                PyrerankWarning,
+                stacklevel=3,
+            )
             users.clear()
     if not learns:
         return
@@ -93,13 +108,26 @@ def replay_for_fit(events: list[Event], *, catalog: Catalog, stats: ItemStats, i
             others[others == row] = (row + 1) % len(catalog)
             rows = np.concatenate([[row], others]).astype(np.int64)
             co_scores = other_half.co.user_scores(record.recent, CO_DECAY)
-            request = RankRequest(catalog.matrix, rows, interest.query(record.state, t), None,
-                                  CandidateFeatures(other_half, rows, None, co_scores, end), record.short_term(catalog))
+            request = RankRequest(
+                catalog.matrix,
+                rows,
+                interest.query(record.state, t),
+                None,
+                CandidateFeatures(other_half, rows, None, co_scores, end),
+                record.short_term(catalog),
+            )
             x = request.columns(COLUMNS)
             positives.append(x[0])
             negs.append(x[1:])
         record.apply(interest, row, catalog.vectors(row), w, t)
     width = len(COLUMNS)
-    ranker.fit(TrainingExamples(COLUMNS, np.asarray(positives, np.float32).reshape(-1, width),
-                                   np.asarray(negs, np.float32).reshape(-1, negatives, width)))
-    log.info("fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives))
+    ranker.fit(
+        TrainingExamples(
+            COLUMNS,
+            np.asarray(positives, np.float32).reshape(-1, width),
+            np.asarray(negs, np.float32).reshape(-1, negatives, width),
+        )
+    )
+    log.info(
+        "fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives)
+    )

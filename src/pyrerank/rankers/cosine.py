@@ -24,8 +24,9 @@ class CosineRanker(Ranker):
                 return request.rows[:k], np.zeros(min(k, len(request.rows)), np.float32)
             order = np.argsort(-request.upstream, kind="stable")[:k]
             return request.rows[order], request.upstream[order].astype(np.float32)
-        return _core.fused_topk(request.matrix, q.interests, None, None, k, interest_weights=q.weights,
-                                rows=request.rows)
+        return _core.fused_topk(
+            request.matrix, q.interests, None, None, k, interest_weights=q.weights, rows=request.rows
+        )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         return [{"similarity": float(s), "score": float(s)} for s in request.similarity()]

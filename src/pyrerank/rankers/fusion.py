@@ -76,9 +76,18 @@ class FusionRanker(Ranker):
         if request.recent is not None:
             extra = request.recent.reshape(1, -1)
             extra_weights = self._extra_weights
-        return _core.fused_topk(request.matrix, interests, features, self._vector, k, sim_weight=sim_weight,
-                                interest_weights=interest_weights, extra=extra, extra_weights=extra_weights,
-                                rows=request.rows)
+        return _core.fused_topk(
+            request.matrix,
+            interests,
+            features,
+            self._vector,
+            k,
+            sim_weight=sim_weight,
+            interest_weights=interest_weights,
+            extra=extra,
+            extra_weights=extra_weights,
+            rows=request.rows,
+        )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         out = []

@@ -30,8 +30,9 @@ class MMRRanker(Ranker):
         relevance = np.asarray(self.base.score(request), np.float32)
         spread = float(relevance.max() - relevance.min())
         scaled = (relevance - relevance.min()) / spread if spread > 0 else np.zeros_like(relevance)
-        return _core.mmr(request.matrix, np.ascontiguousarray(scaled, np.float32), k, lambda_=self.lambda_,
-                         rows=request.rows)
+        return _core.mmr(
+            request.matrix, np.ascontiguousarray(scaled, np.float32), k, lambda_=self.lambda_, rows=request.rows
+        )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         return self.base.explain(request)

@@ -37,8 +37,10 @@ class Catalog:
     def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
         check_dtype(dtype)
         if dtype == "int8" and max(text_dim, dim or 0) > _core.MAX_INT8_DIM:
-            raise ValueError(f"dtype 'int8' holds vectors up to {_core.MAX_INT8_DIM} wide, these are "
-                             f"{max(text_dim, dim or 0)}: use dtype='float16'")
+            raise ValueError(
+                f"dtype 'int8' holds vectors up to {_core.MAX_INT8_DIM} wide, these are "
+                f"{max(text_dim, dim or 0)}: use dtype='float16'"
+            )
         self.text_dim, self.dim = text_dim, dim or text_dim
         self.dtype = np.dtype(dtype)
         self._matrix = np.zeros((16, self.dim), self.dtype)
@@ -113,7 +115,9 @@ class Catalog:
                 grown = np.zeros((max(len(self.ids), 2 * len(self._matrix)), self.dim), self.dtype)
                 grown[: len(self._matrix)] = self._matrix
                 self._matrix = grown
-                self._row_scale = np.concatenate([self._row_scale, np.ones(len(grown) - len(self._row_scale), np.float32)])
+                self._row_scale = np.concatenate(
+                    [self._row_scale, np.ones(len(grown) - len(self._row_scale), np.float32)]
+                )
             self._write(rows, vectors)
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
@@ -147,8 +151,11 @@ class Catalog:
     def check_ids(self, ids: Sequence[Any]) -> None:
         """Raises unless every id is an int or str of the catalog's one kind."""
         for item in ids:
-            kind = int if isinstance(item, (int, np.integer)) and not isinstance(item, bool) else (
-                str if isinstance(item, str) else None)
+            kind = (
+                int
+                if isinstance(item, (int, np.integer)) and not isinstance(item, bool)
+                else (str if isinstance(item, str) else None)
+            )
             if kind is None:
                 raise TypeError(f"item ids must be int or str, got {type(item).__name__} {item!r}")
             if kind is int and item < 0:
@@ -161,8 +168,12 @@ class Catalog:
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON): ``vectors`` (len(self), dim) as stored; dtype, text_dim, ids, metadata."""
         with self._lock:
-            meta = {"dtype": str(self.dtype), "text_dim": self.text_dim, "ids": list(self.ids),
-                    "metadata": [[item, value] for item, value in self.metadata.items()]}
+            meta = {
+                "dtype": str(self.dtype),
+                "text_dim": self.text_dim,
+                "ids": list(self.ids),
+                "metadata": [[item, value] for item, value in self.metadata.items()],
+            }
             return {"vectors": self.matrix.copy()}, meta
 
     @classmethod
@@ -170,8 +181,10 @@ class Catalog:
         """The catalog :meth:`to_arrays` described, rows kept bit for bit (no re-normalising)."""
         vectors, ids = arrays["vectors"], meta["ids"]
         if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.dtype != np.dtype(meta["dtype"]):
-            raise PyrerankError(f"the catalog's vectors have dtype {vectors.dtype} and shape {vectors.shape}, "
-                                f"expected {meta['dtype']} and ({len(ids)}, dim)")
+            raise PyrerankError(
+                f"the catalog's vectors have dtype {vectors.dtype} and shape {vectors.shape}, "
+                f"expected {meta['dtype']} and ({len(ids)}, dim)"
+            )
         catalog = cls(meta["text_dim"], meta["dtype"], dim=vectors.shape[1])
         catalog.check_ids(ids)
         metadata = dict((item, value) for item, value in meta["metadata"])

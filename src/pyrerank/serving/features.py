@@ -24,8 +24,14 @@ class CandidateFeatures:
 
     names = FEATURE_NAMES
 
-    def __init__(self, stats: ItemStats, rows: np.ndarray, upstream: np.ndarray | None,
-                 co_scores: tuple[np.ndarray, np.ndarray], now: float) -> None:
+    def __init__(
+        self,
+        stats: ItemStats,
+        rows: np.ndarray,
+        upstream: np.ndarray | None,
+        co_scores: tuple[np.ndarray, np.ndarray],
+        now: float,
+    ) -> None:
         self.stats, self.rows, self.upstream, self.co_scores, self.now = stats, rows, upstream, co_scores, now
         self._all: np.ndarray | None = None
 
@@ -33,8 +39,16 @@ class CandidateFeatures:
         """(n, len(names)) float32, C-contiguous; every column comes from one C++ pass."""
         if self._all is None:
             co_rows, co_values = self.co_scores
-            self._all = _core.candidate_features(self.stats.table, self.rows, self.now, self.stats.half_life,
-                                                 RECENCY_SCALE, self.upstream, co_rows, co_values)
+            self._all = _core.candidate_features(
+                self.stats.table,
+                self.rows,
+                self.now,
+                self.stats.half_life,
+                RECENCY_SCALE,
+                self.upstream,
+                co_rows,
+                co_values,
+            )
         if names == FEATURE_NAMES:
             return self._all
         unknown = set(names) - set(FEATURE_NAMES)

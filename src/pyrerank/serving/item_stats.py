@@ -55,8 +55,11 @@ class CoEngagement:
         cached = self._arrays.get(row)
         if cached is None or cached[0] != version:
             links = self.neighbors.get(row, {})
-            cached = (version, np.fromiter(links.keys(), np.int64, len(links)),
-                      np.fromiter(links.values(), np.float32, len(links)))
+            cached = (
+                version,
+                np.fromiter(links.keys(), np.int64, len(links)),
+                np.fromiter(links.values(), np.float32, len(links)),
+            )
             self._arrays[row] = cached
         return cached[1], cached[2]
 
@@ -68,7 +71,7 @@ class CoEngagement:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         ages = np.arange(len(parts) - 1, -1, -1)
         rows = np.concatenate([p[0] for p in parts])
-        values = np.concatenate([p[1] * np.float32(decay ** age) for p, age in zip(parts, ages)])
+        values = np.concatenate([p[1] * np.float32(decay**age) for p, age in zip(parts, ages)])
         if not len(rows):
             return rows, values
         order = np.argsort(rows, kind="stable")

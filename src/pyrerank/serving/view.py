@@ -55,8 +55,11 @@ class StoreView:
     def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
         unknown = sum(not self._apply(event, catalog) for event in events)
         if unknown:
-            warnings.warn(f"{unknown} logged events name items that are not in this catalog and were skipped",
-                          PyrerankWarning, stacklevel=4)
+            warnings.warn(
+                f"{unknown} logged events name items that are not in this catalog and were skipped",
+                PyrerankWarning,
+                stacklevel=4,
+            )
 
     def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
         """Fold one logged event into the statistics and, if cached, its user; False if its item
@@ -97,7 +100,7 @@ class StoreView:
             else:
                 raise StoreError(f"could not catch up with the store to rebuild user {user!r}")
             forgotten = [i for i, event in enumerate(events) if event.item is None]
-            events = events[forgotten[-1] + 1:] if forgotten else events
+            events = events[forgotten[-1] + 1 :] if forgotten else events
             if kept is None and not events:
                 return None
             record = UserRecord()
@@ -106,8 +109,12 @@ class StoreView:
                 if width == catalog.dim:
                     record = restored
                 else:  # kept before fit() changed the item vectors: its sums cannot be reused
-                    warnings.warn(f"user {user!r}'s kept record has item vectors {width} wide, the catalog's are "
-                                  f"{catalog.dim}: rebuilt from the events after it only", PyrerankWarning, stacklevel=4)
+                    warnings.warn(
+                        f"user {user!r}'s kept record has item vectors {width} wide, the catalog's are "
+                        f"{catalog.dim}: rebuilt from the events after it only",
+                        PyrerankWarning,
+                        stacklevel=4,
+                    )
             for event in events:
                 row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
                 if row is not None:
@@ -115,8 +122,9 @@ class StoreView:
             self.users.put(user, record)
             return record
 
-    def observe(self, user: Hashable, item: object, weight: float, timestamp: float, counted: bool,
-                catalog: Catalog) -> None:
+    def observe(
+        self, user: Hashable, item: object, weight: float, timestamp: float, counted: bool, catalog: Catalog
+    ) -> None:
         """Log one event (durably, for a durable store) and apply it; returns once it is kept."""
         with self.lock:
             if not self._started:

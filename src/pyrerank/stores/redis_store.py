@@ -50,7 +50,9 @@ return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 """
 # KEYS snapshot, log, trimmed; ARGV cursor, data. Never replaces a newer snapshot; trims the log
 # to the previous snapshot, so a reader one snapshot interval behind still finds its entries.
-SAVE_SNAPSHOT = OLDER + """
+SAVE_SNAPSHOT = (
+    OLDER
+    + """
 local previous = redis.call('HGET', KEYS[1], 'cursor')
 if previous and not older(previous, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'data', ARGV[2])
@@ -60,9 +62,12 @@ if previous then
 end
 return 1
 """
+)
 # KEYS user record, user list; ARGV cursor, data, ttl. Never replaces a newer record; drops the
 # list entries the record covers.
-SAVE_USER = OLDER + """
+SAVE_USER = (
+    OLDER
+    + """
 local current = redis.call('HGET', KEYS[1], 'cursor')
 if current and not older(current, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'data', ARGV[2])
@@ -75,6 +80,7 @@ end
 if drop > 0 then redis.call('LTRIM', KEYS[2], drop, -1) end
 return 1
 """
+)
 PAGE = 10_000  # log entries per round trip when catching up
 
 
@@ -115,9 +121,16 @@ class RedisStore(ProfileStore):
         self._call(self._redis.ping)
         self._prefix = prefix
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
-        self._scripts = {name: self._redis.register_script(code) for name, code in
-                         (("append", APPEND), ("read", READ), ("forget", FORGET), ("snapshot", SAVE_SNAPSHOT),
-                          ("user", SAVE_USER))}
+        self._scripts = {
+            name: self._redis.register_script(code)
+            for name, code in (
+                ("append", APPEND),
+                ("read", READ),
+                ("forget", FORGET),
+                ("snapshot", SAVE_SNAPSHOT),
+                ("user", SAVE_USER),
+            )
+        }
         self._cursor = "0-0"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -143,14 +156,19 @@ class RedisStore(ProfileStore):
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
         """Raises StaleCursor after keeping the event if this reader fell behind a trim."""
         user_list, record = self._keys(event.user)
-        trimmed, page = self._call(self._scripts["append"], keys=[self._log, user_list, record, self._trimmed],
-                                   args=[event.to_json(), self._cursor, self.user_ttl])
+        trimmed, page = self._call(
+            self._scripts["append"],
+            keys=[self._log, user_list, record, self._trimmed],
+            args=[event.to_json(), self._cursor, self.user_ttl],
+        )
         return self._take(trimmed, page)
 
     def read(self) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         while True:
-            trimmed, page = self._call(self._scripts["read"], keys=[self._log, self._trimmed], args=[self._cursor, PAGE])
+            trimmed, page = self._call(
+                self._scripts["read"], keys=[self._log, self._trimmed], args=[self._cursor, PAGE]
+            )
             events += self._take(trimmed, page)
             if len(page) < PAGE:
                 return events
@@ -172,13 +190,19 @@ class RedisStore(ProfileStore):
         return (None if data is None else bytes(data)), events
 
     def save_user(self, user: Hashable, data: bytes) -> None:
-        self._call(self._scripts["user"], keys=list(reversed(self._keys(user))), args=[self._cursor, data, self.user_ttl])
+        self._call(
+            self._scripts["user"], keys=list(reversed(self._keys(user))), args=[self._cursor, data, self.user_ttl]
+        )
 
     def forget(self, user: Hashable) -> None:
-        self._call(self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[LoggedEvent(user, None).to_json()])
+        self._call(
+            self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[LoggedEvent(user, None).to_json()]
+        )
 
     def save_snapshot(self, data: bytes) -> None:
-        self._call(self._scripts["snapshot"], keys=[self._snapshot, self._log, self._trimmed], args=[self._cursor, data])
+        self._call(
+            self._scripts["snapshot"], keys=[self._snapshot, self._log, self._trimmed], args=[self._cursor, data]
+        )
 
     def load_snapshot(self) -> bytes | None:
         cursor, data = self._call(self._redis.hmget, self._snapshot, ["cursor", "data"])

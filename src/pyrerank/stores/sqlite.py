@@ -18,11 +18,11 @@ CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq 
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
-    """"sqlite:///relative/path.db", "sqlite:////absolute/path.db" (as SQLAlchemy), with an optional
+    """ "sqlite:///relative/path.db", "sqlite:////absolute/path.db" (as SQLAlchemy), with an optional
     "?synchronous=normal" -> (path, options)."""
     if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
         raise ValueError(f"store must look like 'sqlite:///path.db' or 'sqlite:////abs/path.db', got {url!r}")
-    path, _, query = url[len("sqlite:///"):].partition("?")
+    path, _, query = url[len("sqlite:///") :].partition("?")
     return path, dict(urllib.parse.parse_qsl(query))
 
 
@@ -81,7 +81,9 @@ class SQLiteStore(ProfileStore):
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
         # Every event stays in the log (replaying the statistics needs them), so the full
         # history is read from the (user, seq) index rather than kept records.
-        rows = self._run("SELECT body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor))
+        rows = self._run(
+            "SELECT body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor)
+        )
         return None, [LoggedEvent.from_json(body) for (body,) in rows]
 
     def forget(self, user: Hashable) -> None:
@@ -91,7 +93,9 @@ class SQLiteStore(ProfileStore):
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.execute("DELETE FROM events WHERE user = ?", (key,))
-                    self._db.execute("INSERT INTO events (user, body) VALUES (?, ?)", (key, LoggedEvent(user, None).to_json()))
+                    self._db.execute(
+                        "INSERT INTO events (user, body) VALUES (?, ?)", (key, LoggedEvent(user, None).to_json())
+                    )
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")

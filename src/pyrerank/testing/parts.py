@@ -23,11 +23,11 @@ def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
 class EncoderConformance:
     """Subclass and implement make_encoder()::
 
-        from pyrerank.testing import EncoderConformance
+    from pyrerank.testing import EncoderConformance
 
-        class TestMyEncoder(EncoderConformance):
-            def make_encoder(self):
-                return MyEncoder()
+    class TestMyEncoder(EncoderConformance):
+        def make_encoder(self):
+            return MyEncoder()
     """
 
     def make_encoder(self) -> Encoder:

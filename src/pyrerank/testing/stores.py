@@ -34,8 +34,10 @@ def make_reranker(store: Any = "memory", **options: Any) -> Reranker:
 def events(n: int, seed: int = 0, users: list[str] = USERS) -> list[tuple[str, int, str, float]]:
     """n (user, item, kind, timestamp) events, timestamps increasing."""
     rng = np.random.default_rng(seed)
-    return [(str(rng.choice(users)), int(rng.integers(len(ITEMS))), str(rng.choice(KINDS)), 1_000.0 + 10.0 * i)
-            for i in range(n)]
+    return [
+        (str(rng.choice(users)), int(rng.integers(len(ITEMS))), str(rng.choice(KINDS)), 1_000.0 + 10.0 * i)
+        for i in range(n)
+    ]
 
 
 def feed(rr: Reranker, stream: list[tuple[str, int, str, float]]) -> None:
@@ -45,8 +47,9 @@ def feed(rr: Reranker, stream: list[tuple[str, int, str, float]]) -> None:
 
 def rankings(rr: Reranker, users: list[str] = USERS) -> dict[str, list[tuple[Any, float]]]:
     """Each user's top 10 of the whole catalog at one fixed moment."""
-    return {u: [(r.item, round(r.score, 5)) for r in rr.rerank(u, np.arange(len(ITEMS)), k=10, now=10**7)]
-            for u in users}
+    return {
+        u: [(r.item, round(r.score, 5)) for r in rr.rerank(u, np.arange(len(ITEMS)), k=10, now=10**7)] for u in users
+    }
 
 
 @contextlib.contextmanager
@@ -59,8 +62,11 @@ def redis_server(folder: str | Path) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             try:
@@ -180,8 +186,12 @@ class StoreConformance:
                 self.url = new_store(folder)
                 self.rr, self.model, self.clock = make_reranker(self.url, max_users=2), make_reranker(), 0.0
 
-            @rule(user=st.sampled_from(USERS[:4]), item=st.integers(0, len(ITEMS) - 1),
-                  kind=st.sampled_from(KINDS), count=st.booleans())
+            @rule(
+                user=st.sampled_from(USERS[:4]),
+                item=st.integers(0, len(ITEMS) - 1),
+                kind=st.sampled_from(KINDS),
+                count=st.booleans(),
+            )
             def observe(self, user: str, item: int, kind: str, count: bool) -> None:
                 self.clock += 1.0
                 self.rr.observe(user, item, kind, timestamp=self.clock, count=count)
