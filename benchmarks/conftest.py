@@ -8,14 +8,14 @@ import numpy as np
 
 from pyrerank import ops
 
-CATALOGUE_ROWS = 100_000
+CATALOG_ROWS = 100_000
 
 
 @functools.lru_cache(maxsize=6)
 def catalog(dim: int, dtype: str) -> np.ndarray:
     """(100_000, dim) float32 or float16 rows L2-normalised, or int8 (ops.to_int8 of those)."""
     rng = np.random.default_rng(dim)
-    m = rng.standard_normal((CATALOGUE_ROWS, dim), dtype=np.float32)
+    m = rng.standard_normal((CATALOG_ROWS, dim), dtype=np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     return ops.to_int8(m) if dtype == "int8" else m.astype(dtype)
 

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE_ROWS, catalog, queries
+from conftest import CATALOG_ROWS, catalog, queries
 
 from pyrerank import ops
 
@@ -31,7 +31,7 @@ def cases():
         ["float32", "float16", "int8"],
         ["full", "subset"],
     ):
-        if mode == "subset" and n == CATALOGUE_ROWS:
+        if mode == "subset" and n == CATALOG_ROWS:
             continue  # a subset of every row is the full scan
         if k >= n:
             continue
@@ -52,13 +52,13 @@ class Problem:
         full = catalog(d, dtype)
         self.k, self.query = k, queries(d, nq)
         if mode == "full":
-            self.matrix = full if n == CATALOGUE_ROWS else np.ascontiguousarray(full[:n])
+            self.matrix = full if n == CATALOG_ROWS else np.ascontiguousarray(full[:n])
             self.pool = [None]
         else:
             self.matrix = full
             rng = np.random.default_rng(n)
             self.pool = [
-                np.sort(rng.choice(CATALOGUE_ROWS, n, replace=False)).astype(np.int64) for _ in range(SUBSET_POOL)
+                np.sort(rng.choice(CATALOG_ROWS, n, replace=False)).astype(np.int64) for _ in range(SUBSET_POOL)
             ]
         self.bytes = n * d * np.dtype(dtype).itemsize
         self.calls = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE_ROWS, catalog
+from conftest import CATALOG_ROWS, catalog
 
 import pyrerank as pr
 
@@ -21,9 +21,9 @@ def make_reranker(ids: list | np.ndarray, dtype: str) -> pr.Reranker:
     rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype=dtype)
     rr.add_items(ids, vectors=catalog(384, "float32"))
     rng = np.random.default_rng(1)
-    for t, item in enumerate(rng.choice(CATALOGUE_ROWS, 5_000)):  # global statistics from other users
+    for t, item in enumerate(rng.choice(CATALOG_ROWS, 5_000)):  # global statistics from other users
         rr.observe(f"other{t % 300}", ids[int(item)], "click", timestamp=float(t))
-    for t, item in enumerate(rng.choice(CATALOGUE_ROWS, 30)):  # the benchmark user's history
+    for t, item in enumerate(rng.choice(CATALOG_ROWS, 30)):  # the benchmark user's history
         rr.observe("user", ids[int(item)], "like" if t % 5 else "skip", timestamp=5_000.0 + t)
     return rr
 
@@ -38,10 +38,10 @@ def percentiles(benchmark) -> None:
 def test_rerank(benchmark, ids, dtype, pool):
     """cold: 32 candidate lists in turn, so rows come from L3/DRAM as in serving; warm: one list
     repeated, its rows cache-resident (the best case)."""
-    item_ids = np.arange(CATALOGUE_ROWS) if ids == "int" else [f"item-{i}" for i in range(CATALOGUE_ROWS)]
+    item_ids = np.arange(CATALOG_ROWS) if ids == "int" else [f"item-{i}" for i in range(CATALOG_ROWS)]
     rr = make_reranker(list(item_ids) if ids == "int" else item_ids, dtype)
     rng = np.random.default_rng(2)
-    picks = [rng.choice(CATALOGUE_ROWS, CANDIDATES, replace=False) for _ in range(pool)]
+    picks = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False) for _ in range(pool)]
     lists = [p.astype(np.int64) if ids == "int" else [item_ids[i] for i in p] for p in picks]
     scores = [rng.random(CANDIDATES).astype(np.float32) for _ in range(pool)]
     state = {"i": 0}
@@ -56,11 +56,11 @@ def test_rerank(benchmark, ids, dtype, pool):
 
 
 def test_observe(benchmark):
-    rr = make_reranker(list(range(CATALOGUE_ROWS)), "int8")
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
     rng = np.random.default_rng(3)
     events = [
         (f"u{u}", int(i))
-        for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOGUE_ROWS, ROUNDS + 200))
+        for u, i in zip(rng.integers(0, 1_000, ROUNDS + 200), rng.integers(0, CATALOG_ROWS, ROUNDS + 200))
     ]
     state = {"i": 0, "t": 10_000.0}
 

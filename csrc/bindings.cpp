@@ -40,9 +40,9 @@ py::array as_array(py::handle h, const char* name) {
 }
 
 // The message is built only when the check fails: these checks run on every call.
-#define PYRERANK_REQUIRE(ok, message)                       \
-  do {                                                      \
-    if (!(ok)) throw std::invalid_argument(message);        \
+#define PYRERANK_REQUIRE(ok, message)                \
+  do {                                               \
+    if (!(ok)) throw std::invalid_argument(message); \
   } while (0)
 
 void require_c_contiguous(const py::array& a, const char* name) {
@@ -62,10 +62,10 @@ Catalog as_catalog(py::handle matrix) {
   } else if (m.dtype().is(py::dtype::of<std::int8_t>())) {
     dtype = pyrerank::DType::i8;
     PYRERANK_REQUIRE(m.shape(1) <= pyrerank::kMaxInt8Dim, "an int8 matrix may be at most " +
-                     std::to_string(pyrerank::kMaxInt8Dim) + " wide, got shape " + shape_of(m));
+                                                              std::to_string(pyrerank::kMaxInt8Dim) +
+                                                              " wide, got shape " + shape_of(m));
   } else {
-    throw py::type_error("matrix must be float32, float16 or int8, got " +
-                         std::string(py::str(m.dtype())));
+    throw py::type_error("matrix must be float32, float16 or int8, got " + std::string(py::str(m.dtype())));
   }
   return {m.data(), dtype, m.shape(0), m.shape(1)};
 }
@@ -74,8 +74,8 @@ Catalog as_catalog(py::handle matrix) {
 const float* f32_data(const py::array& a, const char* name, int ndim) {
   if (!a.dtype().is(py::dtype::of<float>()))
     throw py::type_error(std::string(name) + " must be float32, got " + std::string(py::str(a.dtype())));
-  PYRERANK_REQUIRE(a.ndim() == ndim, std::string(name) + " must be " + std::to_string(ndim) +
-                                "-D, got shape " + shape_of(a));
+  PYRERANK_REQUIRE(a.ndim() == ndim,
+                   std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " + shape_of(a));
   require_c_contiguous(a, name);
   return static_cast<const float*>(a.data());
 }
@@ -97,13 +97,13 @@ struct Queries {
 Queries as_queries(py::handle queries, const Catalog& cat, const char* name) {
   const py::array q = as_array(queries, name);
   PYRERANK_REQUIRE(q.ndim() == 1 || q.ndim() == 2,
-          std::string(name) + " must have shape (dim,) or (q, dim), got shape " + shape_of(q));
+                   std::string(name) + " must have shape (dim,) or (q, dim), got shape " + shape_of(q));
   const float* data = f32_data(q, name, static_cast<int>(q.ndim()));
   const Queries out{data, q.ndim() == 1 ? 1 : q.shape(0), q.ndim() == 1};
   PYRERANK_REQUIRE(out.n > 0, std::string(name) + " must hold at least one vector, got shape " + shape_of(q));
   const std::int64_t dim = q.shape(q.ndim() - 1);
   PYRERANK_REQUIRE(dim == cat.dim, std::string(name) + " has dimension " + std::to_string(dim) +
-                              " but matrix rows have dimension " + std::to_string(cat.dim));
+                                       " but matrix rows have dimension " + std::to_string(cat.dim));
   pyrerank::check_finite(data, out.n * dim, name);
   return out;
 }
@@ -152,212 +152,249 @@ py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** ou
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrerank's C++ scoring kernel. Use pyrerank.ops, which validates input first.";
   m.attr("MAX_INT8_DIM") = pyrerank::kMaxInt8Dim;
-  m.attr("FEATURE_NAMES") = py::tuple(py::cast(std::vector<std::string>(pyrerank::kFeatureNames.begin(),
-                                                                           pyrerank::kFeatureNames.end())));
+  m.attr("FEATURE_NAMES") = py::tuple(
+      py::cast(std::vector<std::string>(pyrerank::kFeatureNames.begin(), pyrerank::kFeatureNames.end())));
 
-  m.def("isa", [] { return std::string(pyrerank::best_kernels().isa); },
-        "Instruction set of the dot-product kernels in use.");
+  m.def(
+      "isa", [] { return std::string(pyrerank::best_kernels().isa); },
+      "Instruction set of the dot-product kernels in use.");
   m.def("runnable_isas", &pyrerank::runnable_isas,
         "Instruction sets this build and CPU can run, best first.");
-  m.def("use_isa", &pyrerank::use_isa, py::arg("name"),
-        "Force one of runnable_isas() for every later call.");
+  m.def("use_isa", &pyrerank::use_isa, py::arg("name"), "Force one of runnable_isas() for every later call.");
 
   // Every op takes the arguments of its pyrerank.ops function, by the same names and in the
   // same order (keyword-only where ops' are); num_threads is explicit here (ops picks one).
-  m.def("score", [](py::handle matrix, py::handle query, py::handle rows, int num_threads) {
-    const Catalog cat = as_catalog(matrix);
-    const Queries q = as_queries(query, cat, "query");
-    const Candidates cand = as_candidates(rows, cat);
-    check_k_threads(1, num_threads);
-    py::array_t<float> out = q.single ? py::array_t<float>(cand.n) : py::array_t<float>({q.n, cand.n});
-    float* out_data = out.mutable_data();
-    py::gil_scoped_release release;
-    pyrerank::score(cat, cand, q.data, q.n, num_threads, out_data);
-    return out;
-  }, py::arg("matrix"), py::arg("query"), py::arg("rows") = py::none(), py::kw_only(), py::arg("num_threads") = 1);
+  m.def(
+      "score",
+      [](py::handle matrix, py::handle query, py::handle rows, int num_threads) {
+        const Catalog cat = as_catalog(matrix);
+        const Queries q = as_queries(query, cat, "query");
+        const Candidates cand = as_candidates(rows, cat);
+        check_k_threads(1, num_threads);
+        py::array_t<float> out = q.single ? py::array_t<float>(cand.n) : py::array_t<float>({q.n, cand.n});
+        float* out_data = out.mutable_data();
+        py::gil_scoped_release release;
+        pyrerank::score(cat, cand, q.data, q.n, num_threads, out_data);
+        return out;
+      },
+      py::arg("matrix"), py::arg("query"), py::arg("rows") = py::none(), py::kw_only(),
+      py::arg("num_threads") = 1);
 
-  m.def("topk", [](py::handle matrix, py::handle query, std::int64_t k, py::handle rows, int num_threads) {
-    const Catalog cat = as_catalog(matrix);
-    const Queries q = as_queries(query, cat, "query");
-    const Candidates cand = as_candidates(rows, cat);
-    check_k_threads(k, num_threads);
-    std::int64_t* out_rows;
-    float* out_scores;
-    py::tuple out = topk_outputs(q.single ? 0 : q.n, std::min(k, cand.n), &out_rows, &out_scores);
-    py::gil_scoped_release release;
-    pyrerank::topk(cat, cand, q.data, q.n, k, num_threads, out_rows, out_scores);
-    return out;
-  }, py::arg("matrix"), py::arg("query"), py::arg("k"), py::arg("rows") = py::none(), py::kw_only(),
-     py::arg("num_threads") = 1);
+  m.def(
+      "topk",
+      [](py::handle matrix, py::handle query, std::int64_t k, py::handle rows, int num_threads) {
+        const Catalog cat = as_catalog(matrix);
+        const Queries q = as_queries(query, cat, "query");
+        const Candidates cand = as_candidates(rows, cat);
+        check_k_threads(k, num_threads);
+        std::int64_t* out_rows;
+        float* out_scores;
+        py::tuple out = topk_outputs(q.single ? 0 : q.n, std::min(k, cand.n), &out_rows, &out_scores);
+        py::gil_scoped_release release;
+        pyrerank::topk(cat, cand, q.data, q.n, k, num_threads, out_rows, out_scores);
+        return out;
+      },
+      py::arg("matrix"), py::arg("query"), py::arg("k"), py::arg("rows") = py::none(), py::kw_only(),
+      py::arg("num_threads") = 1);
 
-  m.def("fused_topk", [](py::handle matrix, py::handle query, py::handle features, py::handle weights,
-                         std::int64_t k, float sim_weight, py::handle interest_weights, py::handle extra,
-                         py::handle extra_weights, py::handle rows, int num_threads) {
-    const Catalog cat = as_catalog(matrix);
-    const Candidates cand = as_candidates(rows, cat);
-    check_k_threads(k, num_threads);
-    const Queries q = as_queries(query, cat, "query");
-    PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
-    pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
-    if (!interest_weights.is_none()) {
-      const py::array w = as_array(interest_weights, "interest_weights");
-      fusion.interest_weights = f32_data(w, "interest_weights", 1);
-      PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
-                       "interest_weights has shape " + shape_of(w) + " but there are " +
-                           std::to_string(fusion.n_interests) + " interests");
-      pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
-    }
-    PYRERANK_REQUIRE(extra.is_none() == extra_weights.is_none(), "extra and extra_weights must be given together");
-    std::vector<float> queries;  // interests then extras, contiguous, when there are extras
-    if (!extra.is_none()) {
-      const Queries e = as_queries(extra, cat, "extra");
-      const py::array ew = as_array(extra_weights, "extra_weights");
-      fusion.extra_weights = f32_data(ew, "extra_weights", 1);
-      PYRERANK_REQUIRE(ew.shape(0) == e.n, "extra_weights has shape " + shape_of(ew) + " but there are " +
-                                               std::to_string(e.n) + " extra queries");
-      pyrerank::check_finite(fusion.extra_weights, e.n, "extra_weights");
-      queries.assign(q.data, q.data + q.n * cat.dim);
-      queries.insert(queries.end(), e.data, e.data + e.n * cat.dim);
-      fusion.queries = queries.data();
-      fusion.n_extra = e.n;
-    }
-    PYRERANK_REQUIRE(features.is_none() == weights.is_none(), "features and weights must be given together");
-    if (!features.is_none()) {
-      const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
-      fusion.features = f32_data(fa, "features", 2);
-      fusion.feature_weights = f32_data(wa, "weights", 1);
-      fusion.n_features = fa.shape(1);
-      PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
-                                                  std::to_string(cand.n) + " candidates");
-      PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "weights has shape " + shape_of(wa) +
-                                                       " but features has " + std::to_string(fa.shape(1)) +
-                                                       " columns");
-      pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
-      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
-    }
-    std::int64_t* out_rows;
-    float* out_scores;
-    py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
-    py::gil_scoped_release release;
-    pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
-    return out;
-  }, py::arg("matrix"), py::arg("query"), py::arg("features"), py::arg("weights"), py::arg("k"), py::kw_only(),
-     py::arg("sim_weight") = 1.0f, py::arg("interest_weights") = py::none(), py::arg("extra") = py::none(),
-     py::arg("extra_weights") = py::none(), py::arg("rows") = py::none(), py::arg("num_threads") = 1);
+  m.def(
+      "fused_topk",
+      [](py::handle matrix, py::handle query, py::handle features, py::handle weights, std::int64_t k,
+         float sim_weight, py::handle interest_weights, py::handle extra, py::handle extra_weights,
+         py::handle rows, int num_threads) {
+        const Catalog cat = as_catalog(matrix);
+        const Candidates cand = as_candidates(rows, cat);
+        check_k_threads(k, num_threads);
+        const Queries q = as_queries(query, cat, "query");
+        PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
+        pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
+        if (!interest_weights.is_none()) {
+          const py::array w = as_array(interest_weights, "interest_weights");
+          fusion.interest_weights = f32_data(w, "interest_weights", 1);
+          PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
+                           "interest_weights has shape " + shape_of(w) + " but there are " +
+                               std::to_string(fusion.n_interests) + " interests");
+          pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
+        }
+        PYRERANK_REQUIRE(extra.is_none() == extra_weights.is_none(),
+                         "extra and extra_weights must be given together");
+        std::vector<float> queries;  // interests then extras, contiguous, when there are extras
+        if (!extra.is_none()) {
+          const Queries e = as_queries(extra, cat, "extra");
+          const py::array ew = as_array(extra_weights, "extra_weights");
+          fusion.extra_weights = f32_data(ew, "extra_weights", 1);
+          PYRERANK_REQUIRE(ew.shape(0) == e.n, "extra_weights has shape " + shape_of(ew) + " but there are " +
+                                                   std::to_string(e.n) + " extra queries");
+          pyrerank::check_finite(fusion.extra_weights, e.n, "extra_weights");
+          queries.assign(q.data, q.data + q.n * cat.dim);
+          queries.insert(queries.end(), e.data, e.data + e.n * cat.dim);
+          fusion.queries = queries.data();
+          fusion.n_extra = e.n;
+        }
+        PYRERANK_REQUIRE(features.is_none() == weights.is_none(),
+                         "features and weights must be given together");
+        if (!features.is_none()) {
+          const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
+          fusion.features = f32_data(fa, "features", 2);
+          fusion.feature_weights = f32_data(wa, "weights", 1);
+          fusion.n_features = fa.shape(1);
+          PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
+                                                      std::to_string(cand.n) + " candidates");
+          PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "weights has shape " + shape_of(wa) +
+                                                           " but features has " +
+                                                           std::to_string(fa.shape(1)) + " columns");
+          pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
+          pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
+        }
+        std::int64_t* out_rows;
+        float* out_scores;
+        py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
+        py::gil_scoped_release release;
+        pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
+        return out;
+      },
+      py::arg("matrix"), py::arg("query"), py::arg("features"), py::arg("weights"), py::arg("k"),
+      py::kw_only(), py::arg("sim_weight") = 1.0f, py::arg("interest_weights") = py::none(),
+      py::arg("extra") = py::none(), py::arg("extra_weights") = py::none(), py::arg("rows") = py::none(),
+      py::arg("num_threads") = 1);
 
-  m.def("mmr", [](py::handle matrix, py::handle relevance_obj, std::int64_t k, float lambda, py::handle rows) {
-    const Catalog cat = as_catalog(matrix);
-    const Candidates cand = as_candidates(rows, cat);
-    check_k_threads(k, 1);
-    const py::array relevance = as_array(relevance_obj, "relevance");
-    const float* rel = f32_data(relevance, "relevance", 1);
-    PYRERANK_REQUIRE(relevance.shape(0) == cand.n, "relevance has shape " + shape_of(relevance) +
-                                              " but there are " + std::to_string(cand.n) + " candidates");
-    pyrerank::check_finite(rel, cand.n, "relevance");
-    PYRERANK_REQUIRE(lambda >= 0.0f && lambda <= 1.0f, "lambda_ must lie in [0, 1], got " + std::to_string(lambda));
-    std::int64_t* out_rows;
-    float* out_scores;
-    py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
-    py::gil_scoped_release release;
-    pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
-    return out;
-  }, py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::kw_only(), py::arg("lambda_") = 0.5f,
-     py::arg("rows") = py::none());
+  m.def(
+      "mmr",
+      [](py::handle matrix, py::handle relevance_obj, std::int64_t k, float lambda, py::handle rows) {
+        const Catalog cat = as_catalog(matrix);
+        const Candidates cand = as_candidates(rows, cat);
+        check_k_threads(k, 1);
+        const py::array relevance = as_array(relevance_obj, "relevance");
+        const float* rel = f32_data(relevance, "relevance", 1);
+        PYRERANK_REQUIRE(relevance.shape(0) == cand.n, "relevance has shape " + shape_of(relevance) +
+                                                           " but there are " + std::to_string(cand.n) +
+                                                           " candidates");
+        pyrerank::check_finite(rel, cand.n, "relevance");
+        PYRERANK_REQUIRE(lambda >= 0.0f && lambda <= 1.0f,
+                         "lambda_ must lie in [0, 1], got " + std::to_string(lambda));
+        std::int64_t* out_rows;
+        float* out_scores;
+        py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
+        py::gil_scoped_release release;
+        pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
+        return out;
+      },
+      py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::kw_only(), py::arg("lambda_") = 0.5f,
+      py::arg("rows") = py::none());
 
-  m.def("resolve_rows", [](py::handle table, std::int64_t n_rows, py::handle keys) {
-    const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
-    const std::int64_t* table_data = i64_data(t, "table");
-    const std::int64_t* key_data = i64_data(k, "keys");
-    py::array_t<std::int64_t> rows(k.shape(0));
-    std::int64_t* out = rows.mutable_data();
-    std::int64_t dropped;
-    {
-      py::gil_scoped_release release;
-      dropped = pyrerank::resolve_rows(table_data, t.shape(0), n_rows, key_data, k.shape(0), out);
-    }
-    return py::make_tuple(rows, dropped);
-  }, py::arg("table"), py::arg("n_rows"), py::arg("keys"),
-     "Catalog rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
+  m.def(
+      "resolve_rows",
+      [](py::handle table, std::int64_t n_rows, py::handle keys) {
+        const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
+        const std::int64_t* table_data = i64_data(t, "table");
+        const std::int64_t* key_data = i64_data(k, "keys");
+        py::array_t<std::int64_t> rows(k.shape(0));
+        std::int64_t* out = rows.mutable_data();
+        std::int64_t dropped;
+        {
+          py::gil_scoped_release release;
+          dropped = pyrerank::resolve_rows(table_data, t.shape(0), n_rows, key_data, k.shape(0), out);
+        }
+        return py::make_tuple(rows, dropped);
+      },
+      py::arg("table"), py::arg("n_rows"), py::arg("keys"),
+      "Catalog rows of int ids: -1 unknown, -2 repeated; and how many are negative.");
 
-  m.def("mark_duplicates", [](py::handle rows_obj) {
-    py::array rows = as_array(rows_obj, "rows");
-    i64_data(rows, "rows");
-    if (!rows.writeable()) throw py::type_error("rows must be writeable (marked in place)");
-    return pyrerank::mark_duplicates(static_cast<std::int64_t*>(rows.mutable_data()), rows.shape(0));
-  }, py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
+  m.def(
+      "mark_duplicates",
+      [](py::handle rows_obj) {
+        py::array rows = as_array(rows_obj, "rows");
+        i64_data(rows, "rows");
+        if (!rows.writeable()) throw py::type_error("rows must be writeable (marked in place)");
+        return pyrerank::mark_duplicates(static_cast<std::int64_t*>(rows.mutable_data()), rows.shape(0));
+      },
+      py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
 
-  m.def("candidate_features", [](py::handle stats_obj, py::handle rows_obj, double now, double half_life,
-                                 double recency_scale, py::handle upstream_obj, py::handle co_rows_obj,
-                                 py::handle co_values_obj) {
-    const py::array stats = as_array(stats_obj, "stats");
-    if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
-        !(stats.flags() & py::array::c_style))
-      throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
-    const py::array rows = as_array(rows_obj, "rows");
-    const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
-    pyrerank::check_rows(stats.shape(0), cand);
-    const py::array co_rows = as_array(co_rows_obj, "co_rows");
-    const py::array co_values_array = as_array(co_values_obj, "co_values");
-    const std::int64_t* co_row_data = i64_data(co_rows, "co_rows");
-    const float* co_values = f32_data(co_values_array, "co_values", 1);
-    PYRERANK_REQUIRE(co_values_array.shape(0) == co_rows.shape(0), "co_values must match co_rows in length");
-    const float* upstream = nullptr;
-    if (!upstream_obj.is_none()) {
-      const py::array u = as_array(upstream_obj, "scores");
-      upstream = f32_data(u, "scores", 1);
-      PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
-      pyrerank::check_finite(upstream, cand.n, "scores");
-    }
-    PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
-    py::array_t<float> out({static_cast<py::ssize_t>(cand.n),
-                            static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
-    float* o = out.mutable_data();
-    py::gil_scoped_release release;
-    pyrerank::candidate_features(static_cast<const double*>(stats.data()), cand.rows, cand.n, now, half_life,
-                                 recency_scale, upstream, co_row_data, co_values, co_rows.shape(0), o);
-    return out;
-  }, py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
-     py::arg("upstream"), py::arg("co_rows"), py::arg("co_values"),
-     "(n, len(FEATURE_NAMES)) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
+  m.def(
+      "candidate_features",
+      [](py::handle stats_obj, py::handle rows_obj, double now, double half_life, double recency_scale,
+         py::handle upstream_obj, py::handle co_rows_obj, py::handle co_values_obj) {
+        const py::array stats = as_array(stats_obj, "stats");
+        if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
+            !(stats.flags() & py::array::c_style))
+          throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
+        const py::array rows = as_array(rows_obj, "rows");
+        const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
+        pyrerank::check_rows(stats.shape(0), cand);
+        const py::array co_rows = as_array(co_rows_obj, "co_rows");
+        const py::array co_values_array = as_array(co_values_obj, "co_values");
+        const std::int64_t* co_row_data = i64_data(co_rows, "co_rows");
+        const float* co_values = f32_data(co_values_array, "co_values", 1);
+        PYRERANK_REQUIRE(co_values_array.shape(0) == co_rows.shape(0),
+                         "co_values must match co_rows in length");
+        const float* upstream = nullptr;
+        if (!upstream_obj.is_none()) {
+          const py::array u = as_array(upstream_obj, "scores");
+          upstream = f32_data(u, "scores", 1);
+          PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
+          pyrerank::check_finite(upstream, cand.n, "scores");
+        }
+        PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
+        py::array_t<float> out(
+            {static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
+        float* o = out.mutable_data();
+        py::gil_scoped_release release;
+        pyrerank::candidate_features(static_cast<const double*>(stats.data()), cand.rows, cand.n, now,
+                                     half_life, recency_scale, upstream, co_row_data, co_values,
+                                     co_rows.shape(0), o);
+        return out;
+      },
+      py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
+      py::arg("upstream"), py::arg("co_rows"), py::arg("co_values"),
+      "(n, len(FEATURE_NAMES)) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
 
   py::class_<pyrerank::StringIndex>(m, "StringIndex", "str item id -> catalog row.")
       .def(py::init<>())
-      .def("add", [](pyrerank::StringIndex& index, const py::list& keys, std::int64_t first_row) {
-        // keys[i] -> first_row + i; every key must be a str (the Catalog checks this first).
-        for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(keys.size()); ++i)
-          index.insert(utf8_of(keys[i], i), first_row + i);
-      }, py::arg("keys"), py::arg("first_row"))
-      .def("rows", [](const pyrerank::StringIndex& index, py::handle items) {
-        // Rows of a list or tuple of ids: -1 unknown (or not a str), -2 repeated; and how many.
-        if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
-          throw py::type_error("items must be a list or tuple");
-        py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
-        const py::ssize_t n = static_cast<py::ssize_t>(seq.size());
-        std::vector<std::string_view> keys(static_cast<std::size_t>(n));
-        std::vector<char> is_str(static_cast<std::size_t>(n));
-        for (py::ssize_t i = 0; i < n; ++i) {
-          PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
-          Py_ssize_t size = 0;
-          const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
-          if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
-          is_str[i] = data != nullptr;
-          if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
-        }
-        py::array_t<std::int64_t> rows(n);
-        std::int64_t* out = rows.mutable_data();
-        index.find_many(keys.data(), n, out);
-        for (py::ssize_t i = 0; i < n; ++i)
-          if (!is_str[i]) out[i] = -1;
-        const std::int64_t repeated = pyrerank::mark_duplicates(out, n);
-        std::int64_t unknown = 0;
-        for (py::ssize_t i = 0; i < n; ++i) unknown += out[i] == -1;
-        return py::make_tuple(rows, repeated + unknown);
-      }, py::arg("items"))
+      .def(
+          "add",
+          [](pyrerank::StringIndex& index, const py::list& keys, std::int64_t first_row) {
+            // keys[i] -> first_row + i; every key must be a str (the Catalog checks this first).
+            for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(keys.size()); ++i)
+              index.insert(utf8_of(keys[i], i), first_row + i);
+          },
+          py::arg("keys"), py::arg("first_row"))
+      .def(
+          "rows",
+          [](const pyrerank::StringIndex& index, py::handle items) {
+            // Rows of a list or tuple of ids: -1 unknown (or not a str), -2 repeated; and how many.
+            if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
+              throw py::type_error("items must be a list or tuple");
+            py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
+            const py::ssize_t n = static_cast<py::ssize_t>(seq.size());
+            std::vector<std::string_view> keys(static_cast<std::size_t>(n));
+            std::vector<char> is_str(static_cast<std::size_t>(n));
+            for (py::ssize_t i = 0; i < n; ++i) {
+              PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
+              Py_ssize_t size = 0;
+              const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
+              if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
+              is_str[i] = data != nullptr;
+              if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
+            }
+            py::array_t<std::int64_t> rows(n);
+            std::int64_t* out = rows.mutable_data();
+            index.find_many(keys.data(), n, out);
+            for (py::ssize_t i = 0; i < n; ++i)
+              if (!is_str[i]) out[i] = -1;
+            const std::int64_t repeated = pyrerank::mark_duplicates(out, n);
+            std::int64_t unknown = 0;
+            for (py::ssize_t i = 0; i < n; ++i) unknown += out[i] == -1;
+            return py::make_tuple(rows, repeated + unknown);
+          },
+          py::arg("items"))
       .def("__len__", &pyrerank::StringIndex::size);
 
-  m.def("read_all", [](py::handle matrix) {
-    const Catalog cat = as_catalog(matrix);
-    py::gil_scoped_release release;
-    return pyrerank::read_all(cat);
-  }, py::arg("matrix"), "Read every byte of matrix once (memory-bandwidth yardstick).");
+  m.def(
+      "read_all",
+      [](py::handle matrix) {
+        const Catalog cat = as_catalog(matrix);
+        py::gil_scoped_release release;
+        return pyrerank::read_all(cat);
+      },
+      py::arg("matrix"), "Read every byte of matrix once (memory-bandwidth yardstick).");
 }

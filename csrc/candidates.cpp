@@ -118,8 +118,7 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n) {
 
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
                         double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* co_rows, const float* co_values, std::int64_t p,
-                        float* out) {
+                        const std::int64_t* co_rows, const float* co_values, std::int64_t p, float* out) {
   constexpr std::int64_t kCols = kFeatureNames.size();
   // Pass 1 only gathers (many independent cache misses in flight); pass 2 is plain arithmetic
   // (the statistics are kept in log form, so no transcendental function runs per candidate).

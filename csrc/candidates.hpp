@@ -31,7 +31,6 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n);
 // Ages below 0 count as 0.
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
                         double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* co_rows, const float* co_values, std::int64_t p,
-                        float* out);
+                        const std::int64_t* co_rows, const float* co_values, std::int64_t p, float* out);
 
 }  // namespace pyrerank

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "dot_block.hpp"
 #include "dispatch.hpp"
+#include "dot_block.hpp"
 
 #if defined(PYRERANK_HAVE_AVX2) || defined(PYRERANK_HAVE_AVX512)
 #include <cpuid.h>
@@ -88,8 +88,8 @@ void use_isa(const std::string& name) {
   }
   std::string known;
   for (const auto& k : all_runnable()) known += std::string(known.empty() ? "" : ", ") + k.isa;
-  throw std::invalid_argument("isa must be one this CPU and build can run (" + known +
-                              "), got '" + name + "'");
+  throw std::invalid_argument("isa must be one this CPU and build can run (" + known + "), got '" + name +
+                              "'");
 }
 
 }  // namespace pyrerank

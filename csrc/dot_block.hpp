@@ -16,9 +16,8 @@ namespace pyrerank {
 constexpr std::int64_t kMaxInt8Dim = 65536;
 
 template <class T>
-using DotBlockFn = void (*)(const T* base, std::int64_t dim, const std::int64_t* rows,
-                            std::int64_t begin, std::int64_t end, const float* queries,
-                            std::int64_t nq, float* out);
+using DotBlockFn = void (*)(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
+                            std::int64_t end, const float* queries, std::int64_t nq, float* out);
 
 struct DotBlockKernels {
   const char* isa;
@@ -27,10 +26,18 @@ struct DotBlockKernels {
   DotBlockFn<std::int8_t> i8;
 };
 
-namespace isa_avx512vnni { DotBlockKernels kernels(); }
-namespace isa_avx512 { DotBlockKernels kernels(); }
-namespace isa_avx2 { DotBlockKernels kernels(); }
-namespace isa_generic { DotBlockKernels kernels(); }
+namespace isa_avx512vnni {
+DotBlockKernels kernels();
+}
+namespace isa_avx512 {
+DotBlockKernels kernels();
+}
+namespace isa_avx2 {
+DotBlockKernels kernels();
+}
+namespace isa_generic {
+DotBlockKernels kernels();
+}
 
 // The best kernels this CPU can run, chosen once at first use.
 const DotBlockKernels& best_kernels();

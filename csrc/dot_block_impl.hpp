@@ -30,8 +30,8 @@ struct TileQueries<std::int8_t> {
 // R rows x Q queries, accumulated in R*Q registers; one load of each row and query per step.
 // next_ptr (or nullptr): R rows to prefetch, spread over the steps. Without it a tile of two or
 // more queries is long enough that the out-of-order window never reaches the next tile's loads,
-// and gathered rows arrive one tile at a time (measured: 1,000 rows of 100k, two queries,
-// float32 123 -> 79 µs).
+// and gathered rows arrive one tile at a time (benchmarks/test_kernel.py::test_topk, "subset"
+// cases, two queries; the gain is in benchmarks/README.md).
 template <int R, int Q, class T>
 inline void dot_tile(const T* const* row_ptr, const TileQueries<T>& queries, std::int64_t first_query,
                      std::int64_t dim, float* out, std::int64_t out_stride, const T* const* next_ptr) {
@@ -99,22 +99,26 @@ inline void dot_tile(const std::int8_t* const* row_ptr, const TileQueries<std::i
     }
   }
   for (int r = 0; r < R; ++r) {
-    const float inverse_norm = sum_squares[r] > 0 ? 1.0f / std::sqrt(static_cast<float>(sum_squares[r])) : 0.0f;
+    const float inverse_norm =
+        sum_squares[r] > 0 ? 1.0f / std::sqrt(static_cast<float>(sum_squares[r])) : 0.0f;
     for (int q = 0; q < Q; ++q)
-      out[q * out_stride + r] = static_cast<float>(dots[r][q]) * queries.unscale[first_query + q] * inverse_norm;
+      out[q * out_stride + r] =
+          static_cast<float>(dots[r][q]) * queries.unscale[first_query + q] * inverse_norm;
   }
 }
 
 // One row, one query, four independent accumulators: reads the row strictly front to back,
-// so a scan of contiguous rows is one stream for the hardware prefetcher. Measured on a
-// 100k x 384 scan: faster than 8-row tiles for float16 (5.3 vs 7.4 ms), slower for float32.
+// so a scan of contiguous rows is one stream for the hardware prefetcher. On a full scan
+// (benchmarks/test_kernel.py::test_topk, "full" cases) it beats 8-row tiles for float16, not for
+// float32.
 template <class T>
 inline float dot_row(const T* row, const float* query, std::int64_t dim) {
   vec acc[4] = {simd::zero(), simd::zero(), simd::zero(), simd::zero()};
   std::int64_t j = 0;
   for (; j + 4 * simd::kWidth <= dim; j += 4 * simd::kWidth) {
     for (int u = 0; u < 4; ++u)
-      acc[u] = simd::fmadd(simd::load(row + j + u * simd::kWidth), simd::load(query + j + u * simd::kWidth), acc[u]);
+      acc[u] = simd::fmadd(simd::load(row + j + u * simd::kWidth), simd::load(query + j + u * simd::kWidth),
+                           acc[u]);
   }
   for (; j + simd::kWidth <= dim; j += simd::kWidth)
     acc[0] = simd::fmadd(simd::load(row + j), simd::load(query + j), acc[0]);
@@ -131,7 +135,8 @@ inline void dot_rows(const T* const* row_ptr, const TileQueries<T>& queries, std
   std::int64_t q = 0;
   if constexpr (QT > 2) {
     for (; q + QT <= nq; q += QT)
-      dot_tile<R, QT>(row_ptr, queries, q, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
+      dot_tile<R, QT>(row_ptr, queries, q, dim, out + q * out_stride, out_stride,
+                      q == 0 ? next_ptr : nullptr);
   }
   if constexpr (R * 2 <= 16) {
     for (; q + 2 <= nq; q += 2)
@@ -142,8 +147,8 @@ inline void dot_rows(const T* const* row_ptr, const TileQueries<T>& queries, std
 }
 
 template <int R, class T>
-inline void load_row_ptrs(const T* base, std::int64_t dim, const std::int64_t* rows,
-                          std::int64_t i, const T** row_ptr) {
+inline void load_row_ptrs(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t i,
+                          const T** row_ptr) {
   for (int r = 0; r < R; ++r) {
     const std::int64_t row = rows ? rows[i + r] : i + r;
     row_ptr[r] = base + row * dim;
@@ -151,9 +156,8 @@ inline void load_row_ptrs(const T* base, std::int64_t dim, const std::int64_t* r
 }
 
 template <int R, class T>
-void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows,
-                     std::int64_t begin, std::int64_t end, const TileQueries<T>& queries,
-                     std::int64_t nq, float* out) {
+void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
+                     std::int64_t end, const TileQueries<T>& queries, std::int64_t nq, float* out) {
   const std::int64_t out_stride = end - begin;
   const T* row_ptr[R];
   const T* next_ptr[R];
@@ -168,7 +172,8 @@ void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows,
   }
   for (; i < end; ++i) {
     load_row_ptrs<1>(base, dim, rows, i, row_ptr);
-    dot_rows<1>(row_ptr, queries, dim, nq, out + (i - begin), out_stride, static_cast<const T* const*>(nullptr));
+    dot_rows<1>(row_ptr, queries, dim, nq, out + (i - begin), out_stride,
+                static_cast<const T* const*>(nullptr));
   }
 }
 
@@ -178,9 +183,11 @@ void dot_block_by_tiles(const T* base, std::int64_t dim, const std::int64_t* row
                         std::int64_t end, const TileQueries<T>& queries, std::int64_t nq, float* out) {
   constexpr bool kInt8 = std::is_same_v<T, std::int8_t>;
   if (nq == 1) {
-    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTileSingle>(base, dim, rows, begin, end, queries, nq, out);
+    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTileSingle>(base, dim, rows, begin, end, queries,
+                                                                       nq, out);
   } else if (nq == 2) {  // an interest plus the short-term vector: the fusion ranker's usual case
-    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTilePair>(base, dim, rows, begin, end, queries, nq, out);
+    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTilePair>(base, dim, rows, begin, end, queries, nq,
+                                                                     out);
   } else {
     dot_block_tiled<simd::kRowTileMulti>(base, dim, rows, begin, end, queries, nq, out);
   }
@@ -205,7 +212,7 @@ void dot_block_int8(const std::int8_t* base, std::int64_t dim, const std::int64_
   const float limit = std::min(32767.0f, 2147483647.0f / (127.0f * static_cast<float>(dim)));
   for (std::int64_t q = 0; q < nq; ++q) {
     const float* query = queries + q * dim;
-    std::uint32_t largest_bits = 0;  // max |query[j]| on the bits: finite non-negative floats order
+    std::uint32_t largest_bits = 0;           // max |query[j]| on the bits: finite non-negative floats order
     for (std::int64_t j = 0; j < dim; ++j) {  // as their bit patterns, and an integer max vectorises
       std::uint32_t bits;
       std::memcpy(&bits, query + j, sizeof bits);
@@ -220,7 +227,8 @@ void dot_block_int8(const std::int8_t* base, std::int64_t dim, const std::int64_
     }
     unscale[q] = scale > 0.0f ? 1.0f / scale : 0.0f;
   }
-  dot_block_by_tiles(base, dim, rows, begin, end, TileQueries<std::int8_t>{rounded.data(), unscale.data()}, nq, out);
+  dot_block_by_tiles(base, dim, rows, begin, end, TileQueries<std::int8_t>{rounded.data(), unscale.data()},
+                     nq, out);
 }
 
 }  // namespace

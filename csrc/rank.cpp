@@ -39,8 +39,8 @@ void dot(const Catalog& cat, const Candidates& cand, std::int64_t begin, std::in
 // Scores candidates [begin, end) block by block; epilogue(block_begin, block_end, scores)
 // gets scores laid out (nq, block_end - block_begin).
 template <class Epilogue>
-void for_each_block(const Catalog& cat, const Candidates& cand, const float* queries,
-                    std::int64_t nq, std::int64_t begin, std::int64_t end, Epilogue&& epilogue) {
+void for_each_block(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
+                    std::int64_t begin, std::int64_t end, Epilogue&& epilogue) {
   std::unique_ptr<float[]> buffer(new float[static_cast<std::size_t>(nq * kBlock)]);
   for (std::int64_t b = begin; b < end; b += kBlock) {
     const std::int64_t e = std::min(b + kBlock, end);
@@ -59,20 +59,21 @@ template <class Fill>
 void select_parallel(std::int64_t n, std::int64_t n_heaps, std::int64_t k, int num_threads,
                      std::int64_t* out_rows, float* out_scores, Fill&& fill) {
   const std::int64_t k_out = std::min(k, n);
-  const int threads = static_cast<int>(std::max<std::int64_t>(
-      1, std::min<std::int64_t>(num_threads, (n + kBlock - 1) / kBlock)));
+  const int threads = static_cast<int>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(num_threads, (n + kBlock - 1) / kBlock)));
   std::vector<std::vector<TopK>> heaps(threads);
   for (auto& per_thread : heaps) per_thread.assign(n_heaps, TopK(k_out));
-  parallel_ranges(n, threads, [&](std::int64_t begin, std::int64_t end, int t) {
-    fill(begin, end, heaps[t]);
-  });
+  parallel_ranges(n, threads,
+                  [&](std::int64_t begin, std::int64_t end, int t) { fill(begin, end, heaps[t]); });
   for (std::int64_t h = 0; h < n_heaps; ++h) {
     for (int t = 1; t < threads; ++t) heaps[0][h].merge(heaps[t][h]);
     heaps[0][h].write_sorted(out_rows + h * k_out, out_scores + h * k_out);
   }
 }
 
-std::size_t element_size(DType dtype) { return dtype == DType::f32 ? 4 : dtype == DType::f16 ? 2 : 1; }
+std::size_t element_size(DType dtype) {
+  return dtype == DType::f32 ? 4 : dtype == DType::f16 ? 2 : 1;
+}
 
 // The row as the ops see it: float32, and for int8 scaled to unit length (see rank.hpp).
 void copy_row_as_float(const Catalog& cat, std::int64_t row, float* out) {
@@ -99,8 +100,7 @@ void check_rows(std::int64_t n_rows, const Candidates& cand) {
     const std::int64_t r = cand.rows[i];
     if (r < 0 || r >= n_rows) {
       throw std::out_of_range("rows[" + std::to_string(i) + "] = " + std::to_string(r) +
-                              " is out of range for a matrix with " +
-                              std::to_string(n_rows) + " rows");
+                              " is out of range for a matrix with " + std::to_string(n_rows) + " rows");
     }
   }
 }
@@ -116,68 +116,71 @@ void check_finite(const float* values, std::int64_t n, const char* name) {
   if (!all_ones_exponent) return;
   for (std::int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(values[i])) {
-      throw std::invalid_argument(std::string(name) + " must be finite, found " +
-                                  std::to_string(values[i]) + " at flat index " +
-                                  std::to_string(i));
+      throw std::invalid_argument(std::string(name) + " must be finite, found " + std::to_string(values[i]) +
+                                  " at flat index " + std::to_string(i));
     }
   }
 }
 
-void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
-           int num_threads, float* out) {
+void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq, int num_threads,
+           float* out) {
   const std::int64_t n = cand.n;
-  parallel_ranges((n + kBlock - 1) / kBlock, num_threads,
-                  [&](std::int64_t block_begin, std::int64_t block_end, int) {
-    for_each_block(cat, cand, queries, nq, block_begin * kBlock, std::min(block_end * kBlock, n),
-                   [&](std::int64_t b, std::int64_t e, const float* s) {
-      for (std::int64_t q = 0; q < nq; ++q)
-        std::copy(s + q * (e - b), s + (q + 1) * (e - b), out + q * n + b);
-    });
-  });
+  parallel_ranges(
+      (n + kBlock - 1) / kBlock, num_threads, [&](std::int64_t block_begin, std::int64_t block_end, int) {
+        for_each_block(cat, cand, queries, nq, block_begin * kBlock, std::min(block_end * kBlock, n),
+                       [&](std::int64_t b, std::int64_t e, const float* s) {
+                         for (std::int64_t q = 0; q < nq; ++q)
+                           std::copy(s + q * (e - b), s + (q + 1) * (e - b), out + q * n + b);
+                       });
+      });
 }
 
-void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
-          std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
+void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq, std::int64_t k,
+          int num_threads, std::int64_t* out_rows, float* out_scores) {
   select_parallel(cand.n, nq, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
-    for_each_block(cat, cand, queries, nq, begin, end,
-                   [&](std::int64_t b, std::int64_t e, const float* s) {
-      for (std::int64_t q = 0; q < nq; ++q) {
-        const float* sq = s + q * (e - b);
-        for (std::int64_t i = b; i < e; ++i) heaps[q].push(sq[i - b], row_of(cand, i));
-      }
-    });
-  });
+                    for_each_block(cat, cand, queries, nq, begin, end,
+                                   [&](std::int64_t b, std::int64_t e, const float* s) {
+                                     for (std::int64_t q = 0; q < nq; ++q) {
+                                       const float* sq = s + q * (e - b);
+                                       for (std::int64_t i = b; i < e; ++i)
+                                         heaps[q].push(sq[i - b], row_of(cand, i));
+                                     }
+                                   });
+                  });
 }
 
-void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion,
-                std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores) {
+void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion, std::int64_t k,
+                int num_threads, std::int64_t* out_rows, float* out_scores) {
   const std::int64_t m = fusion.n_interests, f = fusion.n_features;
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
-    for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
-                   [&](std::int64_t b, std::int64_t e, const float* s) {
-      const std::int64_t len = e - b;
-      for (std::int64_t i = b; i < e; ++i) {
-        float sim = -std::numeric_limits<float>::infinity();
-        for (std::int64_t j = 0; j < m; ++j) {
-          const float w = fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
-          sim = std::max(sim, w * s[j * len + (i - b)]);
-        }
-        float value = fusion.sim_weight * sim;
-        for (std::int64_t x = 0; x < fusion.n_extra; ++x) value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
-        if (fusion.features) {
-          const float* row_features = fusion.features + i * f;
-          for (std::int64_t t = 0; t < f; ++t) value += row_features[t] * fusion.feature_weights[t];
-        }
-        heaps[0].push(value, row_of(cand, i));
-      }
-    });
-  });
+                    for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
+                                   [&](std::int64_t b, std::int64_t e, const float* s) {
+                                     const std::int64_t len = e - b;
+                                     for (std::int64_t i = b; i < e; ++i) {
+                                       float sim = -std::numeric_limits<float>::infinity();
+                                       for (std::int64_t j = 0; j < m; ++j) {
+                                         const float w =
+                                             fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
+                                         sim = std::max(sim, w * s[j * len + (i - b)]);
+                                       }
+                                       float value = fusion.sim_weight * sim;
+                                       for (std::int64_t x = 0; x < fusion.n_extra; ++x)
+                                         value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
+                                       if (fusion.features) {
+                                         const float* row_features = fusion.features + i * f;
+                                         for (std::int64_t t = 0; t < f; ++t)
+                                           value += row_features[t] * fusion.feature_weights[t];
+                                       }
+                                       heaps[0].push(value, row_of(cand, i));
+                                     }
+                                   });
+                  });
 }
 
-void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k,
-         float lambda, std::int64_t* out_rows, float* out_scores) {
+void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k, float lambda,
+         std::int64_t* out_rows, float* out_scores) {
   const std::int64_t n = cand.n, k_out = std::min(k, n);
   std::vector<float> max_sim(n, 0.0f), picked_vector(cat.dim);
   std::vector<char> taken(n, 0);
@@ -201,11 +204,11 @@ void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std
     copy_row_as_float(cat, best.row, picked_vector.data());
     for_each_block(cat, cand, picked_vector.data(), 1, 0, n,
                    [&](std::int64_t b, std::int64_t e, const float* s) {
-      for (std::int64_t i = b; i < e; ++i) {
-        // The first pick sets the max outright: similarities may all be negative.
-        max_sim[i] = (t == 0) ? s[i - b] : std::max(max_sim[i], s[i - b]);
-      }
-    });
+                     for (std::int64_t i = b; i < e; ++i) {
+                       // The first pick sets the max outright: similarities may all be negative.
+                       max_sim[i] = (t == 0) ? s[i - b] : std::max(max_sim[i], s[i - b]);
+                     }
+                   });
   }
 }
 

@@ -28,15 +28,15 @@ struct Candidates {
 //       + sum_e extra_weights[e] * <extra_e, row> + features[i] . feature_weights
 // The interests and the extra queries are scored in the same pass over each row.
 struct Fusion {
-  const float* queries;           // (n_interests + n_extra, dim): the interests, then the extras
+  const float* queries;  // (n_interests + n_extra, dim): the interests, then the extras
   std::int64_t n_interests;
   const float* interest_weights;  // (n_interests,) or nullptr for all ones
   float sim_weight;
   std::int64_t n_extra;
-  const float* extra_weights;     // (n_extra,)
-  const float* features;          // (n, n_features) aligned with the candidates, or nullptr
+  const float* extra_weights;  // (n_extra,)
+  const float* features;       // (n, n_features) aligned with the candidates, or nullptr
   std::int64_t n_features;
-  const float* feature_weights;   // (n_features,)
+  const float* feature_weights;  // (n_features,)
 };
 
 // Throws unless every candidate row lies in [0, n_rows).
@@ -45,24 +45,24 @@ void check_rows(std::int64_t n_rows, const Candidates& cand);
 void check_finite(const float* values, std::int64_t n, const char* name);
 
 // out (nq, n): dot products of each query with each candidate row.
-void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
-           int num_threads, float* out);
+void score(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq, int num_threads,
+           float* out);
 
 // Per query, the best min(k, n) candidates by dot product, best first, ties to the lower row
 // number. out_rows / out_scores are (nq, min(k, n)). NaN scores rank as -inf.
-void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq,
-          std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
+void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq, std::int64_t k,
+          int num_threads, std::int64_t* out_rows, float* out_scores);
 
 // The best min(k, n) candidates by the fused score (see Fusion).
-void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion,
-                std::int64_t k, int num_threads, std::int64_t* out_rows, float* out_scores);
+void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion, std::int64_t k,
+                int num_threads, std::int64_t* out_rows, float* out_scores);
 
 // Greedy maximal marginal relevance: repeatedly picks the candidate maximising
 // lambda * relevance[i] - (1 - lambda) * max_{s picked} <row_i, row_s> (the max term is 0
 // for the first pick). out_scores holds that objective at pick time. O(k * n * dim) time,
 // O(n) extra memory.
-void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k,
-         float lambda, std::int64_t* out_rows, float* out_scores);
+void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k, float lambda,
+         std::int64_t* out_rows, float* out_scores);
 
 // Reads every byte of the catalog once: the memory-bandwidth yardstick for benchmarks.
 std::uint64_t read_all(const Catalog& cat);

@@ -21,7 +21,7 @@ class StringIndex {
   // One cache-friendly record per slot: the hash and row beside where the key's bytes live.
   struct Slot {
     std::uint64_t hash = 0;
-    std::int64_t row = -1;  // -1: empty
+    std::int64_t row = -1;                 // -1: empty
     std::uint32_t offset = 0, length = 0;  // key bytes in arena_
   };
   static std::uint64_t hash(std::string_view key);

@@ -26,6 +26,21 @@ def rng():
 
 
 @pytest.fixture(scope="session")
+def movielens_dir():
+    """The MovieLens ml-latest-small folder named by PYRERANK_TEST_DATA (.ci/run sets it; the data
+    lives outside the repository under a research licence); skipped where it is not set."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("PYRERANK_TEST_DATA")
+    if not folder:
+        pytest.skip("set PYRERANK_TEST_DATA to a MovieLens ml-latest-small folder to run the real-data checks")
+    if not (Path(folder) / "ratings.csv").is_file():
+        pytest.fail(f"PYRERANK_TEST_DATA={folder!r} holds no ratings.csv")
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A real Redis server: the one named by PYRERANK_TEST_REDIS_URL (.ci/run starts one), or a
     private redis-server started here; skipped only where neither exists (never in CI)."""

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
 
 
 def pyrerank(*args: str) -> subprocess.CompletedProcess:
@@ -45,12 +42,11 @@ def test_unknown_encoder_is_a_clean_error():
     assert done.returncode == 2 and "no encoder named 'nope'" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="MovieLens data not found")
-def test_eval_writes_table_json_and_chart(tmp_path):
+def test_eval_writes_table_json_and_chart(movielens_dir, tmp_path):
     done = pyrerank(
         "eval",
         "--data",
-        str(DATA),
+        str(movielens_dir),
         "--methods",
         "random,popularity",
         "--variant",

@@ -1,4 +1,4 @@
-"""The replay-100 protocol (EVAL.md): split, sampling, tie rule, metrics, and the reference
+"""The replay-100 protocol (docs/EVAL.md): split, sampling, tie rule, metrics, and the reference
 figures on the real data."""
 
 from __future__ import annotations
@@ -9,11 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyrerank.eval import metrics, movielens, protocol
+from pyrerank.eval import baselines, metrics, movielens, protocol
 from pyrerank.eval.run import Experiment
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"MovieLens data not found at {DATA}")
 
 
 def write_ratings(folder: Path, ratings: list) -> None:
@@ -94,16 +91,43 @@ def test_ties_count_against_the_target_and_metrics():
     assert m["MRR"] == pytest.approx((1 + 1 / 10 + 1 / 11 + 1 / 100) / 4)
 
 
-@needs_data
-def test_a_slice_of_movielens_runs_end_to_end(tmp_path):
-    with open(DATA / "ratings.csv") as f:
+def test_co_engagement_baseline_is_the_definition_in_eval_md():
+    """Brute force over docs/EVAL.md's formula: binary train positives X, C = XᵀX, cosine-scaled
+    counts weighted 0.9^age over the last 50 positives (newest age 0)."""
+    rng = np.random.default_rng(4)
+    n_items = 30
+    sequences = [rng.choice(n_items, rng.integers(1, 12)) for _ in range(25)]  # repeats allowed
+    method = baselines.CoEngagement(sequences, n_items)
+    x = np.zeros((len(sequences), n_items))
+    for u, seq in enumerate(sequences):
+        x[u, seq] = 1.0
+    c = x.T @ x
+    history = [int(i) for i in rng.choice(n_items, 60)]
+    for row in history:
+        method.observe("u", row, "like", 0.0)
+    method.observe("u", 3, "view", 0.0)  # not a positive: no effect
+    rows = np.arange(n_items)
+    last = history[-50:]
+    want = [
+        sum(
+            0.9 ** (len(last) - 1 - j) * c[h, r] / (np.sqrt(c[h, h]) * np.sqrt(c[r, r]) + 1e-9)
+            for j, h in enumerate(last)
+        )
+        for r in rows
+    ]
+    np.testing.assert_allclose(method.score("u", rows, 0.0), want, rtol=1e-6)
+    assert np.all(method.score("nobody", rows, 0.0) == 0)
+
+
+def test_a_slice_of_movielens_runs_end_to_end(movielens_dir, tmp_path):
+    with open(movielens_dir / "ratings.csv") as f:
         rows = [r for r in csv.reader(f)][1:]
     users = sorted({int(r[0]) for r in rows})[:40]
     keep = [r for r in rows if int(r[0]) in users]
     folder = tmp_path / "slice"
     write_ratings(folder, keep)
     for name in ("movies.csv", "tags.csv"):
-        (folder / name).write_bytes((DATA / name).read_bytes())
+        (folder / name).write_bytes((movielens_dir / name).read_bytes())
     ex = Experiment(folder, encoder="hashing", progress=False)
     results = ex.run(("random", "popularity", "content", "pyrerank"), "realtime")
     assert results["popularity"]["HR@10"] > results["random"]["HR@10"] + 0.2
@@ -112,13 +136,18 @@ def test_a_slice_of_movielens_runs_end_to_end(tmp_path):
         assert 0 <= m["NDCG@10"] <= m["HR@10"] <= 1 and 0 < m["coverage"] <= 1
 
 
-@needs_data
 @pytest.mark.slow
-def test_reference_baselines_are_reproduced():
-    """EVAL.md: seed 0, 531 users, 5,310 steps; popularity 0.671 / 0.420 / 0.357."""
-    ex = Experiment(DATA, encoder="hashing", progress=False)
+def test_reference_baselines_are_reproduced(movielens_dir):
+    """docs/EVAL.md: seed 0, 531 users, 5,310 steps; its reference figures for random scores,
+    popularity and recency-weighted co-engagement."""
+    ex = Experiment(movielens_dir, encoder="hashing", progress=False)
     assert len(ex.split.users) == 531 and ex.split.is_test.sum() == 5310
-    got = ex.run(("random", "popularity"), "realtime")
-    for method, want in {"random": (0.104, 0.046, 0.051), "popularity": (0.671, 0.420, 0.357)}.items():
+    reference = {
+        "random": (0.104, 0.046, 0.051),
+        "popularity": (0.671, 0.420, 0.357),
+        "co-engagement": (0.755, 0.537, 0.478),
+    }
+    got = ex.run(tuple(reference), "realtime")
+    for method, want in reference.items():
         for metric, value in zip(("HR@10", "NDCG@10", "MRR"), want):
             assert abs(got[method][metric] - value) <= 0.005, (method, metric, got[method][metric])

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("-k", type=int, default=8, help="items to show (default: 8)")
     p_demo.set_defaults(run=demo)
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)
-    p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see EVAL.md)")
+    p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see docs/EVAL.md)")
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
     p_eval.add_argument(
         "--methods",

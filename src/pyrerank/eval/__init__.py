@@ -1,1 +1,1 @@
-"""Offline evaluation: the replay-100 protocol on MovieLens-layout data (see EVAL.md)."""
+"""Offline evaluation: the replay-100 protocol on MovieLens-layout data (see docs/EVAL.md)."""

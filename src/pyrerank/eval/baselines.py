@@ -46,28 +46,25 @@ class Popularity(Method):
 
 
 class CoEngagement(Method):
-    """Σ over the user's last 50 positives j (newest age 0) of 0.9^age · co(j, c), where co(j, c)
-    counts, over train users, how often j and c are liked within `window` positives of each other.
+    """The recency-weighted item co-engagement baseline, exactly as docs/EVAL.md defines it.
 
-    (EVAL.md does not define co-engagement further; a window of 5 comes closest to its reference
-    figures, see the README.)
+    X is the binary (train user x item) matrix of train positives and C = XᵀX; a candidate c
+    scores Σ_j 0.9^age_j · C[h_j, c] / (n_{h_j} · n_c + 1e-9) over the user's last 50 positives
+    h_j observed so far (newest age 0), with n_i = √C[i, i]. Counts come from train only.
     """
 
     name = "co-engagement"
 
-    def __init__(
-        self, sequences: list[np.ndarray], n_items: int, history: int = 50, decay: float = 0.9, window: int = 5
-    ) -> None:
+    def __init__(self, sequences: list[np.ndarray], n_items: int, history: int = 50, decay: float = 0.9) -> None:
         from scipy import sparse
 
-        left, right = [], []
-        for seq in sequences:  # each: one train user's liked item rows in time order
-            for offset in range(1, window + 1):
-                left += [seq[:-offset], seq[offset:]]
-                right += [seq[offset:], seq[:-offset]]
-        a = np.concatenate(left) if left else np.zeros(0, np.int64)
-        b = np.concatenate(right) if right else np.zeros(0, np.int64)
-        self.co = sparse.csr_matrix((np.ones(len(a), np.float32), (a, b)), shape=(n_items, n_items))
+        users = np.repeat(np.arange(len(sequences)), [len(seq) for seq in sequences])
+        items = np.concatenate(sequences) if sequences else np.zeros(0, np.int64)
+        x = sparse.csr_matrix((np.ones(len(items), np.float32), (users, items)), shape=(len(sequences), n_items))
+        x.sum_duplicates()
+        x.data[:] = 1.0  # binary: a user who liked an item twice counts once
+        self.co = (x.T @ x).tocsr()
+        self.norms = np.sqrt(self.co.diagonal()).astype(np.float64)
         self.history, self.decay = history, decay
         self.recent: dict[int, list[int]] = defaultdict(list)
 
@@ -80,7 +77,9 @@ class CoEngagement(Method):
         if not recent:
             return np.zeros(len(rows))
         weights = self.decay ** np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
-        return np.asarray(self.co[recent][:, rows].T @ weights).ravel()
+        counts = self.co[recent][:, rows].toarray()  # (m, n)
+        scaled = counts / (self.norms[recent][:, None] * self.norms[rows][None, :] + 1e-9)
+        return weights @ scaled
 
 
 class PyrerankMethod(Method):

@@ -1,4 +1,4 @@
-"""The replay-100 protocol of EVAL.md: split, candidate sampling, tie rule, realtime/static."""
+"""The replay-100 protocol of docs/EVAL.md: split, candidate sampling, tie rule, realtime/static."""
 
 from __future__ import annotations
 
