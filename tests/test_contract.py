@@ -227,9 +227,11 @@ def test_options_and_device_reach_a_third_party_encoder(options_registered):
 def test_unknown_plugin_options_are_refused_by_name(options_registered):
     with pytest.raises(TypeError, match=r"encoder 'option-encoder' got unknown options \['dimm'\]"):
         pr.Reranker(encoder="option-encoder", encoder_options={"dimm": 6})
+    with pytest.raises(TypeError, match=r"encoder 'minilm' got unknown options \['batchsize'\]"):
+        pr.Reranker(encoder="minilm", encoder_options={"batchsize": 2})  # checked before any model loads
     with pytest.raises(TypeError, match=r"ranker 'fusion' got unknown options \['weightz'\]"):
         pr.Reranker(encoder="hashing", ranker="fusion", ranker_options={"weightz": {}})
-    with pytest.raises(TypeError, match="interest_options apply to a interest given by name"):
+    with pytest.raises(TypeError, match="interest_options apply only when interest is given by name"):
         pr.Reranker(encoder="hashing", interest=pr.get_interest_model("decay"), interest_options={"half_life": 1.0})
 
 

