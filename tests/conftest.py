@@ -49,6 +49,7 @@ def redis_url(tmp_path_factory):
 
     from pyrerank.testing import redis_server
 
+    pytest.importorskip("redis", reason="the Redis store needs the redis extra: pip install 'pyrerank[redis]'")
     url = os.environ.get("PYRERANK_TEST_REDIS_URL")
     if url:
         yield url

@@ -43,6 +43,7 @@ def test_unknown_encoder_is_a_clean_error():
 
 
 def test_eval_writes_table_json_and_chart(movielens_dir, tmp_path):
+    pytest.importorskip("matplotlib", reason="the chart needs the eval extra")
     done = pyrerank(
         "eval",
         "--data",

@@ -94,6 +94,7 @@ def test_ties_count_against_the_target_and_metrics():
 def test_co_engagement_baseline_is_the_definition_in_eval_md():
     """Brute force over docs/EVAL.md's formula: binary train positives X, C = XᵀX, cosine-scaled
     counts weighted 0.9^age over the last 50 positives (newest age 0)."""
+    pytest.importorskip("scipy", reason="the co-engagement baseline needs the eval extra")
     rng = np.random.default_rng(4)
     n_items = 30
     sequences = [rng.choice(n_items, rng.integers(1, 12)) for _ in range(25)]  # repeats allowed
@@ -140,6 +141,7 @@ def test_a_slice_of_movielens_runs_end_to_end(movielens_dir, tmp_path):
 def test_reference_baselines_are_reproduced(movielens_dir):
     """docs/EVAL.md: seed 0, 531 users, 5,310 steps; its reference figures for random scores,
     popularity and recency-weighted co-engagement."""
+    pytest.importorskip("scipy", reason="the co-engagement baseline needs the eval extra")
     ex = Experiment(movielens_dir, encoder="hashing", progress=False)
     assert len(ex.split.users) == 531 and ex.split.is_test.sum() == 5310
     reference = {

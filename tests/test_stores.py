@@ -246,7 +246,7 @@ def test_max_users_must_be_a_positive_int():
 
 
 def test_redis_memory_stays_bounded_and_lagging_readers_recover(redis_url, monkeypatch):
-    import redis
+    redis = pytest.importorskip("redis", reason="needs the redis extra")
 
     from pyrerank.serving import view
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-COLUMNS = ("HR@10", "NDCG@10", "MRR", "coverage", "diversity", "novelty")
+METRIC_COLUMNS = ("HR@10", "NDCG@10", "MRR", "coverage", "diversity", "novelty")
 
 
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """Markdown table: one row per (method, variant)."""
-    lines = ["| method | variant | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    lines = ["| method | variant | " + " | ".join(METRIC_COLUMNS) + " |", "|---|---|" + "---|" * len(METRIC_COLUMNS)]
     for variant, by_method in results.items():
         for method, m in by_method.items():
-            lines.append(f"| {method} | {variant} | " + " | ".join(f"{m[c]:.3f}" for c in COLUMNS) + " |")
+            lines.append(f"| {method} | {variant} | " + " | ".join(f"{m[c]:.3f}" for c in METRIC_COLUMNS) + " |")
     return "\n".join(lines)
 
 
