@@ -220,17 +220,21 @@ class Reranker:
         """
         w = event_weight(kind, weight)
         t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
-        self._row(item)
-        self.view.observe(user, item, w, t, count, self._catalog())
+        with self._lock:
+            self._row(item)
+            self.view.observe(user, item, w, t, count, self._catalog())
 
     def forget(self, user: Hashable) -> bool:
         """Remove the user's state and every event of theirs from the store; True if there was
         any. Counts the user added to item popularity and co-engagement stay (they are sums
         over all users, not kept per user)."""
-        return self.view.forget(user, self.catalog)
+        with self._lock:
+            return self.view.forget(user, self.catalog)
 
     # -- ranking -------------------------------------------------------------------------
     def _request(self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float) -> RankRequest:
+        """The ranker's input for `user`, consistent with one state of the catalog (the caller
+        holds the catalog lock)."""
         catalog = self._catalog()
         with self.view.lock:
             self.view.sync(catalog)
@@ -291,13 +295,15 @@ class Reranker:
         now : the time ranking happens at (seconds), default the clock
         """
         k = check.k(k)
+        now = time.time() if now is None else check.finite_scalar(now, "now")
         if len(candidates) == 0:
             return []
-        rows, upstream = self._candidate_rows(candidates, scores)
-        if len(rows) == 0:
-            return []
-        request = self._request(user, rows, upstream, time.time() if now is None else now)
-        out_rows, out_scores = self.ranker.rank(request, k)
+        with self._lock:  # a request sees the catalog before or after a change, never half of it
+            rows, upstream = self._candidate_rows(candidates, scores)
+            if len(rows) == 0:
+                return []
+            request = self._request(user, rows, upstream, now)
+        out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
         ids = self.catalog.ids  # type: ignore[union-attr]
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
@@ -305,9 +311,11 @@ class Reranker:
         self, user: Hashable, item: ItemId, *, scores: float | None = None, now: float | None = None
     ) -> dict[str, float]:
         """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
-        rows = np.array([self._row(item)], np.int64)
-        upstream = None if scores is None else np.array([scores], np.float32)
-        request = self._request(user, rows, upstream, time.time() if now is None else now)
+        now = time.time() if now is None else check.finite_scalar(now, "now")
+        upstream = None if scores is None else np.array([check.finite_scalar(scores, "scores")], np.float32)
+        with self._lock:
+            rows = np.array([self._row(item)], np.int64)
+            request = self._request(user, rows, upstream, now)
         return self.ranker.explain(request)[0]
 
     # -- learning ------------------------------------------------------------------------
@@ -319,31 +327,54 @@ class Reranker:
         negatives: int = 4,
         max_examples: int = 50_000,
         seed: int = 0,
-    ) -> None:
-        """Learn from a historical log: adds its counts to the global statistics, gives every item
+    ) -> Reranker:
+        """Learn from a historical log (and return self): adds its counts to the global statistics, gives every item
         a collaborative vector of `collaborative_dim` (0: none) from who engaged with what,
         appended to its text vector (see pyrerank.learning.collab), and fits the ranker's weights on
         (positive, sampled negatives) groups featurised at each positive's moment (see
-        pyrerank.learning.replay). Call it before serving: user records held in memory restart
-        when the item vectors change (durable stores rebuild them from their log). With a
-        durable store the counts reach processes that open it afterwards (through the
-        statistics snapshot written here)."""
+        pyrerank.learning.replay). All or nothing: everything is computed aside and swapped in
+        at the end, so a fit that raises leaves the Reranker as it was. Call it before serving:
+        observe and rerank wait while it runs, and user records held in memory restart when the
+        item vectors change (durable stores rebuild them from their log). With a durable store
+        the counts reach processes that open it afterwards (through the statistics snapshot
+        written here)."""
         check.integer(collaborative_dim, "collaborative_dim", 0)
-        self.view.sync(self._catalog())  # statistics from the store first: fit adds to them
-        replay_for_fit(
-            list(events),
-            catalog=self._catalog(),
-            stats=self.stats,
-            interest=self.interest,
-            ranker=self.ranker,
-            users=self.users,
-            collaborative_dim=collaborative_dim,
-            negatives=negatives,
-            max_examples=max_examples,
-            seed=seed,
-        )
-        if self.store.durable:  # the counts join the store's statistics for processes that open it later
-            self.view.snapshot(self._catalog())
+        events = list(events)
+        with self._lock:  # all or nothing: computed aside, swapped in at the end
+            catalog = self._catalog()
+            self.view.sync(catalog)  # statistics from the store first: fit adds to them
+            result = replay_for_fit(
+                events,
+                catalog=catalog,
+                stats=self.stats,
+                interest=self.interest,
+                ranker=self.ranker,
+                collaborative_dim=collaborative_dim,
+                negatives=negatives,
+                max_examples=max_examples,
+                seed=seed,
+            )
+            if result.examples is not None:
+                learned = self.ranker.get_state()
+                try:
+                    self.ranker.fit(result.examples)
+                except BaseException:
+                    self.ranker.set_state(learned)
+                    raise
+            with self.view.lock:
+                self.stats.replace_with(result.stats)
+                if result.catalog is not None:
+                    catalog.install(result.catalog)
+                    if len(self.users):  # their states have the old width
+                        warnings.warn(
+                            f"fit changed the item vectors: {len(self.users)} user records held in memory were dropped",
+                            PyrerankWarning,
+                            stacklevel=2,
+                        )
+                        self.users.clear()
+            if self.store.durable:  # the counts join the store's statistics for processes that open it later
+                self.view.snapshot(catalog)
+        return self
 
     # -- lifetime ------------------------------------------------------------------------
     def close(self) -> None:
@@ -363,25 +394,25 @@ class Reranker:
     def save(self, path: str | os.PathLike) -> None:
         """Write the catalog, item statistics, what the ranker learned and the user records held
         in memory to folder `path` (numpy arrays + JSON, see pyrerank.persist)."""
-        catalog = self._catalog()
         encoder = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
         config = {"encoder": encoder, "interest": self.interest.name, "ranker": self.ranker.name, "dtype": self.dtype}
-        users: dict[str, np.ndarray] = {}
-        records = []
-        for i, (user, record) in enumerate(self.users.items()):
-            arrays, meta = record.to_arrays(catalog.ids, catalog.dim)
-            users.update({f"{i}.{key}": value for key, value in arrays.items()})
-            records.append({"id": user, **meta})
-        persist.save(
-            path,
-            {
+        with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
+            catalog = self._catalog()
+            users: dict[str, np.ndarray] = {}
+            records = []
+            for i, (user, record) in enumerate(self.users.items()):
+                arrays, meta = record.to_arrays(catalog.ids, catalog.dim)
+                users.update({f"{i}.{key}": value.copy() for key, value in arrays.items()})
+                records.append({"id": user, **meta})
+            ranker_arrays, ranker_scalars = split_state(self.ranker.get_state())
+            parts = {
                 "config": ({}, config),
                 "catalog": catalog.to_arrays(),
                 "item_stats": (self.stats.to_arrays(), {}),
-                "ranker": split_state(self.ranker.get_state()),
+                "ranker": ({k: v.copy() for k, v in ranker_arrays.items()}, ranker_scalars),
                 "users": (users, {"records": records}),
-            },
-        )
+            }
+        persist.save(path, parts)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **options: Any) -> Reranker:
@@ -413,6 +444,8 @@ class Reranker:
         """Take the catalog, statistics, the ranker's state (if it is the saved ranker) and, on
         a store that is not durable, the users from saved parts."""
         catalog = Catalog.from_arrays(*parts["catalog"])
+        if str(catalog.dtype) != self.dtype:
+            raise PyrerankError(f"the saved catalog holds {catalog.dtype} vectors, its config says {self.dtype}")
         self.catalog = catalog
         self.stats.resize(len(catalog))
         self.stats.load_arrays(parts["item_stats"][0])
@@ -425,7 +458,11 @@ class Reranker:
         for i, entry in enumerate(meta["records"]):
             prefix = f"{i}."
             state = {key[len(prefix) :]: value for key, value in user_arrays.items() if key.startswith(prefix)}
-            record, _ = UserRecord.from_arrays(state, entry, catalog.row_of)
+            record, width = UserRecord.from_arrays(state, entry, catalog.row_of)
+            if width != catalog.dim:
+                raise PyrerankError(
+                    f"user record {i} was built on vectors {width} wide, the catalog's are {catalog.dim}"
+                )
             self.users.put(user_key(entry["id"]), record)
 
     def __repr__(self) -> str:

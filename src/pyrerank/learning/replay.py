@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -15,10 +16,21 @@ from ..interfaces import COLUMNS, InterestModel, Ranker, RankRequest, TrainingEx
 from ..serving.catalog import Catalog
 from ..serving.features import CO_DECAY, CandidateFeatures
 from ..serving.item_stats import ItemStats
-from ..serving.users import UserCache, UserRecord
+from ..serving.users import UserRecord
 from .collab import item_factors
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What fit computed, aside from the serving state: the item statistics with the log's counts
+    added, a catalog copy whose rows carry collaborative vectors (None: the rows stay as they
+    are) and the ranker's training examples (None: the ranker learns nothing)."""
+
+    stats: ItemStats
+    catalog: Catalog | None
+    examples: TrainingExamples | None
 
 
 def replay_for_fit(
@@ -28,20 +40,20 @@ def replay_for_fit(
     stats: ItemStats,
     interest: InterestModel,
     ranker: Ranker,
-    users: UserCache,
     collaborative_dim: int,
     negatives: int,
     max_examples: int,
     seed: int,
-) -> None:
-    """Replays `events` in time order through private per-user records (never the store), twice.
+) -> FitResult:
+    """Replays `events` in time order through private per-user records (never the store), twice,
+    changing nothing it is given: the caller swaps the result in.
 
-    Pass 1 adds the log's counts to the shared statistics. Pass 2 featurises, before each
+    Pass 1 adds the log's counts to a copy of `stats`. Pass 2 featurises, before each
     positive event of a user with history, the positive item and `negatives` random catalog
     items as rerank() would just after fit, except that the counts come from the other half of
     the users: an example must not see its own event in the counts (serving never sees the
-    next event's). A ranker that overrides Ranker.fit is fitted on those (positive, negatives)
-    groups, as TrainingExamples over every one of COLUMNS.
+    next event's). For a ranker that overrides Ranker.fit, those (positive, negatives) groups
+    become TrainingExamples over every one of COLUMNS.
     """
     if negatives < 1 or max_examples < 0:
         raise ValueError(f"negatives must be >= 1 and max_examples >= 0, got {negatives} and {max_examples}")
@@ -63,8 +75,9 @@ def replay_for_fit(
     resolved.sort(key=lambda r: r[0])
 
     learns = type(ranker).fit is not Ranker.fit
-    # Pass 1: the log's counts, into the shared statistics (what serving starts from) and into
-    # one statistics table per half of the users.
+    # Pass 1: the log's counts, into a copy of the shared statistics (what serving will start
+    # from) and into one statistics table per half of the users.
+    stats = stats.copy()
     folds = [ItemStats(stats.half_life, stats.co.max_neighbors) for _ in range(2)]
     for fold_stats in folds:
         fold_stats.resize(len(catalog))
@@ -80,18 +93,15 @@ def replay_for_fit(
             folds[fold].record(row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
         record.apply(interest, row, catalog.vectors(row), w, t)
+    fitted = None
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
-        catalog.set_collaborative(item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed))
-        if len(users):  # their states have the old width
-            warnings.warn(
-                f"fit changed the item vectors: {len(users)} user records held in memory were dropped",
-                PyrerankWarning,
-                stacklevel=3,
-            )
-            users.clear()
+        fitted = catalog.with_collaborative(
+            item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed)
+        )
+        catalog = fitted
     if not learns:
-        return
+        return FitResult(stats, fitted, None)
     # Pass 2: each positive (with history) beside random items, featurised as rerank() would
     # see them just after fit: counts of the whole log, but from the other half of the users,
     # so that no example counts its own event (serving never has the next event's counts).
@@ -121,13 +131,12 @@ def replay_for_fit(
             negs.append(x[1:])
         record.apply(interest, row, catalog.vectors(row), w, t)
     width = len(COLUMNS)
-    ranker.fit(
-        TrainingExamples(
-            COLUMNS,
-            np.asarray(positives, np.float32).reshape(-1, width),
-            np.asarray(negs, np.float32).reshape(-1, negatives, width),
-        )
+    examples = TrainingExamples(
+        COLUMNS,
+        np.asarray(positives, np.float32).reshape(-1, width),
+        np.asarray(negs, np.float32).reshape(-1, negatives, width),
     )
     log.info(
         "fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives)
     )
+    return FitResult(stats, fitted, examples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 from collections.abc import Sequence
@@ -71,27 +72,45 @@ class Catalog:
         scale = self._row_scale[rows]
         return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
-    def _write(self, rows: Any, vectors: np.ndarray) -> None:
-        """Store unit float rows, or rows already of the catalog's dtype (as saved), at `rows`."""
+    def _stored(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit float rows (or rows already of the catalog's dtype, as saved) as stored, and their
+        (n,) float32 row scales (int8: 1 / ||stored row||, 0 for an all-zero row; floats: 1)."""
         if vectors.dtype != self.dtype:
             vectors = to_int8(vectors) if self.dtype == np.int8 else vectors.astype(self.dtype)
-        self._matrix[rows] = vectors
-        if self.dtype == np.int8:  # an all-zero row (only from a corrupt save) scores 0, as in the kernel
-            norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
-            self._row_scale[rows] = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        if self.dtype != np.int8:
+            return vectors, np.ones(len(vectors), np.float32)
+        norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
+        return vectors, np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
 
-    def set_collaborative(self, factors: np.ndarray) -> None:
-        """Append (or replace) every item's collaborative vector: factors (len(self), c) float32,
-        unit rows or zero rows; c = 0 removes them. Text vectors are kept as they were."""
+    def _write(self, rows: Any, vectors: np.ndarray) -> None:
+        """Store unit float rows, or rows already of the catalog's dtype (as saved), at `rows`."""
+        self._matrix[rows], self._row_scale[rows] = self._stored(vectors)
+
+    def with_collaborative(self, factors: np.ndarray) -> Catalog:
+        """A copy whose rows carry each item's collaborative vector (appended, or replacing the
+        previous one), computed aside: factors (len(self), c) float32, unit or zero rows (c = 0
+        removes them). The copy shares ids, metadata and indexes; this catalog is untouched
+        until :meth:`install` takes the copy's rows."""
         with self._lock:
             n = len(self.ids)
             text = self.vectors(np.arange(n))[:, : self.text_dim]
-            text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
-            rows = np.hstack([text, factors.astype(np.float32)])
-            rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-            self.dim = rows.shape[1]
-            self._matrix = np.zeros((max(16, len(self._matrix)), self.dim), self.dtype)
-            self._write(slice(0, n), rows)
+            capacity = len(self._matrix)
+        text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
+        rows = np.hstack([text, factors.astype(np.float32)])
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        out = copy.copy(self)
+        out._lock = threading.Lock()
+        out.dim = rows.shape[1]
+        out._matrix = np.zeros((max(16, capacity), out.dim), self.dtype)
+        out._row_scale = np.ones(len(out._matrix), np.float32)
+        out._write(slice(0, n), rows)
+        return out
+
+    def install(self, other: Catalog) -> None:
+        """Take the rows of `other` (from :meth:`with_collaborative`, for the same items), all at
+        once."""
+        with self._lock:
+            self._matrix, self._row_scale, self.dim = other._matrix, other._row_scale, other.dim
 
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
@@ -185,6 +204,8 @@ class Catalog:
                 f"the catalog's vectors have dtype {vectors.dtype} and shape {vectors.shape}, "
                 f"expected {meta['dtype']} and ({len(ids)}, dim)"
             )
+        if vectors.dtype != np.int8 and not np.isfinite(vectors).all():
+            raise PyrerankError("the catalog's vectors hold NaN or inf")
         catalog = cls(meta["text_dim"], meta["dtype"], dim=vectors.shape[1])
         catalog.check_ids(ids)
         metadata = dict((item, value) for item, value in meta["metadata"])

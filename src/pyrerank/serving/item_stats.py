@@ -135,6 +135,23 @@ class ItemStats:
                 fresh[:, 3] = -np.inf
                 self.table = np.concatenate([self.table, fresh])
 
+    def copy(self) -> ItemStats:
+        """An independent copy (counts, links and their versions)."""
+        with self.lock:
+            out = ItemStats(self.half_life, self.co.max_neighbors)
+            out.table = self.table.copy()
+            out.co.neighbors = {row: dict(links) for row, links in self.co.neighbors.items()}
+            out.co.version = dict(self.co.version)
+            return out
+
+    def replace_with(self, other: ItemStats) -> None:
+        """Take `other`'s counts and links (as computed aside by fit), all at once. Link versions
+        only grow, so no user's cached co-engagement scores survive a change."""
+        with self.lock:
+            bumped = {row: max(self.co.version.get(row, 0), v) + 1 for row, v in other.co.version.items()}
+            self.table, self.co = other.table, other.co
+            self.co.version = bumped
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """``table`` (n_rows, 4) float64 and ``co`` (m, 3) float64 (see CoEngagement.triples)."""
         with self.lock:
@@ -146,6 +163,12 @@ class ItemStats:
         table, co = arrays["table"], arrays["co"]
         if table.ndim != 2 or table.shape[1] != 4 or co.ndim != 2 or co.shape[1] != 3:
             raise PyrerankError(f"item statistics have shapes {table.shape} and {co.shape}, expected (n, 4) and (m, 3)")
+        n_saved = len(table)
+        counts_ok = np.isfinite(table[:, :3]).all() and (table[:, :2] >= 0).all()
+        times_ok = not np.isnan(table[:, 3]).any() and not np.isposinf(table[:, 3]).any()
+        links_ok = np.isfinite(co).all() and ((co[:, :2] >= 0) & (co[:, :2] < n_saved)).all() and (co[:, 2] > 0).all()
+        if not (counts_ok and times_ok and links_ok):
+            raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
         with self.lock:
             self.clear()
             if here is None:
