@@ -80,7 +80,7 @@ def save(path: str | os.PathLike, parts: dict[str, Part]) -> None:
     target.mkdir(parents=True, exist_ok=True)
     staged = target / f".model.json.{arrays_file}"
     try:
-        _write_durably(target / arrays_file, lambda f: np.savez(f, **arrays))
+        _write_durably(target / arrays_file, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy stub
         _write_durably(staged, lambda f: f.write(text.encode()))
         os.replace(staged, target / "model.json")  # the moment the new save takes over
         _fsync_folder(target)
