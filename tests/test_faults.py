@@ -277,3 +277,130 @@ def test_saving_into_a_folder_keeps_other_files_and_replaces_only_the_model(tmp_
     rr.save(folder)
     assert (folder / "notes.txt").read_text() == "mine" and len(list(folder.glob("arrays-*.npz"))) == 1
     assert rankings(pr.Reranker.load(folder), ["u"]) == rankings(rr, ["u"])
+
+
+# -- the event log, validated at both ends -----------------------------------------------------
+@pytest.mark.parametrize("weight", [1e308, -1e7, float("nan"), float("inf")])
+def test_observe_refuses_absurd_weights_by_name(weight):
+    rr = make_reranker()
+    with pytest.raises(ValueError, match=r"weight must be finite with \|weight\| <= 1e\+06"):
+        rr.observe("u", 1, "like", weight=weight)
+    with pytest.raises(TypeError, match="weight must be a real number, got str"):
+        rr.observe("u", 1, "like", weight="2")
+
+
+POISON = [
+    "not json at all {",
+    json.dumps(["u1", 3, 1e308, 5.0, True, []]),  # a weight observe refuses
+    json.dumps(["u1", 3, 1.0, 5.0, True]),  # a field missing
+    json.dumps([None, 3, 1.0, 5.0, True, []]),  # no user
+    "[" * 50_000 + "]" * 50_000,  # nested past the recursion limit
+]
+
+
+def _poison(url: str, tmp_path) -> None:
+    """Write the malformed rows into the store's log as another (buggy or hostile) client would."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(str(tmp_path / "profiles.db")) as db:
+            db.executemany("INSERT INTO events (user, body) VALUES (?, ?)", [('"u1"', body) for body in POISON])
+    else:
+        import redis
+
+        server = redis.Redis.from_url(url.split("?")[0])
+        prefix = url.split("prefix=")[1]
+        for body in POISON:
+            server.xadd(f"{prefix}:log", {"e": body})
+        server.xadd(f"{prefix}:log", {"other": "field"})
+
+
+def test_malformed_log_rows_are_skipped_alike_by_every_process(durable_url, tmp_path):
+    stream = events(60, seed=8)
+    writer, reader = make_reranker(durable_url), make_reranker(durable_url)
+    feed(writer, stream[:30])
+    _poison(durable_url, tmp_path)
+    with pytest.warns(pr.PyrerankWarning, match="malformed log rows were skipped"):
+        feed(writer, stream[30:])  # acknowledged after the poison: applied everywhere all the same
+    with pytest.warns(pr.PyrerankWarning, match="malformed log rows were skipped") as caught:
+        seen_by_reader = rankings(reader)
+    assert not any("u1" in str(w.message) for w in caught)  # positions, never content
+    model = make_reranker()
+    feed(model, stream)
+    assert seen_by_reader == rankings(model) == rankings(writer)
+    np.testing.assert_allclose(reader.stats.popularity, model.stats.popularity)
+    with pytest.warns(pr.PyrerankWarning, match="malformed log rows were skipped"):
+        later = make_reranker(durable_url)  # opened afterwards: the same statistics
+        assert rankings(later) == rankings(model)
+    np.testing.assert_allclose(later.stats.popularity, model.stats.popularity)
+
+
+def test_a_damaged_redis_metadata_key_is_a_store_error(redis_url):
+    import redis
+
+    url = f"{redis_url}?prefix=t{os.urandom(6).hex()}"
+    rr = make_reranker(url)
+    rr.observe("u", 1, "like")
+    redis.Redis.from_url(redis_url).set(url.split("prefix=")[1] + ":trimmed", "garbage")
+    with pytest.raises(pr.StoreError, match="is damaged"):
+        rr.observe("u", 2, "like")
+
+
+@pytest.fixture
+def durable_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'profiles.db'}"
+    return f"{request.getfixturevalue('redis_url')}?prefix=t{os.urandom(6).hex()}"
+
+
+def pytest_generate_tests(metafunc):
+    if "durable_url" in metafunc.fixturenames:
+        metafunc.parametrize("durable_url", ["sqlite", "redis"], indirect=True)
+
+
+# -- Redis durability, checked rather than assumed -------------------------------------------
+needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
+
+
+@needs_redis_server
+def test_redis_persistence_is_checked_on_connect(tmp_path):
+    pytest.importorskip("redis", reason="needs the redis extra")
+    from pyrerank.testing import redis_server
+
+    with redis_server(tmp_path) as url:
+        with pytest.warns(pr.PyrerankWarning, match=r"can lose acknowledged events .*appendonly=no"):
+            make_reranker(url)
+        with pytest.raises(pr.StoreError, match="can lose acknowledged events"):
+            make_reranker(f"{url}?durability=strict")
+        with pytest.raises(ValueError, match="durability must be one of warn, strict, relaxed"):
+            make_reranker(f"{url}?durability=maybe")
+    (tmp_path / "durable").mkdir()
+    with redis_server(tmp_path / "durable", persistent=True) as url:
+        make_reranker(f"{url}?durability=strict")  # appendonly yes + appendfsync always: accepted
+
+
+@needs_redis_server
+@pytest.mark.filterwarnings("ignore:Redis store at .* lost data:pyrerank.errors.PyrerankWarning")
+def test_a_redis_restart_that_lost_the_log_resynchronises_every_process(tmp_path):
+    pytest.importorskip("redis", reason="needs the redis extra")
+    import socket
+
+    from pyrerank.testing import redis_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0?durability=relaxed"
+    stream = events(80, seed=9)
+    with redis_server(tmp_path, port=port):
+        writer = make_reranker(url)
+        feed(writer, stream[:50])
+    with redis_server(tmp_path, port=port):  # the same server, restarted with nothing kept
+        with pytest.warns(pr.PyrerankWarning, match="lost data"):
+            feed(writer, stream[50:])
+        fresh = make_reranker(url)
+        assert rankings(writer) == rankings(fresh)  # one state again: what the server holds
+        model = make_reranker()
+        feed(model, stream[50:])  # the events the server kept (their co-engagement links can differ)
+        np.testing.assert_allclose(fresh.stats.popularity, model.stats.popularity)
+        np.testing.assert_allclose(writer.stats.popularity, model.stats.popularity)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Hashable
 
 ItemId = int | str
@@ -18,6 +19,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "skip": -0.5,
     "dislike": -2.0,
 }
+
+
+MAX_WEIGHT = 1e6  # |weight| of one event: far past any kind's default, far below overflowing a sum
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +44,9 @@ def event_weight(kind: str, weight: float | None) -> float:
         raise ValueError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {kind!r}")
     if weight is None:
         return DEFAULT_WEIGHTS[kind]
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+        raise TypeError(f"weight must be a real number, got {type(weight).__name__}")
     w = float(weight)
-    if w != w or w in (float("inf"), float("-inf")):
-        raise ValueError(f"weight must be finite, got {weight!r}")
+    if not abs(w) <= MAX_WEIGHT:  # NaN fails this too
+        raise ValueError(f"weight must be finite with |weight| <= {MAX_WEIGHT:g}, got {weight!r}")
     return w

@@ -15,13 +15,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
-from collections.abc import Hashable, Sequence
+import math
+import warnings
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
 from . import _core
-from .events import ItemId
+from .errors import PyrerankWarning
+from .events import MAX_WEIGHT, ItemId
 
 # A user's interest state, a ranker's learned state: numpy arrays and JSON scalars only, so that
 # every store and every save can keep it without pickle.
@@ -259,8 +262,55 @@ class LoggedEvent(NamedTuple):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LoggedEvent:
-        user, item, weight, timestamp, counted, links = json.loads(text)
-        return cls(user_key(user), item, weight, timestamp, counted, tuple(links))
+        """The event `text` holds; ValueError if it is not one that observe or forget could have
+        logged (wrong shape or types, a non-finite or out-of-range weight or time)."""
+        try:
+            row = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"not JSON ({type(exc).__name__})") from None
+        if not isinstance(row, list) or len(row) != 6:
+            raise ValueError("not a list of 6 fields")
+        user, item, weight, timestamp, counted, links = row
+        if not _is_user(user) or not (item is None or _is_item(item)):
+            raise ValueError("user or item of the wrong type")
+        numbers = (weight, timestamp)
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) for x in numbers):
+            raise ValueError("weight or timestamp not a finite number")
+        if abs(weight) > MAX_WEIGHT or not isinstance(counted, bool):
+            raise ValueError("weight out of range or counted not a bool")
+        if not isinstance(links, list) or not all(_is_item(link) for link in links):
+            raise ValueError("links not a list of item ids")
+        return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links))
+
+    @classmethod
+    def parse_rows(cls, rows: Iterable[tuple[Any, str | bytes]], where: str) -> list[LoggedEvent]:
+        """The events of a store's (position, text) rows, oldest first. A malformed row is left
+        out, with one PyrerankWarning naming `where` and the positions (never the content), so
+        that every process applies the same valid rows around it."""
+        events, bad = [], []
+        for position, text in rows:
+            try:
+                events.append(cls.from_json(text))
+            except ValueError:
+                bad.append(position)
+        if bad:
+            shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+            warnings.warn(
+                f"{where}: {len(bad)} malformed log rows were skipped (positions {shown})",
+                PyrerankWarning,
+                stacklevel=3,
+            )
+        return events
+
+
+def _is_item(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _is_user(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_user(v) for v in value)
+    return _is_item(value)
 
 
 def user_key(value: Any) -> Hashable:

@@ -1,20 +1,31 @@
 """A store on a Redis server, shared by processes on many machines.
 
 Keys, under a prefix: ``log`` (a stream: every event, in order), ``snapshot`` (statistics as of
-a log position), ``trimmed`` (the log holds nothing older than this), ``user:<id>`` (a list of
-the user's entries since ``record:<id>``, their record as of a log position). Memory stays
-bounded: each statistics snapshot trims the log to the previous snapshot's position, each kept
-user record trims that user's list, and ``user_ttl`` expires users who stop coming back.
+a log position), ``trimmed`` (the log holds nothing older than this), ``epoch`` (a token set
+once: a process that finds it gone or changed knows the server lost data, and resynchronises),
+``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
+position). Memory stays bounded: each statistics snapshot trims the log to the previous
+snapshot's position, each kept user record trims that user's list, and ``user_ttl`` expires
+users who stop coming back.
+
+Durability is the server's: an acknowledged event survives a server crash only with
+``appendonly yes`` and ``appendfsync always``. The store reads those settings on connect and
+warns (``?durability=warn``, the default), refuses (``strict``) or says nothing (``relaxed``).
 """
 
 from __future__ import annotations
 
+import secrets
 import urllib.parse
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
-from ..errors import StaleCursor, StoreError
+from ..errors import PyrerankWarning, StaleCursor, StoreError
 from ..interfaces import LoggedEvent, ProfileStore, user_text
+
+DURABILITY = ("warn", "strict", "relaxed")
+_warned: set[str] = set()  # servers already warned about, once per process
 
 OLDER = """
 local function older(a, b)
@@ -24,8 +35,8 @@ local function older(a, b)
   return am < bm or (am == bm and as < bs)
 end
 """
-# KEYS log, user list, user record, trimmed; ARGV body, cursor, ttl. The event enters the log and
-# its user's list together, and one round trip returns the log from the cursor through it.
+# KEYS log, user list, user record, trimmed, epoch; ARGV body, cursor, ttl. The event enters the
+# log and its user's list together, and one round trip returns the log from the cursor through it.
 APPEND = """
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('RPUSH', KEYS[2], id .. ' ' .. ARGV[1])
@@ -33,11 +44,13 @@ if tonumber(ARGV[3]) > 0 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
-return {redis.call('GET', KEYS[4]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id)}
+return {redis.call('GET', KEYS[4]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id),
+        redis.call('GET', KEYS[5]) or ''}
 """
-# KEYS log, trimmed; ARGV cursor, count.
+# KEYS log, trimmed, epoch; ARGV cursor, count.
 READ = """
-return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
+        redis.call('GET', KEYS[3]) or ''}
 """
 # KEYS log, user list, user record; ARGV marker. The user's entries leave the log, then the
 # "forgotten" marker enters it.
@@ -85,7 +98,10 @@ PAGE = 10_000  # log entries per round trip when catching up
 
 
 def _stream_id(text: str | bytes) -> tuple[int, int]:
-    ms, _, seq = (text.decode() if isinstance(text, bytes) else text).partition("-")
+    """A stream id "ms-seq" as a pair; ValueError if `text` is not one."""
+    ms, dash, seq = (text.decode() if isinstance(text, bytes) else text).partition("-")
+    if not (dash and ms.isdigit() and seq.isdigit()):
+        raise ValueError(f"not a stream id: {str(text)[:40]!r}")
     return int(ms), int(seq)
 
 
@@ -105,22 +121,33 @@ class RedisStore(ProfileStore):
         except ImportError as exc:
             raise ImportError("the redis store needs the redis package: pip install 'pyrerank[redis]'") from exc
         self._errors: Any = redis.RedisError
-        parts = urllib.parse.urlsplit(url)
+        form = "store must look like 'redis://[:password@]host:port/db[?prefix=name&user_ttl=seconds]'"
+        try:  # no message here may quote the URL: it can hold a password
+            parts = urllib.parse.urlsplit(url)
+            self.where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path.lstrip('/') or 0}"
+        except ValueError:
+            raise ValueError(f"{form}; its host or port is not valid") from None
         options = dict(urllib.parse.parse_qsl(parts.query))
         prefix = options.pop("prefix", "pyrerank")
+        durability = options.pop("durability", "warn")
+        if durability not in DURABILITY:
+            raise ValueError(f"Redis store at {self.where}: durability must be one of {', '.join(DURABILITY)}")
         try:
             self.user_ttl = int(options.pop("user_ttl", 0))
         except ValueError:
-            raise ValueError(f"store {url!r}: user_ttl must be a whole number of seconds") from None
+            raise ValueError(f"Redis store at {self.where}: user_ttl must be a whole number of seconds") from None
         plain = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(options)))
         try:
             self._redis = redis.Redis.from_url(plain, socket_connect_timeout=5, socket_timeout=30)
-        except ValueError as exc:
-            raise ValueError(f"store must look like 'redis://[:password@]host:port/db': {exc}") from None
-        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path.lstrip('/') or 0}"
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{form} ({type(exc).__name__} from the redis client)") from None
         self._call(self._redis.ping)
+        if durability != "relaxed":
+            self._check_durability(durability == "strict", redis.ResponseError)
         self._prefix = prefix
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
+        self._epoch_key = f"{prefix}:epoch"
+        self._epoch = self._claim_epoch()
         self._scripts = {
             name: self._redis.register_script(code)
             for name, code in (
@@ -139,37 +166,86 @@ class RedisStore(ProfileStore):
         except self._errors as exc:  # the password never appears: `where` has host, port and db only
             raise StoreError(f"Redis store at {self.where}: {exc}") from exc
 
+    def _check_durability(self, strict: bool, denied: type[Exception]) -> None:
+        """Warn (or, strict, refuse) where the server's persistence can lose acknowledged events."""
+        try:
+            settings = self._call(self._redis.config_get, "append*")
+            found = f"appendonly={settings.get('appendonly')}, appendfsync={settings.get('appendfsync')}"
+            safe = settings.get("appendonly") == "yes" and settings.get("appendfsync") == "always"
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, denied):
+                raise
+            found, safe = "its persistence settings are not readable (CONFIG is disabled)", False
+        if safe:
+            return
+        message = (
+            f"Redis store at {self.where} can lose acknowledged events if the server crashes ({found}): "
+            "configure it with appendonly yes and appendfsync always, or pass ?durability=relaxed to accept this"
+        )
+        if strict:
+            raise StoreError(message)
+        if self.where not in _warned:
+            _warned.add(self.where)
+            warnings.warn(message, PyrerankWarning, stacklevel=5)
+
+    def _claim_epoch(self) -> bytes:
+        """The server's data epoch: set by the first process to connect (or to notice a loss)."""
+        self._call(self._redis.set, self._epoch_key, secrets.token_hex(8), nx=True)
+        return self._call(self._redis.get, self._epoch_key) or b""
+
     def _keys(self, user: Hashable) -> tuple[str, str]:
         """The user's list and record keys."""
         text = user_text(user)
         return f"{self._prefix}:user:{text}", f"{self._prefix}:record:{text}"
 
-    def _take(self, trimmed: bytes, page: list) -> list[LoggedEvent]:
+    def _mark(self, value: bytes, key: str) -> tuple[int, int]:
+        """The stream id kept in `key` (a cursor mark); StoreError if the key is damaged."""
+        try:
+            return _stream_id(value)
+        except ValueError:
+            raise StoreError(f"Redis store at {self.where}: key {key!r} is damaged (not a stream id)") from None
+
+    def _take(self, trimmed: bytes, page: list, epoch: bytes) -> list[LoggedEvent]:
         """Log entries [id, [b"e", body]] as events, moving the cursor past them; StaleCursor if
-        entries after the cursor were trimmed before this reader saw them."""
-        if _stream_id(trimmed) > _stream_id(self._cursor):
+        entries after the cursor were trimmed before this reader saw them, or if the server lost
+        its data (the epoch changed). A malformed entry is skipped with a warning
+        (LoggedEvent.parse_rows)."""
+        if epoch != self._epoch:
+            warnings.warn(
+                f"Redis store at {self.where} lost data (restarted without persistence, or flushed): this "
+                "process starts again from what the server holds now",
+                PyrerankWarning,
+                stacklevel=4,
+            )
+            self._epoch, self._cursor = self._claim_epoch(), "0-0"
+            raise StaleCursor("the server's data epoch changed")
+        if self._mark(trimmed, self._trimmed) > _stream_id(self._cursor):
             raise StaleCursor(f"the log was trimmed to {trimmed.decode()}, past this reader's {self._cursor}")
+        rows = [
+            (entry_id.decode(), fields[1] if len(fields) == 2 and fields[0] == b"e" else b"")
+            for entry_id, fields in page
+        ]
         if page:
-            self._cursor = page[-1][0].decode()
-        return [LoggedEvent.from_json(fields[1]) for _, fields in page]
+            self._cursor = rows[-1][0]
+        return LoggedEvent.parse_rows(rows, repr(self))
 
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
         """Raises StaleCursor after keeping the event if this reader fell behind a trim."""
         user_list, record = self._keys(event.user)
-        trimmed, page = self._call(
+        trimmed, page, epoch = self._call(
             self._scripts["append"],
-            keys=[self._log, user_list, record, self._trimmed],
+            keys=[self._log, user_list, record, self._trimmed, self._epoch_key],
             args=[event.to_json(), self._cursor, self.user_ttl],
         )
-        return self._take(trimmed, page)
+        return self._take(trimmed, page, epoch)
 
     def read(self) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         while True:
-            trimmed, page = self._call(
-                self._scripts["read"], keys=[self._log, self._trimmed], args=[self._cursor, PAGE]
+            trimmed, page, epoch = self._call(
+                self._scripts["read"], keys=[self._log, self._trimmed, self._epoch_key], args=[self._cursor, PAGE]
             )
-            events += self._take(trimmed, page)
+            events += self._take(trimmed, page, epoch)
             if len(page) < PAGE:
                 return events
 
@@ -180,14 +256,20 @@ class RedisStore(ProfileStore):
         pipe.lrange(user_list, 0, -1)
         (kept_at, data), entries = self._call(pipe.execute)
         cursor = _stream_id(self._cursor)
-        if kept_at is not None and _stream_id(kept_at) > cursor:
+        kept = None if kept_at is None else self._mark(kept_at, record)
+        if kept is not None and kept > cursor:
             raise StaleCursor(f"user {user!r} was kept at {kept_at.decode()}, past this reader's {self._cursor}")
-        events = []
-        for entry in entries:
-            entry_id, _, body = entry.decode().partition(" ")
-            if _stream_id(entry_id) <= cursor and (kept_at is None or _stream_id(entry_id) > _stream_id(kept_at)):
-                events.append(LoggedEvent.from_json(body))
-        return (None if data is None else bytes(data)), events
+        rows = []
+        for position, entry in enumerate(entries):
+            entry_id, _, body = entry.decode("utf-8", "replace").partition(" ")
+            try:
+                at = _stream_id(entry_id)
+            except ValueError:
+                rows.append((f"user list entry {position}", b""))  # malformed: parse_rows skips it
+                continue
+            if at <= cursor and (kept is None or at > kept):
+                rows.append((entry_id, body))
+        return (None if data is None else bytes(data)), LoggedEvent.parse_rows(rows, repr(self))
 
     def save_user(self, user: Hashable, data: bytes) -> None:
         self._call(
@@ -208,6 +290,7 @@ class RedisStore(ProfileStore):
         cursor, data = self._call(self._redis.hmget, self._snapshot, ["cursor", "data"])
         if data is None:
             return None
+        self._mark(cursor or b"", self._snapshot)
         self._cursor = cursor.decode()
         return bytes(data)
 

@@ -76,15 +76,15 @@ class SQLiteStore(ProfileStore):
         self._seen_version, self._wrote = version, False
         if rows:
             self._cursor = rows[-1][0]
-        return [LoggedEvent.from_json(body) for _, body in rows]
+        return LoggedEvent.parse_rows(rows, repr(self))
 
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
         # Every event stays in the log (replaying the statistics needs them), so the full
         # history is read from the (user, seq) index rather than kept records.
         rows = self._run(
-            "SELECT body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor)
+            "SELECT seq, body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor)
         )
-        return None, [LoggedEvent.from_json(body) for (body,) in rows]
+        return None, LoggedEvent.parse_rows(rows, repr(self))
 
     def forget(self, user: Hashable) -> None:
         key = user_text(user)

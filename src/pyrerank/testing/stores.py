@@ -53,20 +53,21 @@ def rankings(rr: Reranker, users: list[str] = USERS) -> dict[str, list[tuple[Any
 
 
 @contextlib.contextmanager
-def redis_server(folder: str | Path) -> Iterator[str]:
-    """A private redis-server (from PATH) on a free loopback port, nothing saved to disk: yields
-    its URL, and stops it on exit. Raises FileNotFoundError without redis-server."""
+def redis_server(folder: str | Path, *, port: int | None = None, persistent: bool = False) -> Iterator[str]:
+    """A private redis-server (from PATH) on a loopback port (a free one unless given): yields
+    its URL, and stops it on exit. It keeps nothing on disk unless `persistent` (then
+    ``appendonly yes`` and ``appendfsync always`` in `folder`, so an acknowledged event survives
+    a crash of the server). Raises FileNotFoundError without redis-server."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not on PATH (Debian: apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder), *persistence]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
             try:
