@@ -206,7 +206,8 @@ PYBIND11_MODULE(_core, m) {
         const Candidates cand = as_candidates(rows, cat);
         check_k_threads(k, num_threads);
         const Queries q = as_queries(query, cat, "query");
-        PYRERANK_REQUIRE(std::isfinite(sim_weight), "sim_weight must be finite");
+        PYRERANK_REQUIRE(std::fabs(sim_weight) <= pyrerank::kMaxMagnitude,
+                         "sim_weight must be finite with |value| <= 1e15");
         pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
         if (!interest_weights.is_none()) {
           const py::array w = as_array(interest_weights, "interest_weights");

@@ -106,18 +106,21 @@ void check_rows(std::int64_t n_rows, const Candidates& cand) {
 }
 
 void check_finite(const float* values, std::int64_t n, const char* name) {
-  // Branch-free scan of the exponent bits (vectorises); the slow loop below only names the culprit.
-  std::uint32_t all_ones_exponent = 0;
+  // Branch-free scan of the magnitude bits (vectorises): above kMaxMagnitude's bits are larger
+  // values, infinities and NaNs alike. The slow loop below only names the culprit.
+  std::uint32_t limit;
+  std::memcpy(&limit, &kMaxMagnitude, sizeof limit);
+  std::uint32_t too_large = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     std::uint32_t bits;
     std::memcpy(&bits, values + i, sizeof bits);
-    all_ones_exponent |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+    too_large |= static_cast<std::uint32_t>((bits & 0x7FFFFFFFu) > limit);
   }
-  if (!all_ones_exponent) return;
+  if (!too_large) return;
   for (std::int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(values[i])) {
-      throw std::invalid_argument(std::string(name) + " must be finite, found " + std::to_string(values[i]) +
-                                  " at flat index " + std::to_string(i));
+    if (!(std::fabs(values[i]) <= kMaxMagnitude)) {
+      throw std::invalid_argument(std::string(name) + " must be finite with |value| <= 1e15, found " +
+                                  std::to_string(values[i]) + " at flat index " + std::to_string(i));
     }
   }
 }

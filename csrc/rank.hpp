@@ -41,7 +41,11 @@ struct Fusion {
 
 // Throws unless every candidate row lies in [0, n_rows).
 void check_rows(std::int64_t n_rows, const Candidates& cand);
-// Throws unless all n values are finite; `name` is the parameter named in the message.
+// The largest |value| a query, weight, feature or score may hold: products and sums of such
+// values stay far from float32's overflow at any supported width.
+inline constexpr float kMaxMagnitude = 1e15f;
+// Throws unless all n values are finite and at most kMaxMagnitude in magnitude; `name` is the
+// parameter named in the message.
 void check_finite(const float* values, std::int64_t n, const char* name);
 
 // out (nq, n): dot products of each query with each candidate row.

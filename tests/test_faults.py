@@ -404,3 +404,111 @@ def test_a_redis_restart_that_lost_the_log_resynchronises_every_process(tmp_path
         feed(model, stream[50:])  # the events the server kept (their co-engagement links can differ)
         np.testing.assert_allclose(fresh.stats.popularity, model.stats.popularity)
         np.testing.assert_allclose(writer.stats.popularity, model.stats.popularity)
+
+
+# -- bad input names its parameter -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "call, error, text",
+    [
+        (lambda rr: rr.rerank("u", [1, 2], now="x"), TypeError, "now must be a real number"),
+        (lambda rr: rr.rerank("u", [1, 2], now=float("nan")), ValueError, "now must be finite"),
+        (lambda rr: rr.rerank("u", [1, 2], k=2**70), None, None),
+        (lambda rr: rr.rerank("u", [1, 2], scores=[1e30, 0.0]), ValueError, "scores must be finite with |value|"),
+        (
+            lambda rr: rr.add_items([2**70], ["an id past int64"]),
+            ValueError,
+            "ids: int item ids must lie in [0, 2**63)",
+        ),
+        (lambda rr: rr.add_items([-1], ["a negative id"]), ValueError, "ids: int item ids must lie in [0, 2**63)"),
+        (lambda rr: rr.add_items([99], vectors=np.full((1, 384), 3e38)), None, None),
+        (lambda rr: rr.explain("u", 1, now="later"), TypeError, "now must be a real number"),
+    ],
+    ids=["now-str", "now-nan", "huge-k", "huge-scores", "huge-id", "negative-id", "huge-vector", "explain-now"],
+)
+def test_bad_input_to_the_reranker_names_its_parameter(call, error, text):
+    rr = make_reranker()
+    if error is None:
+        call(rr)  # accepted and handled
+        return
+    with pytest.raises(error) as caught:
+        call(rr)
+    assert text in str(caught.value)
+
+
+def test_vectors_near_float32_max_are_normalised_not_zeroed():
+    rr = make_reranker()
+    rr.add_items([99], vectors=np.full((1, 384), 3e38, np.float32))
+    assert np.isclose(np.linalg.norm(rr.catalog.vectors(rr.catalog.row_of[99])), 1.0, atol=1e-2)
+
+
+def test_a_save_naming_a_model_outside_its_folder_needs_trust(tmp_path):
+    rr = make_reranker()
+    folder = tmp_path / "model"
+    rr.save(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["parts"]["config"]["encoder"] = "transformers:/some/where/else"
+    from pyrerank import persist
+
+    meta["parts_digest"] = persist._digest(json.dumps(meta["parts"], sort_keys=True).encode())
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(pr.PyrerankError, match="names an encoder model outside its folder"):
+        pr.Reranker.load(folder)
+    assert pr.Reranker.load(folder, encoder="hashing").rerank("u", [1, 2], k=1)  # the caller's own encoder
+    assert pr.Reranker.load(folder, trust_paths=True)._encoder_spec == "transformers:/some/where/else"
+
+
+@pytest.mark.slow
+def test_300_bit_flips_in_the_sqlite_database_give_the_same_rankings_or_a_store_error(tmp_path):
+    """Damage in the database file itself: the rows' checksums turn it into a StoreError. (Damage
+    inside the write-ahead log is not covered: SQLite's WAL recovery drops every frame after a
+    damaged one, silently; see the README's fault table.)"""
+    live = tmp_path / "live"
+    live.mkdir()
+    url = f"sqlite:///{live / 'profiles.db'}"
+    writer = make_reranker(url)
+    feed(writer, events(150, seed=10))
+    writer.view.snapshot(writer.catalog)  # a statistics snapshot in the file too
+    feed(writer, events(150, seed=11))
+    writer.store._run("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the database file
+    writer.close()
+
+    def open_copy(path):
+        rr = make_reranker(f"sqlite:///{path}?verify=full")
+        try:
+            return rankings(rr), rr.stats.popularity.copy()
+        finally:
+            rr.store.close()
+
+    want_rankings, want_popularity = open_copy(live / "profiles.db")
+    clean = (live / "profiles.db").read_bytes()
+    rng = np.random.default_rng(3)
+    refused = 0
+    for trial in range(300):
+        copy = tmp_path / f"t{trial}"
+        copy.mkdir()
+        data = bytearray(clean)
+        data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+        (copy / "profiles.db").write_bytes(bytes(data))
+        try:
+            got_rankings, got_popularity = open_copy(copy / "profiles.db")
+        except pr.PyrerankError:
+            refused += 1
+        else:
+            assert got_rankings == want_rankings, f"trial {trial}: a damaged database ranked differently"
+            np.testing.assert_array_equal(got_popularity, want_popularity)
+        shutil.rmtree(copy)
+    assert refused > 0
+
+
+def test_an_sqlite_row_changed_on_disk_is_a_store_error_naming_the_row(tmp_path):
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'profiles.db'}"
+    feed(make_reranker(url), events(20, seed=12))
+    with sqlite3.connect(str(tmp_path / "profiles.db")) as db:  # one digit changed, as a damaged page would
+        body = db.execute("SELECT body FROM events WHERE seq = 7").fetchone()[0]
+        db.execute("UPDATE events SET body = ? WHERE seq = 7", (body.replace("1", "2", 1),))
+    with pytest.raises(pr.StoreError, match="event log row 7 is damaged"):
+        rankings(make_reranker(url))
+    with pytest.raises(ValueError, match="verify=rows|full"):
+        make_reranker(f"{url}?verify=sometimes")

@@ -50,7 +50,15 @@ BAD_CALLS = [
     (lambda: ops.topk(M, Q, 3, np.array([], np.int64)), ValueError, "rows must not be empty"),
     (lambda: ops.topk(M, Q, 3, []), ValueError, "rows must not be empty"),
     (lambda: ops.topk(M, Q, 3, ROWS.reshape(2, 5)), ValueError, "rows must be a 1-D array"),
-    (lambda: ops.topk(M, Q, 3, num_threads=0), ValueError, "num_threads must be >= 1"),
+    (lambda: ops.topk(M, Q, 3, num_threads=0), ValueError, "num_threads must lie in [1, 4096], got 0"),
+    (lambda: ops.topk(M, Q, 3, num_threads=2**40), ValueError, "num_threads must lie in [1, 4096]"),
+    (lambda: ops.topk(M, Q * 1e30, 3), ValueError, "query must be finite with |value| <= 1e15"),
+    (lambda: ops.mmr(M, np.full(50, 1e20), 3), ValueError, "relevance must be finite with |value| <= 1e15"),
+    (
+        lambda: ops.fused_topk(M, Q, np.zeros((50, 1)), np.zeros(1), 3, sim_weight=1e30),
+        ValueError,
+        "sim_weight must be finite with |value| <= 1e15",
+    ),
     (lambda: ops.topk(M, Q, 3, num_threads="2"), TypeError, "num_threads"),
     (lambda: ops.score(M, Q[:3]), ValueError, "query must have shape"),
     (
@@ -210,3 +218,9 @@ def test_float64_or_strided_matrix_is_converted_with_a_warning():
 def test_lists_and_float64_queries_are_accepted_without_warning():
     got = ops.topk(M, Q.astype(np.float64).tolist(), 5, rows=list(range(20)))
     np.testing.assert_array_equal(got[0], ops.topk(M, Q, 5, rows=np.arange(20))[0])
+
+
+def test_a_huge_k_means_every_candidate():
+    rows, scores = ops.topk(M, Q, 2**70)
+    assert len(rows) == 50 and np.all(np.diff(scores) <= 0)
+    assert len(ops.fused_topk(M, Q, None, None, 2**63, rows=ROWS)[0]) == 10

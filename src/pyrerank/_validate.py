@@ -93,11 +93,15 @@ def rows(value: Any, n_rows: int) -> np.ndarray | None:
     return np.ascontiguousarray(arr, dtype=I64)
 
 
+MAX_K = 2**62  # a k past any candidate count; larger ones mean the same (every candidate)
+MAX_THREADS = 4096
+
+
 def k(value: Any) -> int:
-    """A positive int."""
-    if type(value) is int and value >= 1:
+    """A positive int (one past every candidate count is capped: the result is the same)."""
+    if type(value) is int and 1 <= value <= MAX_K:
         return value
-    return integer(value, "k", 1)
+    return min(integer(value, "k", 1), MAX_K)
 
 
 def integer(value: Any, name: str, minimum: int) -> int:
@@ -118,15 +122,15 @@ def num_threads(value: Any, m: np.ndarray, q: np.ndarray, r: np.ndarray | None) 
 
     The work is n_candidates * q.size multiply-adds for matrix `m`, queries `q`, rows `r`.
     """
-    if type(value) is int and value >= 1:
+    if type(value) is int and 1 <= value <= MAX_THREADS:
         return value
     if value is None:
         work = (m.shape[0] if r is None else r.shape[0]) * q.size
         return 1 if work < _AUTO_THREAD_WORK else CPU_COUNT
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"num_threads must be an int or None, got {value!r}")
-    if value < 1:
-        raise ValueError(f"num_threads must be >= 1, got {value}")
+    if not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"num_threads must lie in [1, {MAX_THREADS}], got {value}")
     return int(value)
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Hashable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -186,10 +187,10 @@ class Reranker:
         if not np.isfinite(arr).all():
             bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
             raise ValueError(f"vectors must be finite; row {bad} holds NaN or inf")
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        norms = np.linalg.norm(arr.astype(np.float64), axis=1, keepdims=True)  # float32 squares can overflow
         if (norms == 0).any():
             raise ValueError(f"vectors must be non-zero; row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
-        return arr / norms
+        return (arr / norms).astype(np.float32)
 
     def _catalog(self) -> Catalog:
         if self.catalog is None:
@@ -415,13 +416,16 @@ class Reranker:
         persist.save(path, parts)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, **options: Any) -> Reranker:
+    def load(cls, path: str | os.PathLike, *, trust_paths: bool = False, **options: Any) -> Reranker:
         """A Reranker saved by :meth:`save`. `options` are the constructor's (store=, max_users=,
         device=, ranker_options=, ...; encoder=, interest=, ranker= replace the saved names, e.g.
         with instances of third-party classes); an unknown one raises TypeError naming it.
 
-        With a durable `store`, user records come from the store, not the save, and so do the
-        item statistics once the store holds a snapshot of its own."""
+        A save is data, not code: a model path it names (``encoder="transformers:DIR"``) is
+        followed only inside the save's folder, unless `trust_paths` (a save you made yourself)
+        or an `encoder=` of yours replaces it. With a durable `store`, user records come from
+        the store, not the save, and so do the item statistics once the store holds a snapshot
+        of its own."""
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
             raise TypeError(f"Reranker.load() got unknown options {unknown}; it takes {sorted(_OPTIONS)}")
@@ -433,6 +437,8 @@ class Reranker:
             raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
         if options.get("dtype", settings["dtype"]) != settings["dtype"]:
             raise ValueError(f"dtype {options['dtype']!r} differs from the saved catalog's {settings['dtype']!r}")
+        if "encoder" not in options and not trust_paths:
+            settings["encoder"] = _encoder_inside(settings["encoder"], Path(path))
         rr = cls(**{**settings, **options})
         try:
             rr._restore(parts, same_ranker=rr.ranker.name == settings["ranker"])
@@ -472,6 +478,23 @@ class Reranker:
             f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
             f"store={self.store!r}, items={n}, users in memory={len(self.users)})"
         )
+
+
+def _encoder_inside(spec: Any, folder: Path) -> Any:
+    """A saved encoder spec whose model path ("name:path") lies inside the save's folder,
+    resolved there; PyrerankError for a path anywhere else."""
+    if not isinstance(spec, str):
+        raise PyrerankError(f"saved model at {str(folder)!r} is corrupt: its encoder is not a name")
+    name, _, argument = spec.partition(":")
+    if not argument:
+        return spec
+    inside = (folder / argument).resolve()
+    if Path(argument).is_absolute() or not inside.is_relative_to(folder.resolve()):
+        raise PyrerankError(
+            f"saved model at {str(folder)!r} names an encoder model outside its folder ({name}:...): pass "
+            "encoder= yourself, or trust_paths=True if you made this save"
+        )
+    return f"{name}:{inside}"
 
 
 # Every constructor option, which Reranker.load takes too.

@@ -177,8 +177,8 @@ class Catalog:
             )
             if kind is None:
                 raise TypeError(f"item ids must be int or str, got {type(item).__name__} {item!r}")
-            if kind is int and item < 0:
-                raise ValueError(f"int item ids must be >= 0, got {item}")
+            if kind is int and not 0 <= item < 2**63:
+                raise ValueError(f"ids: int item ids must lie in [0, 2**63), got {item}")
             if self._id_kind is None:
                 self._id_kind = kind
             elif kind is not self._id_kind:

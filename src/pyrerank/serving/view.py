@@ -98,7 +98,9 @@ class StoreView:
                 except StaleCursor:  # another process kept the user at a later point: catch up
                     self.sync(catalog)
             else:
-                raise StoreError(f"could not catch up with the store to rebuild user {user!r}")
+                raise StoreError(
+                    "could not catch up with the store to rebuild a user: it keeps moving past this reader"
+                )
             forgotten = [i for i, event in enumerate(events) if event.item is None]
             events = events[forgotten[-1] + 1 :] if forgotten else events
             if kept is None and not events:
@@ -110,7 +112,7 @@ class StoreView:
                     record = restored
                 else:  # kept before fit() changed the item vectors: its sums cannot be reused
                     warnings.warn(
-                        f"user {user!r}'s kept record has item vectors {width} wide, the catalog's are "
+                        f"a user's kept record has item vectors {width} wide, the catalog's are "
                         f"{catalog.dim}: rebuilt from the events after it only",
                         PyrerankWarning,
                         stacklevel=4,

@@ -1,20 +1,37 @@
-"""A durable store in one SQLite file: write-ahead log, one committed row per event."""
+"""A durable store in one SQLite file: write-ahead log, one committed row per event.
+
+Every event row and the statistics snapshot carry a CRC-32 of their position and content, so a
+page damaged on disk (which SQLite's own checks can miss) is a StoreError naming the row, never
+a silently different ranking. Rows written before checksums existed (crc NULL) are read as they
+are.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Hashable
+import zlib
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from ..errors import StoreError
 from ..interfaces import LoggedEvent, ProfileStore, user_text
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user, seq);
-CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (
+  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER);
 """
+NEXT_SEQ = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1"
+
+
+def _crc(seq: int, user: str, body: str | bytes) -> int:
+    """CRC-32 of a row's position and content."""
+    content = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    return zlib.crc32(content, zlib.crc32(f"{seq}\x00{user}\x00".encode("utf-8", "surrogatepass")))
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -32,6 +49,9 @@ class SQLiteStore(ProfileStore):
     synchronous : "full" (default): each acknowledged event is on disk, surviving a power cut;
         "normal": it survives a crash of the process (kill -9), not of the machine, and appends
         are several times faster (benchmarks/test_stores.py::test_observe_throughput).
+    verify : "rows" (default): each row's checksum is checked as it is read; "full" also runs
+        SQLite's integrity check on open (time grows with the file), which finds damaged pages
+        and indexes that row checksums cannot see.
     """
 
     name = "sqlite"
@@ -40,8 +60,9 @@ class SQLiteStore(ProfileStore):
     def __init__(self, url: str) -> None:
         self.path, options = parse_url(url)
         synchronous = options.pop("synchronous", "full").upper()
-        if synchronous not in ("FULL", "NORMAL") or options:
-            raise ValueError(f"store {url!r}: the only option is synchronous=full|normal")
+        verify = options.pop("verify", "rows")
+        if synchronous not in ("FULL", "NORMAL") or verify not in ("rows", "full") or options:
+            raise ValueError(f"store {url!r}: the options are synchronous=full|normal and verify=rows|full")
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -50,6 +71,16 @@ class SQLiteStore(ProfileStore):
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(SCHEMA)
+            if verify == "full":
+                found = self._db.execute("PRAGMA integrity_check").fetchall()
+                if found != [("ok",)]:
+                    raise StoreError(f"SQLite store {self.path!r} is damaged: {found[0][0][:200]}")
+            for table in ("events", "snapshot"):  # files from before checksums: add the column
+                if "crc" not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                    try:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER")
+                    except sqlite3.OperationalError:  # another process added it first
+                        pass
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._cursor = 0
@@ -63,8 +94,37 @@ class SQLiteStore(ProfileStore):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
 
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """work(db) in one write transaction: all of it is kept, or none."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = work(self._db)
+                    self._db.execute("COMMIT")
+                    return out
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, user: str, body: str) -> None:
+        seq = db.execute(NEXT_SEQ).fetchone()[0]
+        db.execute(
+            "INSERT INTO events (seq, user, body, crc) VALUES (?, ?, ?, ?)", (seq, user, body, _crc(seq, user, body))
+        )
+
+    def _checked(self, rows: list[tuple]) -> list[LoggedEvent]:
+        """Events of (seq, user, body, crc) rows; StoreError naming the first damaged row."""
+        for seq, user, body, crc in rows:
+            if crc is not None and crc != _crc(seq, user, body):
+                raise StoreError(f"SQLite store {self.path!r}: event log row {seq} is damaged (checksum mismatch)")
+        return LoggedEvent.parse_rows([(seq, body) for seq, _, body, _ in rows], repr(self))
+
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
-        self._run("INSERT INTO events (user, body) VALUES (?, ?)", (user_text(event.user), event.to_json()))
+        self._transaction(lambda db: self._insert(db, user_text(event.user), event.to_json()))
         self._wrote = True
         return self.read()
 
@@ -72,47 +132,45 @@ class SQLiteStore(ProfileStore):
         version = self._run("PRAGMA data_version")[0][0]
         if not self._wrote and version == self._seen_version:
             return []
-        rows = self._run("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (self._cursor,))
+        rows = self._run("SELECT seq, user, body, crc FROM events WHERE seq > ? ORDER BY seq", (self._cursor,))
+        events = self._checked(rows)  # before the cursor moves: a damaged row stops here, every time
         self._seen_version, self._wrote = version, False
         if rows:
             self._cursor = rows[-1][0]
-        return LoggedEvent.parse_rows(rows, repr(self))
+        return events
 
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
         # Every event stays in the log (replaying the statistics needs them), so the full
         # history is read from the (user, seq) index rather than kept records.
         rows = self._run(
-            "SELECT seq, body FROM events WHERE user = ? AND seq <= ? ORDER BY seq", (user_text(user), self._cursor)
+            "SELECT seq, user, body, crc FROM events WHERE user = ? AND seq <= ? ORDER BY seq",
+            (user_text(user), self._cursor),
         )
-        return None, LoggedEvent.parse_rows(rows, repr(self))
+        return None, self._checked(rows)
 
     def forget(self, user: Hashable) -> None:
         key = user_text(user)
-        try:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute("DELETE FROM events WHERE user = ?", (key,))
-                    self._db.execute(
-                        "INSERT INTO events (user, body) VALUES (?, ?)", (key, LoggedEvent(user, None).to_json())
-                    )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM events WHERE user = ?", (key,))
+            self._insert(db, key, LoggedEvent(user, None).to_json())
+
+        self._transaction(work)
         self._wrote = True
 
     def save_snapshot(self, data: bytes) -> None:
-        self._run("INSERT OR REPLACE INTO snapshot (id, seq, data) VALUES (1, ?, ?)", (self._cursor, data))
+        crc = _crc(self._cursor, "snapshot", data)
+        self._run("INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (self._cursor, data, crc))
 
     def load_snapshot(self) -> bytes | None:
-        rows = self._run("SELECT seq, data FROM snapshot WHERE id = 1")
+        rows = self._run("SELECT seq, data, crc FROM snapshot WHERE id = 1")
         if not rows:
             return None
-        self._cursor, self._wrote = rows[0][0], True
-        return bytes(rows[0][1])
+        seq, data, crc = rows[0]
+        if crc is not None and crc != _crc(seq, "snapshot", bytes(data)):
+            raise StoreError(f"SQLite store {self.path!r}: the statistics snapshot is damaged (checksum mismatch)")
+        self._cursor, self._wrote = seq, True
+        return bytes(data)
 
     def close(self) -> None:
         with self._lock:
