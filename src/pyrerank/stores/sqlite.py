@@ -25,7 +25,12 @@ CREATE INDEX IF NOT EXISTS events_by_user ON events (user, seq);
 CREATE TABLE IF NOT EXISTS snapshot (
   id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER);
 """
-NEXT_SEQ = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1"
+# One statement, so one implicit transaction: the row, its position and its checksum together.
+INSERT_EVENT = """
+INSERT INTO events (seq, user, body, crc)
+SELECT n, ?1, ?2, pyrerank_crc(n, ?1, ?2)
+FROM (SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1 AS n)
+"""
 
 
 def _crc(seq: int, user: str, body: str | bytes) -> int:
@@ -66,6 +71,7 @@ class SQLiteStore(ProfileStore):
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.create_function("pyrerank_crc", 3, _crc, deterministic=True)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
@@ -111,10 +117,7 @@ class SQLiteStore(ProfileStore):
 
     @staticmethod
     def _insert(db: sqlite3.Connection, user: str, body: str) -> None:
-        seq = db.execute(NEXT_SEQ).fetchone()[0]
-        db.execute(
-            "INSERT INTO events (seq, user, body, crc) VALUES (?, ?, ?, ?)", (seq, user, body, _crc(seq, user, body))
-        )
+        db.execute(INSERT_EVENT, (user, body))
 
     def _checked(self, rows: list[tuple]) -> list[LoggedEvent]:
         """Events of (seq, user, body, crc) rows; StoreError naming the first damaged row."""
@@ -124,7 +127,7 @@ class SQLiteStore(ProfileStore):
         return LoggedEvent.parse_rows([(seq, body) for seq, _, body, _ in rows], repr(self))
 
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
-        self._transaction(lambda db: self._insert(db, user_text(event.user), event.to_json()))
+        self._run(INSERT_EVENT, (user_text(event.user), event.to_json()))
         self._wrote = True
         return self.read()
 
