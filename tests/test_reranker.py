@@ -142,7 +142,7 @@ def test_edge_inputs(rr):
         rr.observe("u", 1, "poke")
     with pytest.raises(ValueError, match="ids must be distinct"):
         rr.add_items([50, 50], ["a", "b"])
-    with pytest.raises(TypeError, match="item ids must all be int"):
+    with pytest.raises(TypeError, match="ids must all be int"):
         rr.add_items(["x"], ["a"])
     with pytest.raises(ValueError, match="must be finite"):
         rr.add_items([60], vectors=np.full((1, 384), np.nan))

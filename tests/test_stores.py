@@ -235,7 +235,7 @@ def test_a_corrupt_sqlite_file_is_a_clear_error(tmp_path):
 
 def test_user_ids_a_durable_store_cannot_keep_are_refused(tmp_path):
     rr = make_reranker(f"sqlite:///{tmp_path / 'p.db'}")
-    with pytest.raises(TypeError, match="user ids must be"):
+    with pytest.raises(TypeError, match="user must be a str, an int or a non-empty tuple of them"):
         rr.observe(object(), 0, "like")
     assert rankings(rr, ["u"]) == rankings(make_reranker(), ["u"])  # nothing half-written
 

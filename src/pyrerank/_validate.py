@@ -65,14 +65,15 @@ def vectors(value: Any, name: str, dim: int) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=F32)
 
 
-def float_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 C-contiguous array of exactly `shape` (-1 matches any length)."""
+def float_array(value: Any, name: str, shape: tuple[int, ...], per: str = "") -> np.ndarray:
+    """A float32 C-contiguous array of exactly `shape` (-1 matches any length); `per` says what
+    the first axis counts, for the message (e.g. "one row per candidate in rows")."""
     arr = value if type(value) is np.ndarray else np.asarray(value)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.ndim != len(shape) or any(want not in (-1, got) for want, got in zip(shape, arr.shape)):
         expected = "(" + ", ".join("any" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
+        raise ValueError(f"{name} must have shape {expected}{f' ({per})' if per else ''}, got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
@@ -132,6 +133,30 @@ def num_threads(value: Any, m: np.ndarray, q: np.ndarray, r: np.ndarray | None) 
     if not 1 <= value <= MAX_THREADS:
         raise ValueError(f"num_threads must lie in [1, {MAX_THREADS}], got {value}")
     return int(value)
+
+
+def candidates(value: Any) -> Any:
+    """Candidate ids as given when they are a list, tuple or 1-D array, else as a list (any
+    iterable but a str); TypeError naming candidates otherwise."""
+    kind = type(value)
+    if kind is list or kind is tuple or (kind is np.ndarray and value.ndim == 1):
+        return value
+    if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"candidates must be an iterable of item ids (a list or a 1-D array), got {kind.__name__}")
+    return list(value)
+
+
+def user(value: Any) -> Any:
+    """A user id: a str, an int (numpy integers become int) or a non-empty tuple of them. None,
+    bools, floats (NaN included) and unhashables would silently share or lose a profile."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if kind is tuple and value:
+        return tuple(user(v) for v in value)
+    raise TypeError(f"user must be a str, an int or a non-empty tuple of them, got {kind.__name__} {value!r:.40}")
 
 
 def finite_scalar(value: Any, name: str) -> float:

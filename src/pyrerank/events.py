@@ -40,8 +40,10 @@ class Event:
 
 def event_weight(kind: str, weight: float | None) -> float:
     """The signed weight of an event: the explicit `weight`, else the kind's default."""
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {type(kind).__name__}")
     if kind not in DEFAULT_WEIGHTS:
-        raise ValueError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {kind!r}")
+        raise ValueError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {kind!r:.40}")
     if weight is None:
         return DEFAULT_WEIGHTS[kind]
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real):

@@ -33,6 +33,8 @@ from . import _validate as check
 
 __all__ = ["score", "topk", "multi_topk", "fused_topk", "mmr", "isa", "to_int8"]
 
+PER_CANDIDATE = "one per candidate: per entry of rows, or per row of matrix without rows"
+
 
 def isa() -> str:
     """Instruction set the kernel uses on this CPU: ``"avx512vnni"``, ``"avx512"``, ``"avx2"``
@@ -175,7 +177,7 @@ def fused_topk(
         raise ValueError("features and weights must be given together (or both None)")
     feats = w = None
     if features is not None:
-        feats = check.float_array(features, "features", (n, -1))
+        feats = check.float_array(features, "features", (n, -1), PER_CANDIDATE)
         w = check.float_array(weights, "weights", (feats.shape[1],))
     iw = None if interest_weights is None else check.float_array(interest_weights, "interest_weights", (q.shape[0],))
     sw = check.finite_scalar(sim_weight, "sim_weight")
@@ -219,7 +221,7 @@ def mmr(
     k = check.k(k)
     r = check.rows(rows, m.shape[0])
     n = m.shape[0] if r is None else r.shape[0]
-    rel = check.float_array(relevance, "relevance", (n,))
+    rel = check.float_array(relevance, "relevance", (n,), PER_CANDIDATE)
     lam = check.finite_scalar(lambda_, "lambda_")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda_ must lie in [0, 1], got {lam}")

@@ -141,7 +141,10 @@ class Reranker:
         vectors : (n, dim) float, L2-normalised here; must be finite and non-zero
         metadata : n JSON-serialisable values, kept for the app
         """
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
         ids = ids.tolist() if isinstance(ids, np.ndarray) else [int(i) if isinstance(i, np.integer) else i for i in ids]
+        Catalog.check_id_types(ids)
         if texts is None and vectors is None:
             raise ValueError("add_items needs texts or vectors")
         if len(set(ids)) != len(ids):
@@ -151,6 +154,8 @@ class Reranker:
                     raise ValueError(f"ids must be distinct, {item!r} appears more than once")
                 seen.add(item)
         for name, seq in (("texts", texts), ("metadata", metadata)):
+            if isinstance(seq, (str, bytes)) or (seq is not None and not isinstance(seq, (Sequence, np.ndarray))):
+                raise TypeError(f"{name} must be a sequence with one entry per id, got {type(seq).__name__}")
             if seq is not None and len(seq) != len(ids):
                 raise ValueError(f"{name} has {len(seq)} entries but ids has {len(ids)}")
         if vectors is None:
@@ -198,6 +203,8 @@ class Reranker:
         return self.catalog
 
     def _row(self, item: ItemId) -> int:
+        if not isinstance(item, (str, int, np.integer)) or isinstance(item, bool):
+            raise TypeError(f"item must be an item id (int or str), got {type(item).__name__}")
         row = self._catalog().row_of.get(item)
         if row is None:
             raise KeyError(f"item {item!r} is not in the catalog; add it with add_items() first")
@@ -219,6 +226,7 @@ class Reranker:
         count : also add it to the shared item statistics (popularity, co-engagement). Pass
             False when rebuilding a user's profile from history that fit() already counted.
         """
+        user = check.user(user)
         w = event_weight(kind, weight)
         t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
         with self._lock:
@@ -229,6 +237,7 @@ class Reranker:
         """Remove the user's state and every event of theirs from the store; True if there was
         any. Counts the user added to item popularity and co-engagement stay (they are sums
         over all users, not kept per user)."""
+        user = check.user(user)
         with self._lock:
             return self.view.forget(user, self.catalog)
 
@@ -258,7 +267,11 @@ class Reranker:
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(candidates)
-        rows, dropped = self._catalog().rows_for(candidates)
+        try:
+            rows, dropped = self._catalog().rows_for(candidates)
+        except TypeError:  # an unhashable element: no id is one
+            bad = next(c for c in candidates if not isinstance(c, Hashable))
+            raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
         upstream = None if scores is None else check.float_array(scores, "scores", (n,))  # finiteness: C++
         if dropped:
             unknown = np.flatnonzero(rows == -1)
@@ -295,8 +308,9 @@ class Reranker:
         scores : the recall stage's score per candidate, blended by rankers that use it
         now : the time ranking happens at (seconds), default the clock
         """
-        k = check.k(k)
+        user, k = check.user(user), check.k(k)
         now = time.time() if now is None else check.finite_scalar(now, "now")
+        candidates = check.candidates(candidates)
         if len(candidates) == 0:
             return []
         with self._lock:  # a request sees the catalog before or after a change, never half of it
@@ -312,6 +326,7 @@ class Reranker:
         self, user: Hashable, item: ItemId, *, scores: float | None = None, now: float | None = None
     ) -> dict[str, float]:
         """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
+        user = check.user(user)
         now = time.time() if now is None else check.finite_scalar(now, "now")
         upstream = None if scores is None else np.array([check.finite_scalar(scores, "scores")], np.float32)
         with self._lock:

@@ -167,22 +167,26 @@ class Catalog:
             self._int_table = table
         self._int_table[keys] = rows
 
-    def check_ids(self, ids: Sequence[Any]) -> None:
-        """Raises unless every id is an int or str of the catalog's one kind."""
+    @staticmethod
+    def check_id_types(ids: Sequence[Any]) -> None:
+        """Raises unless every id is an int in [0, 2**63) or a str."""
         for item in ids:
-            kind = (
-                int
-                if isinstance(item, (int, np.integer)) and not isinstance(item, bool)
-                else (str if isinstance(item, str) else None)
-            )
-            if kind is None:
-                raise TypeError(f"item ids must be int or str, got {type(item).__name__} {item!r}")
-            if kind is int and not 0 <= item < 2**63:
+            if isinstance(item, str):
+                continue
+            if not isinstance(item, (int, np.integer)) or isinstance(item, bool):
+                raise TypeError(f"ids: item ids must be int or str, got {type(item).__name__} {item!r:.40}")
+            if not 0 <= item < 2**63:
                 raise ValueError(f"ids: int item ids must lie in [0, 2**63), got {item}")
+
+    def check_ids(self, ids: Sequence[Any]) -> None:
+        """Raises unless every id is valid (check_id_types) and of the catalog's one kind."""
+        self.check_id_types(ids)
+        for item in ids:
+            kind = str if isinstance(item, str) else int
             if self._id_kind is None:
                 self._id_kind = kind
             elif kind is not self._id_kind:
-                raise TypeError(f"item ids must all be {self._id_kind.__name__} like the catalog's, got {item!r}")
+                raise TypeError(f"ids must all be {self._id_kind.__name__} like the catalog's, got {item!r:.40}")
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON): ``vectors`` (len(self), dim) as stored; dtype, text_dim, ids, metadata."""
