@@ -9,6 +9,7 @@ are.
 from __future__ import annotations
 
 import sqlite3
+import struct
 import threading
 import urllib.parse
 import zlib
@@ -31,6 +32,39 @@ INSERT INTO events (seq, user, body, crc)
 SELECT n, ?1, ?2, pyrerank_crc(n, ?1, ?2)
 FROM (SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1 AS n)
 """
+
+
+def _wal_checksum(data: bytes, big_endian: bool, s0: int = 0, s1: int = 0) -> tuple[int, int]:
+    """SQLite's write-ahead-log checksum of `data` (a multiple of 8 bytes), continuing (s0, s1)."""
+    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def wal_commits_lost(wal: bytes, frames_in_use: int) -> bool:
+    """True if the write-ahead log `wal` holds a committed transaction that SQLite dropped on
+    recovery (it stops at the first damaged frame and ignores all after it): a commit frame of
+    the log's generation past the `frames_in_use` SQLite reports. A damaged last commit looks
+    like a write torn by a crash, and is not detected."""
+    if len(wal) < 32:
+        return False
+    magic, _, page_size, _, salt1, salt2, c0, c1 = struct.unpack(">8I", wal[:32])
+    if magic not in (0x377F0682, 0x377F0683):
+        return len(wal) > 32
+    if _wal_checksum(wal[:24], magic & 1 == 1) != (c0, c1):
+        return len(wal) > 32 + 24  # a damaged header: SQLite ignores every frame behind it
+    frame, last_commit, offset = 0, 0, 32
+    while offset + 24 + page_size <= len(wal):
+        _, db_size, s1, s2 = struct.unpack(">4I", wal[offset : offset + 16])
+        if (s1, s2) != (salt1, salt2):
+            break  # an older generation of the log from here on
+        frame += 1
+        if db_size:
+            last_commit = frame
+        offset += 24 + page_size
+    return last_commit > frames_in_use
 
 
 def _crc(seq: int, user: str, body: str | bytes) -> int:
@@ -81,6 +115,7 @@ class SQLiteStore(ProfileStore):
                 found = self._db.execute("PRAGMA integrity_check").fetchall()
                 if found != [("ok",)]:
                     raise StoreError(f"SQLite store {self.path!r} is damaged: {found[0][0][:200]}")
+            self._check_wal()
             for table in ("events", "snapshot"):  # files from before checksums: add the column
                 if "crc" not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     try:
@@ -92,6 +127,22 @@ class SQLiteStore(ProfileStore):
         self._cursor = 0
         self._seen_version: int | None = None  # PRAGMA data_version: moves when another connection commits
         self._wrote = True
+
+    def _check_wal(self) -> None:
+        """StoreError if damage in the write-ahead log made SQLite drop committed events."""
+        try:
+            with open(f"{self.path}-wal", "rb") as f:
+                wal = f.read()
+        except FileNotFoundError:
+            return
+        frames_in_use = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        with open(f"{self.path}-wal", "rb") as f:
+            unchanged = f.read(32) == wal[:32]  # not reset by another process in between
+        if unchanged and wal_commits_lost(wal, frames_in_use):
+            raise StoreError(
+                f"SQLite store {self.path!r} is damaged: its write-ahead log holds committed events that "
+                "SQLite can no longer read"
+            )
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
         try:
