@@ -595,3 +595,21 @@ def test_300_bit_flips_in_the_sqlite_write_ahead_log_give_the_same_rankings_or_a
             np.testing.assert_array_equal(got_popularity, want_popularity)
         shutil.rmtree(copy)
     assert refused > 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret-pw@127.0.0.1:1/0?user_ttl=soon",
+        "redis://:s3cret-pw@127.0.0.1:1/0?durability=maybe",
+        "redis://:s3cret-pw@127.0.0.1:notaport/0",
+        "redis://:s3cret-pw@127.0.0.1:1/0",
+    ],
+    ids=["bad-ttl", "bad-durability", "bad-port", "unreachable"],
+)
+def test_no_message_carries_the_redis_password(url, caplog):
+    pytest.importorskip("redis", reason="needs the redis extra")
+    with caplog.at_level("DEBUG"), pytest.raises((ValueError, pr.StoreError)) as caught:
+        pr.Reranker(encoder="hashing", store=url)
+    assert "s3cret-pw" not in str(caught.value) and "s3cret-pw" not in repr(caught.value)
+    assert "s3cret-pw" not in caplog.text
