@@ -11,7 +11,8 @@ A save is atomic: the new arrays file is written and flushed beside the old one,
 ``model.json`` is replaced in one rename, so a crash at any moment leaves the previous save or
 the new one, never neither; arrays files no ``model.json`` names (left by a killed save) are
 removed by the next save. A load checks everything before use: digests, dtypes and shapes
-against the metadata, no compressed members (no zip bombs), no symbolic links.
+against the metadata, no compressed members (no zip bombs), no symbolic links; and a model path
+a save names is followed only inside its folder (:func:`encoder_inside`).
 """
 
 from __future__ import annotations
@@ -157,3 +158,20 @@ def _load_arrays(folder: Path, arrays_file: str, digests: dict[str, Any], where:
         if _array_digest(value) != digests[key]:
             raise PyrerankError(f"{where} is corrupt: array {key!r} in {arrays_file} does not match its digest")
     return arrays
+
+
+def encoder_inside(spec: Any, folder: Path) -> Any:
+    """A saved encoder spec whose model path ("name:path") lies inside the save's folder,
+    resolved there; PyrerankError for a path anywhere else."""
+    if not isinstance(spec, str):
+        raise PyrerankError(f"saved model at {str(folder)!r} is corrupt: its encoder is not a name")
+    name, _, argument = spec.partition(":")
+    if not argument:
+        return spec
+    inside = (folder / argument).resolve()
+    if Path(argument).is_absolute() or not inside.is_relative_to(folder.resolve()):
+        raise PyrerankError(
+            f"saved model at {str(folder)!r} names an encoder model outside its folder ({name}:...): pass "
+            "encoder= yourself, or trust_paths=True if you made this save"
+        )
+    return f"{name}:{inside}"

@@ -21,7 +21,7 @@ from .events import Event, ItemId, event_weight
 from .interfaces import Encoder, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
-from .serving.catalog import Catalog, check_dtype
+from .serving.catalog import Catalog, check_dtype, unit_rows
 from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from .serving.item_stats import ItemStats
 from .serving.users import UserCache, UserRecord
@@ -168,7 +168,7 @@ class Reranker:
                     f"texts[{i}] = {texts[i][:40]!r} encodes to an all-zero vector with encoder "
                     f"{self.encoder.name!r} (nothing in it that encoder uses): give it words or pass vectors="
                 )
-        vectors = self._clean_vectors(vectors, len(ids))
+        vectors = unit_rows(vectors, len(ids))
         with self._lock:
             if self.catalog is None:
                 self.catalog = Catalog(vectors.shape[1], self.dtype)
@@ -180,22 +180,6 @@ class Reranker:
             self.catalog.check_ids(ids)
             self.catalog.upsert(ids, vectors, metadata)
             self.stats.resize(len(self.catalog))
-
-    @staticmethod
-    def _clean_vectors(vectors: Any, n: int) -> np.ndarray:
-        arr = np.asarray(vectors)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"vectors must be numeric, got dtype {arr.dtype}")
-        if arr.ndim != 2 or arr.shape[0] != n:
-            raise ValueError(f"vectors must have shape ({n}, dim), got {arr.shape}")
-        arr = arr.astype(np.float32)
-        if not np.isfinite(arr).all():
-            bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-            raise ValueError(f"vectors must be finite; row {bad} holds NaN or inf")
-        norms = np.linalg.norm(arr.astype(np.float64), axis=1, keepdims=True)  # float32 squares can overflow
-        if (norms == 0).any():
-            raise ValueError(f"vectors must be non-zero; row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
-        return (arr / norms).astype(np.float32)
 
     def _catalog(self) -> Catalog:
         if self.catalog is None:
@@ -453,7 +437,7 @@ class Reranker:
         if options.get("dtype", settings["dtype"]) != settings["dtype"]:
             raise ValueError(f"dtype {options['dtype']!r} differs from the saved catalog's {settings['dtype']!r}")
         if "encoder" not in options and not trust_paths:
-            settings["encoder"] = _encoder_inside(settings["encoder"], Path(path))
+            settings["encoder"] = persist.encoder_inside(settings["encoder"], Path(path))
         rr = cls(**{**settings, **options})
         try:
             rr._restore(parts, same_ranker=rr.ranker.name == settings["ranker"])
@@ -493,23 +477,6 @@ class Reranker:
             f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
             f"store={self.store!r}, items={n}, users in memory={len(self.users)})"
         )
-
-
-def _encoder_inside(spec: Any, folder: Path) -> Any:
-    """A saved encoder spec whose model path ("name:path") lies inside the save's folder,
-    resolved there; PyrerankError for a path anywhere else."""
-    if not isinstance(spec, str):
-        raise PyrerankError(f"saved model at {str(folder)!r} is corrupt: its encoder is not a name")
-    name, _, argument = spec.partition(":")
-    if not argument:
-        return spec
-    inside = (folder / argument).resolve()
-    if Path(argument).is_absolute() or not inside.is_relative_to(folder.resolve()):
-        raise PyrerankError(
-            f"saved model at {str(folder)!r} names an encoder model outside its folder ({name}:...): pass "
-            "encoder= yourself, or trust_paths=True if you made this save"
-        )
-    return f"{name}:{inside}"
 
 
 # Every constructor option, which Reranker.load takes too.

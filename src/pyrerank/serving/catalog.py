@@ -24,6 +24,24 @@ def check_dtype(dtype: object) -> None:
         raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
 
 
+def unit_rows(vectors: Any, n: int) -> np.ndarray:
+    """`vectors` as (n, dim) float32 unit rows; TypeError/ValueError naming vectors (and the row)
+    for non-numeric, misshapen, non-finite or all-zero input."""
+    arr = np.asarray(vectors)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"vectors must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise ValueError(f"vectors must have shape ({n}, dim), got {arr.shape}")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise ValueError(f"vectors must be finite; row {bad} holds NaN or inf")
+    norms = np.linalg.norm(arr.astype(np.float64), axis=1, keepdims=True)  # float32 squares can overflow
+    if (norms == 0).any():
+        raise ValueError(f"vectors must be non-zero; row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
+    return (arr / norms).astype(np.float32)
+
+
 class Catalog:
     """Items as rows of one (capacity, dim) matrix of int8, float16 or float32, grown by doubling.
 
