@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import numpy as np
+
 from ..errors import StoreError
 from ..interfaces import LoggedEvent, ProfileStore, user_text
 
@@ -43,28 +45,63 @@ def _wal_checksum(data: bytes, big_endian: bool, s0: int = 0, s1: int = 0) -> tu
     return s0, s1
 
 
-def wal_commits_lost(wal: bytes, frames_in_use: int) -> bool:
-    """True if the write-ahead log `wal` holds a committed transaction that SQLite dropped on
-    recovery (it stops at the first damaged frame and ignores all after it): a commit frame of
-    the log's generation past the `frames_in_use` SQLite reports. A damaged last commit looks
-    like a write torn by a crash, and is not detected."""
+def _frame_sums(frames: np.ndarray, big_endian: bool) -> tuple[np.ndarray, list[list[int]]]:
+    """For frames (f, 24 + page) uint8 of a write-ahead log: what each frame adds to the running
+    checksum, (f, 2) uint64, and the 2x2 matrix that carries the previous checksum through one
+    frame. The checksum is the linear recurrence (s0, s1) <- M (s0, s1) + (a, a + b) mod 2**32,
+    M = [[1, 1], [1, 2]], over the (a, b) word pairs of the header's first 8 bytes and the page."""
+    data = np.ascontiguousarray(np.concatenate([frames[:, :8], frames[:, 24:]], axis=1))
+    words = data.view(">u4" if big_endian else "<u4").astype(np.uint64)
+    a, b = words[:, 0::2], words[:, 1::2]
+    inputs = np.stack([a, (a + b) & 0xFFFFFFFF], axis=2)  # (f, n, 2)
+    n = inputs.shape[1]
+    powers = [[[1, 0], [0, 1]]]  # M**j mod 2**32, j = 0 .. n
+    for _ in range(n):
+        (p, q), (r, t) = powers[-1]
+        powers.append(
+            [[(p + r) & 0xFFFFFFFF, (q + t) & 0xFFFFFFFF], [(p + 2 * r) & 0xFFFFFFFF, (q + 2 * t) & 0xFFFFFFFF]]
+        )
+    carry = np.array(powers[n - 1 :: -1][:n], np.uint64)  # M**(n-1-k) for the k-th pair
+    high, low = carry >> np.uint64(16), carry & np.uint64(0xFFFF)  # 16-bit limbs: no uint64 overflow
+    mask = np.uint64(0xFFFFFFFF)
+    summed_high = np.einsum("kij,fkj->fi", high, inputs) & mask
+    summed_low = np.einsum("kij,fkj->fi", low, inputs)
+    return ((summed_high << np.uint64(16)) + summed_low) & mask, powers[n]
+
+
+def wal_commits_lost(wal: bytes) -> bool:
+    """True if damage would make SQLite drop committed transactions of the write-ahead log
+    `wal`: SQLite's recovery stops at the first frame whose checksum or salt is wrong and ignores
+    every frame after it, so a commit frame of the log's generation behind such a frame is lost.
+    A damaged last commit looks like a write torn by a crash (which SQLite rightly drops), and is
+    not detected."""
     if len(wal) < 32:
         return False
     magic, _, page_size, _, salt1, salt2, c0, c1 = struct.unpack(">8I", wal[:32])
-    if magic not in (0x377F0682, 0x377F0683):
-        return len(wal) > 32
-    if _wal_checksum(wal[:24], magic & 1 == 1) != (c0, c1):
-        return len(wal) > 32 + 24  # a damaged header: SQLite ignores every frame behind it
-    frame, last_commit, offset = 0, 0, 32
-    while offset + 24 + page_size <= len(wal):
-        _, db_size, s1, s2 = struct.unpack(">4I", wal[offset : offset + 16])
-        if (s1, s2) != (salt1, salt2):
-            break  # an older generation of the log from here on
-        frame += 1
-        if db_size:
-            last_commit = frame
-        offset += 24 + page_size
-    return last_commit > frames_in_use
+    big = magic == 0x377F0683
+    if magic not in (0x377F0682, 0x377F0683) or _wal_checksum(wal[:24], big) != (c0, c1):
+        return len(wal) >= 32 + 24 + 512  # a damaged header: SQLite ignores every frame behind it
+    size = 24 + page_size
+    count = (len(wal) - 32) // size
+    if count == 0:
+        return False
+    frames = np.frombuffer(wal, np.uint8, count * size, 32).reshape(count, size)
+    heads = frames[:, :24].copy().view(">u4").reshape(count, 6)  # page, db size, salts, checksum
+    added, (m0, m1) = _frame_sums(frames, big)
+    s0, s1, broken = c0, c1, False
+    for f in range(count):
+        if (int(heads[f, 2]), int(heads[f, 3])) != (salt1, salt2):
+            broken = True  # a damaged salt, or an older generation of the log from here on
+            continue
+        if not broken:
+            s0, s1 = (
+                (m0[0] * s0 + m0[1] * s1 + int(added[f, 0])) & 0xFFFFFFFF,
+                (m1[0] * s0 + m1[1] * s1 + int(added[f, 1])) & 0xFFFFFFFF,
+            )
+            broken = (s0, s1) != (int(heads[f, 4]), int(heads[f, 5]))
+        if heads[f, 1] and broken:
+            return True  # a committed transaction behind a damaged frame
+    return False
 
 
 def _crc(seq: int, user: str, body: str | bytes) -> int:
@@ -110,12 +147,12 @@ class SQLiteStore(ProfileStore):
             if mode != "wal":
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._check_wal()  # before anything is written: a first write would restart the log
             self._db.executescript(SCHEMA)
             if verify == "full":
                 found = self._db.execute("PRAGMA integrity_check").fetchall()
                 if found != [("ok",)]:
                     raise StoreError(f"SQLite store {self.path!r} is damaged: {found[0][0][:200]}")
-            self._check_wal()
             for table in ("events", "snapshot"):  # files from before checksums: add the column
                 if "crc" not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     try:
@@ -129,16 +166,18 @@ class SQLiteStore(ProfileStore):
         self._wrote = True
 
     def _check_wal(self) -> None:
-        """StoreError if damage in the write-ahead log made SQLite drop committed events."""
+        """StoreError if damage in the write-ahead log would make SQLite drop committed events.
+        Reads the log file only (never the "-shm" index: closing a second descriptor of it would
+        drop this process's SQLite locks), under the write lock, so no writer is half way."""
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             with open(f"{self.path}-wal", "rb") as f:
                 wal = f.read()
         except FileNotFoundError:
             return
-        frames_in_use = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-        with open(f"{self.path}-wal", "rb") as f:
-            unchanged = f.read(32) == wal[:32]  # not reset by another process in between
-        if unchanged and wal_commits_lost(wal, frames_in_use):
+        finally:
+            self._db.execute("COMMIT")
+        if wal_commits_lost(wal):
             raise StoreError(
                 f"SQLite store {self.path!r} is damaged: its write-ahead log holds committed events that "
                 "SQLite can no longer read"
