@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import warnings
@@ -160,11 +161,15 @@ def user(value: Any) -> Any:
 
 
 def finite_scalar(value: Any, name: str) -> float:
-    """A finite float."""
+    """A finite float (a str is not one, even if it spells a number)."""
+    if type(value) is float and math.isfinite(value):
+        return value
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not np.isfinite(out):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {out}")
     return out
