@@ -492,27 +492,38 @@ def test_a_save_naming_a_model_outside_its_folder_needs_trust(tmp_path):
     assert pr.Reranker.load(folder, trust_paths=True)._encoder_spec == "transformers:/some/where/else"
 
 
+def _written_sqlite_store(folder):
+    """An open SQLite-backed Reranker in `folder` holding 300 events, with a statistics snapshot
+    taken half way (so the files hold a snapshot, a log, and a write-ahead log)."""
+    folder.mkdir()
+    writer = make_reranker(f"sqlite:///{folder / 'profiles.db'}")
+    feed(writer, events(150, seed=10))
+    writer.view.snapshot(writer.catalog)
+    feed(writer, events(150, seed=11))
+    return writer
+
+
+def _ranked(db_path, options: str = "") -> tuple:
+    """Rankings and popularity of a fresh Reranker opened on the SQLite file `db_path`."""
+    rr = make_reranker(f"sqlite:///{db_path}{options}")
+    try:
+        return rankings(rr), rr.stats.popularity.copy()
+    finally:
+        rr.store.close()
+
+
 @pytest.mark.slow
 def test_300_bit_flips_in_the_sqlite_database_give_the_same_rankings_or_a_store_error(tmp_path):
     """Damage in the database file itself: the rows' checksums turn it into a StoreError. (Damage
     inside the write-ahead log is not covered: SQLite's WAL recovery drops every frame after a
     damaged one, silently; see the README's fault table.)"""
     live = tmp_path / "live"
-    live.mkdir()
-    url = f"sqlite:///{live / 'profiles.db'}"
-    writer = make_reranker(url)
-    feed(writer, events(150, seed=10))
-    writer.view.snapshot(writer.catalog)  # a statistics snapshot in the file too
-    feed(writer, events(150, seed=11))
+    writer = _written_sqlite_store(live)
     writer.store._run("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the database file
     writer.close()
 
     def open_copy(path):
-        rr = make_reranker(f"sqlite:///{path}?verify=full")
-        try:
-            return rankings(rr), rr.stats.popularity.copy()
-        finally:
-            rr.store.close()
+        return _ranked(path, "?verify=full")
 
     want_rankings, want_popularity = open_copy(live / "profiles.db")
     clean = (live / "profiles.db").read_bytes()
@@ -555,20 +566,12 @@ def test_300_bit_flips_in_the_sqlite_write_ahead_log_give_the_same_rankings_or_a
     compares what SQLite kept with the committed frames on disk and refuses to serve a shorter
     log. (A flip in the very last commit looks like a write torn by a crash: not detectable.)"""
     live = tmp_path / "live"
-    live.mkdir()
-    writer = make_reranker(f"sqlite:///{live / 'profiles.db'}")
-    feed(writer, events(150, seed=10))
-    writer.view.snapshot(writer.catalog)
-    feed(writer, events(150, seed=11))
+    writer = _written_sqlite_store(live)
     files = {name: (live / name).read_bytes() for name in ("profiles.db", "profiles.db-wal")}
     writer.close()
 
     def open_copy(folder):
-        rr = make_reranker(f"sqlite:///{folder / 'profiles.db'}")
-        try:
-            return rankings(rr), rr.stats.popularity.copy()
-        finally:
-            rr.store.close()
+        return _ranked(folder / "profiles.db")
 
     def lay(folder, damaged=None):
         folder.mkdir()
