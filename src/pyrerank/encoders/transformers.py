@@ -56,7 +56,8 @@ class TransformersEncoder(Encoder):
     batch_size : texts per forward pass (texts are sorted by length first, so padding is small)
     max_length : tokens per text; longer texts are truncated
     fp16 : run the model in float16; None means "on a GPU only". Output is float32 either way.
-    progress : draw a progress bar (stderr); None means "for jobs of 2,000 texts or more"
+    progress : draw progress bars on stderr (loading, encoding); None means "only on a terminal,
+        and for encoding jobs of 2,000 texts or more"
     """
 
     def __init__(
@@ -83,7 +84,15 @@ class TransformersEncoder(Encoder):
         self._torch = torch
         self._lock = threading.Lock()
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        bars = transformers.utils.logging
+        quiet = not progress and bars.is_progress_bar_enabled() and not sys.stderr.isatty()
+        if quiet:  # transformers draws a "Loading weights" bar on every load: not into logs
+            bars.disable_progress_bar()
+        try:
+            model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        finally:
+            if quiet:
+                bars.enable_progress_bar()
         self.fp16 = self.device.startswith("cuda") if fp16 is None else fp16
         self.model = (model.half() if self.fp16 else model.float()).to(self.device).eval()
         self.dim = int(model.config.hidden_size)
@@ -100,7 +109,7 @@ class TransformersEncoder(Encoder):
         ids = self.tokenizer(clean, truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        show = self.progress if self.progress is not None else len(texts) >= PROGRESS_THRESHOLD
+        show = self.progress if self.progress is not None else len(texts) >= PROGRESS_THRESHOLD and sys.stderr.isatty()
         if show:
             from tqdm.auto import tqdm
 
