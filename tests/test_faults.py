@@ -503,47 +503,68 @@ def _written_sqlite_store(folder):
     return writer
 
 
-def _ranked(db_path, options: str = "") -> tuple:
-    """Rankings and popularity of a fresh Reranker opened on the SQLite file `db_path`."""
-    rr = make_reranker(f"sqlite:///{db_path}{options}")
-    try:
-        return rankings(rr), rr.stats.popularity.copy()
-    finally:
-        rr.store.close()
+def _refused_flips(tmp_path, files: dict, damaged: str, span: int, seed: int, options: str = "") -> int:
+    """300 trials: `files` (name -> bytes) laid in a fresh folder with one random bit flipped in the
+    first `span` bytes of files[damaged], then an SQLite Reranker opened there (with `options`).
+    Each must rank exactly as the undamaged files do, or raise PyrerankError; returns how many
+    raised."""
+
+    def ranked(folder):
+        rr = make_reranker(f"sqlite:///{folder / 'profiles.db'}{options}")
+        try:
+            return rankings(rr), rr.stats.popularity.copy()
+        finally:
+            rr.store.close()
+
+    def lay(folder, replace: bytes | None = None):
+        folder.mkdir()
+        for name, data in files.items():
+            (folder / name).write_bytes(replace if replace is not None and name == damaged else data)
+
+    lay(tmp_path / "clean")
+    want_rankings, want_popularity = ranked(tmp_path / "clean")
+    rng = np.random.default_rng(seed)
+    refused = 0
+    for trial in range(300):
+        data = bytearray(files[damaged])
+        data[int(rng.integers(span))] ^= 1 << int(rng.integers(8))
+        copy = tmp_path / f"t{trial}"
+        lay(copy, bytes(data))
+        try:
+            got_rankings, got_popularity = ranked(copy)
+        except pr.PyrerankError:
+            refused += 1
+        else:
+            assert got_rankings == want_rankings, f"trial {trial}: a damaged {damaged} ranked differently"
+            np.testing.assert_array_equal(got_popularity, want_popularity)
+        shutil.rmtree(copy)
+    return refused
 
 
 @pytest.mark.slow
 def test_300_bit_flips_in_the_sqlite_database_give_the_same_rankings_or_a_store_error(tmp_path):
-    """Damage in the database file itself: the rows' checksums turn it into a StoreError. (Damage
-    inside the write-ahead log is not covered: SQLite's WAL recovery drops every frame after a
-    damaged one, silently; see the README's fault table.)"""
+    """Damage in the database file itself: the rows' checksums, and with ?verify=full SQLite's
+    integrity check on open, turn it into a StoreError."""
     live = tmp_path / "live"
     writer = _written_sqlite_store(live)
     writer.store._run("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the database file
     writer.close()
+    files = {"profiles.db": (live / "profiles.db").read_bytes()}
+    assert _refused_flips(tmp_path, files, "profiles.db", len(files["profiles.db"]), seed=3, options="?verify=full") > 0
 
-    def open_copy(path):
-        return _ranked(path, "?verify=full")
 
-    want_rankings, want_popularity = open_copy(live / "profiles.db")
-    clean = (live / "profiles.db").read_bytes()
-    rng = np.random.default_rng(3)
-    refused = 0
-    for trial in range(300):
-        copy = tmp_path / f"t{trial}"
-        copy.mkdir()
-        data = bytearray(clean)
-        data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
-        (copy / "profiles.db").write_bytes(bytes(data))
-        try:
-            got_rankings, got_popularity = open_copy(copy / "profiles.db")
-        except pr.PyrerankError:
-            refused += 1
-        else:
-            assert got_rankings == want_rankings, f"trial {trial}: a damaged database ranked differently"
-            np.testing.assert_array_equal(got_popularity, want_popularity)
-        shutil.rmtree(copy)
-    assert refused > 0
+@pytest.mark.slow
+def test_300_bit_flips_in_the_sqlite_write_ahead_log_give_the_same_rankings_or_a_store_error(tmp_path):
+    """Damage in the WAL: SQLite's recovery drops every frame after a damaged one; the store
+    compares what SQLite kept with the committed frames on disk and refuses to serve a shorter
+    log. (A flip in the very last commit looks like a write torn by a crash: not detectable.)"""
+    live = tmp_path / "live"
+    writer = _written_sqlite_store(live)
+    files = {name: (live / name).read_bytes() for name in ("profiles.db", "profiles.db-wal")}
+    writer.close()
+    last_commit_frames = 2 * (24 + 4096)  # the last transaction's frames: a flip there is a torn write
+    span = len(files["profiles.db-wal"]) - last_commit_frames
+    assert _refused_flips(tmp_path, files, "profiles.db-wal", span, seed=4) > 200
 
 
 def test_an_sqlite_row_changed_on_disk_is_a_store_error_naming_the_row(tmp_path):
@@ -558,46 +579,6 @@ def test_an_sqlite_row_changed_on_disk_is_a_store_error_naming_the_row(tmp_path)
         rankings(make_reranker(url))
     with pytest.raises(ValueError, match="verify=rows|full"):
         make_reranker(f"{url}?verify=sometimes")
-
-
-@pytest.mark.slow
-def test_300_bit_flips_in_the_sqlite_write_ahead_log_give_the_same_rankings_or_a_store_error(tmp_path):
-    """Damage in the WAL: SQLite's recovery drops every frame after a damaged one; the store
-    compares what SQLite kept with the committed frames on disk and refuses to serve a shorter
-    log. (A flip in the very last commit looks like a write torn by a crash: not detectable.)"""
-    live = tmp_path / "live"
-    writer = _written_sqlite_store(live)
-    files = {name: (live / name).read_bytes() for name in ("profiles.db", "profiles.db-wal")}
-    writer.close()
-
-    def open_copy(folder):
-        return _ranked(folder / "profiles.db")
-
-    def lay(folder, damaged=None):
-        folder.mkdir()
-        for name, data in files.items():
-            (folder / name).write_bytes(damaged if damaged is not None and name == "profiles.db-wal" else data)
-
-    lay(tmp_path / "clean")
-    want_rankings, want_popularity = open_copy(tmp_path / "clean")
-    wal = files["profiles.db-wal"]
-    last_commit_frames = 2 * (24 + 4096)  # the last transaction's frames: a flip there is a torn write
-    rng = np.random.default_rng(4)
-    refused = 0
-    for trial in range(300):
-        data = bytearray(wal)
-        data[int(rng.integers(len(wal) - last_commit_frames))] ^= 1 << int(rng.integers(8))
-        copy = tmp_path / f"t{trial}"
-        lay(copy, bytes(data))
-        try:
-            got_rankings, got_popularity = open_copy(copy)
-        except pr.PyrerankError:
-            refused += 1
-        else:
-            assert got_rankings == want_rankings, f"trial {trial}: a damaged WAL ranked differently"
-            np.testing.assert_array_equal(got_popularity, want_popularity)
-        shutil.rmtree(copy)
-    assert refused > 200
 
 
 @pytest.mark.parametrize(
