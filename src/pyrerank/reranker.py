@@ -41,12 +41,10 @@ def _resolve(kind: str, spec: Any, interface: type, options: dict[str, Any] | No
         if options:
             raise TypeError(f"{kind}_options apply only when {kind} is given by name, not as an instance")
         return spec
+    if kind == "store":  # a URL names the store by its scheme; get_store refuses anything else
+        return get_store(spec, **(options or {}))
     if isinstance(spec, str):
-        if kind == "store":
-            return get_store(spec, **(options or {}))
         return registry.create(kind, spec, device=device, **(options or {}))
-    if kind == "store":
-        raise TypeError(f"store must be a store URL such as 'sqlite:///path.db' or a ProfileStore, got {spec!r}")
     raise TypeError(f"{kind} must be a registered name or a {interface.__name__} instance, got {spec!r}")
 
 
