@@ -137,6 +137,12 @@ std::string_view utf8_of(py::handle key, py::ssize_t i) {
 }
 
 // (indices, scores) arrays of shape (k,) when n_queries == 0, else (n_queries, k).
+pyrerank::Ties as_ties(const std::string& ties) {
+  if (ties == "row") return pyrerank::Ties::row;
+  if (ties == "position") return pyrerank::Ties::position;
+  throw std::invalid_argument("ties must be 'row' or 'position', got '" + ties + "'");
+}
+
 py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** out_rows, float** out_scores) {
   std::vector<py::ssize_t> shape{k};
   if (n_queries) shape.insert(shape.begin(), n_queries);
@@ -201,10 +207,11 @@ PYBIND11_MODULE(_core, m) {
       "fused_topk",
       [](py::handle matrix, py::handle query, py::handle features, py::handle weights, std::int64_t k,
          float sim_weight, py::handle interest_weights, py::handle extra, py::handle extra_weights,
-         py::handle rows, int num_threads) {
+         py::handle rows, int num_threads, const std::string& ties) {
         const Catalog cat = as_catalog(matrix);
         const Candidates cand = as_candidates(rows, cat);
         check_k_threads(k, num_threads);
+        const pyrerank::Ties tie_rule = as_ties(ties);
         const Queries q = as_queries(query, cat, "query");
         PYRERANK_REQUIRE(std::fabs(sim_weight) <= pyrerank::kMaxMagnitude,
                          "sim_weight must be finite with |value| <= 1e15");
@@ -251,20 +258,22 @@ PYBIND11_MODULE(_core, m) {
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
-        pyrerank::fused_topk(cat, cand, fusion, k, num_threads, out_rows, out_scores);
+        pyrerank::fused_topk(cat, cand, fusion, k, num_threads, tie_rule, out_rows, out_scores);
         return out;
       },
       py::arg("matrix"), py::arg("query"), py::arg("features"), py::arg("weights"), py::arg("k"),
       py::kw_only(), py::arg("sim_weight") = 1.0f, py::arg("interest_weights") = py::none(),
       py::arg("extra") = py::none(), py::arg("extra_weights") = py::none(), py::arg("rows") = py::none(),
-      py::arg("num_threads") = 1);
+      py::arg("num_threads") = 1, py::arg("ties") = "row");
 
   m.def(
       "mmr",
-      [](py::handle matrix, py::handle relevance_obj, std::int64_t k, float lambda, py::handle rows) {
+      [](py::handle matrix, py::handle relevance_obj, std::int64_t k, float lambda, py::handle rows,
+         const std::string& ties) {
         const Catalog cat = as_catalog(matrix);
         const Candidates cand = as_candidates(rows, cat);
         check_k_threads(k, 1);
+        const pyrerank::Ties tie_rule = as_ties(ties);
         const py::array relevance = as_array(relevance_obj, "relevance");
         const float* rel = f32_data(relevance, "relevance", 1);
         PYRERANK_REQUIRE(relevance.shape(0) == cand.n, "relevance has shape " + shape_of(relevance) +
@@ -277,11 +286,11 @@ PYBIND11_MODULE(_core, m) {
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
-        pyrerank::mmr(cat, cand, rel, k, lambda, out_rows, out_scores);
+        pyrerank::mmr(cat, cand, rel, k, lambda, tie_rule, out_rows, out_scores);
         return out;
       },
       py::arg("matrix"), py::arg("relevance"), py::arg("k"), py::kw_only(), py::arg("lambda_") = 0.5f,
-      py::arg("rows") = py::none());
+      py::arg("rows") = py::none(), py::arg("ties") = "row");
 
   m.def(
       "resolve_rows",

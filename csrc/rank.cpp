@@ -154,8 +154,9 @@ void topk(const Catalog& cat, const Candidates& cand, const float* queries, std:
 }
 
 void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion, std::int64_t k,
-                int num_threads, std::int64_t* out_rows, float* out_scores) {
+                int num_threads, Ties ties, std::int64_t* out_rows, float* out_scores) {
   const std::int64_t m = fusion.n_interests, f = fusion.n_features;
+  const bool by_position = ties == Ties::position && cand.rows;  // without rows, position is the row
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
                     for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
@@ -176,14 +177,18 @@ void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion
                                          for (std::int64_t t = 0; t < f; ++t)
                                            value += row_features[t] * fusion.feature_weights[t];
                                        }
-                                       heaps[0].push(value, row_of(cand, i));
+                                       heaps[0].push(value, by_position ? i : row_of(cand, i));
                                      }
                                    });
                   });
+  if (by_position) {
+    for (std::int64_t j = 0, n_out = std::min(k, cand.n); j < n_out; ++j)
+      out_rows[j] = cand.rows[out_rows[j]];
+  }
 }
 
 void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k, float lambda,
-         std::int64_t* out_rows, float* out_scores) {
+         Ties ties, std::int64_t* out_rows, float* out_scores) {
   const std::int64_t n = cand.n, k_out = std::min(k, n);
   std::vector<float> max_sim(n, 0.0f), picked_vector(cat.dim);
   std::vector<char> taken(n, 0);
@@ -194,17 +199,17 @@ void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std
       if (taken[i]) continue;
       float value = lambda * relevance[i] - (1.0f - lambda) * max_sim[i];
       if (value != value) value = -std::numeric_limits<float>::infinity();
-      const Scored s{value, row_of(cand, i)};
+      const Scored s{value, ties == Ties::position ? i : row_of(cand, i)};
       if (best_i < 0 || ranks_before(s, best)) {
         best = s;
         best_i = i;
       }
     }
     taken[best_i] = 1;
-    out_rows[t] = best.row;
+    out_rows[t] = row_of(cand, best_i);
     out_scores[t] = best.score;
     if (t + 1 == k_out) break;
-    copy_row_as_float(cat, best.row, picked_vector.data());
+    copy_row_as_float(cat, out_rows[t], picked_vector.data());
     for_each_block(cat, cand, picked_vector.data(), 1, 0, n,
                    [&](std::int64_t b, std::int64_t e, const float* s) {
                      for (std::int64_t i = b; i < e; ++i) {

@@ -57,16 +57,21 @@ void score(const Catalog& cat, const Candidates& cand, const float* queries, std
 void topk(const Catalog& cat, const Candidates& cand, const float* queries, std::int64_t nq, std::int64_t k,
           int num_threads, std::int64_t* out_rows, float* out_scores);
 
-// The best min(k, n) candidates by the fused score (see Fusion).
+// How equal scores are ordered: by the lower row number (the ops' documented rule), or by the
+// earlier position among the candidates (a reranker's rule: the recall stage's order decides).
+enum class Ties { row, position };
+
+// The best min(k, n) candidates by the fused score (see Fusion); out_rows are row numbers
+// whichever way ties go.
 void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion, std::int64_t k,
-                int num_threads, std::int64_t* out_rows, float* out_scores);
+                int num_threads, Ties ties, std::int64_t* out_rows, float* out_scores);
 
 // Greedy maximal marginal relevance: repeatedly picks the candidate maximising
 // lambda * relevance[i] - (1 - lambda) * max_{s picked} <row_i, row_s> (the max term is 0
-// for the first pick). out_scores holds that objective at pick time. O(k * n * dim) time,
-// O(n) extra memory.
+// for the first pick; equal objectives go as `ties` says). out_scores holds that objective at
+// pick time. O(k * n * dim) time, O(n) extra memory.
 void mmr(const Catalog& cat, const Candidates& cand, const float* relevance, std::int64_t k, float lambda,
-         std::int64_t* out_rows, float* out_scores);
+         Ties ties, std::int64_t* out_rows, float* out_scores);
 
 // Reads every byte of the catalog once: the memory-bandwidth yardstick for benchmarks.
 std::uint64_t read_all(const Catalog& cat);

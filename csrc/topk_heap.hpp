@@ -9,10 +9,10 @@ namespace pyrerank {
 
 struct Scored {
   float score;
-  std::int64_t row;
+  std::int64_t row;  // what ties are broken by: a row number, or a candidate's position
 };
 
-// Higher score first; among equal scores the lower row number first. A function object, not a
+// Higher score first; among equal scores the lower `row` first. A function object, not a
 // function pointer, so the std heap algorithms inline it.
 struct RanksBefore {
   bool operator()(const Scored& a, const Scored& b) const {

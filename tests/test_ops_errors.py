@@ -109,6 +109,8 @@ BAD_CALLS = [
     (lambda: ops.mmr(M, np.zeros(49), 3), ValueError, "relevance must have shape (50,)"),
     (lambda: ops.mmr(M, np.zeros(50), 3, lambda_=1.5), ValueError, "lambda_ must lie in [0, 1]"),
     (lambda: ops.mmr(M, np.full(50, np.nan), 3), ValueError, "relevance must be finite"),
+    (lambda: ops.mmr(M, np.zeros(50), 3, ties="candidate"), ValueError, "ties must be 'row' or 'position'"),
+    (lambda: ops.fused_topk(M, Q, None, None, 3, ties=None), ValueError, "ties must be 'row' or 'position'"),
 ]
 
 
@@ -174,6 +176,7 @@ BAD_CORE_CALLS = [
         ValueError,
         "half_life and recency_scale must be > 0",
     ),
+    (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, ties="rows"), ValueError, "ties must be 'row' or 'position'"),
 ]
 
 

@@ -69,26 +69,37 @@ def test_fused_and_multi_topk_match_reference_exactly(isa, problem, data):
     n_extra = data.draw(st.integers(0, 3))
     extra = (rng.integers(-2, 3, size=(n_extra, matrix.shape[1])) / 2).astype(np.float32) if n_extra else None
     extra_weights = (rng.integers(-4, 5, size=n_extra) / 4).astype(np.float32) if n_extra else None
+    ties = data.draw(st.sampled_from(["row", "position"]))
     options = dict(
-        sim_weight=sim_weight, interest_weights=interest_weights, extra=extra, extra_weights=extra_weights, rows=rows
+        sim_weight=sim_weight,
+        interest_weights=interest_weights,
+        extra=extra,
+        extra_weights=extra_weights,
+        rows=rows,
+        ties=ties,
     )
     got = ops.fused_topk(matrix, interests, features, weights, k, **options, num_threads=threads)
     want = ref.fused_topk(matrix, interests, features, weights, k, **options)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
-    got = ops.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, num_threads=threads)
-    want = ref.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows)
+    got = ops.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, num_threads=threads, ties=ties)
+    want = ref.multi_topk(matrix, interests, k, weights=interest_weights, rows=rows, ties=ties)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
 
-@given(exact_problems(max_rows=120), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.integers(0, 2**32 - 1))
-def test_mmr_matches_reference_exactly(isa, problem, lambda_, seed):
+@given(
+    exact_problems(max_rows=120),
+    st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["row", "position"]),
+)
+def test_mmr_matches_reference_exactly(isa, problem, lambda_, seed, ties):
     matrix, _, rows, k, _ = problem
     n = matrix.shape[0] if rows is None else len(rows)
     relevance = (np.random.default_rng(seed).integers(-8, 9, size=n) / 4).astype(np.float32)
-    got = ops.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows)
-    want = ref.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows)
+    got = ops.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows, ties=ties)
+    want = ref.mmr(matrix, relevance, k, lambda_=lambda_, rows=rows, ties=ties)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 

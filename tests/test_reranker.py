@@ -167,6 +167,23 @@ def test_texts_that_are_not_text():
     assert len(r.rerank("u", [1, 2], k=2)) == 2
 
 
+@pytest.mark.parametrize("ranker", ["cosine", "fusion", "mmr"])
+def test_a_new_user_gets_the_recall_order_back(ranker):
+    """No events, no scores: every candidate ties and the recall stage's order stands (not the
+    catalog's); mmr takes that order as relevance, so its first pick is the first candidate."""
+    r = pr.Reranker(encoder="hashing", ranker=ranker)
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    candidates = [5, 2, 0, 7, 3]
+    got = [x.item for x in r.rerank("new", candidates, k=len(candidates))]
+    if ranker == "mmr":
+        assert got[0] == 5 and sorted(got) == sorted(candidates)
+    else:
+        assert got == candidates
+    r.observe("someone else", 3, "like")  # cosine ranks by the user's own interest only
+    if ranker == "cosine":
+        assert [x.item for x in r.rerank("new", candidates, k=5)] == candidates
+
+
 def test_upstream_scores_order_a_cold_user():
     r = pr.Reranker(encoder="hashing", ranker="cosine")
     r.add_items(list(TEXTS), list(TEXTS.values()))

@@ -29,9 +29,16 @@ def fused_topk(
     extra_weights: np.ndarray | None = None,
     rows: np.ndarray | None = None,
     num_threads: int = 1,
+    ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def mmr(
-    matrix: np.ndarray, relevance: np.ndarray, k: int, *, lambda_: float = 0.5, rows: np.ndarray | None = None
+    matrix: np.ndarray,
+    relevance: np.ndarray,
+    k: int,
+    *,
+    lambda_: float = 0.5,
+    rows: np.ndarray | None = None,
+    ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def resolve_rows(table: np.ndarray, n_rows: int, keys: np.ndarray) -> tuple[np.ndarray, int]: ...
 def mark_duplicates(rows: np.ndarray) -> int: ...

@@ -1,8 +1,8 @@
 """Pure-numpy versions of every op in :mod:`pyrerank.ops`, the truth the kernel is tested against.
 
 Scores are computed in float64 from the float32, float16 or int8 inputs and rounded to float32
-at the end; ordering follows the kernel's rule (score descending, then row number ascending;
-NaN ranks as -inf). Slow and simple on purpose.
+at the end; ordering follows the kernel's rule (score descending, then row number ascending, or with
+``ties="position"`` the earlier candidate; NaN ranks as -inf). Slow and simple on purpose.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ def _candidates(matrix: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray
     return vectors, row_numbers
 
 
-def _best_first(scores: np.ndarray, row_numbers: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of (n,) float64 scores: (k',) int64 row numbers and (k',) float32 scores."""
+def _tie_keys(row_numbers: np.ndarray, ties: str) -> np.ndarray:
+    """(n,) what equal scores are ordered by: row numbers, or candidate positions."""
+    return row_numbers if ties == "row" else np.arange(len(row_numbers))
+
+
+def _best_first(scores: np.ndarray, rows: np.ndarray, k: int, ties: str = "row") -> tuple[np.ndarray, np.ndarray]:
+    """The k best of (n,) float64 scores: (k',) int64 of `rows` (row numbers) and (k',) float32 scores."""
     clean = np.where(np.isnan(scores), -np.inf, scores)
-    order = np.lexsort((row_numbers, -clean))[:k]
-    return row_numbers[order], clean[order].astype(np.float32)
+    order = np.lexsort((_tie_keys(rows, ties), -clean))[:k]
+    return rows[order], clean[order].astype(np.float32)
 
 
 def score(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -80,6 +85,7 @@ def fused_topk(
     extra=None,
     extra_weights=None,
     rows=None,
+    ties="row",
 ):
     """Like ops.fused_topk."""
     _, row_numbers = _candidates(matrix, rows)
@@ -94,15 +100,15 @@ def fused_topk(
         extra_weights=extra_weights,
         rows=rows,
     )
-    return _best_first(scores, row_numbers, k)
+    return _best_first(scores, row_numbers, k, ties)
 
 
-def multi_topk(matrix, interests, k, *, weights=None, rows=None):
+def multi_topk(matrix, interests, k, *, weights=None, rows=None, ties="row"):
     """Like ops.multi_topk."""
-    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows)
+    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows, ties=ties)
 
 
-def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None):
+def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None, ties="row"):
     """Like ops.mmr: greedy picks with the full n x n similarity matrix (fine for tests)."""
     vectors, row_numbers = _candidates(matrix, rows)
     rel = np.asarray(relevance, np.float64)
@@ -115,7 +121,7 @@ def mmr(matrix, relevance, k, *, lambda_=0.5, rows=None):
         value = lambda_ * rel - (1.0 - lambda_) * max_sim
         value = np.where(np.isnan(value) | taken, -np.inf, value)
         candidates = np.flatnonzero(~taken)
-        order = np.lexsort((row_numbers[candidates], -value[candidates]))
+        order = np.lexsort((_tie_keys(row_numbers, ties)[candidates], -value[candidates]))
         best = candidates[order[0]]
         taken[best] = True
         picks.append(row_numbers[best])

@@ -119,6 +119,16 @@ def integer(value: Any, name: str, minimum: int) -> int:
     return as_int
 
 
+TIES = ("row", "position")
+
+
+def ties(value: Any) -> str:
+    """How equal scores are ordered: "row" or "position"."""
+    if type(value) is str and value in TIES:
+        return value
+    raise ValueError(f"ties must be 'row' or 'position', got {value!r}")
+
+
 def num_threads(value: Any, m: np.ndarray, q: np.ndarray, r: np.ndarray | None) -> int:
     """The caller's positive thread count, or (None) 1 for small work and every CPU for large.
 

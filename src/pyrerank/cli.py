@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from importlib import resources
@@ -44,6 +45,7 @@ def demo(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - started:.1f} s; ranker {rr.ranker.name!r}, interest {rr.interest.name!r}"
     )
     candidates = list(texts)
+    random.Random(7).shuffle(candidates)  # a recall stage's order: not the catalog's
     user, t0 = "demo-user", time.time()
     steps = [
         ("likes", "starfall", "like"),

@@ -12,7 +12,9 @@ the query rounded to int16, then one float scale per row).
 ``rows`` (optional) is a 1-D int64 array of candidate row numbers into ``matrix``, so a
 candidate subset is scored without copying the catalog. Duplicates are scored as separate
 candidates. Returned ``indices`` are always row numbers of ``matrix``, best first, ties broken
-by the lower row number; when ``k`` exceeds the number of candidates, all of them are returned.
+by the lower row number (``ties="position"`` in :func:`fused_topk`, :func:`multi_topk` and
+:func:`mmr`: by the earlier entry of ``rows``, so a recall stage's order survives equal scores);
+when ``k`` exceeds the number of candidates, all of them are returned.
 A NaN score (from a NaN in the catalog, which is not re-checked per call) ranks as ``-inf``.
 
 Every function checks its arguments first and raises ``TypeError`` (wrong kind or dtype),
@@ -118,6 +120,7 @@ def multi_topk(
     weights: npt.ArrayLike | None = None,
     rows: npt.ArrayLike | None = None,
     num_threads: int | None = None,
+    ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k for a user held as several interest vectors: an item scores by its best match.
 
@@ -132,7 +135,9 @@ def multi_topk(
     -------
     indices : (k',) int64, scores : (k',) float32 — as :func:`topk` for one query.
     """
-    return fused_topk(matrix, interests, None, None, k, interest_weights=weights, rows=rows, num_threads=num_threads)
+    return fused_topk(
+        matrix, interests, None, None, k, interest_weights=weights, rows=rows, num_threads=num_threads, ties=ties
+    )
 
 
 def fused_topk(
@@ -148,6 +153,7 @@ def fused_topk(
     extra_weights: npt.ArrayLike | None = None,
     rows: npt.ArrayLike | None = None,
     num_threads: int | None = None,
+    ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k by a blend of similarities and per-candidate features, in one pass over the rows.
 
@@ -163,6 +169,7 @@ def fused_topk(
     interest_weights : (m,) float, optional
     extra : (e, dim) float, optional: more query vectors whose similarities are added, each
         times its weight in `extra_weights` (e,) (e.g. the user's most recent items)
+    ties : "row" (equal scores: lower row number first) or "position" (earlier entry of `rows`)
 
     Returns
     -------
@@ -189,7 +196,18 @@ def fused_topk(
         ew = check.float_array(extra_weights, "extra_weights", (ex.shape[0],))
     threads = check.num_threads(num_threads, m, q, r)
     return _core.fused_topk(
-        m, q, feats, w, k, sim_weight=sw, interest_weights=iw, extra=ex, extra_weights=ew, rows=r, num_threads=threads
+        m,
+        q,
+        feats,
+        w,
+        k,
+        sim_weight=sw,
+        interest_weights=iw,
+        extra=ex,
+        extra_weights=ew,
+        rows=r,
+        num_threads=threads,
+        ties=check.ties(ties),
     )
 
 
@@ -200,6 +218,7 @@ def mmr(
     *,
     lambda_: float = 0.5,
     rows: npt.ArrayLike | None = None,
+    ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy maximal-marginal-relevance selection of `k` diverse, relevant candidates.
 
@@ -211,6 +230,7 @@ def mmr(
     ----------
     relevance : (n,) float, aligned with the candidates
     lambda_ : float in [0, 1]; 1 is pure relevance order, 0 pure diversity
+    ties : "row" or "position", as in :func:`fused_topk`
 
     Returns
     -------
@@ -225,7 +245,7 @@ def mmr(
     lam = check.finite_scalar(lambda_, "lambda_")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda_ must lie in [0, 1], got {lam}")
-    return _core.mmr(m, rel, k, lambda_=lam, rows=r)
+    return _core.mmr(m, rel, k, lambda_=lam, rows=r, ties=check.ties(ties))
 
 
 def _read_all(matrix: Any) -> int:

@@ -9,8 +9,8 @@ from ..interfaces import Ranker, RankRequest
 
 
 class CosineRanker(Ranker):
-    """score = similarity. A user with no signal keeps the upstream order (by `upstream`
-    scores when given, else the candidates' own order)."""
+    """score = similarity; equal scores keep the candidates' order. A user with no signal keeps
+    the upstream order (by `upstream` scores when given, else the candidates' own order)."""
 
     name = "cosine"
 
@@ -25,7 +25,7 @@ class CosineRanker(Ranker):
             order = np.argsort(-request.upstream, kind="stable")[:k]
             return request.rows[order], request.upstream[order].astype(np.float32)
         return _core.fused_topk(
-            request.matrix, q.interests, None, None, k, interest_weights=q.weights, rows=request.rows
+            request.matrix, q.interests, None, None, k, interest_weights=q.weights, rows=request.rows, ties="position"
         )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

@@ -29,7 +29,8 @@ assert set(DEFAULT_FUSION_WEIGHTS) == set(COLUMNS), "one default weight per colu
 class FusionRanker(Ranker):
     """score = Σ_c w_c * column_c over every one of COLUMNS (the interest and short-term
     similarities and the feature columns); both similarities come from the same pass over each
-    candidate's vector.
+    candidate's vector. Equal scores keep the candidates' order: a user with no signal on a
+    catalog with no statistics gets the recall stage's order back.
 
     weights : {"similarity": ..., "upstream": ..., ...}; missing names keep their defaults.
     """
@@ -87,6 +88,7 @@ class FusionRanker(Ranker):
             extra=extra,
             extra_weights=extra_weights,
             rows=request.rows,
+            ties="position",
         )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

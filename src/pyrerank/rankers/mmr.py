@@ -12,7 +12,9 @@ from .fusion import FusionRanker
 class MMRRanker(Ranker):
     """Re-orders the `base` ranker's scores (scaled to [0, 1]) so that each next item trades
     relevance against similarity to the items already picked: `lambda_` = 1 is the base order,
-    lower values diversify more."""
+    lower values diversify more. Where the base ranker has nothing to go on (every score
+    equal: a new user on a catalog without statistics), the recall position is the relevance,
+    from 1 for the first candidate down to 0 for the last."""
 
     name = "mmr"
     diversifies = True
@@ -29,9 +31,17 @@ class MMRRanker(Ranker):
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         relevance = np.asarray(self.base.score(request), np.float32)
         spread = float(relevance.max() - relevance.min())
-        scaled = (relevance - relevance.min()) / spread if spread > 0 else np.zeros_like(relevance)
+        if spread > 0:
+            scaled = (relevance - relevance.min()) / spread
+        else:
+            scaled = np.linspace(1.0, 0.0, len(relevance), dtype=np.float32)
         return _core.mmr(
-            request.matrix, np.ascontiguousarray(scaled, np.float32), k, lambda_=self.lambda_, rows=request.rows
+            request.matrix,
+            np.ascontiguousarray(scaled, np.float32),
+            k,
+            lambda_=self.lambda_,
+            rows=request.rows,
+            ties="position",
         )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

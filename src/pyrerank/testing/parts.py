@@ -170,6 +170,22 @@ class RankerConformance:
         rows, _ = ranker.rank(self._request(None, n=7), 50)
         assert sorted(rows.tolist()) == sorted(self._request(None, n=7).rows.tolist())
 
+    def test_new_user_keeps_the_recall_order(self):
+        """A user with no signal on a catalog with no statistics: every score ties, and the
+        recall stage's order (the candidates' order, not their row numbers) decides; a ranker
+        that diversifies picks the first candidate first."""
+        ranker = self.make_ranker()
+        rows = np.random.default_rng(11).permutation(100)[:20].astype(np.int64)
+        stats = ItemStats()
+        stats.resize(100)
+        features = CandidateFeatures(stats, rows, None, NO_CO_SCORES, 0.0)
+        request = RankRequest(_unit_rows(100, 16, seed=1), rows, None, None, features, None)
+        ranked, _ = ranker.rank(request, len(rows))
+        if ranker.diversifies:
+            assert ranked[0] == rows[0], "a diversifying ranker must take the recall position as relevance"
+        else:
+            assert ranked.tolist() == rows.tolist(), "equal scores must keep the candidates' order"
+
     def test_explain_parts_sum_to_score(self):
         ranker = self.make_ranker()
         req = self._request(UserQuery(_unit_rows(1, 16, seed=3)), n=5)
