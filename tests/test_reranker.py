@@ -40,8 +40,10 @@ def test_like_lifts_similar_item_and_dislike_sinks_it(rr):
     after_like = rank_of(rr.rerank("u", candidates, k=7), 5)
     assert before > 0 and after_like == 0
     rr.observe("u", 6, "dislike")
-    ranked = rr.rerank("u", candidates, k=7)
+    ranked = rr.rerank("u", candidates, k=7, exclude_seen=False)
     assert {rank_of(ranked, 6), rank_of(ranked, 7)} == {5, 6}, "the disliked item and its twin go last"
+    ranked = rr.rerank("u", candidates, k=7)
+    assert 6 not in [x.item for x in ranked] and rank_of(ranked, 7) == 5, "seen: left out by default"
 
 
 @pytest.mark.parametrize("interest", ["decay", "multi", "logistic"])
@@ -96,7 +98,7 @@ def test_multi_interest_user_keeps_both_tastes():
     r.add_items(list(TEXTS), list(TEXTS.values()))
     for item in (0, 1, 4, 5):
         r.observe("u", item, "like")
-    top2 = {x.item for x in r.rerank("u", [0, 1, 2, 3, 4, 5, 6, 7], k=4)}
+    top2 = {x.item for x in r.rerank("u", [0, 1, 2, 3, 4, 5, 6, 7], k=4, exclude_seen=False)}
     assert top2 == {0, 1, 4, 5}
 
 
@@ -184,6 +186,25 @@ def test_a_new_user_gets_the_recall_order_back(ranker):
         assert [x.item for x in r.rerank("new", candidates, k=5)] == candidates
 
 
+def test_seen_items_are_left_out_by_default_and_on_request():
+    r = pr.Reranker(encoder="hashing", seen_kinds=["like", "purchase"])
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    r.observe("u", 0, "like")
+    r.observe("u", 2, "click")  # not a seen kind here
+    r.observe("u", 4, "purchase")
+    assert {x.item for x in r.rerank("u", list(TEXTS), k=8)} == set(TEXTS) - {0, 4}
+    assert {x.item for x in r.rerank("u", list(TEXTS), k=8, exclude_seen=False)} == set(TEXTS)
+    assert r.rerank("u", [0, 4], k=2) == []
+    assert {x.item for x in r.rerank("other", [0, 4], k=2)} == {0, 4}  # seen by u, not by other
+    kept = r.rerank("u", [3, 0, 5], k=3, scores=[0.2, 0.9, 0.4])  # the scores follow their candidates
+    assert [x.item for x in kept] == [x.item for x in r.rerank("u", [3, 5], k=3, scores=[0.2, 0.4])]
+    off = pr.Reranker(encoder="hashing", exclude_seen=False)
+    off.add_items(list(TEXTS), list(TEXTS.values()))
+    off.observe("u", 0, "like")
+    assert off.rerank("u", list(TEXTS), k=1)[0].item == 0
+    assert {x.item for x in off.rerank("u", list(TEXTS), k=8, exclude_seen=True)} == set(TEXTS) - {0}
+
+
 def test_upstream_scores_order_a_cold_user():
     r = pr.Reranker(encoder="hashing", ranker="cosine")
     r.add_items(list(TEXTS), list(TEXTS.values()))
@@ -231,7 +252,7 @@ def test_observe_and_rerank_from_many_threads(rr):
         try:
             for i in range(200):
                 rr.observe(user, i % 8, "click" if i % 3 else "skip", timestamp=float(i))
-                assert len(rr.rerank(user, list(TEXTS), k=3)) == 3
+                assert len(rr.rerank(user, list(TEXTS), k=3, exclude_seen=False)) == 3
         except Exception as exc:  # surfaced below
             errors.append(exc)
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PyrerankWarning
+from .events import DEFAULT_WEIGHTS
 
 F32, F16, I8, I64 = np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int8), np.dtype(np.int64)
 _AUTO_THREAD_WORK = 1 << 24  # multiply-adds below which one thread beats spawning more
@@ -168,6 +169,26 @@ def user(value: Any) -> Any:
     if kind is tuple and value:
         return tuple(user(v) for v in value)
     raise TypeError(f"user must be a str, an int or a non-empty tuple of them, got {kind.__name__} {value!r:.40}")
+
+
+def boolean(value: Any, name: str) -> bool:
+    """A bool (numpy's too): an int or a str here is a mistake, not a truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r:.40}")
+
+
+def kinds(value: Any, name: str) -> frozenset[str]:
+    """Event kinds from DEFAULT_WEIGHTS (None: all of them)."""
+    if value is None:
+        return frozenset(DEFAULT_WEIGHTS)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a collection of event kinds, got {type(value).__name__}")
+    out = frozenset(value)
+    unknown = sorted(map(repr, out - set(DEFAULT_WEIGHTS)))
+    if unknown:
+        raise ValueError(f"{name} holds unknown kinds {', '.join(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}")
+    return out
 
 
 def finite_scalar(value: Any, name: str) -> float:

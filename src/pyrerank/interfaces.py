@@ -246,6 +246,8 @@ class LoggedEvent(NamedTuple):
     links : the user's previous positive items that this event is co-engaged with; logged so
         that applying the event to the statistics needs no other user state.
     counted : whether the event adds to the shared statistics (observe(count=...)).
+    kind : the event's kind ("click", "like", ...; None in logs written before 0.3), which
+        decides whether the item counts as seen (Reranker's seen_kinds).
     """
 
     user: Hashable
@@ -254,10 +256,12 @@ class LoggedEvent(NamedTuple):
     timestamp: float = 0.0
     counted: bool = True
     links: tuple[ItemId, ...] = ()
+    kind: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
-            [self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links)], default=_plain
+            [self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links), self.kind],
+            default=_plain,
         )
 
     @classmethod
@@ -268,9 +272,9 @@ class LoggedEvent(NamedTuple):
             row = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"not JSON ({type(exc).__name__})") from None
-        if not isinstance(row, list) or len(row) != 6:
-            raise ValueError("not a list of 6 fields")
-        user, item, weight, timestamp, counted, links = row
+        if not isinstance(row, list) or len(row) not in (6, 7):
+            raise ValueError("not a list of 6 or 7 fields")
+        user, item, weight, timestamp, counted, links, kind = row if len(row) == 7 else [*row, None]
         if not _is_user(user) or not (item is None or _is_item(item)):
             raise ValueError("user or item of the wrong type")
         numbers = (weight, timestamp)
@@ -280,7 +284,9 @@ class LoggedEvent(NamedTuple):
             raise ValueError("weight out of range or counted not a bool")
         if not isinstance(links, list) or not all(_is_item(link) for link in links):
             raise ValueError("links not a list of item ids")
-        return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links))
+        if not (kind is None or isinstance(kind, str)):
+            raise ValueError("kind not a str")
+        return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links), kind)
 
     @classmethod
     def parse_rows(cls, rows: Iterable[tuple[Any, str | bytes]], where: str) -> list[LoggedEvent]:

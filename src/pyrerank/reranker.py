@@ -69,6 +69,12 @@ class Reranker:
         the bytes each rerank reads; each row keeps its direction, see pyrerank.ops.to_int8),
         "float16" (half) or "float32". Similarities move by about 1e-3 in int8 or float16.
     cache_dir : keep encoded texts on disk here, so re-runs never re-encode
+    exclude_seen : rerank leaves out items the user has already seen (default True; rerank's
+        own `exclude_seen` overrides it per call). An item the user engaged with sits at the
+        centre of their interest and would top every list; apps where people buy or watch the
+        same thing again (groceries, music) pass False, or narrow `seen_kinds`.
+    seen_kinds : the event kinds after which an item counts as seen (default: every kind in
+        pyrerank.events.DEFAULT_WEIGHTS, "skip" and "dislike" included)
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
     are applied one at a time in the store's order, and the scoring kernel runs outside the
@@ -90,6 +96,8 @@ class Reranker:
         device: str | None = None,
         dtype: str = "int8",
         cache_dir: str | None = None,
+        exclude_seen: bool = True,
+        seen_kinds: Iterable[str] | None = None,
     ) -> None:
         if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
             registry.check_options("encoder", encoder.partition(":")[0], encoder_options or {})
@@ -109,7 +117,9 @@ class Reranker:
         self.dtype = dtype
         self.catalog: Catalog | None = None
         self.stats = ItemStats()
-        self.view = StoreView(self.store, self.interest, self.stats, self.users)
+        self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
+        self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
+        self._seen_scratch = np.zeros(0, bool)  # (len(catalog),) all False between uses, under _lock
         self._lock = threading.RLock()  # catalog changes
 
     # -- parts ---------------------------------------------------------------------------
@@ -213,7 +223,7 @@ class Reranker:
         t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
         with self._lock:
             self._row(item)
-            self.view.observe(user, item, w, t, count, self._catalog())
+            self.view.observe(user, item, kind, w, t, count, self._catalog())
 
     def forget(self, user: Hashable) -> bool:
         """Remove the user's state and every event of theirs from the store; True if there was
@@ -224,13 +234,21 @@ class Reranker:
             return self.view.forget(user, self.catalog)
 
     # -- ranking -------------------------------------------------------------------------
-    def _request(self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float) -> RankRequest:
+    def _request(
+        self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float, exclude_seen: bool = False
+    ) -> RankRequest:
         """The ranker's input for `user`, consistent with one state of the catalog (the caller
-        holds the catalog lock)."""
+        holds the catalog lock); `exclude_seen`: without the rows the user has seen."""
         catalog = self._catalog()
         with self.view.lock:
             self.view.sync(catalog)
             record = self.view.record(user, catalog)
+            if record is not None and exclude_seen:
+                if len(self._seen_scratch) < len(catalog):
+                    self._seen_scratch = np.zeros(len(catalog), bool)
+                keep = record.unseen(rows, self._seen_scratch)
+                if keep is not None:
+                    rows, upstream = rows[keep], None if upstream is None else upstream[keep]
             if record is None:
                 query, recent, co_scores = None, None, NO_CO_SCORES
             else:
@@ -282,6 +300,7 @@ class Reranker:
         *,
         scores: Sequence[float] | np.ndarray | None = None,
         now: float | None = None,
+        exclude_seen: bool | None = None,
     ) -> list[Ranked]:
         """The best `k` of `candidates` for `user`, best first.
 
@@ -289,9 +308,11 @@ class Reranker:
                      duplicates dropped, each with a PyrerankWarning
         scores : the recall stage's score per candidate, blended by rankers that use it
         now : the time ranking happens at (seconds), default the clock
+        exclude_seen : leave out items the user has seen (None: the Reranker's default)
         """
         user, k = check.user(user), check.k(k)
         now = time.time() if now is None else check.finite_scalar(now, "now")
+        exclude = self.exclude_seen if exclude_seen is None else check.boolean(exclude_seen, "exclude_seen")
         candidates = check.candidates(candidates)
         if len(candidates) == 0:
             return []
@@ -299,7 +320,9 @@ class Reranker:
             rows, upstream = self._candidate_rows(candidates, scores)
             if len(rows) == 0:
                 return []
-            request = self._request(user, rows, upstream, now)
+            request = self._request(user, rows, upstream, now, exclude)
+            if len(request.rows) == 0:
+                return []
         out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
         ids = self.catalog.ids  # type: ignore[union-attr]
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))

@@ -92,7 +92,7 @@ def replay_for_fit(
             stats.record(row, w, t, links)
             folds[fold].record(row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
-        record.apply(interest, row, catalog.vectors(row), w, t)
+        record.apply(interest, row, catalog.vectors(row), w, t, False)
     fitted = None
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
@@ -129,7 +129,7 @@ def replay_for_fit(
             x = request.columns(COLUMNS)
             positives.append(x[0])
             negs.append(x[1:])
-        record.apply(interest, row, catalog.vectors(row), w, t)
+        record.apply(interest, row, catalog.vectors(row), w, t, False)
     width = len(COLUMNS)
     examples = TrainingExamples(
         COLUMNS,

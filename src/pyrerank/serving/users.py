@@ -25,11 +25,13 @@ RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest
 
 @dataclasses.dataclass
 class UserRecord:
-    """A user's interest state and recent positive rows (newest last), plus derived caches
-    that are rebuilt on demand and never persisted."""
+    """A user's interest state, recent positive rows (newest last) and the rows they have seen,
+    plus derived caches that are rebuilt on demand and never persisted."""
 
     state: State = dataclasses.field(default_factory=dict)
     recent: list[int] = dataclasses.field(default_factory=list)
+    seen: set[int] = dataclasses.field(default_factory=set)
+    seen_array: np.ndarray | None = None  # (len(seen),) int64 rows, rebuilt when seen grows
     query: UserQuery | None = None
     recent_vector: np.ndarray | None = None
     query_valid: bool = False
@@ -42,7 +44,8 @@ class UserRecord:
         """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
         the state was built with."""
         arrays, scalars = split_state(self.state)
-        return arrays, {"scalars": scalars, "recent": [ids[r] for r in self.recent], "width": width}
+        seen = [ids[r] for r in sorted(self.seen)]
+        return arrays, {"scalars": scalars, "recent": [ids[r] for r in self.recent], "seen": seen, "width": width}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], row_of: dict) -> tuple[UserRecord, int]:
@@ -50,7 +53,9 @@ class UserRecord:
         out) and the item-vector width its state was built with."""
         state: State = {k: v.copy() for k, v in arrays.items()}
         state.update(meta["scalars"])
-        return cls(state=state, recent=[row_of[i] for i in meta["recent"] if i in row_of]), int(meta["width"])
+        recent = [row_of[i] for i in meta["recent"] if i in row_of]
+        seen = {row_of[i] for i in meta.get("seen", ()) if i in row_of}  # saves before 0.3 have none
+        return cls(state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
         """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
@@ -79,10 +84,26 @@ class UserRecord:
         """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
         return self.recent[-CO_PAIRS:]
 
-    def apply(self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float) -> None:
+    def unseen(self, rows: np.ndarray, scratch: np.ndarray) -> np.ndarray | None:
+        """(n,) bool: which of `rows` (n,) int64 this user has not seen, or None if they have seen
+        none of them. scratch : (n_catalog_rows,) bool, all False (and left so)."""
+        if not self.seen:
+            return None
+        if self.seen_array is None or len(self.seen_array) != len(self.seen):
+            self.seen_array = np.fromiter(self.seen, np.int64, len(self.seen))
+        scratch[self.seen_array] = True
+        keep = ~scratch[rows]
+        scratch[self.seen_array] = False
+        return None if keep.all() else keep
+
+    def apply(
+        self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float, seen: bool
+    ) -> None:
         """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
-        and history."""
+        and history; `seen`: the item counts as seen from now on."""
         interest.update(self.state, vector, weight, timestamp)
+        if seen:
+            self.seen.add(row)
         if weight > 0:
             self.recent.append(row)
             del self.recent[:-HISTORY]

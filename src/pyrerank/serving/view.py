@@ -21,8 +21,16 @@ class StoreView:
     """Applies the store's events in log order, so every process holding a view of one store ends
     with the same statistics and user states. Thread-safe: one lock orders all changes."""
 
-    def __init__(self, store: ProfileStore, interest: InterestModel, stats: ItemStats, users: UserCache) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        interest: InterestModel,
+        stats: ItemStats,
+        users: UserCache,
+        seen_kinds: frozenset[str],
+    ) -> None:
         self.store, self.interest, self.stats, self.users = store, interest, stats, users
+        self.seen_kinds = seen_kinds
         self.lock = threading.RLock()
         self._started = False
         self._appended = 0
@@ -82,7 +90,8 @@ class StoreView:
         return True
 
     def _fold(self, record: UserRecord, row: int, event: LoggedEvent, catalog: Catalog) -> None:
-        record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp)
+        seen = event.kind is None or event.kind in self.seen_kinds  # logs before 0.3: every event
+        record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp, seen)
         record.unsaved += 1
 
     def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
@@ -125,7 +134,14 @@ class StoreView:
             return record
 
     def observe(
-        self, user: Hashable, item: object, weight: float, timestamp: float, counted: bool, catalog: Catalog
+        self,
+        user: Hashable,
+        item: object,
+        kind: str,
+        weight: float,
+        timestamp: float,
+        counted: bool,
+        catalog: Catalog,
     ) -> None:
         """Log one event (durably, for a durable store) and apply it; returns once it is kept."""
         with self.lock:
@@ -135,7 +151,7 @@ class StoreView:
             # store. Whatever they are, every process applies the logged ones.
             record = self.record(user, catalog)
             links = tuple(catalog.ids[r] for r in record.co_links()) if record is not None and weight > 0 else ()
-            event = LoggedEvent(user, item, weight, timestamp, counted, links)  # type: ignore[arg-type]
+            event = LoggedEvent(user, item, weight, timestamp, counted, links, kind)  # type: ignore[arg-type]
             try:
                 events = self.store.append(event)
             except StaleCursor:  # the event is kept; our view fell behind a compaction

@@ -154,6 +154,24 @@ class StoreConformance:
         assert rankings(rr) == rankings(model)
         rr.close()
 
+    def test_seen_items_never_come_back(self, tmp_path: Path) -> None:
+        """exclude_seen (the default) leaves out every item a user engaged with, in the instance
+        that observed it and (durable stores) in another instance, after a restart and after
+        the user was evicted from memory and rebuilt from the store."""
+        url, stream = self.new_store(tmp_path), events(150, seed=6)
+        rr = make_reranker(url)
+        feed(rr, stream)
+        readers = [rr]
+        if rr.store.durable:
+            rr.close()
+            readers = [make_reranker(url), make_reranker(url, max_users=1)]
+        for reader in readers:
+            for user in USERS:
+                seen = {item for u, item, _, _ in stream if u == user}
+                ranked = {r.item for r in reader.rerank(user, np.arange(len(ITEMS)), k=len(ITEMS))}
+                assert ranked == set(range(len(ITEMS))) - seen, user
+            reader.close()
+
     def test_forget_removes_the_user_in_every_instance(self, tmp_path: Path) -> None:
         url = self.new_store(tmp_path)
         rr = make_reranker(url)
