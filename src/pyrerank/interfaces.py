@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
+import hmac
 import json
 import math
 import warnings
@@ -324,6 +326,13 @@ def user_key(value: Any) -> Hashable:
     return tuple(user_key(v) for v in value) if isinstance(value, list) else value
 
 
+def keyed_pseudonym(secret: bytes, user: Hashable) -> str:
+    """A name for `user` that does not show the id: "forgotten:" and an HMAC-SHA256 of the id
+    keyed with `secret` (whoever holds the secret can test a guessed id against it)."""
+    digest = hmac.new(secret, user_text(user).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"forgotten:{digest[:32]}"
+
+
 def user_text(user: Hashable) -> str:
     """A user id as JSON text: the key a store indexes users by."""
     try:
@@ -380,8 +389,14 @@ class ProfileStore(abc.ABC):
 
     @abc.abstractmethod
     def forget(self, user: Hashable) -> None:
-        """Delete `user`'s events and log that the user was forgotten (so other processes drop
-        their copy of the user)."""
+        """Delete every trace of `user` (events, kept record), then log the marker
+        ``LoggedEvent(self.pseudonym(user), None)`` so that other processes forget the user too."""
+
+    def pseudonym(self, user: Hashable) -> Hashable:
+        """What the forget marker calls `user`. A durable store returns :func:`keyed_pseudonym`
+        with a secret of its own, so that its log keeps no id of a forgotten user; the default
+        is the id itself."""
+        return user
 
     def save_snapshot(self, data: bytes) -> None:  # noqa: B027 (optional, a no-op by default)
         """Keep `data` (the statistics as of the cursor) so that a process opening the store

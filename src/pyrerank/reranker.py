@@ -226,9 +226,12 @@ class Reranker:
             self.view.observe(user, item, kind, w, t, count, self._catalog())
 
     def forget(self, user: Hashable) -> bool:
-        """Remove the user's state and every event of theirs from the store; True if there was
-        any. Counts the user added to item popularity and co-engagement stay (they are sums
-        over all users, not kept per user)."""
+        """Erase the user: their state, their events in the store, and what they added to item
+        popularity, trending and co-engagement (here, in every process sharing the store and in
+        what fit() counted), so the statistics equal those of a log without them; durable
+        stores keep no byte of the id (see pyrerank.stores). True if there was anything. What
+        fit() learned from the user (collaborative vectors, ranker weights) stays until the
+        next fit."""
         user = check.user(user)
         with self._lock:
             return self.view.forget(user, self.catalog)
@@ -429,7 +432,7 @@ class Reranker:
             parts = {
                 "config": ({}, config),
                 "catalog": catalog.to_arrays(),
-                "item_stats": (self.stats.to_arrays(), {}),
+                "item_stats": self.stats.to_arrays(),
                 "ranker": ({k: v.copy() for k, v in ranker_arrays.items()}, ranker_scalars),
                 "users": (users, {"records": records}),
             }
@@ -474,7 +477,7 @@ class Reranker:
             raise PyrerankError(f"the saved catalog holds {catalog.dtype} vectors, its config says {self.dtype}")
         self.catalog = catalog
         self.stats.resize(len(catalog))
-        self.stats.load_arrays(parts["item_stats"][0])
+        self.stats.load_arrays(*parts["item_stats"])
         if same_ranker:
             arrays, scalars = parts["ranker"]
             self.ranker.set_state({**scalars, **arrays})

@@ -89,8 +89,8 @@ def replay_for_fit(
         fold = fold_of.setdefault(user, len(fold_of) % 2)
         if w > 0:
             links = record.co_links()
-            stats.record(row, w, t, links)
-            folds[fold].record(row, w, t, links)
+            stats.record(user, row, w, t, links)
+            folds[fold].record(user, row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
         record.apply(interest, row, catalog.vectors(row), w, t, False)
     fitted = None

@@ -8,14 +8,16 @@ import itertools
 import json
 import math
 import threading
+import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import PyrerankError
+from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
+from .contributions import Contributions
 
 
 class CoEngagement:
@@ -106,12 +108,15 @@ class ItemStats:
         log1p(recent popularity), the same sum fading with `half_life` seconds, as of recent_time;
         recent_time; last_time (latest positive event, -inf before any).
     Kept in log form so ranking reads features without a transcendental function per item.
+    contributions : every counted event with its user, so that :meth:`forget` takes one user's
+        events out exactly.
     """
 
     def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 256) -> None:
         self.half_life = half_life
         self.table = np.zeros((0, 4), np.float64)
         self.co = CoEngagement(max_neighbors)
+        self.contributions = Contributions()
         self.lock = threading.RLock()
 
     @property
@@ -125,6 +130,7 @@ class ItemStats:
             n_rows = len(self.table)
             self.table = np.zeros((0, 4), np.float64)
             self.co = CoEngagement(self.co.max_neighbors)
+            self.contributions = Contributions()
             self.resize(n_rows)
 
     def resize(self, n_rows: int) -> None:
@@ -142,6 +148,7 @@ class ItemStats:
             out.table = self.table.copy()
             out.co.neighbors = {row: dict(links) for row, links in self.co.neighbors.items()}
             out.co.version = dict(self.co.version)
+            out.contributions = self.contributions.copy()
             return out
 
     def replace_with(self, other: ItemStats) -> None:
@@ -149,17 +156,23 @@ class ItemStats:
         only grow, so no user's cached co-engagement scores survive a change."""
         with self.lock:
             bumped = {row: max(self.co.version.get(row, 0), v) + 1 for row, v in other.co.version.items()}
-            self.table, self.co = other.table, other.co
+            self.table, self.co, self.contributions = other.table, other.co, other.contributions
             self.co.version = bumped
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """``table`` (n_rows, 4) float64 and ``co`` (m, 3) float64 (see CoEngagement.triples)."""
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, JSON): ``table`` (n_rows, 4) float64, ``co`` (m, 3) float64 (see
+        CoEngagement.triples) and the contributions' columns; the contributions' users."""
         with self.lock:
-            return {"table": self.table.copy(), "co": self.co.triples()}
+            contributions, users = self.contributions.to_arrays()
+            arrays = {"table": self.table.copy(), "co": self.co.triples()}
+            return {**arrays, **{k: v.copy() for k, v in contributions.items()}}, {"users": users}
 
-    def load_arrays(self, arrays: Mapping[str, np.ndarray], here: np.ndarray | None = None) -> None:
-        """Replace every count by those of :meth:`to_arrays`; `here` maps saved rows to this
-        catalog's rows (-1: not here), None keeps them as saved (then the shapes must agree)."""
+    def load_arrays(
+        self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], here: np.ndarray | None = None
+    ) -> None:
+        """Replace every count by those of :meth:`to_arrays` (arrays, JSON); `here` maps saved
+        rows to this catalog's rows (-1: not here), None keeps them as saved (then the shapes
+        must agree)."""
         table, co = arrays["table"], arrays["co"]
         if table.ndim != 2 or table.shape[1] != 4 or co.ndim != 2 or co.shape[1] != 3:
             raise PyrerankError(f"item statistics have shapes {table.shape} and {co.shape}, expected (n, 4) and (m, 3)")
@@ -179,33 +192,74 @@ class ItemStats:
                 known = here >= 0
                 self.table[here[known]] = table[known]
             self.co.add_triples(co, here)
+            self.contributions = Contributions.from_arrays(arrays, meta.get("users"), n_saved, here)
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
         whose catalog has other rows can restore them (:meth:`restore_snapshot`)."""
-        arrays = self.to_arrays()
+        arrays, meta = self.to_arrays()
         n = min(len(ids), len(arrays["table"]))
         arrays["table"] = arrays["table"][:n]
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.array(json.dumps(ids[:n])), **arrays)  # type: ignore[arg-type]  # numpy's stub
+        text = {"ids": np.array(json.dumps(ids[:n])), "users": np.array(json.dumps(meta["users"]))}
+        np.savez(buffer, **text, **arrays)  # type: ignore[arg-type]  # numpy's stub
         return buffer.getvalue()
 
     def restore_snapshot(self, data: bytes, row_of: Mapping[Any, int]) -> None:
         """Replace the statistics by a :meth:`snapshot`; items not in `row_of` are left out."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                ids, arrays = json.loads(str(npz["ids"])), {"table": npz["table"], "co": npz["co"]}
+                arrays = {name: npz[name] for name in npz.files}
+            ids = json.loads(str(arrays.pop("ids")))
+            meta = {"users": json.loads(str(arrays.pop("users")))} if "users" in arrays else {}
         except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
             raise PyrerankError(f"the store's statistics snapshot is corrupt: {exc}") from exc
-        self.load_arrays(arrays, np.array([row_of.get(i, -1) for i in ids], np.int64))
+        self.load_arrays(arrays, meta, np.array([row_of.get(i, -1) for i in ids], np.int64))
 
-    def record(self, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
-        """One positive event on `row` by a user whose previous positives were `recent_rows`."""
+    def record(self, user: Hashable, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
+        """One positive event of `user` on `row`, whose previous positives were `recent_rows`."""
         with self.lock:
-            entry = self.table[row]
-            fade = 0.5 ** (max(0.0, timestamp - entry[2]) / self.half_life)
-            entry[0] = math.log1p(math.expm1(entry[0]) + weight)
-            entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
-            entry[2] = max(entry[2], timestamp)
-            entry[3] = max(entry[3], timestamp)
+            self._count(row, weight, timestamp)
             self.co.add(row, recent_rows)
+            self.contributions.add(user, row, weight, timestamp, recent_rows)
+
+    def _count(self, row: int, weight: float, timestamp: float) -> None:
+        entry = self.table[row]
+        fade = 0.5 ** (max(0.0, timestamp - entry[2]) / self.half_life)
+        entry[0] = math.log1p(math.expm1(entry[0]) + weight)
+        entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
+        entry[2] = max(entry[2], timestamp)
+        entry[3] = max(entry[3], timestamp)
+
+    def forget(self, user: Hashable) -> bool:
+        """Take every event of `user` out of the statistics: afterwards they equal statistics
+        that never counted them (the items the user touched are recounted from the others'
+        events, in their order). False if the user had counted nothing."""
+        with self.lock:
+            touched = self.contributions.remove(user)
+            if touched is None:
+                if not self.contributions.complete:
+                    warnings.warn(
+                        "these item statistics were restored without per-user contributions (saved "
+                        "before pyrerank 0.3): a forgotten user's counts stay in them",
+                        PyrerankWarning,
+                        stacklevel=4,
+                    )
+                return False
+            fresh = np.zeros((len(touched), 4), np.float64)
+            fresh[:, 3] = -np.inf
+            self.table[touched] = fresh
+            affected = set(touched.tolist())
+            for row in affected:
+                self.co.neighbors.pop(row, None)
+                self.co.version[row] = self.co.version.get(row, 0) + 1
+            for row, weight, timestamp, links in self.contributions.touching(touched):
+                if row in affected:
+                    self._count(row, weight, timestamp)
+                for other in links:  # CoEngagement.add, for the touched items' links only
+                    if other != row:
+                        if row in affected:
+                            self.co._bump(row, other, 1.0)
+                        if other in affected:
+                            self.co._bump(other, row, 1.0)
+            return True

@@ -3,6 +3,7 @@ to date with the store's log before every observe and rerank."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
 from collections.abc import Hashable
@@ -34,6 +35,7 @@ class StoreView:
         self.lock = threading.RLock()
         self._started = False
         self._appended = 0
+        self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
 
     def sync(self, catalog: Catalog) -> None:
         """Apply every event logged since the last sync (by any process)."""
@@ -72,15 +74,17 @@ class StoreView:
     def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
         """Fold one logged event into the statistics and, if cached, its user; False if its item
         is unknown here."""
-        if event.item is None:
-            self.users.delete(event.user)
+        if event.item is None:  # the user was forgotten
+            user = self._user_named(event.user)
+            self.users.delete(user)
+            self.stats.forget(user)
             return True
         row = catalog.row_of.get(event.item)
         if row is None:
             return False
         if event.counted and event.weight > 0:
             links = [r for r in map(catalog.row_of.get, event.links) if r is not None]
-            self.stats.record(row, event.weight, event.timestamp, links)
+            self.stats.record(event.user, row, event.weight, event.timestamp, links)
         record = self.users.get(event.user)
         if record is None and not self.store.durable:  # no history to rebuild from later: start it now
             record = UserRecord()
@@ -88,6 +92,18 @@ class StoreView:
         if record is not None:
             self._fold(record, row, event, catalog)
         return True
+
+    def _user_named(self, name: Hashable) -> Hashable:
+        """The user a forget marker names by the store's pseudonym (the id itself for a store no
+        other process reads): looked up among the users this view knows, mapped on first need."""
+        if not self.store.durable:
+            return name
+        user = self._pseudonyms.pop(name, None)
+        if user is None:
+            known = itertools.chain(self.stats.contributions.user_number, (u for u, _ in self.users.items()))
+            self._pseudonyms = {self.store.pseudonym(u): u for u in known}
+            user = self._pseudonyms.pop(name, name)
+        return user
 
     def _fold(self, record: UserRecord, row: int, event: LoggedEvent, catalog: Catalog) -> None:
         seen = event.kind is None or event.kind in self.seen_kinds  # logs before 0.3: every event
@@ -173,11 +189,14 @@ class StoreView:
             self.snapshot(catalog)
 
     def forget(self, user: Hashable, catalog: Catalog | None) -> bool:
-        """Drop the user's record and events. A durable store then snapshots the statistics, which
-        keep the user's counts, so a process replaying the log later (now without those events)
-        starts from counts that still include them, as every running process's do."""
+        """Drop the user's record, events and counts (applying the store's forget marker takes
+        them out of the statistics, here and in every process). A durable store then snapshots
+        the statistics, so that no snapshot keeps the user either."""
         with self.lock:
             known = catalog is not None and self.record(user, catalog) is not None  # cached or in the log
+            known = known or user in self.stats.contributions.user_number  # counted by fit()
+            if self.store.durable:
+                self._pseudonyms[self.store.pseudonym(user)] = user
             self.store.forget(user)
             self.users.delete(user)
             if catalog is not None:

@@ -4,9 +4,12 @@ Keys, under a prefix: ``log`` (a stream: every event, in order), ``snapshot`` (s
 a log position), ``trimmed`` (the log holds nothing older than this), ``epoch`` (a token set
 once: a process that finds it gone or changed knows the server lost data, and resynchronises),
 ``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
-position). Memory stays bounded: each statistics snapshot trims the log to the previous
-snapshot's position, each kept user record trims that user's list, and ``user_ttl`` expires
-users who stop coming back.
+position), ``secret`` (keys the hash that names a forgotten user in the log). Memory stays
+bounded: each statistics snapshot trims the log to the previous snapshot's position, each kept
+user record trims that user's list, and ``user_ttl`` expires users who stop coming back.
+
+forget() deletes the user's keys and every log entry of theirs; the server's own files (RDB
+snapshots, the append-only file) hold older copies until it rewrites them (BGREWRITEAOF).
 
 Durability is the server's: an acknowledged event survives a server crash only with
 ``appendonly yes`` and ``appendfsync always``. The store reads those settings on connect and
@@ -22,7 +25,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import LoggedEvent, ProfileStore, user_text
+from ..interfaces import LoggedEvent, ProfileStore, keyed_pseudonym, user_text
 
 DURABILITY = ("warn", "strict", "relaxed")
 _warned: set[str] = set()  # servers already warned about, once per process
@@ -52,13 +55,23 @@ READ = """
 return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
         redis.call('GET', KEYS[3]) or ''}
 """
-# KEYS log, user list, user record; ARGV marker. The user's entries leave the log, then the
-# "forgotten" marker enters it.
+# KEYS log, user list, user record; ARGV marker, the start of the user's log entries. Every one of
+# the user's entries leaves the log (those a kept record covers are no longer in the user's list:
+# the log is scanned for them, up to two snapshot intervals of entries), then the marker enters.
 FORGET = """
 for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   redis.call('XDEL', KEYS[1], string.match(entry, '^(%S+)'))
 end
 redis.call('DEL', KEYS[2], KEYS[3])
+local start = '-'
+while true do
+  local page = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
+  if #page == 0 then break end
+  for _, entry in ipairs(page) do
+    if string.sub(entry[2][2], 1, #ARGV[2]) == ARGV[2] then redis.call('XDEL', KEYS[1], entry[1]) end
+  end
+  start = '(' .. page[#page][1]
+end
 return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 """
 # KEYS snapshot, log, trimmed; ARGV cursor, data. Never replaces a newer snapshot; trims the log
@@ -148,6 +161,8 @@ class RedisStore(ProfileStore):
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
         self._epoch_key = f"{prefix}:epoch"
         self._epoch = self._claim_epoch()
+        self._call(self._redis.set, f"{prefix}:secret", secrets.token_bytes(32), nx=True)
+        self._secret = self._call(self._redis.get, f"{prefix}:secret")
         self._scripts = {
             name: self._redis.register_script(code)
             for name, code in (
@@ -276,10 +291,12 @@ class RedisStore(ProfileStore):
             self._scripts["user"], keys=list(reversed(self._keys(user))), args=[self._cursor, data, self.user_ttl]
         )
 
+    def pseudonym(self, user: Hashable) -> str:
+        return keyed_pseudonym(self._secret, user)
+
     def forget(self, user: Hashable) -> None:
-        self._call(
-            self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[LoggedEvent(user, None).to_json()]
-        )
+        marker = LoggedEvent(self.pseudonym(user), None).to_json()
+        self._call(self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[marker, f"[{user_text(user)}, "])
 
     def save_snapshot(self, data: bytes) -> None:
         self._call(

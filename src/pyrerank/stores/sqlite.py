@@ -4,19 +4,26 @@ Every event row and the statistics snapshot carry a CRC-32 of their position and
 page damaged on disk (which SQLite's own checks can miss) is a StoreError naming the row, never
 a silently different ranking. Rows written before checksums existed (crc NULL) are read as they
 are.
+
+A forgotten user leaves nothing in the file: deleted rows are overwritten with zeros
+(``secure_delete``), the forget marker names the user by a keyed hash (the key, random per file,
+is in the file), and the write-ahead log is checkpointed and truncated after the user's rows
+and the snapshot that counted them are gone.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import urllib.parse
+import warnings
 import zlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ..errors import StoreError
-from ..interfaces import LoggedEvent, ProfileStore, user_text
+from ..errors import PyrerankWarning, StoreError
+from ..interfaces import LoggedEvent, ProfileStore, keyed_pseudonym, user_text
 from .sqlite_wal import wal_commits_lost
 
 SCHEMA = """
@@ -25,6 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user, seq);
 CREATE TABLE IF NOT EXISTS snapshot (
   id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER);
+CREATE TABLE IF NOT EXISTS secret (id INTEGER PRIMARY KEY CHECK (id = 1), value BLOB NOT NULL);
+INSERT OR IGNORE INTO secret (id, value) VALUES (1, randomblob(32));
 """
 # One statement, so one implicit transaction: the row, its position and its checksum together.
 INSERT_EVENT = """
@@ -77,23 +86,26 @@ class SQLiteStore(ProfileStore):
             if mode != "wal":
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free space
             self._check_wal()  # before anything is written: a first write would restart the log
             self._db.executescript(SCHEMA)
             if verify == "full":
                 found = self._db.execute("PRAGMA integrity_check").fetchall()
                 if found != [("ok",)]:
                     raise StoreError(f"SQLite store {self.path!r} is damaged: {found[0][0][:200]}")
+            self._secret = bytes(self._db.execute("SELECT value FROM secret WHERE id = 1").fetchone()[0])
             for table in ("events", "snapshot"):  # files from before checksums: add the column
                 if "crc" not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     try:
                         self._db.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER")
                     except sqlite3.OperationalError:  # another process added it first
                         pass
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text decodes to neither
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._cursor = 0
         self._seen_version: int | None = None  # PRAGMA data_version: moves when another connection commits
         self._wrote = True
+        self._purge_pending = False  # a user was forgotten: truncate the write-ahead log after the next snapshot
 
     def _check_wal(self) -> None:
         """StoreError if damage in the write-ahead log would make SQLite drop committed events.
@@ -117,7 +129,7 @@ class SQLiteStore(ProfileStore):
         try:
             with self._lock:
                 return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text decodes to neither
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
 
     def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -132,7 +144,7 @@ class SQLiteStore(ProfileStore):
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text decodes to neither
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
 
     @staticmethod
@@ -171,19 +183,41 @@ class SQLiteStore(ProfileStore):
         )
         return None, self._checked(rows)
 
+    def pseudonym(self, user: Hashable) -> str:
+        return keyed_pseudonym(self._secret, user)
+
     def forget(self, user: Hashable) -> None:
-        key = user_text(user)
+        key, name = user_text(user), self.pseudonym(user)
 
         def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM events WHERE user = ?", (key,))
-            self._insert(db, key, LoggedEvent(user, None).to_json())
+            self._insert(db, user_text(name), LoggedEvent(name, None).to_json())
 
         self._transaction(work)
-        self._wrote = True
+        self._wrote = self._purge_pending = True
+        self._truncate_wal()
+
+    def _truncate_wal(self) -> None:
+        """Copy the write-ahead log into the database and empty it, so that no page image with
+        a deleted row stays in it; waits up to ~5 s for readers of older pages to finish."""
+        for _ in range(100):
+            busy = self._run("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]
+            if not busy:
+                return
+            time.sleep(0.05)
+        warnings.warn(
+            f"SQLite store {self.path!r}: another connection kept reading, so the write-ahead log still "
+            "holds pages with a forgotten user's rows until the next checkpoint",
+            PyrerankWarning,
+            stacklevel=4,
+        )
 
     def save_snapshot(self, data: bytes) -> None:
         crc = _crc(self._cursor, "snapshot", data)
         self._run("INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (self._cursor, data, crc))
+        if self._purge_pending:  # the replaced snapshot counted a forgotten user
+            self._purge_pending = False
+            self._truncate_wal()
 
     def load_snapshot(self) -> bytes | None:
         rows = self._run("SELECT seq, data, crc FROM snapshot WHERE id = 1")

@@ -129,7 +129,9 @@ class RankerConformance:
         stats.resize(100)
         rng = np.random.default_rng(7)
         for t in range(200):
-            stats.record(int(rng.integers(100)), float(rng.uniform(0.5, 3)), float(t * 3600), [int(rng.integers(100))])
+            stats.record(
+                "u", int(rng.integers(100)), float(rng.uniform(0.5, 3)), float(t * 3600), [int(rng.integers(100))]
+            )
         co_scores = stats.co.user_scores([int(r) for r in rows[:3]], 0.9) if query is not None else NO_CO_SCORES
         features = CandidateFeatures(stats, rows, None, co_scores, 200 * 3600.0)
         recent = None if query is None else _unit_rows(1, 16, seed=5)[0]

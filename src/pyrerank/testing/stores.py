@@ -52,6 +52,16 @@ def rankings(rr: Reranker, users: list[str] = USERS) -> dict[str, list[tuple[Any
     }
 
 
+def assert_same_statistics(got: Any, want: Any) -> None:
+    """Two ItemStats hold the same counts and co-engagement links (to float tolerance)."""
+    np.testing.assert_allclose(got.table, want.table, rtol=1e-9, atol=1e-12)
+    links = {row: neighbors for row, neighbors in got.co.neighbors.items() if neighbors}
+    want_links = {row: neighbors for row, neighbors in want.co.neighbors.items() if neighbors}
+    assert links.keys() == want_links.keys(), "co-engagement links differ"
+    for row, neighbors in links.items():
+        assert neighbors == want_links[row], f"co-engagement links of row {row} differ"
+
+
 @contextlib.contextmanager
 def redis_server(folder: str | Path, *, port: int | None = None, persistent: bool = False) -> Iterator[str]:
     """A private redis-server (from PATH) on a loopback port (a free one unless given): yields
@@ -186,6 +196,30 @@ class StoreConformance:
             assert later["gone"] == later["nobody"] != later["kept"]
         rr.close()
 
+    def test_forget_leaves_the_statistics_of_a_log_without_the_user(self, tmp_path: Path) -> None:
+        """After forget, item statistics equal those of a Reranker that never saw the user: in
+        the instance that forgot, and (durable stores) in one that was open meanwhile and in one
+        opened after a restart."""
+        url, stream = self.new_store(tmp_path), events(300, seed=8, users=USERS[:4])
+        rr = make_reranker(url)
+        other = make_reranker(url) if rr.store.durable else None
+        feed(rr, stream)
+        reference = make_reranker()
+        feed(reference, [e for e in stream if e[0] != "u1"])
+        assert rr.forget("u1") is True
+        assert_same_statistics(rr.stats, reference.stats)
+        assert rankings(rr, USERS[:4]) == rankings(reference, USERS[:4])
+        if other is not None:
+            assert rankings(other, USERS[:4]) == rankings(reference, USERS[:4])  # syncs: applies the marker
+            assert_same_statistics(other.stats, reference.stats)
+            other.close()
+            rr.store.close()  # no snapshot on the way out: the one forget wrote must do
+            restarted = make_reranker(url)
+            assert rankings(restarted, USERS[:4]) == rankings(reference, USERS[:4])
+            assert_same_statistics(restarted.stats, reference.stats)
+            rr = restarted
+        rr.close()
+
     def test_random_histories_match_the_memory_model(self, tmp_path: Path) -> None:
         """Random observe / forget / reopen (with or without a snapshot) sequences on a Reranker
         holding at most 2 users in memory, checked after every step."""
@@ -204,6 +238,7 @@ class StoreConformance:
                 folder.mkdir()
                 self.url = new_store(folder)
                 self.rr, self.model, self.clock = make_reranker(self.url, max_users=2), make_reranker(), 0.0
+                self.log: list[tuple[str, int, str, float, bool]] = []  # the events of users not forgotten
 
             @rule(
                 user=st.sampled_from(USERS[:4]),
@@ -215,10 +250,12 @@ class StoreConformance:
                 self.clock += 1.0
                 self.rr.observe(user, item, kind, timestamp=self.clock, count=count)
                 self.model.observe(user, item, kind, timestamp=self.clock, count=count)
+                self.log.append((user, item, kind, self.clock, count))
 
             @rule(user=st.sampled_from(USERS[:4]))
             def forget(self, user: str) -> None:
                 assert self.rr.forget(user) == self.model.forget(user)
+                self.log = [e for e in self.log if e[0] != user]
 
             @rule(snapshot=st.booleans())
             def reopen(self, snapshot: bool) -> None:
@@ -229,8 +266,12 @@ class StoreConformance:
                 self.rr = make_reranker(self.url, max_users=2)
 
             @invariant()
-            def ranks_like_the_model(self) -> None:
-                assert rankings(self.rr, USERS[:4]) == rankings(self.model, USERS[:4])
+            def ranks_like_the_model_and_counts_only_users_not_forgotten(self) -> None:
+                assert rankings(self.rr, USERS[:4]) == rankings(self.model, USERS[:4])  # brings rr up to date
+                replayed = make_reranker()
+                for user, item, kind, t, count in self.log:
+                    replayed.observe(user, item, kind, timestamp=t, count=count)
+                assert_same_statistics(self.rr.stats, replayed.stats)
 
             def teardown(self) -> None:
                 self.rr.store.close()
