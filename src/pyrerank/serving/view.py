@@ -126,12 +126,11 @@ class StoreView:
                 raise StoreError(
                     "could not catch up with the store to rebuild a user: it keeps moving past this reader"
                 )
-            forgotten = [i for i, event in enumerate(events) if event.item is None]
-            events = events[forgotten[-1] + 1 :] if forgotten else events
+            events = [event for event in events if event.item is not None]  # forget markers name no user
             if kept is None and not events:
                 return None
             record = UserRecord()
-            if kept is not None and not forgotten:
+            if kept is not None:
                 restored, width = UserRecord.from_bytes(kept, catalog.row_of)
                 if width == catalog.dim:
                     record = restored
@@ -143,7 +142,7 @@ class StoreView:
                         stacklevel=4,
                     )
             for event in events:
-                row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were cut above
+                row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were left out above
                 if row is not None:
                     self._fold(record, row, event, catalog)
             self.users.put(user, record)
