@@ -89,7 +89,7 @@ def test_kernel_ops_take_the_same_arguments_as_pyrerank_ops():
 
 
 def test_constants_come_from_the_kernel():
-    assert FEATURE_NAMES == tuple(_core.FEATURE_NAMES) and COLUMNS[2:] == FEATURE_NAMES
+    assert FEATURE_NAMES == tuple(_core.FEATURE_NAMES) and COLUMNS[3:] == FEATURE_NAMES
     assert _core.MAX_INT8_DIM == 65_536
     with pytest.raises(ValueError, match="int8 matrix may be at most 65536 wide"):
         ops.topk(np.ones((2, _core.MAX_INT8_DIM + 1), np.int8), np.ones(_core.MAX_INT8_DIM + 1, np.float32), 1)

@@ -295,6 +295,9 @@ POISON = [
     json.dumps(["u1", 3, 1.0, 5.0, True]),  # a field missing
     json.dumps([None, 3, 1.0, 5.0, True, []]),  # no user
     "[" * 50_000 + "]" * 50_000,  # nested past the recursion limit
+    json.dumps(["u1", None, 1.0, 5.0, False, [], "query", "AACAfw=="]),  # a text vector holding inf
+    json.dumps(["u1", None, 1.0, 5.0, False, [], "query", "not base64!"]),
+    json.dumps(["u1", 3, 1.0, 5.0, True, [], "like", "AACAPw=="]),  # an item event with a text vector
 ]
 
 

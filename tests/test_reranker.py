@@ -205,6 +205,37 @@ def test_seen_items_are_left_out_by_default_and_on_request():
     assert {x.item for x in off.rerank("u", list(TEXTS), k=8, exclude_seen=True)} == set(TEXTS) - {0}
 
 
+def test_text_the_user_writes_moves_their_interest():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    candidates = [0, 2, 4, 6]
+    assert [x.item for x in r.rerank("new", candidates, k=4)] == candidates  # nothing known yet
+    r.observe_text("new", "a haunted horror night", kind="review")
+    liked = r.rerank("new", candidates, k=4)
+    assert liked[0].item == 6
+    r.observe_text("new", "haunted horror", kind="post", weight=-5.0)  # "not that"
+    after = {x.item: x.score for x in r.rerank("new", candidates, k=4)}
+    assert after[6] < liked[0].score / 2
+    assert 6 in after, "text names no item: nothing counts as seen"
+
+
+def test_a_typed_query_blends_with_the_interest_and_leaves_the_user_as_they_were():
+    r = pr.Reranker(encoder="hashing")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    r.observe("u", 0, "like")
+    candidates = [3, 5, 7]
+    plain = r.rerank("u", candidates, k=3)
+    assert plain[0].item != 3
+    searched = r.rerank("u", candidates, k=3, query="paris romantic love")
+    assert searched[0].item == 3
+    parts = r.explain("u", 3, query="paris romantic love")
+    assert parts["search_similarity"] > 0 and abs(parts["score"] - searched[0].score) < 1e-5
+    assert r.rerank("u", candidates, k=3) == plain
+    cosine = pr.Reranker(encoder="hashing", ranker="cosine")
+    cosine.add_items(list(TEXTS), list(TEXTS.values()))
+    assert cosine.rerank("new", candidates, k=1, query="paris love")[0].item == 3  # a query alone ranks
+
+
 def test_upstream_scores_order_a_cold_user():
     r = pr.Reranker(encoder="hashing", ranker="cosine")
     r.add_items(list(TEXTS), list(TEXTS.values()))

@@ -21,6 +21,14 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+# Text the user wrote (Reranker.observe_text) moves their interest towards what it is about.
+TEXT_WEIGHTS: dict[str, float] = {
+    "query": 1.0,
+    "review": 2.0,
+    "post": 1.0,
+}
+
+
 MAX_WEIGHT = 1e6  # |weight| of one event: far past any kind's default, far below overflowing a sum
 
 
@@ -38,14 +46,14 @@ class Event:
     weight: float | None = None
 
 
-def event_weight(kind: str, weight: float | None) -> float:
-    """The signed weight of an event: the explicit `weight`, else the kind's default."""
+def event_weight(kind: str, weight: float | None, kinds: dict[str, float] = DEFAULT_WEIGHTS) -> float:
+    """The signed weight of an event: the explicit `weight`, else the kind's default in `kinds`."""
     if not isinstance(kind, str):
-        raise TypeError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {type(kind).__name__}")
-    if kind not in DEFAULT_WEIGHTS:
-        raise ValueError(f"kind must be one of {sorted(DEFAULT_WEIGHTS)}, got {kind!r:.40}")
+        raise TypeError(f"kind must be one of {sorted(kinds)}, got {type(kind).__name__}")
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {sorted(kinds)}, got {kind!r:.40}")
     if weight is None:
-        return DEFAULT_WEIGHTS[kind]
+        return kinds[kind]
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
         raise TypeError(f"weight must be a real number, got {type(weight).__name__}")
     w = float(weight)

@@ -13,6 +13,7 @@ every type that flows through them. A plugin author reads this module and nothin
 from __future__ import annotations
 
 import abc
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -42,7 +43,7 @@ def split_state(state: State) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 # The per-candidate feature columns the kernel computes from the shared item statistics, in its
 # order (definitions in csrc/candidates.hpp), and every column a ranker can read or learn from.
 FEATURE_NAMES: tuple[str, ...] = tuple(_core.FEATURE_NAMES)
-COLUMNS: tuple[str, ...] = ("similarity", "recent_similarity", *FEATURE_NAMES)
+COLUMNS: tuple[str, ...] = ("similarity", "recent_similarity", "search_similarity", *FEATURE_NAMES)
 
 
 class Encoder(abc.ABC):
@@ -134,6 +135,8 @@ class RankRequest:
     features : the candidates' feature columns (popularity, co-engagement, recency, ...)
     recent : (dim,) float32, the unit mean of the user's last few liked items (short-term
              taste, beside the interest model's long-term one), or None
+    search : (dim,) float32 unit vector of the text typed with this request
+             (``rerank(query=...)``), or None
     """
 
     matrix: np.ndarray
@@ -142,6 +145,7 @@ class RankRequest:
     upstream: np.ndarray | None
     features: FeatureSource
     recent: np.ndarray | None = None
+    search: np.ndarray | None = None
 
     def vectors(self) -> np.ndarray:
         """(n, dim) float32 unit vectors of the candidates, whatever the matrix's dtype."""
@@ -166,6 +170,12 @@ class RankRequest:
             return np.zeros(len(self.rows), np.float32)
         return _core.score(self.matrix, self.recent, self.rows)
 
+    def search_similarity(self) -> np.ndarray:
+        """(n,) float32: <search, item> per candidate; zeros without a typed query."""
+        if self.search is None:
+            return np.zeros(len(self.rows), np.float32)
+        return _core.score(self.matrix, self.search, self.rows)
+
     def columns(self, names: tuple[str, ...] = COLUMNS) -> np.ndarray:
         """(n, len(names)) float32: the named columns of :data:`COLUMNS` for every candidate."""
         unknown = [name for name in names if name not in COLUMNS]
@@ -177,6 +187,8 @@ class RankRequest:
             picked["similarity"] = self.similarity()
         if "recent_similarity" in names:
             picked["recent_similarity"] = self.recent_similarity()
+        if "search_similarity" in names:
+            picked["search_similarity"] = self.search_similarity()
         return np.column_stack([picked[name] for name in names]).astype(np.float32).reshape(len(self.rows), -1)
 
 
@@ -250,6 +262,8 @@ class LoggedEvent(NamedTuple):
     counted : whether the event adds to the shared statistics (observe(count=...)).
     kind : the event's kind ("click", "like", ...; None in logs written before 0.3), which
         decides whether the item counts as seen (Reranker's seen_kinds).
+    vector : for text the user wrote (item None, see Reranker.observe_text): its (text_dim,)
+        float32 unit vector, so that rebuilding the user needs no encoder.
     """
 
     user: Hashable
@@ -259,12 +273,18 @@ class LoggedEvent(NamedTuple):
     counted: bool = True
     links: tuple[ItemId, ...] = ()
     kind: str | None = None
+    vector: np.ndarray | None = None
+
+    @property
+    def forgets(self) -> bool:
+        """True for the marker that the user (named by the store's pseudonym) was forgotten."""
+        return self.item is None and self.vector is None
 
     def to_json(self) -> str:
-        return json.dumps(
-            [self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links), self.kind],
-            default=_plain,
-        )
+        row = [self.user, self.item, self.weight, self.timestamp, self.counted, list(self.links), self.kind]
+        if self.vector is not None:
+            row.append(base64.b64encode(np.asarray(self.vector, "<f4").tobytes()).decode("ascii"))
+        return json.dumps(row, default=_plain)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LoggedEvent:
@@ -274,9 +294,9 @@ class LoggedEvent(NamedTuple):
             row = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"not JSON ({type(exc).__name__})") from None
-        if not isinstance(row, list) or len(row) not in (6, 7):
-            raise ValueError("not a list of 6 or 7 fields")
-        user, item, weight, timestamp, counted, links, kind = row if len(row) == 7 else [*row, None]
+        if not isinstance(row, list) or len(row) not in (6, 7, 8):
+            raise ValueError("not a list of 6 to 8 fields")
+        user, item, weight, timestamp, counted, links, kind, encoded = row + [None] * (8 - len(row))
         if not _is_user(user) or not (item is None or _is_item(item)):
             raise ValueError("user or item of the wrong type")
         numbers = (weight, timestamp)
@@ -288,7 +308,10 @@ class LoggedEvent(NamedTuple):
             raise ValueError("links not a list of item ids")
         if not (kind is None or isinstance(kind, str)):
             raise ValueError("kind not a str")
-        return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links), kind)
+        vector = None if encoded is None else _text_vector(encoded)
+        if vector is not None and item is not None:
+            raise ValueError("an event on an item with a text vector")
+        return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links), kind, vector)
 
     @classmethod
     def parse_rows(cls, rows: Iterable[tuple[Any, str | bytes]], where: str) -> list[LoggedEvent]:
@@ -309,6 +332,21 @@ class LoggedEvent(NamedTuple):
                 stacklevel=3,
             )
         return events
+
+
+def _text_vector(encoded: Any) -> np.ndarray:
+    """The (d,) float32 vector a text event's base64 field holds; ValueError unless finite and
+    1 to 65,536 wide."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (TypeError, ValueError):
+        raise ValueError("vector not base64") from None
+    if not 0 < len(raw) <= 4 * 65_536 or len(raw) % 4:
+        raise ValueError("vector of the wrong length")
+    vector = np.frombuffer(raw, "<f4").astype(np.float32)
+    if not np.isfinite(vector).all():
+        raise ValueError("vector not finite")
+    return vector
 
 
 def _is_item(value: Any) -> bool:

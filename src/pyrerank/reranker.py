@@ -17,7 +17,7 @@ from . import _validate as check
 from . import persist
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankError, PyrerankWarning
-from .events import Event, ItemId, event_weight
+from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
 from .interfaces import Encoder, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
@@ -225,6 +225,40 @@ class Reranker:
             self._row(item)
             self.view.observe(user, item, kind, w, t, count, self._catalog())
 
+    def observe_text(
+        self,
+        user: Hashable,
+        text: str,
+        kind: str = "query",
+        *,
+        timestamp: float | None = None,
+        weight: float | None = None,
+    ) -> None:
+        """Record text the user wrote (a search query, a review, a post): it is encoded and moves
+        the user's interest towards what it is about, as an item event would; the very next
+        rerank reflects it. kind : one of pyrerank.events.TEXT_WEIGHTS ("query", "review",
+        "post"); weight : overrides the kind's (negative: away from it)."""
+        user = check.user(user)
+        w = event_weight(kind, weight, TEXT_WEIGHTS)
+        t = time.time() if timestamp is None else check.finite_scalar(timestamp, "timestamp")
+        vector = self._text_vector(text, "text")
+        with self._lock:
+            self.view.observe(user, None, kind, w, t, False, self._catalog(), vector=vector)
+
+    def _text_vector(self, text: Any, name: str) -> np.ndarray:
+        """(text_dim,) float32 unit vector of one text, or an error naming `name`."""
+        if not isinstance(text, str):
+            raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+        catalog = self._catalog()
+        vector = self.encoder.encode([text])[0]
+        if len(vector) != catalog.text_dim:
+            raise ValueError(
+                f"the encoder gives {len(vector)}-d vectors, the catalog's text vectors are {catalog.text_dim}"
+            )
+        if not vector.any():
+            raise ValueError(f"{name} = {text[:40]!r} encodes to an all-zero vector with encoder {self.encoder.name!r}")
+        return vector
+
     def forget(self, user: Hashable) -> bool:
         """Erase the user: their state, their events in the store, and what they added to item
         popularity, trending and co-engagement (here, in every process sharing the store and in
@@ -238,10 +272,17 @@ class Reranker:
 
     # -- ranking -------------------------------------------------------------------------
     def _request(
-        self, user: Hashable, rows: np.ndarray, upstream: np.ndarray | None, now: float, exclude_seen: bool = False
+        self,
+        user: Hashable,
+        rows: np.ndarray,
+        upstream: np.ndarray | None,
+        now: float,
+        exclude_seen: bool = False,
+        search: np.ndarray | None = None,
     ) -> RankRequest:
         """The ranker's input for `user`, consistent with one state of the catalog (the caller
-        holds the catalog lock); `exclude_seen`: without the rows the user has seen."""
+        holds the catalog lock); `exclude_seen`: without the rows the user has seen; `search`:
+        a typed query's (text_dim,) vector."""
         catalog = self._catalog()
         with self.view.lock:
             self.view.sync(catalog)
@@ -266,7 +307,8 @@ class Reranker:
                     record.co_scores_key = key
                 query, recent, co_scores = record.query, record.recent_vector, record.co_scores  # type: ignore[assignment]
         features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
-        return RankRequest(catalog.matrix, rows, query, upstream, features, recent)
+        searched = None if search is None else catalog.text_query(search)
+        return RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched)
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(candidates)
@@ -304,6 +346,7 @@ class Reranker:
         scores: Sequence[float] | np.ndarray | None = None,
         now: float | None = None,
         exclude_seen: bool | None = None,
+        query: str | None = None,
     ) -> list[Ranked]:
         """The best `k` of `candidates` for `user`, best first.
 
@@ -312,6 +355,10 @@ class Reranker:
         scores : the recall stage's score per candidate, blended by rankers that use it
         now : the time ranking happens at (seconds), default the clock
         exclude_seen : leave out items the user has seen (None: the Reranker's default)
+        query : text typed with this request (a search box): its similarity to each candidate
+            is blended with the user's interest (the fusion column "search_similarity", which
+            fit() weighs where logs hold queries); it does not change the user (observe_text
+            does)
         """
         user, k = check.user(user), check.k(k)
         now = time.time() if now is None else check.finite_scalar(now, "now")
@@ -319,11 +366,12 @@ class Reranker:
         candidates = check.candidates(candidates)
         if len(candidates) == 0:
             return []
+        search = None if query is None else self._text_vector(query, "query")  # encoded outside the lock
         with self._lock:  # a request sees the catalog before or after a change, never half of it
             rows, upstream = self._candidate_rows(candidates, scores)
             if len(rows) == 0:
                 return []
-            request = self._request(user, rows, upstream, now, exclude)
+            request = self._request(user, rows, upstream, now, exclude, search)
             if len(request.rows) == 0:
                 return []
         out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
@@ -331,15 +379,22 @@ class Reranker:
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
     def explain(
-        self, user: Hashable, item: ItemId, *, scores: float | None = None, now: float | None = None
+        self,
+        user: Hashable,
+        item: ItemId,
+        *,
+        scores: float | None = None,
+        now: float | None = None,
+        query: str | None = None,
     ) -> dict[str, float]:
         """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
         user = check.user(user)
         now = time.time() if now is None else check.finite_scalar(now, "now")
         upstream = None if scores is None else np.array([check.finite_scalar(scores, "scores")], np.float32)
+        search = None if query is None else self._text_vector(query, "query")
         with self._lock:
             rows = np.array([self._row(item)], np.int64)
-            request = self._request(user, rows, upstream, now)
+            request = self._request(user, rows, upstream, now, search=search)
         return self.ranker.explain(request)[0]
 
     # -- learning ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FUSION_WEIGHTS = {
     "similarity": 1.0,
     "recent_similarity": 0.5,
+    "search_similarity": 1.0,
     "upstream": 0.1,
     "popularity": 0.05,
     "recent_popularity": 0.05,
@@ -27,9 +28,9 @@ assert set(DEFAULT_FUSION_WEIGHTS) == set(COLUMNS), "one default weight per colu
 
 
 class FusionRanker(Ranker):
-    """score = Σ_c w_c * column_c over every one of COLUMNS (the interest and short-term
-    similarities and the feature columns); both similarities come from the same pass over each
-    candidate's vector. Equal scores keep the candidates' order: a user with no signal on a
+    """score = Σ_c w_c * column_c over every one of COLUMNS (the interest, short-term and typed
+    query similarities and the feature columns); the similarities come from the same pass over
+    each candidate's vector. Equal scores keep the candidates' order: a user with no signal on a
     catalog with no statistics gets the recall stage's order back.
 
     weights : {"similarity": ..., "upstream": ..., ...}; missing names keep their defaults.
@@ -53,7 +54,7 @@ class FusionRanker(Ranker):
     def weights(self, weights: dict[str, float]) -> None:
         self._weights = MappingProxyType(dict(weights))
         self._vector = np.array([weights[f] for f in FEATURE_NAMES], np.float32)  # feature weights, kernel order
-        self._extra_weights = np.array([weights["recent_similarity"]], np.float32)
+        self._extra_weights = np.array([weights["recent_similarity"], weights["search_similarity"]], np.float32)
         self._all_weights = np.array([weights[c] for c in COLUMNS], np.float32)
 
     def get_state(self) -> State:
@@ -73,10 +74,7 @@ class FusionRanker(Ranker):
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
         else:
             interests, interest_weights, sim_weight = q.interests, q.weights, self.weights["similarity"]
-        extra = extra_weights = None
-        if request.recent is not None:
-            extra = request.recent.reshape(1, -1)
-            extra_weights = self._extra_weights
+        extra, extra_weights = _extras(request.recent, request.search, self._extra_weights)
         return _core.fused_topk(
             request.matrix,
             interests,
@@ -126,3 +124,15 @@ class FusionRanker(Ranker):
         self.weights = {n: float(x) for n, x in zip(COLUMNS, w_all)}
         self.fitted = True
         log.info("fusion weights learned from %d pairs: %s", len(diff), self.weights)
+
+
+def _extras(
+    recent: np.ndarray | None, search: np.ndarray | None, weights: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The kernel's extra queries, (e, dim) float32, and their (e,) weights: the short-term
+    vector and the typed query's, those present (`weights` holds both, in that order)."""
+    if search is None:
+        return (None, None) if recent is None else (recent.reshape(1, -1), weights[:1])
+    if recent is None:
+        return search.reshape(1, -1), weights[1:]
+    return np.stack([recent, search]), weights

@@ -90,6 +90,13 @@ class Catalog:
         scale = self._row_scale[rows]
         return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
+    def text_query(self, text_vector: np.ndarray) -> np.ndarray:
+        """(dim,) float32: a (text_dim,) unit text vector placed in the rows' space (zeros where
+        rows carry collaborative vectors: a text says nothing about who engages with what)."""
+        out = np.zeros(self.dim, np.float32)
+        out[: self.text_dim] = text_vector
+        return out
+
     def _stored(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit float rows (or rows already of the catalog's dtype, as saved) as stored, and their
         (n,) float32 row scales (int8: 1 / ||stored row||, 0 for an all-zero row; floats: 1)."""

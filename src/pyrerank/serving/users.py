@@ -96,6 +96,12 @@ class UserRecord:
         scratch[self.seen_array] = False
         return None if keep.all() else keep
 
+    def apply_text(self, interest: InterestModel, vector: np.ndarray, weight: float, timestamp: float) -> None:
+        """Fold text the user wrote ((dim,) float32 unit vector) into their interest: it moves
+        like an item event would, but names no item (no history, nothing seen)."""
+        interest.update(self.state, vector, weight, timestamp)
+        self.query_valid = False
+
     def apply(
         self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float, seen: bool
     ) -> None:

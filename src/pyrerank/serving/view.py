@@ -8,6 +8,8 @@ import threading
 import warnings
 from collections.abc import Hashable
 
+import numpy as np
+
 from ..errors import PyrerankWarning, StaleCursor, StoreError
 from ..interfaces import InterestModel, LoggedEvent, ProfileStore
 from .catalog import Catalog
@@ -74,15 +76,15 @@ class StoreView:
     def _apply(self, event: LoggedEvent, catalog: Catalog) -> bool:
         """Fold one logged event into the statistics and, if cached, its user; False if its item
         is unknown here."""
-        if event.item is None:  # the user was forgotten
+        if event.forgets:
             user = self._user_named(event.user)
             self.users.delete(user)
             self.stats.forget(user)
             return True
-        row = catalog.row_of.get(event.item)
-        if row is None:
+        row = None if event.item is None else catalog.row_of.get(event.item)  # None: text the user wrote
+        if row is None and event.item is not None:
             return False
-        if event.counted and event.weight > 0:
+        if row is not None and event.counted and event.weight > 0:
             links = [r for r in map(catalog.row_of.get, event.links) if r is not None]
             self.stats.record(event.user, row, event.weight, event.timestamp, links)
         record = self.users.get(event.user)
@@ -105,9 +107,21 @@ class StoreView:
             user = self._pseudonyms.pop(name, name)
         return user
 
-    def _fold(self, record: UserRecord, row: int, event: LoggedEvent, catalog: Catalog) -> None:
-        seen = event.kind is None or event.kind in self.seen_kinds  # logs before 0.3: every event
-        record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp, seen)
+    def _fold(self, record: UserRecord, row: int | None, event: LoggedEvent, catalog: Catalog) -> None:
+        """Apply an item event (`row`) or a text event (row None) to the user's record."""
+        if row is not None:
+            seen = event.kind is None or event.kind in self.seen_kinds  # logs before 0.3: every event
+            record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp, seen)
+        elif event.vector is not None and len(event.vector) == catalog.text_dim:
+            record.apply_text(self.interest, catalog.text_query(event.vector), event.weight, event.timestamp)
+        else:
+            warnings.warn(
+                f"a logged text event has a vector {len(event.vector)} wide, this catalog's encoder gives "  # type: ignore[arg-type]
+                f"{catalog.text_dim}: skipped (was the encoder changed?)",
+                PyrerankWarning,
+                stacklevel=5,
+            )
+            return
         record.unsaved += 1
 
     def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
@@ -126,7 +140,7 @@ class StoreView:
                 raise StoreError(
                     "could not catch up with the store to rebuild a user: it keeps moving past this reader"
                 )
-            events = [event for event in events if event.item is not None]  # forget markers name no user
+            events = [event for event in events if not event.forgets]  # markers name a pseudonym, not the user
             if kept is None and not events:
                 return None
             record = UserRecord()
@@ -142,8 +156,8 @@ class StoreView:
                         stacklevel=4,
                     )
             for event in events:
-                row = catalog.row_of.get(event.item)  # type: ignore[arg-type]  # markers were left out above
-                if row is not None:
+                row = None if event.item is None else catalog.row_of.get(event.item)
+                if row is not None or event.item is None:
                     self._fold(record, row, event, catalog)
             self.users.put(user, record)
             return record
@@ -157,16 +171,19 @@ class StoreView:
         timestamp: float,
         counted: bool,
         catalog: Catalog,
+        vector: np.ndarray | None = None,
     ) -> None:
-        """Log one event (durably, for a durable store) and apply it; returns once it is kept."""
+        """Log one event (durably, for a durable store) and apply it; returns once it is kept.
+        A text event has item None and the text's (text_dim,) float32 `vector`."""
         with self.lock:
             if not self._started:
                 self._start(catalog)
             # Links come from the user as of the last sync: one round trip per event to a shared
             # store. Whatever they are, every process applies the logged ones.
             record = self.record(user, catalog)
-            links = tuple(catalog.ids[r] for r in record.co_links()) if record is not None and weight > 0 else ()
-            event = LoggedEvent(user, item, weight, timestamp, counted, links, kind)  # type: ignore[arg-type]
+            has_links = record is not None and weight > 0 and item is not None
+            links = tuple(catalog.ids[r] for r in record.co_links()) if has_links else ()  # type: ignore[union-attr]
+            event = LoggedEvent(user, item, weight, timestamp, counted, links, kind, vector)  # type: ignore[arg-type]
             try:
                 events = self.store.append(event)
             except StaleCursor:  # the event is kept; our view fell behind a compaction

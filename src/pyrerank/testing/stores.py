@@ -164,6 +164,23 @@ class StoreConformance:
         assert rankings(rr) == rankings(model)
         rr.close()
 
+    def test_text_events_move_users_alike_after_a_rebuild(self, tmp_path: Path) -> None:
+        """Text a user wrote (observe_text) is logged with its vector: a durable store rebuilds
+        the user from it, in another instance and after the user left memory."""
+        url, stream = self.new_store(tmp_path), events(60, seed=7, users=USERS[:3])
+        rr, model = make_reranker(url), make_reranker()
+        for target in (rr, model):
+            feed(target, stream[:30])
+            target.observe_text(USERS[0], "haunted horror thriller", kind="review", timestamp=2_000.0)
+            target.observe_text(USERS[1], "jazz", kind="query", timestamp=2_001.0, weight=-1.0)
+            feed(target, stream[30:])
+        assert rankings(rr, USERS[:3]) == rankings(model, USERS[:3]) != rankings(make_reranker(), USERS[:3])
+        rr.close()
+        if rr.store.durable:
+            rebuilt = make_reranker(url, max_users=1)
+            assert rankings(rebuilt, USERS[:3]) == rankings(model, USERS[:3])
+            rebuilt.close()
+
     def test_seen_items_never_come_back(self, tmp_path: Path) -> None:
         """exclude_seen (the default) leaves out every item a user engaged with, in the instance
         that observed it and (durable stores) in another instance, after a restart and after
