@@ -48,6 +48,40 @@ def test_runtime_plugin_is_usable_by_name_and_built_lazily():
     assert TinyEncoder.built == before + 1 and rr.encoder.dim == 4
 
 
+class ShoutingExplainer(pr.Explainer):
+    """A toy third-party explainer: what a plugin running a language model would register."""
+
+    name = "shouting"
+
+    def __init__(self, suffix: str = "!"):
+        self.suffix = suffix
+
+    def reasons(self, evidence):
+        return [f"{name.upper()} LOVERS WANT {evidence.item_name.upper()}{self.suffix}" for name, _ in evidence.liked]
+
+
+class ExplainerPlugin:
+    @pr.hookimpl
+    def register_explainers(self, register):
+        register(ShoutingExplainer)
+
+
+def test_a_third_party_explainer_is_used_by_name():
+    registry.register_plugin(ExplainerPlugin(), name="shouting-plugin")
+    try:
+        rr = pr.Reranker(encoder="hashing", explainer="shouting", explainer_options={"suffix": "?!"})
+        rr.add_items([1, 2], ["space opera starship", "starship battle in space"], metadata=["Dune", "Alien"])
+        rr.observe("u", 1, "like")
+        assert rr.explain("u", 2).reasons == ["DUNE LOVERS WANT ALIEN?!"]
+        assert "template" in registry.names("explainer")
+        with pytest.raises(TypeError, match="unknown options"):
+            pr.Reranker(encoder="hashing", explainer="shouting", explainer_options={"sufix": "?"})
+    finally:
+        registry.unregister_plugin("shouting-plugin")
+    with pytest.raises(pr.UnknownPluginError, match="no explainer named 'shouting'"):
+        pr.Reranker(encoder="hashing", explainer="shouting")
+
+
 def test_misspelled_hook_is_caught():
     class Typo:
         @pr.hookimpl

@@ -250,6 +250,23 @@ def test_explain_parts_sum_to_the_rerank_score(rr):
     assert parts["similarity"] > 0
 
 
+def test_explain_gives_reasons_in_words_naming_liked_items():
+    r = pr.Reranker(encoder="hashing")
+    titles = [text.title() for text in TEXTS.values()]
+    r.add_items(list(TEXTS), list(TEXTS.values()), metadata=[{"title": t} for t in titles])
+    for other in ("a", "b"):
+        r.observe(other, 4, "like", timestamp=1.0)
+        r.observe(other, 5, "like", timestamp=2.0)
+    r.observe("u", 4, "like", timestamp=3.0)
+    why = r.explain("u", 5, now=4.0)
+    assert why.reasons[0] == f"because you liked *{titles[4]}*"
+    assert f"people who liked *{titles[4]}* also liked this" in why.reasons
+    assert abs(why["score"] - r.rerank("u", [5], k=1, now=4.0)[0].score) < 1e-5, "the parts are still there"
+    assert r.explain("u", 2, now=4.0, query="paris comedy").reasons[0] == "matches your search “paris comedy”"
+    assert "nothing is known" in r.explain("new", 2, now=4.0).reasons[0]
+    assert r.explain("u", 6, now=4.0).evidence.liked == (), "an unlike item names no liked item"
+
+
 def test_forget_removes_the_user(rr):
     rr.observe("u", 0, "like")
     assert rr.forget("u") is True

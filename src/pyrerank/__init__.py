@@ -17,6 +17,8 @@ from .events import Event
 from .hookspecs import hookimpl
 from .interfaces import (
     Encoder,
+    Evidence,
+    Explainer,
     InterestModel,
     LoggedEvent,
     ProfileStore,
@@ -25,7 +27,7 @@ from .interfaces import (
     TrainingExamples,
     UserQuery,
 )
-from .plugins import UnknownPluginError, get_encoder, get_interest_model, get_ranker, get_store
+from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
 
 __version__ = "0.2.0"
@@ -42,7 +44,10 @@ __all__ = [
     "UserQuery",
     "TrainingExamples",
     "LoggedEvent",
+    "Explainer",
+    "Evidence",
     "get_encoder",
+    "get_explainer",
     "get_interest_model",
     "get_ranker",
     "get_store",

@@ -18,7 +18,9 @@ def _demo_items() -> list[dict]:
     return json.loads(resources.files("pyrerank").joinpath("data/demo_items.json").read_text())
 
 
-def _show(title: str, ranked, before: dict | None, texts: dict) -> None:
+def _show(title: str, ranked, before: dict | None, texts: dict, why=None) -> None:
+    """Print a ranked list, with each item's move since `before` and, for the top 3, the
+    reasons `why(item)` gives."""
     print(f"\n{title}")
     for rank, (item, score) in enumerate(ranked, 1):
         move = ""
@@ -30,6 +32,9 @@ def _show(title: str, ranked, before: dict | None, texts: dict) -> None:
                 else (f"  ↑{old - rank}" if old > rank else f"  ↓{rank - old}" if old < rank else "  =")
             )
         print(f"  {rank:>2}. {score:+.3f}  {texts[item][:70]:<70}{move}")
+        if why is not None and rank <= 3:
+            for reason in why(item):
+                print(f"               ↳ {reason}")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -39,7 +44,8 @@ def demo(args: argparse.Namespace) -> int:
     texts = {it["id"]: it["text"] for it in items}
     started = time.perf_counter()
     rr = pr.Reranker(encoder=args.encoder, interest=args.interest, ranker=args.ranker)
-    rr.add_items(list(texts), list(texts.values()))
+    titles = [text.partition(":")[0] for text in texts.values()]
+    rr.add_items(list(texts), list(texts.values()), metadata=[{"title": title} for title in titles])
     print(
         f"{len(texts)} items encoded with {rr.encoder.name!r} ({rr.encoder.dim}-d) "
         f"in {time.perf_counter() - started:.1f} s; ranker {rr.ranker.name!r}, interest {rr.interest.name!r}"
@@ -57,16 +63,17 @@ def demo(args: argparse.Namespace) -> int:
     _show("A new user: no signal yet, so the recall order stands", ranked, None, texts)
     for i, (verb, item, kind) in enumerate(steps):
         before = {it: r for r, (it, _) in enumerate(ranked, 1)}
-        rr.observe(user, item, kind, timestamp=t0 + 60 * i)
-        candidates.remove(item)  # as a recall stage would: no re-showing what the user just saw
+        now = t0 + 60 * i
+        rr.observe(user, item, kind, timestamp=now)
         t = time.perf_counter()
-        ranked = rr.rerank(user, candidates, k=args.k)
+        ranked = rr.rerank(user, candidates, k=args.k, now=now)  # what the user has seen is left out
         took = (time.perf_counter() - t) * 1e6
         _show(
             f"After the user {verb} “{texts[item]}” (rerank of {len(candidates)} took {took:.0f} µs)",
             ranked,
             before,
             texts,
+            lambda item, now=now: rr.explain(user, item, now=now).reasons,
         )
     return 0
 
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument(
         "--methods",
         help="comma-separated: random, popularity, co-engagement, content, "
-        "pyrerank, pyrerank:<ranker> (default: all but pyrerank:*)",
+        "pyrerank, pyrerank+text (also observes the tags users wrote), pyrerank:<ranker> (default: all but those two)",
     )
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")

@@ -1,4 +1,5 @@
-"""Hook specifications: how plugins add encoders, interest models, rankers and profile stores.
+"""Hook specifications: how plugins add encoders, interest models, rankers, profile stores and
+explainers.
 
 A plugin module (or a package exposing one through the ``pyrerank`` entry-point group)::
 
@@ -48,3 +49,9 @@ def register_profile_stores(register: Register) -> None:
     """Register :class:`~pyrerank.ProfileStore` classes or factories. The name is the URL
     scheme: ``Reranker(store="name://...")`` calls ``factory(url="name://...")``, and
     ``Reranker(store="name")`` calls ``factory()``."""
+
+
+@hookspec
+def register_explainers(register: Register) -> None:
+    """Register :class:`~pyrerank.Explainer` implementations (reasons in words for
+    ``Reranker.explain``)."""

@@ -254,6 +254,40 @@ class Ranker(abc.ABC):
         """Restore what :meth:`get_state` returned."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """What an explanation of one item's place for one user can name.
+
+    item, item_name : the item and its display name (its metadata's "title" or "name", the
+        metadata itself if a str, else the id)
+    parts : the ranker's contributions to the score ("score" is their sum)
+    liked : up to 3 (name, similarity) of the user's recent liked items most like this one,
+        most similar first
+    co_engaged : up to 3 (name, count) of the user's recent items that other users engaged
+        with together with this one, most often first
+    query : the text typed with the request, or None
+    """
+
+    item: ItemId
+    item_name: str
+    parts: dict[str, float]
+    liked: tuple[tuple[str, float], ...] = ()
+    co_engaged: tuple[tuple[str, float], ...] = ()
+    query: str | None = None
+
+
+class Explainer(abc.ABC):
+    """Turns the evidence behind one ranked item into reasons a person can read. Registered
+    through the ``register_explainers`` hook and chosen with ``Reranker(explainer=name)``; one
+    may run a local language model over the evidence (the built-in "template" needs none)."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def reasons(self, evidence: Evidence) -> list[str]:
+        """Readable reasons, the strongest first (may be empty)."""
+
+
 class LoggedEvent(NamedTuple):
     """One entry of a store's log: a feedback event, or (item None) the user being forgotten.
 

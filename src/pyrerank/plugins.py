@@ -17,22 +17,29 @@ import pluggy
 
 from . import hookspecs
 from .errors import PyrerankError
-from .interfaces import Encoder, InterestModel, ProfileStore, Ranker
+from .interfaces import Encoder, Explainer, InterestModel, ProfileStore, Ranker
 
-INTERFACES: dict[str, type] = {"encoder": Encoder, "interest": InterestModel, "ranker": Ranker, "store": ProfileStore}
+INTERFACES: dict[str, type] = {
+    "encoder": Encoder,
+    "interest": InterestModel,
+    "ranker": Ranker,
+    "store": ProfileStore,
+    "explainer": Explainer,
+}
 KINDS = {
     "encoder": "register_encoders",
     "interest": "register_interest_models",
     "ranker": "register_rankers",
     "store": "register_profile_stores",
+    "explainer": "register_explainers",
 }
 
 
 def _builtin_plugins() -> list[tuple[str, Any]]:
     """pyrerank's own implementations: each package registers its built-ins through the hooks."""
-    from . import encoders, interest, rankers, stores
+    from . import encoders, explainers, interest, rankers, stores
 
-    return [(module.__name__, module) for module in (encoders, interest, rankers, stores)]
+    return [(module.__name__, module) for module in (encoders, interest, rankers, stores, explainers)]
 
 
 class UnknownPluginError(PyrerankError, KeyError):
@@ -200,6 +207,11 @@ def get_ranker(name: str, **options: Any) -> Ranker:
     """A new ranker by registered name, built with `options` (a ``device`` among them reaches
     only rankers that take one)."""
     return registry.create("ranker", name, **options)
+
+
+def get_explainer(name: str, **options: Any) -> Explainer:
+    """A new explainer by registered name, built with `options`."""
+    return registry.create("explainer", name, **options)
 
 
 def get_store(url: str, **options: Any) -> ProfileStore:

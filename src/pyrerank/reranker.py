@@ -18,10 +18,11 @@ from . import persist
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankError, PyrerankWarning
 from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
-from .interfaces import Encoder, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
+from .interfaces import Encoder, Explainer, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
 from .serving.catalog import Catalog, check_dtype, unit_rows
+from .serving.explanation import Explanation, evidence
 from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from .serving.item_stats import ItemStats
 from .serving.users import UserCache, UserRecord
@@ -59,8 +60,11 @@ class Reranker:
         "sqlite:///path.db" (durable; "sqlite:////abs/path.db" for an absolute path),
         "redis://[:password@]host:port/db" (shared by processes), another registered store's
         URL, or a ProfileStore instance. See ``pyrerank.stores``.
-    encoder_options, interest_options, ranker_options, store_options : keyword arguments for
-        the part named by the matching argument (an unknown one raises TypeError naming it)
+    explainer : what turns explain()'s parts into reasons in words: "template" (default, no
+        model) or a registered plugin's name, or an Explainer instance
+    encoder_options, interest_options, ranker_options, store_options, explainer_options :
+        keyword arguments for the part named by the matching argument (an unknown one raises
+        TypeError naming it)
     max_users : user records held in memory; past it the least recently used are evicted
         (a durable store rebuilds an evicted user from its log on next use)
     device : "cpu", "cuda", ...; handed to every part whose class takes a ``device`` argument
@@ -92,6 +96,8 @@ class Reranker:
         interest_options: dict[str, Any] | None = None,
         ranker_options: dict[str, Any] | None = None,
         store_options: dict[str, Any] | None = None,
+        explainer: str | Explainer = "template",
+        explainer_options: dict[str, Any] | None = None,
         max_users: int | None = 1_000_000,
         device: str | None = None,
         dtype: str = "int8",
@@ -112,6 +118,7 @@ class Reranker:
         self.interest: InterestModel = _resolve("interest", interest, InterestModel, interest_options, device)
         self.ranker: Ranker = _resolve("ranker", ranker, Ranker, ranker_options, device)
         self.store: ProfileStore = _resolve("store", store, ProfileStore, store_options, None)
+        self.explainer: Explainer = _resolve("explainer", explainer, Explainer, explainer_options, device)
         self.users = UserCache(max_users)
         check_dtype(dtype)
         self.dtype = dtype
@@ -386,16 +393,23 @@ class Reranker:
         scores: float | None = None,
         now: float | None = None,
         query: str | None = None,
-    ) -> dict[str, float]:
-        """Each part's contribution to `item`'s score for `user` ("score" is their sum)."""
+    ) -> Explanation:
+        """Why `item` scores what it does for `user`: a dict of each part's contribution
+        ("score" is their sum), with ``.reasons``, sentences naming the user's liked items it
+        resembles, what others engaged with alongside it, trends, the query (see the
+        ``explainer`` option), and the ``.evidence`` behind them."""
         user = check.user(user)
         now = time.time() if now is None else check.finite_scalar(now, "now")
         upstream = None if scores is None else np.array([check.finite_scalar(scores, "scores")], np.float32)
         search = None if query is None else self._text_vector(query, "query")
         with self._lock:
-            rows = np.array([self._row(item)], np.int64)
-            request = self._request(user, rows, upstream, now, search=search)
-        return self.ranker.explain(request)[0]
+            row = self._row(item)
+            request = self._request(user, np.array([row], np.int64), upstream, now, search=search)
+            parts = self.ranker.explain(request)[0]
+            with self.view.lock:
+                catalog = self._catalog()
+                found = evidence(catalog, self.stats, self.view.record(user, catalog), row, parts, query)
+        return Explanation(parts, self.explainer.reasons(found), found)
 
     # -- learning ------------------------------------------------------------------------
     def fit(

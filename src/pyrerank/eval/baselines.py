@@ -83,15 +83,24 @@ class CoEngagement(Method):
 
 
 class PyrerankMethod(Method):
-    """A pr.Reranker: observe() and rerank() exactly as an app would call them."""
+    """A pr.Reranker: observe() and rerank() exactly as an app would call them; with
+    `user_texts` ({user: [(timestamp, text), ...]} oldest first), each text a user wrote before
+    the moment of a rerank is fed to observe_text first."""
 
-    def __init__(self, name: str, reranker, item_ids: np.ndarray) -> None:
+    def __init__(self, name: str, reranker, item_ids: np.ndarray, user_texts: dict | None = None) -> None:
         self.name, self.rr, self.item_ids = name, reranker, item_ids
+        self.user_texts = user_texts or {}
+        self.texts_fed: dict[int, int] = {}  # user -> how many of their texts were observed
 
     def observe(self, user, row, kind, timestamp, in_train=False):
         self.rr.observe(user, int(self.item_ids[row]), kind, timestamp=float(timestamp), count=not in_train)
 
     def score(self, user, rows, now):
+        texts, fed = self.user_texts.get(user, ()), self.texts_fed.get(user, 0)
+        while fed < len(texts) and texts[fed][0] <= now:
+            self.rr.observe_text(user, texts[fed][1], kind="post", timestamp=float(texts[fed][0]))
+            fed += 1
+        self.texts_fed[user] = fed
         ranked = self.rr.rerank(user, self.item_ids[rows], k=len(rows), now=float(now))
         by_item = {r.item: r.score for r in ranked}
         return np.array([by_item[i] for i in self.item_ids[rows].tolist()])

@@ -19,6 +19,7 @@ class Ratings:
 
     user, item, timestamp : (n,) int64; rating : (n,) float32
     item_ids : (m,) int64 ascending, every movie in movies.csv; texts : m strs, same order
+    user_texts : per user, the (timestamp, tag) pairs they wrote (tags.csv), oldest first
     """
 
     user: np.ndarray
@@ -27,6 +28,7 @@ class Ratings:
     timestamp: np.ndarray
     item_ids: np.ndarray
     texts: list[str]
+    user_texts: dict[int, list[tuple[int, str]]] = dataclasses.field(default_factory=dict)
 
 
 def item_text(title: str, genres: str, tags: list[str]) -> str:
@@ -49,17 +51,20 @@ def load(folder: str | Path) -> Ratings:
     timestamp = raw[:, 3].astype(np.int64)
     order = np.lexsort((item, timestamp, user))  # by user, then time, then item; stable
     tags: dict[int, list[str]] = defaultdict(list)
+    user_texts: dict[int, list[tuple[int, str]]] = defaultdict(list)
     if (folder / "tags.csv").is_file():
         with open(folder / "tags.csv", newline="", encoding="utf-8") as f:
             for row in list(csv.reader(f))[1:]:
                 tag = row[2].strip()
                 if tag and tag not in tags[int(row[1])]:
                     tags[int(row[1])].append(tag)
+                if tag:
+                    user_texts[int(row[0])].append((int(row[3]), tag))
     movies = {}
     with open(folder / "movies.csv", newline="", encoding="utf-8") as f:
         for row in list(csv.reader(f))[1:]:
             movies[int(row[0])] = item_text(row[1], row[2], tags.get(int(row[0]), []))
     item_ids = np.array(sorted(movies), dtype=np.int64)
-    return Ratings(
-        user[order], item[order], rating[order], timestamp[order], item_ids, [movies[i] for i in item_ids.tolist()]
-    )
+    texts = [movies[i] for i in item_ids.tolist()]
+    by_time = {u: sorted(pairs) for u, pairs in user_texts.items()}
+    return Ratings(user[order], item[order], rating[order], timestamp[order], item_ids, texts, by_time)

@@ -56,6 +56,7 @@ class Experiment:
         encoder_ = pr.Reranker(encoder=encoder, cache_dir=None if cache_dir is None else str(cache_dir)).encoder
         if hasattr(encoder_.inner, "progress"):
             encoder_.inner.progress = progress
+        self.encoder = encoder_  # observe_text encodes with the items' encoder
         self.encoder_name = encoder_.name
         self.vectors = encoder_.encode(d.texts)
         self.encode_seconds = time.perf_counter() - started
@@ -69,7 +70,9 @@ class Experiment:
             for i in keep.tolist()
         ]
 
-    def method(self, name: str) -> baselines.Method:
+    def method(self, name: str, realtime: bool = True) -> baselines.Method:
+        """The method `name`; "pyrerank+text" is pyrerank that, in the realtime variant, also
+        observes the tags each user wrote (tags.csv) as text events at their time."""
         import pyrerank as pr
 
         d = self.data
@@ -79,23 +82,26 @@ class Experiment:
             return baselines.Popularity(self.train_counts)
         if name == "co-engagement":
             return baselines.CoEngagement(self.liked_sequences, len(d.item_ids))
-        if name in ("content", "pyrerank") or name.startswith("pyrerank:"):
+        if name in ("content", "pyrerank", "pyrerank+text") or name.startswith("pyrerank:"):
             if name == "content":
                 rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
             else:
                 _, _, ranker = name.partition(":")
-                rr = pr.Reranker(encoder="hashing", ranker=ranker or "fusion")
+                rr = pr.Reranker(encoder=self.encoder, ranker=ranker or "fusion")
             rr.add_items(self.data.item_ids, vectors=self.vectors)
             if name != "content":
                 rr.fit(self.train_events())
-            return baselines.PyrerankMethod(name, rr, self.data.item_ids)
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank:<ranker>")
+            texts = d.user_texts if name == "pyrerank+text" and realtime else None
+            return baselines.PyrerankMethod(name, rr, self.data.item_ids, texts)
+        raise ValueError(
+            f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank:<ranker>"
+        )
 
     def run(self, methods: tuple[str, ...], variant: str) -> dict[str, dict[str, float]]:
         if variant not in ("realtime", "static"):
             raise ValueError(f"variant must be 'realtime' or 'static', got {variant!r}")
         d = self.data
-        built = {name: self.method(name) for name in methods}
+        built = {name: self.method(name, realtime=variant == "realtime") for name in methods}
         ranks: dict[str, list[int]] = {name: [] for name in methods}
         tops: dict[str, list[np.ndarray]] = {name: [] for name in methods}
         n_steps = int(self.split.is_test.sum())
