@@ -267,6 +267,66 @@ def test_explain_gives_reasons_in_words_naming_liked_items():
     assert r.explain("u", 6, now=4.0).evidence.liked == (), "an unlike item names no liked item"
 
 
+def test_remove_items_leaves_the_rest_ranked_as_before(rr):
+    rr.add_items([10, 11], ["honey bees nature", "paris romantic comedy"], metadata=["Bees", {"title": "Paris"}])
+    for user in ("u", "v"):
+        rr.observe(user, 0, "like", timestamp=1.0)
+        rr.observe(user, 10, "like", timestamp=2.0)
+    rr.observe("u", 1, "like", timestamp=3.0)
+    rr.observe("w", 0, "like", timestamp=3.0)
+    kept = [2, 3, 4, 5, 6, 7, 11]
+    before = rr.rerank("w", kept, k=7, now=4.0)
+    popularity = dict(zip(rr.catalog.ids, rr.stats.popularity))
+    rr.remove_items([10, 3])
+    assert 10 not in rr.catalog.row_of and rr.metadata(11) == {"title": "Paris"}
+    with pytest.warns(pr.PyrerankWarning, match="not in the catalog"):
+        assert [x.item for x in rr.rerank("u", [10, 2], k=2, now=4.0)] == [2]
+    after = rr.rerank("w", [i for i in kept if i != 3], k=7, now=4.0)  # w liked nothing removed
+    assert after == [x for x in before if x.item != 3]
+    assert dict(zip(rr.catalog.ids, rr.stats.popularity)) == {i: p for i, p in popularity.items() if i not in (10, 3)}
+    assert all(10 not in [rr.catalog.ids[r] for r in links] for links in rr.stats.co.neighbors.values())
+    assert 1 not in [x.item for x in rr.rerank("u", list(rr.catalog.ids), k=20)], "seen items stay seen"
+    with pytest.raises(KeyError, match="item 99 is not in the catalog"):
+        rr.remove_items([2, 99])
+    assert 2 in rr.catalog.row_of, "all or nothing"
+    rr.add_items([10], ["honey bees nature"])  # back again, as a new item
+    assert rr.rerank("v", [10], k=1)[0].item == 10
+    with pytest.raises(KeyError, match="item 3 is not in the catalog"):
+        rr.metadata(3)
+
+
+def test_vectors_only_use_needs_no_encoder(tmp_path):
+    r = pr.Reranker(encoder=None)
+    r.add_items([1, 2, 3], vectors=np.eye(3, 8))
+    r.observe("u", 1, "like")
+    assert r.rerank("u", [3, 2, 1], k=3, exclude_seen=False)[0].item == 1
+    with pytest.raises(ValueError, match="no encoder"):
+        r.add_items([4], ["a text"])
+    with pytest.raises(ValueError, match="no encoder"):
+        r.rerank("u", [2, 3], query="a query")
+    r.save(tmp_path / "saved")
+    assert pr.Reranker.load(tmp_path / "saved").rerank("u", [2, 3, 1], k=3) == r.rerank("u", [2, 3, 1], k=3)
+
+
+def test_debug_logging_tells_what_happened_and_is_silent_by_default(caplog):
+    import logging
+
+    r = pr.Reranker(encoder="hashing")
+    r.add_items(list(TEXTS), list(TEXTS.values()))
+    with caplog.at_level(logging.INFO, logger="pyrerank"):
+        r.observe("u", 0, "like")
+        r.rerank("u", [1, 2], k=1)
+    assert caplog.records == []
+    with caplog.at_level(logging.DEBUG, logger="pyrerank"):
+        r.observe("u", 1, "like")
+        r.rerank("u", [1, 2, 3], k=1)
+        r.forget("u")
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0].startswith("observe user='u' item=1 kind=like weight=2")
+    assert "rerank user='u': 2 of 3 candidates ranked, k=1" in lines  # item 1 was seen
+    assert "forget user='u': erased" in lines
+
+
 def test_forget_removes_the_user(rr):
     rr.observe("u", 0, "like")
     assert rr.forget("u") is True

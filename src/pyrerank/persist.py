@@ -163,6 +163,8 @@ def _load_arrays(folder: Path, arrays_file: str, digests: dict[str, Any], where:
 def encoder_inside(spec: Any, folder: Path) -> Any:
     """A saved encoder spec whose model path ("name:path") lies inside the save's folder,
     resolved there; PyrerankError for a path anywhere else."""
+    if spec is None:  # saved by a vectors-only Reranker
+        return None
     if not isinstance(spec, str):
         raise PyrerankError(f"saved model at {str(folder)!r} is corrupt: its encoder is not a name")
     name, _, argument = spec.partition(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from .serving.item_stats import ItemStats
 from .serving.users import UserCache, UserRecord
 from .serving.view import StoreView
+
+log = logging.getLogger(__name__)  # debug: one line per observe, rerank and forget (off by default)
 
 
 class Ranked(NamedTuple):
@@ -55,7 +58,8 @@ class Reranker:
     Parameters
     ----------
     encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance;
-        ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory
+        ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory;
+        ``encoder=None`` for vectors only (``add_items(ids, vectors=...)``; no texts, no queries)
     store : where events and the state derived from them live: "memory" (default),
         "sqlite:///path.db" (durable; "sqlite:////abs/path.db" for an absolute path),
         "redis://[:password@]host:port/db" (shared by processes), another registered store's
@@ -107,11 +111,11 @@ class Reranker:
     ) -> None:
         if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
             registry.check_options("encoder", encoder.partition(":")[0], encoder_options or {})
-        elif not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be a registered name or an Encoder instance, got {encoder!r}")
+        elif encoder is not None and not isinstance(encoder, Encoder):
+            raise TypeError(f"encoder must be a registered name, an Encoder instance or None, got {encoder!r}")
         elif encoder_options:
-            raise TypeError("encoder_options apply only when encoder is given by name, not as an instance")
-        self._encoder_spec: str | Encoder = encoder
+            raise TypeError("encoder_options apply only when encoder is given by name")
+        self._encoder_spec: str | Encoder | None = encoder
         self._encoder_options = dict(encoder_options or {})
         self._device, self._cache_dir = device, cache_dir
         self._encoder: CachedEncoder | None = None
@@ -136,6 +140,8 @@ class Reranker:
         with self._lock:
             if self._encoder is None:
                 spec = self._encoder_spec
+                if spec is None:
+                    raise ValueError("this Reranker has no encoder (encoder=None): give items vectors=, not texts")
                 if isinstance(spec, str):
                     spec = get_encoder(spec, device=self._device, **self._encoder_options)
                 self._encoder = CachedEncoder(spec, self._cache_dir)
@@ -196,6 +202,30 @@ class Reranker:
             self.catalog.upsert(ids, vectors, metadata)
             self.stats.resize(len(self.catalog))
 
+    def remove_items(self, ids: Sequence[ItemId] | np.ndarray) -> None:
+        """Remove items: they are no longer ranked (as candidates they are unknown ids), their
+        statistics and links go, and users' histories forget them; their effect on users'
+        interest stays. All or nothing: an unknown id raises KeyError and removes none. The
+        catalog is this process's: another process sharing the store keeps its own."""
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
+        with self._lock, self.view.lock:
+            catalog = self._catalog()
+            rows = np.array([self._row(item) for item in ids], np.int64)
+            self.view.sync(catalog)  # events logged until now are applied to the old rows
+            smaller, remap = catalog.without(rows)
+            self.stats.keep_rows(remap, len(smaller))
+            for _, record in self.users.items():
+                record.renumber(remap)
+            self.catalog = smaller
+
+    def metadata(self, item: ItemId) -> Any:
+        """The metadata given with `item` to add_items (None if none was); KeyError for an item
+        not in the catalog."""
+        with self._lock:
+            self._row(item)
+            return self._catalog().metadata.get(item)
+
     def _catalog(self) -> Catalog:
         if self.catalog is None:
             raise LookupError("the catalog is empty: call add_items() first")
@@ -231,6 +261,7 @@ class Reranker:
         with self._lock:
             self._row(item)
             self.view.observe(user, item, kind, w, t, count, self._catalog())
+        log.debug("observe user=%r item=%r kind=%s weight=%g time=%.3f counted=%s", user, item, kind, w, t, count)
 
     def observe_text(
         self,
@@ -251,6 +282,7 @@ class Reranker:
         vector = self._text_vector(text, "text")
         with self._lock:
             self.view.observe(user, None, kind, w, t, False, self._catalog(), vector=vector)
+        log.debug("observe_text user=%r kind=%s weight=%g time=%.3f (%d characters)", user, kind, w, t, len(text))
 
     def _text_vector(self, text: Any, name: str) -> np.ndarray:
         """(text_dim,) float32 unit vector of one text, or an error naming `name`."""
@@ -275,7 +307,9 @@ class Reranker:
         next fit."""
         user = check.user(user)
         with self._lock:
-            return self.view.forget(user, self.catalog)
+            found = self.view.forget(user, self.catalog)
+        log.debug("forget user=%r: %s", user, "erased" if found else "nothing known")
+        return found
 
     # -- ranking -------------------------------------------------------------------------
     def _request(
@@ -381,8 +415,9 @@ class Reranker:
             request = self._request(user, rows, upstream, now, exclude, search)
             if len(request.rows) == 0:
                 return []
+            ids = self._catalog().ids  # this catalog's: remove_items replaces the catalog, never its rows
         out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
-        ids = self.catalog.ids  # type: ignore[union-attr]
+        log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
     def explain(
@@ -487,8 +522,12 @@ class Reranker:
     def save(self, path: str | os.PathLike) -> None:
         """Write the catalog, item statistics, what the ranker learned and the user records held
         in memory to folder `path` (numpy arrays + JSON, see pyrerank.persist)."""
-        encoder = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
-        config = {"encoder": encoder, "interest": self.interest.name, "ranker": self.ranker.name, "dtype": self.dtype}
+        config = {
+            "encoder": self._encoder_name(),
+            "interest": self.interest.name,
+            "ranker": self.ranker.name,
+            "dtype": self.dtype,
+        }
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
             catalog = self._catalog()
             users: dict[str, np.ndarray] = {}
@@ -563,11 +602,14 @@ class Reranker:
                 )
             self.users.put(user_key(entry["id"]), record)
 
+    def _encoder_name(self) -> str | None:
+        spec = self._encoder_spec
+        return spec if spec is None or isinstance(spec, str) else spec.name
+
     def __repr__(self) -> str:
         n = 0 if self.catalog is None else len(self.catalog)
-        enc = self._encoder_spec if isinstance(self._encoder_spec, str) else self._encoder_spec.name
         return (
-            f"Reranker(encoder={enc!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
+            f"Reranker(encoder={self._encoder_name()!r}, interest={self.interest.name!r}, ranker={self.ranker.name!r}, "
             f"store={self.store!r}, items={n}, users in memory={len(self.users)})"
         )
 

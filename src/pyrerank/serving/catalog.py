@@ -131,6 +131,23 @@ class Catalog:
         out._write(slice(0, n), rows)
         return out
 
+    def without(self, drop: np.ndarray) -> tuple[Catalog, np.ndarray]:
+        """A copy without the rows `drop` ((m,) int64), the others renumbered in order, and
+        (len(self),) int64 mapping each old row to its new one (-1: dropped)."""
+        with self._lock:
+            n = len(self.ids)
+            keep = np.ones(n, bool)
+            keep[drop] = False
+            remap = np.full(n, -1, np.int64)
+            remap[keep] = np.arange(int(keep.sum()))
+            out = Catalog(self.text_dim, str(self.dtype), dim=self.dim)
+            out._id_kind = self._id_kind
+            kept_ids = [self.ids[i] for i in np.flatnonzero(keep).tolist()]
+            if kept_ids:
+                metadata = [self.metadata.get(i) for i in kept_ids] if self.metadata else None
+                out.upsert(kept_ids, self._matrix[:n][keep], metadata)
+        return out, remap
+
     def install(self, other: Catalog) -> None:
         """Take the rows of `other` (from :meth:`with_collaborative`, for the same items), all at
         once."""

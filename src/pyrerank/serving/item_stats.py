@@ -194,6 +194,19 @@ class ItemStats:
             self.co.add_triples(co, here)
             self.contributions = Contributions.from_arrays(arrays, meta.get("users"), n_saved, here)
 
+    def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
+        """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
+        an item removed (its counts, links and contributions go with it)."""
+        with self.lock:
+            arrays, meta = self.to_arrays()
+            versions = self.co.version
+            self.table = np.zeros((0, 4), np.float64)
+            self.clear()
+            self.resize(n_rows)
+            self.load_arrays(arrays, meta, remap)
+            top = max(versions.values(), default=0) + 1  # versions only grow: no cached scores survive
+            self.co.version = dict.fromkeys(range(n_rows), top)
+
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
         whose catalog has other rows can restore them (:meth:`restore_snapshot`)."""

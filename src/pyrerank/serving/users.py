@@ -72,6 +72,12 @@ class UserRecord:
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
         return cls.from_arrays(arrays, meta, row_of)
 
+    def renumber(self, remap: np.ndarray) -> None:
+        """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
+        self.recent = [int(remap[r]) for r in self.recent if remap[r] >= 0]
+        self.seen = {int(remap[r]) for r in self.seen if remap[r] >= 0}
+        self.seen_array, self.query_valid, self.co_scores_key, self.co_scores = None, False, None, None
+
     def short_term(self, catalog: Catalog) -> np.ndarray | None:
         """(dim,) float32 unit mean of the vectors of the last RECENT_ITEMS liked rows, or None."""
         if not self.recent:

@@ -4,6 +4,7 @@ to date with the store's log before every observe and rerank."""
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import warnings
 from collections.abc import Hashable
@@ -15,6 +16,8 @@ from ..interfaces import InterestModel, LoggedEvent, ProfileStore
 from .catalog import Catalog
 from .item_stats import ItemStats
 from .users import UserCache, UserRecord
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
 USER_SAVE_EVERY = 64  # events applied to a user between keeping their record in the store
@@ -50,6 +53,7 @@ class StoreView:
                 self._start(catalog, reload=True)
                 events = self.store.read()
             if events:
+                log.debug("%s store: applying %d logged events", self.store.name, len(events))
                 self._apply_all(events, catalog)
 
     def _start(self, catalog: Catalog, reload: bool = False) -> None:
@@ -62,6 +66,9 @@ class StoreView:
         data = self.store.load_snapshot()
         if data is not None:
             self.stats.restore_snapshot(data, catalog.row_of)
+        log.debug(
+            "%s store: started from %s", self.store.name, "its statistics snapshot" if data else "the start of its log"
+        )
         self._started = True
 
     def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
@@ -160,6 +167,7 @@ class StoreView:
                 if row is not None or event.item is None:
                     self._fold(record, row, event, catalog)
             self.users.put(user, record)
+            log.debug("%s store: user %r rebuilt from %d logged events", self.store.name, user, len(events))
             return record
 
     def observe(
@@ -225,4 +233,6 @@ class StoreView:
         """Write the statistics as of the last sync to a durable store."""
         with self.lock:
             self.sync(catalog)
-            self.store.save_snapshot(self.stats.snapshot(catalog.ids))
+            data = self.stats.snapshot(catalog.ids)
+            self.store.save_snapshot(data)
+        log.debug("%s store: statistics snapshot of %d bytes kept", self.store.name, len(data))
