@@ -94,7 +94,8 @@ def test_a_successful_fit_returns_the_reranker_and_changes_what_it_should():
 @pytest.mark.filterwarnings("ignore:fit changed the item vectors:pyrerank.errors.PyrerankWarning")
 def test_threads_mixing_fit_add_items_observe_rerank_and_forget_raise_nothing():
     """8 threads for a few seconds (the README's fault table cites a 60 s run of this test with
-    PYRERANK_FAULT_SECONDS=60)."""
+    PYRERANK_FAULT_SECONDS=60). Added ids that are 2 mod 3 are removed again by other threads;
+    reranks pick among the others."""
     seconds = float(os.environ.get("PYRERANK_FAULT_SECONDS", "4"))
     rr = make_reranker()
     errors: list[BaseException] = []
@@ -112,16 +113,22 @@ def test_threads_mixing_fit_add_items_observe_rerank_and_forget_raise_nothing():
                 elif op == 1:
                     with lock:
                         new = [next(next_id) for _ in range(3)]
-                    rr.add_items(new, [f"new item {i} about {ITEMS[i % len(ITEMS)]}" for i in new])
+                        rr.add_items(new, [f"new item {i} about {ITEMS[i % len(ITEMS)]}" for i in new])
+                        removable = [i for i in rr.catalog.ids if i >= 1000 and i % 3 == 2]
+                        rr.remove_items(removable[: int(rng.integers(0, 3))])
                 elif op == 2:
                     user = f"u{rng.integers(0, 6)}"
                     rr.observe(user, int(rng.integers(0, len(ITEMS))), "like", timestamp=float(rng.integers(1, 10**6)))
+                    if rng.random() < 0.2:
+                        rr.observe_text(user, "a space starship documentary", kind="review")
                     if rng.random() < 0.1:
                         rr.forget(user)
                 else:
-                    ids = list(rr.catalog.ids)
+                    ids = [i for i in rr.catalog.ids if i < 1000 or i % 3 != 2]
                     picks = [ids[i] for i in rng.choice(len(ids), min(40, len(ids)), replace=False)]
-                    assert len(rr.rerank(f"u{rng.integers(0, 6)}", picks, k=10)) == 10
+                    user, query = f"u{rng.integers(0, 6)}", "bees" if rng.random() < 0.3 else None
+                    assert len(rr.rerank(user, picks, k=10, exclude_seen=False, query=query)) == 10
+                    rr.explain(user, picks[0])
         except BaseException as exc:  # collected, reported below
             errors.append(exc)
 

@@ -209,9 +209,16 @@ class Reranker:
         catalog is this process's: another process sharing the store keeps its own."""
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
+        ids = list(ids)
+        Catalog.check_id_types(ids)
+        if not ids:
+            return
         with self._lock, self.view.lock:
             catalog = self._catalog()
-            rows = np.array([self._row(item) for item in ids], np.int64)
+            missing = [item for item in ids if item not in catalog.row_of]
+            if missing:
+                raise KeyError(f"ids: item {missing[0]!r} is not in the catalog (nothing was removed)")
+            rows = np.array([catalog.row_of[item] for item in ids], np.int64)
             self.view.sync(catalog)  # events logged until now are applied to the old rows
             smaller, remap = catalog.without(rows)
             self.stats.keep_rows(remap, len(smaller))
