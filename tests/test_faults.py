@@ -417,6 +417,10 @@ def test_a_redis_restart_that_lost_the_log_resynchronises_every_process(tmp_path
 
 
 # -- bad input names its parameter -----------------------------------------------------------
+def _expect(ok: bool) -> None:
+    assert ok
+
+
 @pytest.mark.parametrize(
     "call, error, text",
     [
@@ -445,6 +449,21 @@ def test_a_redis_restart_that_lost_the_log_resynchronises_every_process(tmp_path
         (lambda rr: rr.add_items([[1]], ["a"]), TypeError, "ids: item ids must be int or str"),
         (lambda rr: rr.observe("u", [1], "like"), TypeError, "item must be an item id"),
         (lambda rr: rr.observe("u", 1, ["like"]), TypeError, "kind must be one of"),
+        (lambda rr: rr.rerank("u", [1, 2], exclude_seen=1), TypeError, "exclude_seen must be True or False"),
+        (lambda rr: make_reranker(seen_kinds=["like", "watch"]), ValueError, "seen_kinds holds unknown kinds 'watch'"),
+        (lambda rr: make_reranker(exclude_seen="no"), TypeError, "exclude_seen must be True or False"),
+        (lambda rr: rr.observe_text("u", b"bytes"), TypeError, "text must be a str"),
+        (lambda rr: rr.observe_text("u", "jazz", kind="like"), ValueError, "kind must be one of ['post', 'query'"),
+        (lambda rr: rr.observe_text("u", "!!!"), ValueError, "text = '!!!' encodes to an all-zero vector"),
+        (lambda rr: rr.rerank("u", [1, 2], query=["jazz"]), TypeError, "query must be a str"),
+        (lambda rr: rr.explain("u", 1, query=""), ValueError, "query = '' encodes to an all-zero vector"),
+        (lambda rr: pr.Reranker(encoder=None).add_items([1], ["text"]), ValueError, "no encoder (encoder=None)"),
+        (lambda rr: rr.remove_items([1, 12345]), KeyError, "ids: item 12345 is not in the catalog"),
+        (lambda rr: rr.remove_items([1.5]), TypeError, "ids: item ids must be int or str"),
+        (lambda rr: rr.metadata(12345), KeyError, "item 12345 is not in the catalog"),
+        (lambda rr: _expect(rr.forget("never-seen") is False), None, None),
+        (lambda rr: rr.observe("u", 1, "like") or _expect(rr.rerank("u", [1]) == []), None, None),
+        (lambda rr: pr.Reranker(encoder="hashing", explainer="gpt"), pr.UnknownPluginError, "no explainer named"),
     ],
     ids=[
         "now-str",
@@ -468,6 +487,21 @@ def test_a_redis_restart_that_lost_the_log_resynchronises_every_process(tmp_path
         "ids-lists",
         "item-list",
         "kind-list",
+        "exclude-seen-int",
+        "seen-kinds-unknown",
+        "exclude-seen-str",
+        "text-bytes",
+        "text-kind",
+        "text-empty",
+        "query-list",
+        "query-empty",
+        "no-encoder-texts",
+        "remove-unknown",
+        "remove-float",
+        "metadata-unknown",
+        "forget-unknown",
+        "all-seen",
+        "explainer-unknown",
     ],
 )
 def test_bad_input_to_the_reranker_names_its_parameter(call, error, text):

@@ -30,7 +30,7 @@ from .interfaces import (
 from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Reranker",
