@@ -1,4 +1,4 @@
-"""Reranker.rerank and Reranker.observe latency, single-threaded, 100 000-item catalog.
+"""Reranker.rerank, Reranker.observe and Reranker.forget latency, single-threaded, 100 000-item catalog.
 
 Run: OMP_NUM_THREADS=1 pytest benchmarks/test_reranker.py --benchmark-json=benchmarks/reranker.json
 Each case records median and p99 (µs) in extra_info; report.py prints them.
@@ -37,7 +37,8 @@ def percentiles(benchmark) -> None:
 @pytest.mark.parametrize("ids, dtype", [("int", "int8"), ("str", "int8"), ("int", "float16"), ("int", "float32")])
 def test_rerank(benchmark, ids, dtype, pool):
     """cold: 32 candidate lists in turn, so rows come from L3/DRAM as in serving; warm: one list
-    repeated, its rows cache-resident (the best case)."""
+    repeated, its rows cache-resident (the best case). The user has seen 30 items, which are
+    left out (exclude_seen, the default)."""
     item_ids = np.arange(CATALOG_ROWS) if ids == "int" else [f"item-{i}" for i in range(CATALOG_ROWS)]
     rr = make_reranker(list(item_ids) if ids == "int" else item_ids, dtype)
     rng = np.random.default_rng(2)
@@ -49,6 +50,23 @@ def test_rerank(benchmark, ids, dtype, pool):
     def call():
         state["i"] = (state["i"] + 1) % pool
         return rr.rerank("user", lists[state["i"]], k=10, scores=scores[state["i"]], now=6_000.0)
+
+    benchmark.group = "rerank: 1,000 candidates of 100,000, d=384, k=10"
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
+
+
+def test_rerank_keeping_seen_items(benchmark):
+    """int ids, int8, cold, with exclude_seen=False: the work of 0.2's rerank."""
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(2)
+    lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    scores = [rng.random(CANDIDATES).astype(np.float32) for _ in range(POOL)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % POOL
+        return rr.rerank("user", lists[state["i"]], k=10, scores=scores[state["i"]], now=6_000.0, exclude_seen=False)
 
     benchmark.group = "rerank: 1,000 candidates of 100,000, d=384, k=10"
     benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
@@ -72,4 +90,22 @@ def test_observe(benchmark):
 
     benchmark.group = "observe"
     benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
+
+
+def test_forget(benchmark):
+    """Erasing one user of a 50,000-event log (5,000 users, Zipf-popular items): the user's
+    counts leave the statistics exactly, so the items they touched are recounted."""
+    rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion")
+    rr.add_items(np.arange(10_000), vectors=catalog(64, "float32")[:10_000])
+    rng = np.random.default_rng(4)
+    for t, (user, item) in enumerate(zip(rng.integers(0, 5_000, 50_000), rng.zipf(1.3, 50_000) % 10_000)):
+        rr.observe(int(user), int(item), "click", timestamp=float(t))
+    users = iter(range(5_000))
+
+    def call():
+        rr.forget(next(users))
+
+    benchmark.group = "forget: one user of a 50,000-event log"
+    benchmark.pedantic(call, rounds=30, iterations=1)
     percentiles(benchmark)

@@ -321,6 +321,22 @@ PYBIND11_MODULE(_core, m) {
       py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
 
   m.def(
+      "unseen",
+      [](py::handle rows_obj, py::handle seen_obj) -> py::object {
+        const py::array rows = as_array(rows_obj, "rows"), seen = as_array(seen_obj, "seen");
+        const std::int64_t* row_data = i64_data(rows, "rows");
+        const std::int64_t* seen_data = i64_data(seen, "seen");
+        py::array_t<bool> keep(rows.shape(0));
+        bool* keep_data = keep.mutable_data();
+        const std::int64_t dropped =
+            pyrerank::mark_excluded(row_data, rows.shape(0), seen_data, seen.shape(0), keep_data);
+        if (dropped == 0) return py::none();
+        return std::move(keep);
+      },
+      py::arg("rows"), py::arg("seen"),
+      "(n,) bool: which rows are not among `seen`; None when none of them is (the common case).");
+
+  m.def(
       "candidate_features",
       [](py::handle stats_obj, py::handle rows_obj, double now, double half_life, double recency_scale,
          py::handle upstream_obj, py::handle co_rows_obj, py::handle co_values_obj) {

@@ -116,6 +116,32 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n) {
   return dropped;
 }
 
+std::int64_t mark_excluded(const std::int64_t* rows, std::int64_t n, const std::int64_t* excluded,
+                           std::int64_t m, bool* keep) {
+  // A filter of >= 64 bits per excluded row, tested without a branch: a candidate's row is
+  // looked up exactly (binary search) only when its bit is set, for the excluded rows and ~1.5%
+  // of the others. A hash set's probe loop mispredicts on every new candidate list.
+  std::size_t bits = 4096;
+  while (bits < 64 * static_cast<std::size_t>(m)) bits *= 2;
+  const std::size_t mask = bits - 1;
+  std::vector<std::uint64_t> filter(bits / 64, 0);
+  std::vector<std::int64_t> sorted(excluded, excluded + m);
+  std::sort(sorted.begin(), sorted.end());
+  for (const std::int64_t row : sorted) {
+    const std::size_t h = hash_row(row, mask);
+    filter[h >> 6] |= std::uint64_t{1} << (h & 63);
+  }
+  std::int64_t dropped = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::size_t h = hash_row(rows[i], mask);
+    bool out = (filter[h >> 6] >> (h & 63)) & 1;
+    if (out) out = std::binary_search(sorted.begin(), sorted.end(), rows[i]);
+    keep[i] = !out;
+    dropped += out;
+  }
+  return dropped;
+}
+
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
                         double half_life, double recency_scale, const float* upstream,
                         const std::int64_t* co_rows, const float* co_values, std::int64_t p, float* out) {

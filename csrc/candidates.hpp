@@ -20,6 +20,12 @@ std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std
 // an earlier entry had the same row. Returns how many it set.
 std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n);
 
+// keep[i] = rows[i] is not among the m `excluded` rows (a user's seen items), through a small
+// bit filter of them (never a catalog-sized mask, no data-dependent branch for most rows).
+// Returns how many are not kept.
+std::int64_t mark_excluded(const std::int64_t* rows, std::int64_t n, const std::int64_t* excluded,
+                           std::int64_t m, bool* keep);
+
 // The fusion features of n candidates in one pass: out (n, kFeatureNames.size()) float32 with columns
 //   0 log1p(popularity)
 //   1 max(0, log1p(recent) - ln2 * (now - recent_time) / half_life)   (fades by half-lives)

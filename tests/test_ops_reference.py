@@ -223,6 +223,21 @@ def test_k_larger_than_candidates_returns_all_sorted(rng):
     assert np.all(np.diff(scores) <= 0)
 
 
+@given(
+    st.lists(st.integers(0, 5_000), max_size=600),
+    st.lists(st.integers(0, 5_000), max_size=300),
+)
+def test_unseen_agrees_with_numpy_isin(rows, seen):
+    """The seen-item filter (a bit filter, then an exact look-up) against np.isin."""
+    rows_array, seen_array = np.array(rows, np.int64), np.array(seen, np.int64)
+    keep = _core.unseen(rows_array, seen_array)
+    want = ~np.isin(rows_array, seen_array)
+    if want.all():
+        assert keep is None
+    else:
+        np.testing.assert_array_equal(keep, want)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     keys=st.lists(st.text(max_size=12), unique=True, max_size=3_000),

@@ -130,7 +130,6 @@ class Reranker:
         self.stats = ItemStats()
         self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
         self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
-        self._seen_scratch = np.zeros(0, bool)  # (len(catalog),) all False between uses, under _lock
         self._lock = threading.RLock()  # catalog changes
 
     # -- parts ---------------------------------------------------------------------------
@@ -268,7 +267,8 @@ class Reranker:
         with self._lock:
             self._row(item)
             self.view.observe(user, item, kind, w, t, count, self._catalog())
-        log.debug("observe user=%r item=%r kind=%s weight=%g time=%.3f counted=%s", user, item, kind, w, t, count)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("observe user=%r item=%r kind=%s weight=%g time=%.3f counted=%s", user, item, kind, w, t, count)
 
     def observe_text(
         self,
@@ -336,9 +336,7 @@ class Reranker:
             self.view.sync(catalog)
             record = self.view.record(user, catalog)
             if record is not None and exclude_seen:
-                if len(self._seen_scratch) < len(catalog):
-                    self._seen_scratch = np.zeros(len(catalog), bool)
-                keep = record.unseen(rows, self._seen_scratch)
+                keep = record.unseen(rows)
                 if keep is not None:
                     rows, upstream = rows[keep], None if upstream is None else upstream[keep]
             if record is None:
@@ -424,7 +422,8 @@ class Reranker:
                 return []
             ids = self._catalog().ids  # this catalog's: remove_items replaces the catalog, never its rows
         out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
-        log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
 
     def explain(

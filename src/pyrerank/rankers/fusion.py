@@ -55,6 +55,7 @@ class FusionRanker(Ranker):
         self._weights = MappingProxyType(dict(weights))
         self._vector = np.array([weights[f] for f in FEATURE_NAMES], np.float32)  # feature weights, kernel order
         self._extra_weights = np.array([weights["recent_similarity"], weights["search_similarity"]], np.float32)
+        self._recent_weight = self._extra_weights[:1]
         self._all_weights = np.array([weights[c] for c in COLUMNS], np.float32)
 
     def get_state(self) -> State:
@@ -74,7 +75,11 @@ class FusionRanker(Ranker):
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
         else:
             interests, interest_weights, sim_weight = q.interests, q.weights, self.weights["similarity"]
-        extra, extra_weights = _extras(request.recent, request.search, self._extra_weights)
+        if request.search is None:  # the usual request: no typed query
+            extra = None if request.recent is None else request.recent.reshape(1, -1)
+            extra_weights = None if request.recent is None else self._recent_weight
+        else:
+            extra, extra_weights = _with_search(request.recent, request.search, self._extra_weights)
         return _core.fused_topk(
             request.matrix,
             interests,
@@ -126,13 +131,9 @@ class FusionRanker(Ranker):
         log.info("fusion weights learned from %d pairs: %s", len(diff), self.weights)
 
 
-def _extras(
-    recent: np.ndarray | None, search: np.ndarray | None, weights: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The kernel's extra queries, (e, dim) float32, and their (e,) weights: the short-term
-    vector and the typed query's, those present (`weights` holds both, in that order)."""
-    if search is None:
-        return (None, None) if recent is None else (recent.reshape(1, -1), weights[:1])
+def _with_search(recent: np.ndarray | None, search: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's extra queries with a typed query's vector: (e, dim) float32 (the short-term
+    vector, if any, then the query's) and their (e,) weights (`weights` holds both, in that order)."""
     if recent is None:
         return search.reshape(1, -1), weights[1:]
     return np.stack([recent, search]), weights

@@ -3,6 +3,7 @@ one user's events can be taken out of the statistics exactly (ItemStats.forget).
 
 from __future__ import annotations
 
+import array
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
@@ -11,13 +12,20 @@ import numpy as np
 from ..errors import PyrerankError
 from ..interfaces import user_key
 
-PACK_EVERY = 4096  # events held as Python tuples before they are packed into arrays
-COLUMNS = {"user": np.int32, "row": np.int32, "weight": np.float64, "time": np.float64, "n_links": np.int32}
+# Column -> (numpy dtype, array.array type code of the same width).
+COLUMNS = {
+    "user": (np.int32, "i"),
+    "row": (np.int32, "i"),
+    "weight": (np.float64, "d"),
+    "time": (np.float64, "d"),
+    "n_links": (np.int32, "i"),
+}
 
 
 class Contributions:
     """The counted events, oldest first, as columns: user number, catalog row, weight, time and
-    the rows the event was linked with (co-engagement), plus the user of each number.
+    the rows the event was linked with (co-engagement), plus the user of each number. Appended
+    to compact typed buffers (array.array: ~0.3 µs an event, no Python object kept per event).
 
     Memory: 28 bytes per counted event and 4 per link (at most 5 links an event: about 48
     bytes), plus one dict entry per user (about 100 bytes).
@@ -26,13 +34,12 @@ class Contributions:
     def __init__(self) -> None:
         self.user_number: dict[Hashable, int] = {}
         self._next_number = 0
-        self._pending: list[tuple[int, int, float, float, tuple[int, ...]]] = []
-        self._columns = {name: np.zeros(0, dtype) for name, dtype in COLUMNS.items()}
-        self._links = np.zeros(0, np.int32)  # every event's links, one after another
+        self._buffers: dict[str, array.array[Any]] = {name: array.array(code) for name, (_, code) in COLUMNS.items()}
+        self._links = array.array("i")  # every event's links, one after another
         self.complete = True  # False once statistics arrived without their contributions
 
     def __len__(self) -> int:
-        return len(self._columns["row"]) + len(self._pending)
+        return len(self._buffers["row"])
 
     def add(self, user: Hashable, row: int, weight: float, timestamp: float, links: list[int]) -> None:
         """One counted event (after it went into the statistics)."""
@@ -40,26 +47,23 @@ class Contributions:
         if number is None:
             number = self.user_number[user] = self._next_number
             self._next_number += 1
-        self._pending.append((number, row, weight, timestamp, tuple(links)))
-        if len(self._pending) >= PACK_EVERY:
-            self._pack()
+        b = self._buffers
+        b["user"].append(number)
+        b["row"].append(row)
+        b["weight"].append(weight)
+        b["time"].append(timestamp)
+        b["n_links"].append(len(links))
+        self._links.extend(links)
 
-    def _pack(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        users, rows, weights, times, links = zip(*pending)
-        fresh = {
-            "user": users,
-            "row": rows,
-            "weight": weights,
-            "time": times,
-            "n_links": [len(x) for x in links],
-        }
-        for name, dtype in COLUMNS.items():
-            self._columns[name] = np.concatenate([self._columns[name], np.asarray(fresh[name], dtype)])
-        flat = [r for x in links for r in x]
-        self._links = np.concatenate([self._links, np.asarray(flat, np.int32)])
+    def columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Copies of the columns ((n,) each) and of the links ((Σ n_links,) int32)."""
+        columns = {name: np.array(self._buffers[name], dtype) for name, (dtype, _) in COLUMNS.items()}
+        return columns, np.array(self._links, np.int32)
+
+    def _set(self, columns: Mapping[str, np.ndarray], links: np.ndarray) -> None:
+        for name, (dtype, code) in COLUMNS.items():
+            self._buffers[name] = array.array(code, np.ascontiguousarray(columns[name], dtype).tobytes())
+        self._links = array.array("i", np.ascontiguousarray(links, np.int32).tobytes())
 
     def remove(self, user: Hashable) -> np.ndarray | None:
         """Drop the user's events; (m,) int64 rows whose statistics they touched (their items
@@ -67,46 +71,43 @@ class Contributions:
         number = self.user_number.pop(user, None)
         if number is None:
             return None
-        self._pack()
-        mine = self._columns["user"] == number
-        link_mine = np.repeat(mine, self._columns["n_links"])
-        touched = np.union1d(self._columns["row"][mine], self._links[link_mine]).astype(np.int64)
-        self._columns = {name: column[~mine] for name, column in self._columns.items()}
-        self._links = self._links[~link_mine]
+        columns, links = self.columns()
+        mine = columns["user"] == number
+        link_mine = np.repeat(mine, columns["n_links"])
+        touched = np.union1d(columns["row"][mine], links[link_mine]).astype(np.int64)
+        self._set({name: column[~mine] for name, column in columns.items()}, links[~link_mine])
         return touched
 
     def touching(self, rows: np.ndarray) -> Iterator[tuple[int, float, float, list[int]]]:
         """(row, weight, time, links) of every event on one of `rows` or linked with one, oldest
         first."""
-        self._pack()
-        c = self._columns
+        c, all_links = self.columns()
         starts = np.concatenate([[0], np.cumsum(c["n_links"])]).astype(np.int64)
         linked = np.zeros(len(c["row"]), bool)
-        hits = np.flatnonzero(np.isin(self._links, rows))
+        hits = np.flatnonzero(np.isin(all_links, rows))
         if len(hits):
             linked[np.searchsorted(starts, hits, side="right") - 1] = True
         for i in np.flatnonzero(np.isin(c["row"], rows) | linked).tolist():
-            links = self._links[starts[i] : starts[i + 1]].tolist()
+            links = all_links[starts[i] : starts[i + 1]].tolist()
             yield int(c["row"][i]), float(c["weight"][i]), float(c["time"][i]), links
 
     def copy(self) -> Contributions:
-        self._pack()
         out = Contributions()
         out.user_number, out._next_number, out.complete = dict(self.user_number), self._next_number, self.complete
-        out._columns = {name: column.copy() for name, column in self._columns.items()}
-        out._links = self._links.copy()
+        out._buffers = {name: array.array(buffer.typecode, buffer) for name, buffer in self._buffers.items()}
+        out._links = array.array("i", self._links)
         return out
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], list[Any]]:
         """(arrays named ``contrib_<column>`` and ``contrib_links``, the users in number order
         as JSON values), user numbers renumbered 0, 1, ... in that order."""
-        self._pack()
+        columns, links = self.columns()
         users = sorted(self.user_number.items(), key=lambda kv: kv[1])
         renumber = np.full(self._next_number, -1, np.int32)
         renumber[[n for _, n in users]] = np.arange(len(users), dtype=np.int32)
-        arrays = {f"contrib_{name}": column for name, column in self._columns.items()}
-        arrays["contrib_user"] = renumber[self._columns["user"]] if len(users) else self._columns["user"]
-        arrays["contrib_links"] = self._links
+        arrays = {f"contrib_{name}": column for name, column in columns.items()}
+        arrays["contrib_user"] = renumber[columns["user"]] if len(users) else columns["user"]
+        arrays["contrib_links"] = links
         return arrays, [user for user, _ in users]
 
     @classmethod
@@ -121,7 +122,7 @@ class Contributions:
             out.complete = False
             return out
         try:
-            columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
+            columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, (dtype, _) in COLUMNS.items()}
             links = np.asarray(arrays["contrib_links"], np.int32)
         except KeyError as exc:
             raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
@@ -137,13 +138,13 @@ class Contributions:
             links = here[links] if len(links) else links
             kept_link = links >= 0
             columns["n_links"] = np.bincount(owner[kept_link], minlength=n).astype(np.int32)
-            links = links[kept_link].astype(np.int32)
+            links = links[kept_link]
             rows = here[columns["row"]] if n else columns["row"]
             keep = rows >= 0
             links = links[np.repeat(keep, columns["n_links"])]
             columns = {name: c[keep] for name, c in columns.items()}
-            columns["row"] = rows[keep].astype(np.int32)
-        out._columns, out._links = columns, links
+            columns["row"] = rows[keep]
+        out._set(columns, links)
         out.user_number = {user_key(u): i for i, u in enumerate(users)}
         out._next_number = len(users)
         return out

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import _core
 from ..interfaces import InterestModel, State, UserQuery, split_state
 
 if TYPE_CHECKING:
@@ -90,17 +91,14 @@ class UserRecord:
         """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
         return self.recent[-CO_PAIRS:]
 
-    def unseen(self, rows: np.ndarray, scratch: np.ndarray) -> np.ndarray | None:
+    def unseen(self, rows: np.ndarray) -> np.ndarray | None:
         """(n,) bool: which of `rows` (n,) int64 this user has not seen, or None if they have seen
-        none of them. scratch : (n_catalog_rows,) bool, all False (and left so)."""
+        none of them."""
         if not self.seen:
             return None
         if self.seen_array is None or len(self.seen_array) != len(self.seen):
             self.seen_array = np.fromiter(self.seen, np.int64, len(self.seen))
-        scratch[self.seen_array] = True
-        keep = ~scratch[rows]
-        scratch[self.seen_array] = False
-        return None if keep.all() else keep
+        return _core.unseen(rows, self.seen_array)
 
     def apply_text(self, interest: InterestModel, vector: np.ndarray, weight: float, timestamp: float) -> None:
         """Fold text the user wrote ((dim,) float32 unit vector) into their interest: it moves

@@ -72,7 +72,10 @@ class StoreView:
         self._started = True
 
     def _apply_all(self, events: list[LoggedEvent], catalog: Catalog) -> None:
-        unknown = sum(not self._apply(event, catalog) for event in events)
+        unknown = 0
+        for event in events:  # a loop, not sum(generator): observe applies one event, often
+            if not self._apply(event, catalog):
+                unknown += 1
         if unknown:
             warnings.warn(
                 f"{unknown} logged events name items that are not in this catalog and were skipped",
@@ -88,9 +91,12 @@ class StoreView:
             self.users.delete(user)
             self.stats.forget(user)
             return True
-        row = None if event.item is None else catalog.row_of.get(event.item)  # None: text the user wrote
-        if row is None and event.item is not None:
-            return False
+        if event.item is None:  # text the user wrote
+            row = None
+        else:
+            row = catalog.row_of.get(event.item)
+            if row is None:
+                return False
         if row is not None and event.counted and event.weight > 0:
             links = [r for r in map(catalog.row_of.get, event.links) if r is not None]
             self.stats.record(event.user, row, event.weight, event.timestamp, links)
@@ -190,7 +196,7 @@ class StoreView:
             # store. Whatever they are, every process applies the logged ones.
             record = self.record(user, catalog)
             has_links = record is not None and weight > 0 and item is not None
-            links = tuple(catalog.ids[r] for r in record.co_links()) if has_links else ()  # type: ignore[union-attr]
+            links = tuple(map(catalog.ids.__getitem__, record.co_links())) if has_links else ()  # type: ignore[union-attr]
             event = LoggedEvent(user, item, weight, timestamp, counted, links, kind, vector)  # type: ignore[arg-type]
             try:
                 events = self.store.append(event)
