@@ -1,4 +1,4 @@
-"""The command line: ``pyrerank demo`` and ``pyrerank plugins``."""
+"""The command line: ``pyrerank demo | bundle | serve | eval | plugins``."""
 
 from __future__ import annotations
 
@@ -115,6 +115,56 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def bundle(args: argparse.Namespace) -> int:
+    """Items (and optionally a log to fit on) -> a saved model that `pyrerank serve` opens."""
+    import pyrerank as pr
+
+    items = _jsonl(args.items, "items")
+    try:
+        ids, texts = [row["id"] for row in items], [row["text"] for row in items]
+    except (KeyError, TypeError):
+        raise PyrerankError(f"{args.items}: every line must be an object with an id and a text") from None
+    metadata = [row.get("metadata") for row in items]
+    rr = pr.Reranker(encoder=args.encoder)
+    rr.add_items(ids, texts, metadata=metadata if any(m is not None for m in metadata) else None)
+    if args.events:
+        log = _jsonl(args.events, "events")
+        try:
+            rr.fit([pr.Event(e["user"], e["item"], e.get("kind", "click"), e.get("timestamp")) for e in log])
+        except (KeyError, TypeError):
+            raise PyrerankError(f"{args.events}: every line must be an object with a user and an item") from None
+    rr.save(args.out)
+    print(f"saved {len(ids)} items ({rr.encoder.name}) to {args.out}")
+    return 0
+
+
+def _jsonl(path: str, what: str) -> list:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError as exc:
+        raise PyrerankError(f"cannot read the {what} file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PyrerankError(f"the {what} file is not JSON lines: {exc}") from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        from .serve import runner
+    except ImportError as exc:
+        raise PyrerankError(str(exc)) from None
+    runner.run(
+        args.bundle,
+        args.store,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        api_key_file=args.api_key_file,
+        max_body_bytes=args.max_body_bytes,
+    )
+    return 0
+
+
 def plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         print(f"{kind}:")
@@ -148,6 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("-k", type=_positive_int, default=8, help="items to show (default: 8)")
     p_demo.set_defaults(run=demo)
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)
+    p_bundle = sub.add_parser("bundle", help="encode items (JSON lines: id, text, metadata) into a saved model")
+    p_bundle.add_argument("items", help='JSON lines, one item each: {"id": ..., "text": ..., "metadata": ...}')
+    p_bundle.add_argument("out", help="folder to save the model in")
+    p_bundle.add_argument("--encoder", default="minilm", help="encoder name (default: minilm)")
+    p_bundle.add_argument("--events", help="JSON lines of logged events (user, item, kind, timestamp) to fit on")
+    p_bundle.set_defaults(run=bundle)
+    p_serve = sub.add_parser("serve", help="serve a saved model over HTTP (needs the serve extra)")
+    p_serve.add_argument("bundle", help="a folder written by Reranker.save or `pyrerank bundle`")
+    p_serve.add_argument("--store", default="memory", help="profile store URL (default: memory)")
+    p_serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p_serve.add_argument("--port", type=_positive_int, default=8000)
+    p_serve.add_argument("--workers", type=_positive_int, default=1, help="processes (need a shared store)")
+    p_serve.add_argument("--api-key-file", help="require Authorization: Bearer <the key in this file>")
+    p_serve.add_argument("--max-body-bytes", type=_positive_int, default=8 << 20)
+    p_serve.set_defaults(run=serve)
     p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see docs/EVAL.md)")
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
     p_eval.add_argument(

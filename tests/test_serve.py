@@ -1,0 +1,248 @@
+"""The HTTP service, as clients see it: a real `pyrerank serve` process on a free loopback port,
+talked to with httpx. One server per configuration, started once for the module."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the test extra)")
+pytest.importorskip("fastapi", reason="the service needs the serve extra: pip install 'pyrerank[serve]'")
+
+from pyrerank.testing.stores import ITEMS, make_reranker  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`pyrerank serve` in a child process; stopped by PID."""
+
+    def __init__(self, bundle: Path, store: str, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "pyrerank.cli", "serve", str(bundle), "--store", store]
+        command += ["--port", str(self.port), *extra]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.output()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the server did not become ready in 60 s")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Stop the process (and its workers) by PID; its output."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        output = self.output()
+        self.log.close()
+        return output
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bundle") / "model"
+    rr = make_reranker()  # the 30 ITEMS, hashing encoder: no model to load in each worker
+    rr.add_items([100], ["a jazz music documentary"], metadata=[{"title": "Jazz"}])
+    rr.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(bundle, tmp_path_factory) -> Iterator[Server]:
+    db = tmp_path_factory.mktemp("store") / "profiles.db"
+    running = Server(bundle, f"sqlite:///{db}")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        yield c
+
+
+def test_every_endpoint_answers_as_documented(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["items"] == len(ITEMS) + 1
+    first = client.post("/rerank", json={"user": "e1", "candidates": [5, 3, 8], "k": 3}).json()
+    assert [x["item"] for x in first["items"]] == [5, 3, 8] and first["took_us"] > 0  # a new user: recall order
+    assert client.post("/observe", json={"user": "e1", "item": 0, "kind": "like"}).status_code == 202
+    batch = {"events": [{"user": "e1", "item": 1, "kind": "click"}, {"user": "e1", "text": "haunted horror"}]}
+    assert client.post("/observe", json=batch).json() == {"accepted": 2}
+    ranked = client.post("/rerank", json={"user": "e1", "candidates": list(range(30)), "k": 30}).json()["items"]
+    assert {0, 1}.isdisjoint(x["item"] for x in ranked), "seen items are left out"
+    searched = client.post("/rerank", json={"user": "e1", "candidates": [100, 2], "query": "jazz music"}).json()
+    assert searched["items"][0]["item"] == 100
+    why = client.post("/explain", json={"user": "e1", "item": 2}).json()
+    assert set(why) == {"score", "parts", "reasons"} and abs(sum(why["parts"].values()) - why["score"]) < 1e-4
+    assert client.put("/items", json={"ids": [200], "texts": ["mountain climbing drama"]}).json()["items"] == 32
+    assert client.request("DELETE", "/items", json={"ids": [200]}).json()["items"] == 31
+    assert client.delete("/users/e1").json() == {"forgotten": True}
+    assert client.delete("/users/e1").json() == {"forgotten": False}
+    assert client.post("/rerank", json={"user": ["tenant", 7], "candidates": [2, 4]}).status_code == 200
+    assert client.delete('/users/["tenant",7]').json() == {"forgotten": False}
+    metrics = client.get("/metrics").text
+    assert 'pyrerank_requests_total{endpoint="/rerank",status="200"}' in metrics
+    assert "pyrerank_events_observed_total 3.0" in metrics
+    assert "/rerank" in client.get("/openapi.json").json()["paths"] and client.get("/docs").status_code == 200
+
+
+BAD_REQUESTS = [
+    ("POST", "/rerank", {"user": None, "candidates": [1]}, 422, "user"),
+    ("POST", "/rerank", {"user": 1.5, "candidates": [1]}, 422, "user"),
+    ("POST", "/rerank", {"user": "u", "candidates": 5}, 422, "candidates"),
+    ("POST", "/rerank", {"user": "u", "candidates": [[1]]}, 422, "candidates"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1, 2], "k": 0}, 400, "k must be >= 1"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1, 2], "k": "3"}, 422, "k"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1, 2], "scores": [1.0]}, 400, "scores"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1, 2], "scores": [1e30, 0]}, 400, "scores"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1, 2], "now": "later"}, 422, "now"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1], "exclude_seen": 1}, 422, "exclude_seen"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1], "query": ""}, 400, "query"),
+    ("POST", "/rerank", {"user": "u", "candidates": [1], "nonsense": 1}, 422, "nonsense"),
+    ("POST", "/rerank", "not json {", 422, "not valid JSON"),
+    ("POST", "/explain", {"user": "u", "item": 12345}, 404, "item 12345 is not in the catalog"),
+    ("POST", "/observe", {"user": "u", "item": 12345, "kind": "like"}, 404, "event.item 12345"),
+    ("POST", "/observe", {"user": "u", "item": 1, "kind": "love"}, 400, "event.kind must be one of"),
+    ("POST", "/observe", {"user": "u", "item": 1, "weight": 1e300}, 400, "weight must be finite"),
+    ("POST", "/observe", {"user": "u", "item": 1, "timestamp": "now"}, 422, "timestamp"),
+    ("POST", "/observe", {"user": "u"}, 400, "give exactly one of item and text"),
+    ("POST", "/observe", {"user": "u", "text": "jazz", "kind": "like"}, 400, "kind must be one of"),
+    ("POST", "/observe", {"events": [{"user": "u", "item": 1}, {"user": "u", "item": -1}]}, 404, "events[1].item"),
+    ("PUT", "/items", {"ids": [300], "texts": ["a", "b"]}, 400, "texts has 2 entries"),
+    ("PUT", "/items", {"ids": [301], "vectors": [[1.0, "x"]]}, 422, "vectors"),
+    ("PUT", "/items", {"ids": [302], "vectors": [[0.0] * 384]}, 400, "vectors must be non-zero"),
+    ("PUT", "/items", {"ids": [-5], "texts": ["negative id"]}, 400, "ids"),
+    ("DELETE", "/items", {"ids": [12345]}, 404, "ids: item 12345"),
+]
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, text", BAD_REQUESTS, ids=[f"bad{i}" for i in range(len(BAD_REQUESTS))]
+)
+def test_bad_input_over_http_is_a_4xx_naming_the_field(client, method, path, body, status, text):
+    content = body if isinstance(body, str) else json.dumps(body)
+    response = client.request(method, path, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert set(problem) == {"error", "detail"} and text in problem["detail"], problem
+    assert "Traceback" not in response.text and "/tmp" not in response.text and "profiles.db" not in response.text
+
+
+def test_a_failed_batch_stores_none_of_its_events(client, server):
+    bad = {"events": [{"user": "batch-user", "item": 2}, {"user": "batch-user", "item": 99999}]}
+    assert client.post("/observe", json=bad).status_code == 404
+    db = sqlite3.connect(str(Path(server.process.args[server.process.args.index("--store") + 1][10:])))
+    assert db.execute("SELECT count(*) FROM events WHERE user = ?", ('"batch-user"',)).fetchone() == (0,)
+
+
+def test_an_api_key_guards_everything_but_health(bundle, tmp_path):
+    key = tmp_path / "key"
+    key.write_text("s3cret-key\n")
+    guarded = Server(bundle, "memory", "--api-key-file", str(key))
+    try:
+        with httpx.Client(base_url=guarded.url, timeout=10) as c:
+            assert c.get("/healthz").status_code == 200
+            denied = c.post("/rerank", json={"user": "u", "candidates": [1, 2]})
+            assert denied.status_code == 401 and denied.headers["www-authenticate"] == "Bearer"
+            assert denied.json()["error"] == "unauthorized" and "s3cret" not in denied.text
+            assert c.get("/metrics").status_code == 401
+            wrong = {"Authorization": "Bearer s3cret-kez"}
+            assert c.post("/rerank", json={"user": "u", "candidates": [1]}, headers=wrong).status_code == 401
+            right = {"Authorization": "Bearer s3cret-key"}
+            assert c.post("/rerank", json={"user": "u", "candidates": [1, 2]}, headers=right).status_code == 200
+            huge = c.post("/rerank", content=b"[" * (9 << 20), headers={**right, "content-type": "application/json"})
+            assert huge.status_code == 413 and huge.json()["error"] == "too_large"
+    finally:
+        output = guarded.stop()
+    assert "s3cret" not in output and "Traceback" not in output
+
+
+def test_two_workers_see_each_others_events_at_once(bundle, tmp_path):
+    served = Server(bundle, f"sqlite:///{tmp_path / 'shared.db'}", "--workers", "2")
+    try:
+        for step in range(20):  # fresh connections: the two workers take turns at random
+            user, item = f"w{step}", step % 30
+            with httpx.Client(base_url=served.url, timeout=10) as c:
+                assert c.post("/observe", json={"user": user, "item": item, "kind": "like"}).status_code == 202
+            with httpx.Client(base_url=served.url, timeout=10) as c:
+                ranked = c.post("/rerank", json={"user": user, "candidates": list(range(30)), "k": 30}).json()
+            assert item not in [x["item"] for x in ranked["items"]], f"step {step}: the other worker missed the event"
+    finally:
+        served.stop()
+
+
+def _acknowledged_then_killed(bundle: Path, store: str) -> list[str]:
+    """Stream /observe at a server, kill -9 it mid-stream; the users whose event got a 202."""
+    served = Server(bundle, store)
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=served.url, timeout=5) as c:
+        for i in range(10_000):
+            if i == 150:
+                served.process.kill()  # SIGKILL: no shutdown, no snapshot
+            try:
+                response = c.post("/observe", json={"user": f"k{i}", "item": i % 30, "kind": "click"})
+            except httpx.HTTPError:
+                break
+            if response.status_code == 202:
+                acknowledged.append(f"k{i}")
+    served.stop()
+    assert len(acknowledged) >= 150
+    return acknowledged
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_kill_9_loses_no_acknowledged_event(bundle, tmp_path, kind, request):
+    if kind == "sqlite":
+        store = f"sqlite:///{tmp_path / 'killed.db'}"
+    else:
+        store = f"{request.getfixturevalue('redis_url')}?prefix=kill{time.monotonic_ns()}&durability=relaxed"
+    acknowledged = _acknowledged_then_killed(bundle, store)
+    reopened = make_reranker(store)
+    for i, user in enumerate(acknowledged):  # the event's item counts as seen iff the event is kept
+        assert reopened.rerank(user, [i % 30], k=1) == [], f"{user}'s acknowledged event is gone"
+    reopened.close()
+
+
+def test_sigterm_finishes_and_snapshots_the_store(bundle, tmp_path):
+    db = tmp_path / "term.db"
+    served = Server(bundle, f"sqlite:///{db}")
+    with httpx.Client(base_url=served.url, timeout=10) as c:
+        assert c.post("/observe", json={"user": "t", "item": 3, "kind": "like"}).status_code == 202
+    output = served.stop(signal.SIGTERM)
+    assert served.process.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises it after shutting down
+    assert "Application shutdown complete" in output and "Traceback" not in output
+    assert sqlite3.connect(str(db)).execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
