@@ -73,11 +73,16 @@ class Server:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("bundle") / "model"
-    rr = make_reranker()  # the 30 ITEMS, hashing encoder: no model to load in each worker
-    rr.add_items([100], ["a jazz music documentary"], metadata=[{"title": "Jazz"}])
-    rr.save(folder)
-    return folder
+    """`pyrerank bundle` of the 30 ITEMS and one more, as the README does it (with the hashing
+    encoder: no model to load in each worker)."""
+    folder = tmp_path_factory.mktemp("bundle")
+    lines = [{"id": i, "text": text} for i, text in enumerate(ITEMS)]
+    lines.append({"id": 100, "text": "a jazz music documentary", "metadata": {"title": "Jazz"}})
+    (folder / "items.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    command = [sys.executable, "-m", "pyrerank.cli", "bundle", str(folder / "items.jsonl"), str(folder / "model")]
+    done = subprocess.run([*command, "--encoder", "hashing"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "saved 31 items" in done.stdout, done.stderr
+    return folder / "model"
 
 
 @pytest.fixture(scope="module")
