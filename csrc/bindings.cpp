@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "candidates.hpp"
+#include "checksum.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
 #include "rank.hpp"
@@ -319,6 +320,19 @@ PYBIND11_MODULE(_core, m) {
         return pyrerank::mark_duplicates(static_cast<std::int64_t*>(rows.mutable_data()), rows.shape(0));
       },
       py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
+
+  m.def(
+      "crc32c",
+      [](py::buffer data, std::uint32_t crc) {
+        const py::buffer_info info = data.request();
+        PYRERANK_REQUIRE(info.ndim == 0 || info.strides.back() == info.itemsize,
+                         "data must be C-contiguous (a numpy array or bytes)");
+        const std::size_t bytes = static_cast<std::size_t>(info.size * info.itemsize);
+        py::gil_scoped_release release;
+        return pyrerank::crc32c(info.ptr, bytes, crc);
+      },
+      py::arg("data"), py::arg("crc") = 0,
+      "CRC-32C of a C-contiguous buffer's bytes, continuing from `crc`.");
 
   m.def(
       "unseen",

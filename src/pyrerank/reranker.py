@@ -15,18 +15,18 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as check
-from . import persist
+from . import persist, saving
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankError, PyrerankWarning
 from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
-from .interfaces import Encoder, Explainer, InterestModel, ProfileStore, Ranker, RankRequest, split_state, user_key
+from .interfaces import Encoder, Explainer, InterestModel, ProfileStore, Ranker, RankRequest
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
 from .serving.catalog import Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
 from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from .serving.item_stats import ItemStats
-from .serving.users import UserCache, UserRecord
+from .serving.users import UserCache
 from .serving.view import StoreView
 
 log = logging.getLogger(__name__)  # debug: one line per observe, rerank and forget (off by default)
@@ -240,7 +240,7 @@ class Reranker:
     def _row(self, item: ItemId) -> int:
         if not isinstance(item, (str, int, np.integer)) or isinstance(item, bool):
             raise TypeError(f"item must be an item id (int or str), got {type(item).__name__}")
-        row = self._catalog().row_of.get(item)
+        row = self._catalog().row(item)
         if row is None:
             raise KeyError(f"item {item!r} is not in the catalog; add it with add_items() first")
         return row
@@ -526,30 +526,14 @@ class Reranker:
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the catalog, item statistics, what the ranker learned and the user records held
-        in memory to folder `path` (numpy arrays + JSON, see pyrerank.persist)."""
-        config = {
-            "encoder": self._encoder_name(),
-            "interest": self.interest.name,
-            "ranker": self.ranker.name,
-            "dtype": self.dtype,
-        }
+        """Write the catalog, item statistics, what the ranker learned, the encoder's name and
+        the user records held in memory to folder `path`: a bundle of numpy arrays and JSON that
+        :meth:`load` opens in milliseconds (see pyrerank.saving and pyrerank.persist)."""
+        config = {"encoder": self._encoder_name(), "interest": self.interest.name, "ranker": self.ranker.name}
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
-            catalog = self._catalog()
-            users: dict[str, np.ndarray] = {}
-            records = []
-            for i, (user, record) in enumerate(self.users.items()):
-                arrays, meta = record.to_arrays(catalog.ids, catalog.dim)
-                users.update({f"{i}.{key}": value.copy() for key, value in arrays.items()})
-                records.append({"id": user, **meta})
-            ranker_arrays, ranker_scalars = split_state(self.ranker.get_state())
-            parts = {
-                "config": ({}, config),
-                "catalog": catalog.to_arrays(),
-                "item_stats": self.stats.to_arrays(),
-                "ranker": ({k: v.copy() for k, v in ranker_arrays.items()}, ranker_scalars),
-                "users": (users, {"records": records}),
-            }
+            parts = saving.parts_of(
+                {**config, "dtype": self.dtype}, self._catalog(), self.stats, self.ranker, self.users
+            )
         persist.save(path, parts)
 
     @classmethod
@@ -558,55 +542,33 @@ class Reranker:
         device=, ranker_options=, ...; encoder=, interest=, ranker= replace the saved names, e.g.
         with instances of third-party classes); an unknown one raises TypeError naming it.
 
-        A save is data, not code: a model path it names (``encoder="transformers:DIR"``) is
-        followed only inside the save's folder, unless `trust_paths` (a save you made yourself)
-        or an `encoder=` of yours replaces it. With a durable `store`, user records come from
-        the store, not the save, and so do the item statistics once the store holds a snapshot
-        of its own."""
+        The item vectors are memory-mapped, not copied (processes opening one bundle share its
+        pages), and checked; no model loads until a text needs encoding. A save is data, not
+        code: a model path it names (``encoder="transformers:DIR"``) is followed only inside the
+        save's folder, unless `trust_paths` (a save you made yourself) or an `encoder=` of yours
+        replaces it. With a durable `store`, user records come from the store, not the save, and
+        so do the item statistics once the store holds a snapshot of its own."""
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
             raise TypeError(f"Reranker.load() got unknown options {unknown}; it takes {sorted(_OPTIONS)}")
         parts = persist.load(path)
-        try:
-            config = parts["config"][1]
-            settings = {key: config[key] for key in ("encoder", "interest", "ranker", "dtype")}
-        except (KeyError, TypeError) as exc:
-            raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
+        settings = saving.settings(parts, path)
         if options.get("dtype", settings["dtype"]) != settings["dtype"]:
             raise ValueError(f"dtype {options['dtype']!r} differs from the saved catalog's {settings['dtype']!r}")
         if "encoder" not in options and not trust_paths:
             settings["encoder"] = persist.encoder_inside(settings["encoder"], Path(path))
         rr = cls(**{**settings, **options})
         try:
-            rr._restore(parts, same_ranker=rr.ranker.name == settings["ranker"])
+            rr.catalog = saving.restore(
+                parts,
+                dtype=rr.dtype,
+                stats=rr.stats,
+                ranker=rr.ranker if rr.ranker.name == settings["ranker"] else None,
+                users=None if rr.store.durable else rr.users,
+            )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise PyrerankError(f"saved model at {str(path)!r} is corrupt: {exc!r}") from exc
         return rr
-
-    def _restore(self, parts: dict[str, persist.Part], same_ranker: bool) -> None:
-        """Take the catalog, statistics, the ranker's state (if it is the saved ranker) and, on
-        a store that is not durable, the users from saved parts."""
-        catalog = Catalog.from_arrays(*parts["catalog"])
-        if str(catalog.dtype) != self.dtype:
-            raise PyrerankError(f"the saved catalog holds {catalog.dtype} vectors, its config says {self.dtype}")
-        self.catalog = catalog
-        self.stats.resize(len(catalog))
-        self.stats.load_arrays(*parts["item_stats"])
-        if same_ranker:
-            arrays, scalars = parts["ranker"]
-            self.ranker.set_state({**scalars, **arrays})
-        if self.store.durable:
-            return
-        user_arrays, meta = parts["users"]
-        for i, entry in enumerate(meta["records"]):
-            prefix = f"{i}."
-            state = {key[len(prefix) :]: value for key, value in user_arrays.items() if key.startswith(prefix)}
-            record, width = UserRecord.from_arrays(state, entry, catalog.row_of)
-            if width != catalog.dim:
-                raise PyrerankError(
-                    f"user record {i} was built on vectors {width} wide, the catalog's are {catalog.dim}"
-                )
-            self.users.put(user_key(entry["id"]), record)
 
     def _encoder_name(self) -> str | None:
         spec = self._encoder_spec

@@ -65,7 +65,7 @@ class Catalog:
         self._matrix = np.zeros((16, self.dim), self.dtype)
         self._row_scale = np.ones(16, np.float32)  # int8: 1 / ||stored row||; floats: 1
         self.ids: list[ItemId] = []
-        self.row_of: dict[ItemId, int] = {}
+        self._row_of: dict[ItemId, int] | None = {}  # None: not built yet (an opened save), see row_of
         self.metadata: dict[ItemId, Any] = {}
         self._id_kind: type | None = None  # int or str, fixed by the first id
         self._int_table = np.full(0, -1, np.int64)  # id -> row, while int ids are dense enough
@@ -75,6 +75,26 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def row_of(self) -> dict[ItemId, int]:
+        """id -> row. An opened save builds it on first use (int ids look rows up in their
+        table without it: :meth:`row`)."""
+        if self._row_of is None:
+            self._row_of = dict(zip(self.ids, range(len(self.ids))))
+        return self._row_of
+
+    def row(self, item: Any) -> int | None:
+        """The row of `item`, or None if it is not in the catalog."""
+        if self._row_of is None and self._dense_ints and isinstance(item, (int, np.integer)) and self._id_kind is int:
+            row = int(self._int_table[item]) if 0 <= item < len(self._int_table) else -1
+            return row if row >= 0 else None
+        return self.row_of.get(item)
+
+    def _own(self) -> None:
+        """Copy memory-mapped rows (an opened save) before the first write: the files stay as saved."""
+        if not self._matrix.flags.writeable:
+            self._matrix, self._row_scale = np.array(self._matrix), np.array(self._row_scale)
 
     @property
     def matrix(self) -> np.ndarray:
@@ -109,6 +129,7 @@ class Catalog:
 
     def _write(self, rows: Any, vectors: np.ndarray) -> None:
         """Store unit float rows, or rows already of the catalog's dtype (as saved), at `rows`."""
+        self._own()
         self._matrix[rows], self._row_scale[rows] = self._stored(vectors)
 
     def with_collaborative(self, factors: np.ndarray) -> Catalog:
@@ -231,32 +252,78 @@ class Catalog:
                 raise TypeError(f"ids must all be {self._id_kind.__name__} like the catalog's, got {item!r:.40}")
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(arrays, JSON): ``vectors`` (len(self), dim) as stored; dtype, text_dim, ids, metadata."""
+        """(arrays, JSON): ``vectors`` (len(self), dim) as stored, their ``row_scale`` and, for
+        int ids, ``ids`` (int64); dtype, text_dim, str ids, metadata."""
         with self._lock:
-            meta = {
+            n = len(self.ids)
+            arrays = {"vectors": self.matrix.copy(), "row_scale": self._row_scale[:n].copy()}
+            meta: dict[str, Any] = {
                 "dtype": str(self.dtype),
                 "text_dim": self.text_dim,
-                "ids": list(self.ids),
-                "metadata": [[item, value] for item, value in self.metadata.items()],
+                "metadata": [[item, value] for item, value in self.metadata.items() if value is not None],
             }
-            return {"vectors": self.matrix.copy()}, meta
+            if self._id_kind is int:
+                arrays["ids"] = np.asarray(self.ids, np.int64)
+            else:
+                meta["ids"] = list(self.ids)
+            return arrays, meta
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Catalog:
-        """The catalog :meth:`to_arrays` described, rows kept bit for bit (no re-normalising)."""
-        vectors, ids = arrays["vectors"], meta["ids"]
-        if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.dtype != np.dtype(meta["dtype"]):
+        """The catalog :meth:`to_arrays` described, rows kept bit for bit (no re-normalising) and
+        not copied: memory-mapped arrays stay mapped until a write (see :meth:`_own`)."""
+        vectors, row_scale = arrays["vectors"], arrays["row_scale"]
+        ids: list[Any] = arrays["ids"].tolist() if "ids" in arrays else meta["ids"]
+        n = len(ids)
+        if vectors.ndim != 2 or vectors.shape[0] != n or vectors.dtype != np.dtype(meta["dtype"]):
             raise PyrerankError(
                 f"the catalog's vectors have dtype {vectors.dtype} and shape {vectors.shape}, "
-                f"expected {meta['dtype']} and ({len(ids)}, dim)"
+                f"expected {meta['dtype']} and ({n}, dim)"
             )
+        if (
+            row_scale.shape != (n,)
+            or row_scale.dtype != np.float32
+            or not (np.isfinite(row_scale) & (row_scale >= 0)).all()
+        ):
+            raise PyrerankError("the catalog's row scales are not n finite float32 values >= 0")
         if vectors.dtype != np.int8 and not np.isfinite(vectors).all():
             raise PyrerankError("the catalog's vectors hold NaN or inf")
         catalog = cls(meta["text_dim"], meta["dtype"], dim=vectors.shape[1])
-        catalog.check_ids(ids)
-        metadata = dict((item, value) for item, value in meta["metadata"])
-        catalog.upsert(ids, vectors, [metadata.get(i) for i in ids] if metadata else None)
+        if "ids" in arrays:
+            catalog._check_int_ids(arrays["ids"])
+        else:
+            catalog.check_id_types(ids)
+        catalog._id_kind = int if "ids" in arrays else (str if ids else None)
+        catalog._matrix, catalog._row_scale, catalog.ids = vectors, row_scale, ids
+        if catalog._id_kind is int and catalog._table_ints(arrays["ids"]):
+            catalog._row_of = None  # built on first use
+        else:
+            catalog._row_of = {}
+            for row, item in enumerate(ids):
+                if catalog._row_of.setdefault(item, row) != row:
+                    raise PyrerankError(f"the catalog's ids repeat {item!r}")
+            if catalog._id_kind is str:
+                catalog._index_strs(0)
+        catalog.metadata = dict((item, value) for item, value in meta["metadata"])
         return catalog
+
+    def _check_int_ids(self, ids: np.ndarray) -> None:
+        if ids.ndim != 1 or (len(ids) and int(ids.min()) < 0):
+            raise PyrerankError("the catalog's int ids must be one row of values >= 0")
+
+    def _table_ints(self, ids: np.ndarray) -> bool:
+        """Index int `ids` (rows 0..n-1) through the direct table if dense enough; False (and a
+        dict-only index) if not. PyrerankError if an id repeats."""
+        top = int(ids.max()) if len(ids) else -1
+        if top > 4 * len(ids) + 1_000_000:
+            self._dense_ints, self._int_table = False, np.full(0, -1, np.int64)
+            return False
+        table = np.full(max(top + 1, 16), -1, np.int64)
+        table[ids] = np.arange(len(ids))
+        if len(ids) and not (table[ids] == np.arange(len(ids))).all():
+            raise PyrerankError("the catalog's ids repeat")
+        self._int_table = table
+        return True
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an

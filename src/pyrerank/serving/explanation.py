@@ -56,7 +56,7 @@ def evidence(
             if similarity[i] >= bar and rows[i] != row:
                 liked.append((display_name(catalog, catalog.ids[rows[i]]), float(similarity[i])))
         with stats.lock:
-            counts = [(stats.co.neighbors.get(r, {}).get(row, 0.0), r) for r in rows if r != row]
+            counts = [((stats.co.links(r) or {}).get(row, 0.0), r) for r in rows if r != row]
         for count, r in sorted(counts, key=lambda c: -c[0])[:SHOWN]:
             if count > 0:
                 co_engaged.append((display_name(catalog, catalog.ids[r]), float(count)))

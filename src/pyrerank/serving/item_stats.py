@@ -23,16 +23,47 @@ from .contributions import Contributions
 class CoEngagement:
     """For each item, its most co-engaged items: counts of "engaged by the same user within a
     few events", capped at `max_neighbors` per item (the weakest link is dropped), so memory is
-    bounded by items x max_neighbors."""
+    bounded by items x max_neighbors. Restored links (:meth:`add_triples`) stay in arrays until
+    an item's links are first needed, so that opening a save does not build every dict."""
 
     def __init__(self, max_neighbors: int = 256) -> None:
         self.max_neighbors = max_neighbors
-        self.neighbors: dict[int, dict[int, float]] = {}
+        self._neighbors: dict[int, dict[int, float]] = {}
+        self._restored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = (
+            None  # rows, starts, others, counts
+        )
         self.version: dict[int, int] = {}  # bumped whenever an item's neighbours change
         self._arrays: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # row -> (version, rows, counts)
 
+    @property
+    def neighbors(self) -> dict[int, dict[int, float]]:
+        """Every item's links, row -> {neighbour row: count} (restored ones made dicts first)."""
+        if self._restored is not None:
+            for row in self._restored[0].tolist():
+                self.links(row)
+            self._restored = None
+        return self._neighbors
+
+    def links(self, row: int) -> dict[int, float] | None:
+        """One item's links (None if it has none)."""
+        links = self._neighbors.get(row)
+        if links is None and self._restored is not None:
+            rows, starts, others, counts = self._restored
+            i = int(np.searchsorted(rows, row))
+            if i < len(rows) and rows[i] == row:
+                start, end = int(starts[i]), int(starts[i + 1])
+                links = self._neighbors[row] = dict(zip(others[start:end].tolist(), counts[start:end].tolist()))
+        return links
+
+    def drop(self, row: int) -> None:
+        """Remove every link of one item (the caller bumps its version); an empty dict stays, so
+        that restored links do not come back."""
+        self._neighbors[row] = {}
+
     def _bump(self, a: int, b: int, amount: float) -> None:
-        links = self.neighbors.setdefault(a, {})
+        links = self.links(a)
+        if links is None:
+            links = self._neighbors[a] = {}
         if b in links:
             links[b] += amount
         else:
@@ -56,7 +87,7 @@ class CoEngagement:
         version = self.version.get(row, 0)
         cached = self._arrays.get(row)
         if cached is None or cached[0] != version:
-            links = self.neighbors.get(row, {})
+            links = self.links(row) or {}
             cached = (
                 version,
                 np.fromiter(links.keys(), np.int64, len(links)),
@@ -81,19 +112,34 @@ class CoEngagement:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
 
+    def copy(self) -> CoEngagement:
+        """An independent copy (links and their versions)."""
+        out = CoEngagement(self.max_neighbors)
+        out._neighbors = {row: dict(links) for row, links in self.neighbors.items()}
+        out.version = dict(self.version)
+        return out
+
     def triples(self) -> np.ndarray:
         """(m, 3) float64 rows (item row, neighbour row, count): every link, for saving."""
         links = [(a, b, c) for a, neighbors in self.neighbors.items() for b, c in neighbors.items()]
         return np.array(links, np.float64).reshape(-1, 3)
 
     def add_triples(self, triples: np.ndarray, here: np.ndarray | None = None) -> None:
-        """Restore links saved by :meth:`triples`; `here` (n_saved_rows,) int64 maps a saved row
-        to this catalog's row (-1: not here, the link is left out), None keeps rows as saved."""
-        for a, b, count in triples:
-            ra, rb = (int(a), int(b)) if here is None else (int(here[int(a)]), int(here[int(b)]))
-            if ra >= 0 and rb >= 0:
-                self.neighbors.setdefault(ra, {})[rb] = float(count)
-                self.version[ra] = self.version.get(ra, 0) + 1
+        """Restore links saved by :meth:`triples` into this (empty) structure; `here`
+        (n_saved_rows,) int64 maps a saved row to this catalog's row (-1: not here, the link is
+        left out), None keeps rows as saved. Each item's links keep their saved order (which
+        decides ties when the weakest link is dropped); they become a dict when first needed."""
+        if self._neighbors or self._restored is not None:
+            raise ValueError("add_triples restores into an empty CoEngagement")
+        pairs, counts = triples[:, :2].astype(np.int64), np.asarray(triples[:, 2], np.float64)
+        if here is not None and len(pairs):
+            pairs = here[pairs]
+        keep = (pairs >= 0).all(axis=1)
+        pairs, counts = pairs[keep], counts[keep]
+        order = np.argsort(pairs[:, 0], kind="stable")
+        items = pairs[order, 0]
+        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]]) if len(items) else np.zeros(0, np.int64)
+        self._restored = (items[starts], np.r_[starts, len(items)], pairs[order, 1], counts[order])
 
     def version_sum(self, rows: list[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
@@ -146,8 +192,7 @@ class ItemStats:
         with self.lock:
             out = ItemStats(self.half_life, self.co.max_neighbors)
             out.table = self.table.copy()
-            out.co.neighbors = {row: dict(links) for row, links in self.co.neighbors.items()}
-            out.co.version = dict(self.co.version)
+            out.co = self.co.copy()
             out.contributions = self.contributions.copy()
             return out
 
@@ -171,8 +216,8 @@ class ItemStats:
         self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], here: np.ndarray | None = None
     ) -> None:
         """Replace every count by those of :meth:`to_arrays` (arrays, JSON); `here` maps saved
-        rows to this catalog's rows (-1: not here), None keeps them as saved (then the shapes
-        must agree)."""
+        rows to this catalog's rows (-1: not here), None keeps them as saved (the caller checked
+        that they are this catalog's rows)."""
         table, co = arrays["table"], arrays["co"]
         if table.ndim != 2 or table.shape[1] != 4 or co.ndim != 2 or co.shape[1] != 3:
             raise PyrerankError(f"item statistics have shapes {table.shape} and {co.shape}, expected (n, 4) and (m, 3)")
@@ -183,12 +228,11 @@ class ItemStats:
         if not (counts_ok and times_ok and links_ok):
             raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
         with self.lock:
-            self.clear()
             if here is None:
-                if len(table) != len(self.table):
-                    raise PyrerankError(f"item statistics cover {len(table)} items, the catalog has {len(self.table)}")
-                self.table = np.ascontiguousarray(table, np.float64)
+                self.co, self.contributions = CoEngagement(self.co.max_neighbors), Contributions()
+                self.table = np.array(table, np.float64)  # a copy: a saved table may be mapped read-only
             else:
+                self.clear()
                 known = here >= 0
                 self.table[here[known]] = table[known]
             self.co.add_triples(co, here)
@@ -264,7 +308,7 @@ class ItemStats:
             self.table[touched] = fresh
             affected = set(touched.tolist())
             for row in affected:
-                self.co.neighbors.pop(row, None)
+                self.co.drop(row)
                 self.co.version[row] = self.co.version.get(row, 0) + 1
             for row, weight, timestamp, links in self.contributions.touching(touched):
                 if row in affected:

@@ -8,7 +8,7 @@ import io
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,13 +49,15 @@ class UserRecord:
         return arrays, {"scalars": scalars, "recent": [ids[r] for r in self.recent], "seen": seen, "width": width}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], row_of: dict) -> tuple[UserRecord, int]:
-        """The inverse of to_arrays: the record (recent items no longer in the catalog left
-        out) and the item-vector width its state was built with."""
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], row: Callable[[Any], int | None]
+    ) -> tuple[UserRecord, int]:
+        """The inverse of to_arrays, item ids looked up with `row` (Catalog.row): the record
+        (items no longer in the catalog left out) and the item-vector width its state was built with."""
         state: State = {k: v.copy() for k, v in arrays.items()}
         state.update(meta["scalars"])
-        recent = [row_of[i] for i in meta["recent"] if i in row_of]
-        seen = {row_of[i] for i in meta.get("seen", ()) if i in row_of}  # saves before 0.3 have none
+        recent = [r for r in map(row, meta["recent"]) if r is not None]
+        seen = {r for r in map(row, meta.get("seen", ())) if r is not None}  # records before 0.3 have none
         return cls(state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
@@ -66,12 +68,12 @@ class UserRecord:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, row_of: dict) -> tuple[UserRecord, int]:
+    def from_bytes(cls, data: bytes, row: Callable[[Any], int | None]) -> tuple[UserRecord, int]:
         """The inverse of to_bytes."""
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             meta = json.loads(str(npz["__meta__"]))
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
-        return cls.from_arrays(arrays, meta, row_of)
+        return cls.from_arrays(arrays, meta, row)
 
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""

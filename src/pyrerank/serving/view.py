@@ -94,11 +94,11 @@ class StoreView:
         if event.item is None:  # text the user wrote
             row = None
         else:
-            row = catalog.row_of.get(event.item)
+            row = catalog.row(event.item)
             if row is None:
                 return False
         if row is not None and event.counted and event.weight > 0:
-            links = [r for r in map(catalog.row_of.get, event.links) if r is not None]
+            links = [r for r in map(catalog.row, event.links) if r is not None]
             self.stats.record(event.user, row, event.weight, event.timestamp, links)
         record = self.users.get(event.user)
         if record is None and not self.store.durable:  # no history to rebuild from later: start it now
@@ -158,7 +158,7 @@ class StoreView:
                 return None
             record = UserRecord()
             if kept is not None:
-                restored, width = UserRecord.from_bytes(kept, catalog.row_of)
+                restored, width = UserRecord.from_bytes(kept, catalog.row)
                 if width == catalog.dim:
                     record = restored
                 else:  # kept before fit() changed the item vectors: its sums cannot be reused
@@ -169,7 +169,7 @@ class StoreView:
                         stacklevel=4,
                     )
             for event in events:
-                row = None if event.item is None else catalog.row_of.get(event.item)
+                row = None if event.item is None else catalog.row(event.item)
                 if row is not None or event.item is None:
                     self._fold(record, row, event, catalog)
             self.users.put(user, record)
