@@ -60,3 +60,13 @@ def test_opening_a_bundle_imports_no_torch_and_loads_no_model(tmp_path):
     assert done.returncode == 0, done.stderr
     ranked, imported = done.stdout.strip().splitlines()
     assert ranked == str(want) and imported == "False False"
+
+
+def test_a_bundle_keeps_the_encoder_and_its_options(tmp_path):
+    rr = pr.Reranker(encoder="hashing", encoder_options={"dim": 64})
+    rr.add_items([1, 2], ["space opera", "paris romance"])
+    rr.save(tmp_path / "bundle")
+    opened = pr.Reranker.load(tmp_path / "bundle")
+    opened.add_items([3], ["bees in a meadow"])  # encoded as the saver would: 64-d
+    assert opened.encoder.dim == 64 and opened.catalog.text_dim == 64
+    assert pr.Reranker.load(tmp_path / "bundle", encoder="hashing")._encoder_options == {}

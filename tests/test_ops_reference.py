@@ -238,6 +238,26 @@ def test_unseen_agrees_with_numpy_isin(rows, seen):
         np.testing.assert_array_equal(keep, want)
 
 
+def _crc32c_bitwise(data: bytes, crc: int = 0) -> int:
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+@given(st.binary(max_size=300), st.binary(max_size=40))
+def test_crc32c_agrees_with_the_bitwise_definition(data, more):
+    """The checksum saves are checked with: CRC-32C, continued across calls as one stream."""
+    assert _core.crc32c(b"123456789") == 0xE3069283  # the standard check value
+    assert _core.crc32c(data) == _crc32c_bitwise(data)
+    assert _core.crc32c(more, _core.crc32c(data)) == _crc32c_bitwise(data + more)
+    assert _core.crc32c(np.frombuffer(data + bytes(-len(data) % 4), np.int32)) == _crc32c_bitwise(
+        data + bytes(-len(data) % 4)
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     keys=st.lists(st.text(max_size=12), unique=True, max_size=3_000),

@@ -251,7 +251,8 @@ class Ranker(abc.ABC):
         return {}
 
     def set_state(self, state: State) -> None:  # noqa: B027 (optional, with get_state)
-        """Restore what :meth:`get_state` returned."""
+        """Restore what :meth:`get_state` returned. From an opened save, arrays of 1 MiB or more
+        are read-only memory maps: copy one before changing it in place."""
 
 
 @dataclasses.dataclass(frozen=True)

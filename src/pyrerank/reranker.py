@@ -529,7 +529,12 @@ class Reranker:
         """Write the catalog, item statistics, what the ranker learned, the encoder's name and
         the user records held in memory to folder `path`: a bundle of numpy arrays and JSON that
         :meth:`load` opens in milliseconds (see pyrerank.saving and pyrerank.persist)."""
-        config = {"encoder": self._encoder_name(), "interest": self.interest.name, "ranker": self.ranker.name}
+        config = {
+            "encoder": self._encoder_name(),
+            "encoder_options": self._encoder_options or None,  # JSON: a path, a batch size, ...
+            "interest": self.interest.name,
+            "ranker": self.ranker.name,
+        }
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
             parts = saving.parts_of(
                 {**config, "dtype": self.dtype}, self._catalog(), self.stats, self.ranker, self.users
@@ -555,7 +560,9 @@ class Reranker:
         settings = saving.settings(parts, path)
         if options.get("dtype", settings["dtype"]) != settings["dtype"]:
             raise ValueError(f"dtype {options['dtype']!r} differs from the saved catalog's {settings['dtype']!r}")
-        if "encoder" not in options and not trust_paths:
+        if "encoder" in options:
+            settings.pop("encoder_options")  # the saved encoder's options are not yours
+        elif not trust_paths:
             settings["encoder"] = persist.encoder_inside(settings["encoder"], Path(path))
         rr = cls(**{**settings, **options})
         try:

@@ -43,10 +43,10 @@ def parts_of(
 
 
 def settings(parts: dict[str, Part], path: str | os.PathLike) -> dict[str, Any]:
-    """The constructor settings a save names (encoder, interest, ranker, dtype)."""
+    """The constructor settings a save names (encoder and its options, interest, ranker, dtype)."""
     try:
         config = parts["config"][1]
-        return {key: config[key] for key in SETTINGS}
+        return {**{key: config[key] for key in SETTINGS}, "encoder_options": config.get("encoder_options")}
     except (KeyError, TypeError) as exc:
         raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
 
