@@ -30,8 +30,12 @@ std::uint32_t crc32c_table(const unsigned char* p, std::size_t n, std::uint32_t 
 }
 
 #ifdef PYRERANK_CRC32C_SSE42
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const unsigned char* p, std::size_t n,
-                                                             std::uint32_t crc) {
+#ifdef __clang__
+#define PYRERANK_CRC32_TARGET __attribute__((target("sse4.2,crc32")))  // clang names the crc32 feature apart
+#else
+#define PYRERANK_CRC32_TARGET __attribute__((target("sse4.2")))
+#endif
+PYRERANK_CRC32_TARGET std::uint32_t crc32c_sse42(const unsigned char* p, std::size_t n, std::uint32_t crc) {
   std::uint64_t c = crc;
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {

@@ -1,5 +1,5 @@
-"""The replay-100 protocol (docs/EVAL.md): split, sampling, tie rule, metrics, and the reference
-figures on the real data."""
+"""The protocols of docs/EVAL.md (replay-100, full): split, sampling, tie rule, metrics, and the
+reference figures on the real data."""
 
 from __future__ import annotations
 
@@ -80,6 +80,24 @@ def test_realtime_observes_the_target_and_what_followed_static_nothing(tiny):
     assert realtime[0].observe_before == list(range(start, test_idx[0])) == static[0].observe_before
     assert realtime[1].observe_before == list(range(test_idx[0], test_idx[1]))
     assert all(s.observe_before == [] for s in static[1:10])
+
+
+def test_full_ranks_the_target_among_every_item_not_yet_observed(tiny):
+    """The full protocol (docs/EVAL.md): no sampling; what the user has observed so far in the
+    replay is out, what they rate later is in."""
+    sp = protocol.split(tiny)
+    for realtime in (True, False):
+        full = list(protocol.steps(tiny, sp, realtime=realtime, protocol="full"))
+        sampled = list(protocol.steps(tiny, sp, realtime=realtime))
+        assert [s.observe_before for s in full] == [s.observe_before for s in sampled]
+        observed: dict[int, set] = {}
+        for step in full:
+            observed.setdefault(step.user, set()).update(tiny.item[step.observe_before].tolist())
+            target, others = int(step.candidates[0]), set(step.candidates[1:].tolist())
+            assert target not in observed[step.user] and target not in others
+            assert others == set(tiny.item_ids.tolist()) - observed[step.user] - {target}
+    with pytest.raises(ValueError, match="protocol must be one of replay-100, full"):
+        next(protocol.steps(tiny, sp, realtime=True, protocol="sampled"))
 
 
 def test_ties_count_against_the_target_and_metrics():

@@ -90,7 +90,8 @@ def evaluate(args: argparse.Namespace) -> int:
     experiment = Experiment(
         args.data, encoder=args.encoder, cache_dir=args.cache_dir, seed=args.seed, progress=not args.quiet
     )
-    results = {variant: experiment.run(methods, variant) for variant in variants}
+    label = "{}" if args.protocol == "replay-100" else f"{{}}, {args.protocol}"
+    results = {label.format(variant): experiment.run(methods, variant, args.protocol) for variant in variants}
     seconds = time.perf_counter() - started
     print(report.table(results))
     config = {
@@ -98,6 +99,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "data_name": Path(args.data).name,
         "methods": methods,
         "variants": variants,
+        "protocol": args.protocol,
         "seed": args.seed,
         "encoder": experiment.encoder_name,
         "users": len(experiment.split.users),
@@ -213,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--api-key-file", help="require Authorization: Bearer <the key in this file>")
     p_serve.add_argument("--max-body-bytes", type=_positive_int, default=8 << 20)
     p_serve.set_defaults(run=serve)
-    p_eval = sub.add_parser("eval", help="replay-100 evaluation on MovieLens-layout data (see docs/EVAL.md)")
+    p_eval = sub.add_parser(
+        "eval", help="replay-100 or full-ranking evaluation on MovieLens-layout data (docs/EVAL.md)"
+    )
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
     p_eval.add_argument(
         "--methods",
@@ -221,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         "pyrerank, pyrerank+text (also observes the tags users wrote), pyrerank:<ranker> (default: all but those two)",
     )
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
+    p_eval.add_argument(
+        "--protocol",
+        choices=["replay-100", "full"],
+        default="replay-100",
+        help="replay-100: the target among 99 sampled unrated items; full: among every item not yet observed",
+    )
     p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")
     p_eval.add_argument(
         "--cache-dir",

@@ -1,4 +1,5 @@
-"""The replay-100 protocol of docs/EVAL.md: split, candidate sampling, tie rule, realtime/static."""
+"""The protocols of docs/EVAL.md: split, candidates (replay-100's 99 sampled negatives, or full:
+every item not yet observed), tie rule, realtime/static."""
 
 from __future__ import annotations
 
@@ -54,16 +55,22 @@ def rank_of_target(scores: np.ndarray) -> int:
 @dataclasses.dataclass
 class Step:
     user: int
-    candidates: np.ndarray  # (100,) item ids, target first
+    candidates: np.ndarray  # item ids, target first: (100,) for replay-100, every unobserved item for full
     observe_before: list[int]  # rating indices to observe before ranking this step
 
 
-def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0) -> Iterator[Step]:
+PROTOCOLS = ("replay-100", "full")
+
+
+def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0, protocol: str = "replay-100") -> Iterator[Step]:
     """Every test step of every test user, in userId order, with the events to observe first.
 
-    Negatives: 99 drawn without replacement from the ascending ids of items the user never
-    rated, with ``numpy.random.default_rng((seed, userId))``, one rng per user.
+    replay-100 negatives: 99 drawn without replacement from the ascending ids of items the user
+    never rated, with ``numpy.random.default_rng((seed, userId))``, one rng per user. full: every
+    catalog item the user has not observed so far in the replay (ascending ids), no sampling.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     for user in sp.users:
         start, stop = sp.spans[user]
         rated = np.unique(data.item[start:stop])
@@ -72,7 +79,12 @@ def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0) -> Iterato
         test_idx = start + np.flatnonzero(sp.is_test[start:stop])
         observed_upto = start
         for step_no, idx in enumerate(test_idx.tolist()):
-            negatives = rng.choice(pool, NEGATIVES, replace=False)
+            if protocol == "full":
+                seen = data.item[start : idx if realtime or step_no == 0 else observed_upto]
+                unseen = ~np.isin(data.item_ids, seen) & (data.item_ids != data.item[idx])
+                negatives = data.item_ids[unseen]
+            else:
+                negatives = rng.choice(pool, NEGATIVES, replace=False)
             if step_no == 0:
                 before = list(range(start, idx))  # warm-up, both variants
             elif realtime:

@@ -97,7 +97,8 @@ class Experiment:
             f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank:<ranker>"
         )
 
-    def run(self, methods: tuple[str, ...], variant: str) -> dict[str, dict[str, float]]:
+    def run(self, methods: tuple[str, ...], variant: str, name: str = "replay-100") -> dict[str, dict[str, float]]:
+        """Each method's metrics over every step of protocol `name` (see docs/EVAL.md) in `variant`."""
         if variant not in ("realtime", "static"):
             raise ValueError(f"variant must be 'realtime' or 'static', got {variant!r}")
         d = self.data
@@ -107,9 +108,9 @@ class Experiment:
         n_steps = int(self.split.is_test.sum())
         started = time.perf_counter()
         for step in _progress(
-            protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed),
+            protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed, protocol=name),
             n_steps,
-            f"replay ({variant})",
+            f"{name} ({variant})",
             self.progress,
         ):
             rows = np.searchsorted(d.item_ids, step.candidates)
