@@ -96,8 +96,35 @@ def test_full_ranks_the_target_among_every_item_not_yet_observed(tiny):
             target, others = int(step.candidates[0]), set(step.candidates[1:].tolist())
             assert target not in observed[step.user] and target not in others
             assert others == set(tiny.item_ids.tolist()) - observed[step.user] - {target}
-    with pytest.raises(ValueError, match="protocol must be one of replay-100, full"):
+    with pytest.raises(ValueError, match="protocol must be one of replay-100, full, cold-items"):
         next(protocol.steps(tiny, sp, realtime=True, protocol="sampled"))
+
+
+def test_cold_items_ranks_cold_targets_among_cold_items_and_never_observes_cold_events(tmp_path):
+    rng = np.random.default_rng(3)
+    ratings = [
+        (user, int(item), 4.5 if t % 4 else 2.0, 1000 * user + t)
+        for user in (1, 2, 3)
+        for t, item in enumerate(rng.choice(np.arange(1, 301), 60, replace=False))
+    ]
+    tiny = movielens.load(write_movielens(tmp_path / "cold", ratings, n_items=1000))
+    sp = protocol.split(tiny)
+    cold = set(protocol.cold_items(tiny).tolist())
+    assert len(cold) == int(0.2 * len(tiny.item_ids))
+    steps = list(protocol.steps(tiny, sp, realtime=True, protocol="cold-items"))
+    assert steps, "the tiny data set has cold test targets"
+    previous: dict[int, int] = {}
+    for step in steps:
+        start, stop = sp.spans[step.user]
+        rated = set(tiny.item[start:stop].tolist())
+        target, others = int(step.candidates[0]), step.candidates[1:].tolist()
+        assert target in cold and len(others) == 99 and set(others) <= cold and not rated & set(others)
+        assert not cold & set(tiny.item[step.observe_before].tolist()), "a cold event was observed"
+        assert step.observe_quietly == ([previous[step.user]] if step.user in previous else [])
+        idx = start + int(np.flatnonzero(tiny.item[start:stop] == target)[0])
+        previous[step.user] = idx
+    with pytest.raises(ValueError, match="cold-items is a realtime protocol"):
+        next(protocol.steps(tiny, sp, realtime=False, protocol="cold-items"))
 
 
 def test_ties_count_against_the_target_and_metrics():

@@ -88,10 +88,15 @@ def evaluate(args: argparse.Namespace) -> int:
     variants = ("realtime", "static") if args.variant == "both" else (args.variant,)
     started = time.perf_counter()
     experiment = Experiment(
-        args.data, encoder=args.encoder, cache_dir=args.cache_dir, seed=args.seed, progress=not args.quiet
+        args.data,
+        encoder=args.encoder,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        progress=not args.quiet,
+        protocol_name=args.protocol,
     )
     label = "{}" if args.protocol == "replay-100" else f"{{}}, {args.protocol}"
-    results = {label.format(variant): experiment.run(methods, variant, args.protocol) for variant in variants}
+    results = {label.format(variant): experiment.run(methods, variant) for variant in variants}
     seconds = time.perf_counter() - started
     print(report.table(results))
     config = {
@@ -103,7 +108,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "encoder": experiment.encoder_name,
         "users": len(experiment.split.users),
-        "steps": int(experiment.split.is_test.sum()),
+        "steps": experiment.n_steps,
         "encode_seconds": round(experiment.encode_seconds, 1),
         "total_seconds": round(seconds, 1),
     }
@@ -227,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument(
         "--protocol",
-        choices=["replay-100", "full"],
+        choices=["replay-100", "full", "cold-items"],
         default="replay-100",
-        help="replay-100: the target among 99 sampled unrated items; full: among every item not yet observed",
+        help="replay-100: the target among 99 sampled unrated items; full: among every item not yet "
+        "observed; cold-items: 20%% of items never seen by fit or counts (realtime only)",
     )
     p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")
     p_eval.add_argument(

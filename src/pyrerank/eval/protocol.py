@@ -57,9 +57,36 @@ class Step:
     user: int
     candidates: np.ndarray  # item ids, target first: (100,) for replay-100, every unobserved item for full
     observe_before: list[int]  # rating indices to observe before ranking this step
+    observe_quietly: list[int] = dataclasses.field(default_factory=list)  # ... for the user only (count=False)
 
 
-PROTOCOLS = ("replay-100", "full")
+PROTOCOLS = ("replay-100", "full", "cold-items")
+COLD_SHARE, COLD_SEED = 0.2, 7
+
+
+def cold_items(data: Ratings) -> np.ndarray:
+    """The item ids the cold-items protocol holds out: 20% of the ascending ids, drawn with
+    ``numpy.random.default_rng(7)``, sorted."""
+    n = int(COLD_SHARE * len(data.item_ids))
+    return np.sort(np.random.default_rng(COLD_SEED).choice(data.item_ids, n, replace=False))
+
+
+def _cold_steps(data: Ratings, sp: Split) -> Iterator[Step]:
+    """cold-items (realtime): only test steps whose target is cold count; candidates are the
+    target and 99 cold items the user never rated (``default_rng((1, userId))``); events on cold
+    items are never observed, except each target, for its user only, after its step."""
+    cold = cold_items(data)
+    is_cold = np.isin(data.item, cold)
+    for user in sp.users:
+        start, stop = sp.spans[user]
+        pool = cold[~np.isin(cold, data.item[start:stop])]
+        rng = np.random.default_rng((1, user))
+        observed_upto, quiet = start, list[int]()
+        for idx in (start + np.flatnonzero(sp.is_test[start:stop] & is_cold[start:stop])).tolist():
+            negatives = rng.choice(pool, min(NEGATIVES, len(pool)), replace=False)  # fewer only in tiny data
+            before = [i for i in range(observed_upto, idx) if not is_cold[i]]
+            yield Step(user, np.concatenate([[data.item[idx]], negatives]), before, quiet)
+            observed_upto, quiet = idx, [idx]
 
 
 def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0, protocol: str = "replay-100") -> Iterator[Step]:
@@ -68,9 +95,15 @@ def steps(data: Ratings, sp: Split, *, realtime: bool, seed: int = 0, protocol: 
     replay-100 negatives: 99 drawn without replacement from the ascending ids of items the user
     never rated, with ``numpy.random.default_rng((seed, userId))``, one rng per user. full: every
     catalog item the user has not observed so far in the replay (ascending ids), no sampling.
+    cold-items: see :func:`_cold_steps`.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if protocol == "cold-items":
+        if not realtime:
+            raise ValueError("cold-items is a realtime protocol (each target is observed after its step)")
+        yield from _cold_steps(data, sp)
+        return
     for user in sp.users:
         start, stop = sp.spans[user]
         rated = np.unique(data.item[start:stop])

@@ -39,15 +39,25 @@ class Experiment:
         cache_dir: str | Path | None = None,
         seed: int = 0,
         progress: bool = True,
+        protocol_name: str = "replay-100",
     ) -> None:
+        """protocol_name : one of protocol.PROTOCOLS; cold-items holds its cold items' events out
+        of everything fit and the baselines count."""
         import pyrerank as pr
 
+        if protocol_name not in protocol.PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(protocol.PROTOCOLS)}, got {protocol_name!r}")
         self.data = movielens.load(data_dir)
         self.split = protocol.split(self.data)
-        self.seed, self.progress = seed, progress
+        self.seed, self.progress, self.protocol_name = seed, progress, protocol_name
+        self.n_steps = 0  # steps of the last run
         d = self.data
         self.rows = np.searchsorted(d.item_ids, d.item)  # rating -> item row
-        train = ~self.split.is_test
+        held_out = np.zeros(len(d.item), bool)
+        if protocol_name == "cold-items":
+            held_out = np.isin(d.item, protocol.cold_items(d))
+        self.train = ~self.split.is_test & ~held_out
+        train = self.train
         self.train_counts = np.bincount(self.rows[train], minlength=len(d.item_ids)).astype(np.float64)
         liked = np.flatnonzero(train & (d.rating >= protocol.POSITIVE))  # sorted by user, then time
         cuts = np.flatnonzero(np.diff(d.user[liked])) + 1
@@ -62,9 +72,9 @@ class Experiment:
         self.encode_seconds = time.perf_counter() - started
 
     def train_events(self) -> list:
-        """Every event that is not a test step."""
+        """Every event that is not a test step (nor, for cold-items, on a cold item)."""
         d = self.data
-        keep = np.flatnonzero(~self.split.is_test)
+        keep = np.flatnonzero(self.train)
         return [
             Event(int(d.user[i]), int(d.item[i]), protocol.kind_of(float(d.rating[i])), float(d.timestamp[i]))
             for i in keep.tolist()
@@ -97,28 +107,27 @@ class Experiment:
             f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank:<ranker>"
         )
 
-    def run(self, methods: tuple[str, ...], variant: str, name: str = "replay-100") -> dict[str, dict[str, float]]:
-        """Each method's metrics over every step of protocol `name` (see docs/EVAL.md) in `variant`."""
+    def run(self, methods: tuple[str, ...], variant: str) -> dict[str, dict[str, float]]:
+        """Each method's metrics over every step of the experiment's protocol (docs/EVAL.md) in `variant`."""
         if variant not in ("realtime", "static"):
             raise ValueError(f"variant must be 'realtime' or 'static', got {variant!r}")
         d = self.data
         built = {name: self.method(name, realtime=variant == "realtime") for name in methods}
         ranks: dict[str, list[int]] = {name: [] for name in methods}
         tops: dict[str, list[np.ndarray]] = {name: [] for name in methods}
-        n_steps = int(self.split.is_test.sum())
+        steps = list(
+            protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed, protocol=self.protocol_name)
+        )
+        self.n_steps = len(steps)
         started = time.perf_counter()
-        for step in _progress(
-            protocol.steps(d, self.split, realtime=variant == "realtime", seed=self.seed, protocol=name),
-            n_steps,
-            f"{name} ({variant})",
-            self.progress,
-        ):
+        for step in _progress(steps, len(steps), f"{self.protocol_name} ({variant})", self.progress):
             rows = np.searchsorted(d.item_ids, step.candidates)
-            for i in step.observe_before:
+            observes = [(i, not self.split.is_test[i]) for i in step.observe_before]  # train: fit counted it
+            observes += [(i, True) for i in step.observe_quietly]  # for the user only: counted by nobody
+            for i, counted_already in observes:
                 kind = protocol.kind_of(float(d.rating[i]))
-                in_train = not self.split.is_test[i]  # fit() has counted it already
                 for m in built.values():
-                    m.observe(step.user, int(self.rows[i]), kind, float(d.timestamp[i]), in_train)
+                    m.observe(step.user, int(self.rows[i]), kind, float(d.timestamp[i]), counted_already)
             target_idx = self._target_index(step)
             now = float(d.timestamp[target_idx])
             for name, m in built.items():
@@ -132,7 +141,7 @@ class Experiment:
                 **metrics.accuracy(np.array(ranks[name])),
                 **metrics.beyond_accuracy(tops[name], self.vectors, self.train_counts, len(d.item_ids)),
             }
-        log.info("%s replay of %d steps took %.1f s", variant, n_steps, seconds)
+        log.info("%s replay of %d steps took %.1f s", variant, len(steps), seconds)
         return out
 
     def _target_index(self, step: protocol.Step) -> int:
