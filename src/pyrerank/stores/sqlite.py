@@ -82,7 +82,7 @@ class SQLiteStore(ProfileStore):
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.create_function("pyrerank_crc", 3, _crc, deterministic=True)
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._wal_mode()
             if mode != "wal":
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -106,6 +106,18 @@ class SQLiteStore(ProfileStore):
         self._seen_version: int | None = None  # PRAGMA data_version: moves when another connection commits
         self._wrote = True
         self._purge_pending = False  # a user was forgotten: truncate the write-ahead log after the next snapshot
+
+    def _wal_mode(self) -> str:
+        """Switch to (or confirm) WAL mode; the journal mode. Processes opening a new file at once
+        can get "database is locked" here without SQLite's busy wait: try again for up to 30 s."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _check_wal(self) -> None:
         """StoreError if damage in the write-ahead log would make SQLite drop committed events.
