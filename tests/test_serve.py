@@ -33,7 +33,7 @@ class Server:
     """`pyrerank serve` in a child process; stopped by PID."""
 
     def __init__(self, bundle: Path, store: str, *extra: str) -> None:
-        self.port = free_port()
+        self.store, self.port = store, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "pyrerank.cli", "serve", str(bundle), "--store", store]
         command += ["--port", str(self.port), *extra]
@@ -150,6 +150,7 @@ BAD_REQUESTS = [
     ("PUT", "/items", {"ids": [300], "texts": ["a", "b"]}, 400, "texts has 2 entries"),
     ("PUT", "/items", {"ids": [301], "vectors": [[1.0, "x"]]}, 422, "vectors"),
     ("PUT", "/items", {"ids": [302], "vectors": [[0.0] * 384]}, 400, "vectors must be non-zero"),
+    ("PUT", "/items", {"ids": [303, 304], "vectors": [[1.0] * 384, [1.0]]}, 400, "rows differ in length"),
     ("PUT", "/items", {"ids": [-5], "texts": ["negative id"]}, 400, "ids"),
     ("DELETE", "/items", {"ids": [12345]}, 404, "ids: item 12345"),
 ]
@@ -170,7 +171,7 @@ def test_bad_input_over_http_is_a_4xx_naming_the_field(client, method, path, bod
 def test_a_failed_batch_stores_none_of_its_events(client, server):
     bad = {"events": [{"user": "batch-user", "item": 2}, {"user": "batch-user", "item": 99999}]}
     assert client.post("/observe", json=bad).status_code == 404
-    db = sqlite3.connect(str(Path(server.process.args[server.process.args.index("--store") + 1][10:])))
+    db = sqlite3.connect(server.store.removeprefix("sqlite:///"))
     assert db.execute("SELECT count(*) FROM events WHERE user = ?", ('"batch-user"',)).fetchone() == (0,)
 
 

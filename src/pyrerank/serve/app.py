@@ -268,10 +268,7 @@ def create_app(
     @app.put("/items", response_model=schemas.ItemsResponse, dependencies=guarded)
     def put_items(body: schemas.ItemsRequest) -> dict[str, int]:
         """Add items or replace their vectors; texts are encoded with the model's encoder."""
-        vectors = None
-        if body.vectors is not None:
-            vectors = np.asarray(body.vectors, np.float64) if _rectangular(body.vectors) else body.vectors
-        call(rr.add_items, body.ids, body.texts, vectors=vectors, metadata=body.metadata)
+        call(rr.add_items, body.ids, body.texts, vectors=body.vectors, metadata=body.metadata)
         return {"items": len(rr.catalog or ())}
 
     @app.delete("/items", response_model=schemas.ItemsResponse, dependencies=guarded)
@@ -303,10 +300,6 @@ def _field(loc: Any) -> str:
 
 
 _TYPE_NAMES = {"int", "str", "float", "bool", "list", "dict", "none"}
-
-
-def _rectangular(rows: list[list[Any]]) -> bool:
-    return len({len(row) for row in rows}) <= 1
 
 
 def _check_event(rr: Reranker, event: schemas.Event, where: str) -> None:

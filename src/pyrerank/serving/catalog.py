@@ -27,7 +27,10 @@ def check_dtype(dtype: object) -> None:
 def unit_rows(vectors: Any, n: int) -> np.ndarray:
     """`vectors` as (n, dim) float32 unit rows; TypeError/ValueError naming vectors (and the row)
     for non-numeric, misshapen, non-finite or all-zero input."""
-    arr = np.asarray(vectors)
+    try:
+        arr = np.asarray(vectors)
+    except ValueError:  # rows of different lengths
+        raise ValueError(f"vectors must have shape ({n}, dim): its rows differ in length") from None
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"vectors must be numeric, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[0] != n:
