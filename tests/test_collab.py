@@ -61,25 +61,41 @@ def fitted(collaborative_dim=16):
     return rr
 
 
-def test_fit_appends_collaborative_vectors_and_new_items_rank_by_text(tmp_path):
+def collaborative_part(rr, rows):
+    """(n, c) unit collaborative halves of the catalog rows `rows`."""
+    cf = rr.catalog.vectors(rows)[:, rr.catalog.text_dim :]
+    return cf / np.linalg.norm(cf, axis=1, keepdims=True)
+
+
+def test_fit_appends_collaborative_vectors_and_new_items_get_them_from_their_text(tmp_path):
     rr = fitted()
     assert rr.catalog.dim == rr.catalog.text_dim + 16
-    rr.add_items([100, 101], ["starship fleet in deep space", "a cookbook of soups"])  # after fit: text only
-    assert not rr.catalog.matrix[-2:, rr.catalog.text_dim :].any()
+    rr.add_items([100, 101], ["starship fleet in deep space", "a cookbook of soups"])  # after fit: no engagement
+    new, space, paris = collaborative_part(rr, [6, 7]), collaborative_part(rr, [0, 1]), collaborative_part(rr, [2, 3])
+    assert (new[0] @ space.T).min() > 0.5 > (new[0] @ paris.T).max()  # predicted from its text: the space audience
     rr.observe("v", 0, "like")
     assert [r.item for r in rr.rerank("v", [101, 100], k=2)] == [100, 101]
     rr.save(tmp_path / "saved")
     again = pr.Reranker.load(tmp_path / "saved")
     assert again.catalog.dim == rr.catalog.dim and again.catalog.text_dim == rr.catalog.text_dim
     assert again.rerank("v", [101, 100, 3], k=3) == rr.rerank("v", [101, 100, 3], k=3)
+    np.testing.assert_array_equal(again.catalog.projection, rr.catalog.projection)
     again.add_items([102], ["deep space"])  # a loaded catalog still takes text-width vectors
+    assert collaborative_part(again, [8])[0] @ space[0] > 0.5
+
+
+def test_items_nobody_engaged_with_before_fit_get_collaborative_vectors_from_their_text():
+    rr = pr.Reranker(encoder="hashing")
+    rr.add_items([0, 1, 2, 3, 9], [*TEXTS[:4], "romantic paris love comedy"])
+    log = [pr.Event(f"u{u}", 2 * (u % 2) + i, "like", float(10 * u + i)) for u in range(20) for i in (0, 1)]
+    rr.fit(log, collaborative_dim=8)
+    cold = collaborative_part(rr, [4])[0]
+    assert cold @ collaborative_part(rr, [2])[0] > 0.5 > cold @ collaborative_part(rr, [0])[0]
 
 
 def test_collaborative_vectors_link_items_their_users_share():
     rr = fitted()
-    m = rr.catalog.matrix.astype(np.float32)
-    cf = m[:, rr.catalog.text_dim :]
-    cf /= np.linalg.norm(cf, axis=1, keepdims=True)  # each row is [text; collaborative] / √2
+    cf = collaborative_part(rr, np.arange(len(TEXTS)))  # each row is [text; collaborative] / √2
     assert cf[0] @ cf[1] > 0.9 > 0.1 > cf[0] @ cf[2]  # 0 and 1 are liked by the same users; 0 and 2 never together
 
 

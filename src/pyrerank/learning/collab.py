@@ -1,8 +1,8 @@
 """Collaborative item vectors: a low-rank factorisation of which items the same users engage with.
 
 fit() appends them to the items' text vectors, so one dot product scores a candidate by both
-what it is about and who engages with it; items nobody engaged with keep zeros there and rank
-by their text alone.
+what it is about and who engages with it; items nobody engaged with (and items added later)
+get a collaborative vector predicted from their text by :func:`text_projection`.
 """
 
 from __future__ import annotations
@@ -56,3 +56,14 @@ def item_factors(
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
     out[items, : factors.shape[1]] = np.divide(factors, norms, out=np.zeros_like(factors), where=norms > 0)
     return out
+
+
+def text_projection(text: np.ndarray, factors: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """(text_dim, c) float32 ridge-regression map from text vectors to collaborative vectors,
+    learned on the items that have one: text (n, text_dim) float32 unit rows, factors (n, c)
+    float32 from :func:`item_factors` (zero rows: items in no pair, left out). An item nobody
+    has engaged with yet gets ``unit(text @ map)``: where the audiences of items with texts
+    like its own sit."""
+    warm = np.flatnonzero(np.abs(factors).sum(axis=1) > 0)
+    x, y = text[warm].astype(np.float64), factors[warm].astype(np.float64)
+    return np.linalg.solve(x.T @ x + l2 * np.eye(text.shape[1]), x.T @ y).astype(np.float32)

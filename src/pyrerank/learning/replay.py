@@ -17,7 +17,7 @@ from ..serving.catalog import Catalog
 from ..serving.features import CO_DECAY, CandidateFeatures
 from ..serving.item_stats import ItemStats
 from ..serving.users import UserRecord
-from .collab import item_factors
+from .collab import item_factors, text_projection
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,9 @@ def replay_for_fit(
     fitted = None
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
-        fitted = catalog.with_collaborative(
-            item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed)
-        )
+        factors = item_factors(np.r_[a, b], np.r_[b, a], len(catalog), collaborative_dim, seed=seed)
+        projection = text_projection(catalog.texts(), factors) if factors.any() else None
+        fitted = catalog.with_collaborative(factors, projection)
         catalog = fitted
     if not learns:
         return FitResult(stats, fitted, None)

@@ -49,7 +49,9 @@ class Catalog:
     """Items as rows of one (capacity, dim) matrix of int8, float16 or float32, grown by doubling.
 
     A row is the item's unit text vector (text_dim wide), followed, once fit() has learned them,
-    by its collaborative vector (see pyrerank.collab), the whole row rescaled to unit length.
+    by its unit collaborative vector (see pyrerank.learning.collab), the whole row rescaled to
+    unit length. An item without one (no engagement in fit's log, or added later) gets the one
+    its text predicts through `projection` ((text_dim, dim - text_dim) float32, or None).
     int8 rows are stored by :func:`pyrerank.ops.to_int8` (the direction only; the kernel
     divides by each row's length). Ids are ints or strs (not mixed). Int ids are looked up
     through a direct table when they are dense enough, so mapping 1,000 candidate ids costs a
@@ -70,6 +72,7 @@ class Catalog:
         self.ids: list[ItemId] = []
         self._row_of: dict[ItemId, int] | None = {}  # None: not built yet (an opened save), see row_of
         self.metadata: dict[ItemId, Any] = {}
+        self.projection: np.ndarray | None = None
         self._id_kind: type | None = None  # int or str, fixed by the first id
         self._int_table = np.full(0, -1, np.int64)  # id -> row, while int ids are dense enough
         self._dense_ints = True
@@ -114,11 +117,19 @@ class Catalog:
         return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
     def text_query(self, text_vector: np.ndarray) -> np.ndarray:
-        """(dim,) float32: a (text_dim,) unit text vector placed in the rows' space (zeros where
-        rows carry collaborative vectors: a text says nothing about who engages with what)."""
-        out = np.zeros(self.dim, np.float32)
-        out[: self.text_dim] = text_vector
-        return out
+        """(dim,) float32: a (text_dim,) unit text vector placed in the rows' space, with the
+        collaborative vector its text predicts (zeros before fit has learned a projection)."""
+        return self.with_predicted(text_vector.reshape(1, -1))[0]
+
+    def with_predicted(self, text: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 rows for (n, text_dim) unit text vectors: each followed by the unit
+        collaborative vector `projection` predicts from it (zeros without one), rescaled to unit
+        length as stored rows are."""
+        if self.dim == self.text_dim:
+            return text.astype(np.float32)
+        if self.projection is None:
+            return np.hstack([text, np.zeros((len(text), self.dim - self.text_dim), np.float32)]).astype(np.float32)
+        return _joined(text, text.astype(np.float32) @ self.projection)
 
     def _stored(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit float rows (or rows already of the catalog's dtype, as saved) as stored, and their
@@ -135,21 +146,29 @@ class Catalog:
         self._own()
         self._matrix[rows], self._row_scale[rows] = self._stored(vectors)
 
-    def with_collaborative(self, factors: np.ndarray) -> Catalog:
+    def texts(self) -> np.ndarray:
+        """(len(self), text_dim) float32 unit text vectors of every item."""
+        with self._lock:
+            text = self.vectors(np.arange(len(self.ids)))[:, : self.text_dim]
+        return text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
+
+    def with_collaborative(self, factors: np.ndarray, projection: np.ndarray | None = None) -> Catalog:
         """A copy whose rows carry each item's collaborative vector (appended, or replacing the
         previous one), computed aside: factors (len(self), c) float32, unit or zero rows (c = 0
-        removes them). The copy shares ids, metadata and indexes; this catalog is untouched
-        until :meth:`install` takes the copy's rows."""
+        removes them); `projection` (text_dim, c) float32 fills the zero rows from the items'
+        texts, and those of items added later. The copy shares ids, metadata and indexes; this
+        catalog is untouched until :meth:`install` takes the copy's rows."""
         with self._lock:
-            n = len(self.ids)
-            text = self.vectors(np.arange(n))[:, : self.text_dim]
-            capacity = len(self._matrix)
-        text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-30)
-        rows = np.hstack([text, factors.astype(np.float32)])
-        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+            n, capacity = len(self.ids), len(self._matrix)
+        text = self.texts()
+        factors = factors.astype(np.float32)
+        if projection is not None:
+            cold = ~factors.any(axis=1)
+            factors[cold] = text[cold] @ projection
+        rows = _joined(text, factors)
         out = copy.copy(self)
         out._lock = threading.Lock()
-        out.dim = rows.shape[1]
+        out.dim, out.projection = rows.shape[1], projection
         out._matrix = np.zeros((max(16, capacity), out.dim), self.dtype)
         out._row_scale = np.ones(len(out._matrix), np.float32)
         out._write(slice(0, n), rows)
@@ -165,6 +184,7 @@ class Catalog:
             remap = np.full(n, -1, np.int64)
             remap[keep] = np.arange(int(keep.sum()))
             out = Catalog(self.text_dim, str(self.dtype), dim=self.dim)
+            out.projection = self.projection
             out._id_kind = self._id_kind
             kept_ids = [self.ids[i] for i in np.flatnonzero(keep).tolist()]
             if kept_ids:
@@ -177,15 +197,16 @@ class Catalog:
         once."""
         with self._lock:
             self._matrix, self._row_scale, self.dim = other._matrix, other._row_scale, other.dim
+            self.projection = other.projection
 
     def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
 
         vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved, in the
-            catalog's dtype: kept bit for bit); new items have no collaborative vector yet
-            (zeros), a replaced item keeps none either."""
+            catalog's dtype: kept bit for bit); text vectors get the collaborative vector their
+            text predicts (see :meth:`with_predicted`)."""
         if vectors.shape[1] == self.text_dim < self.dim:
-            vectors = np.hstack([vectors, np.zeros((len(vectors), self.dim - self.text_dim), vectors.dtype)])
+            vectors = self.with_predicted(vectors)
         with self._lock:
             n_before = len(self.ids)
             rows = np.empty(len(ids), np.int64)
@@ -260,6 +281,8 @@ class Catalog:
         with self._lock:
             n = len(self.ids)
             arrays = {"vectors": self.matrix.copy(), "row_scale": self._row_scale[:n].copy()}
+            if self.projection is not None:
+                arrays["projection"] = self.projection.copy()
             meta: dict[str, Any] = {
                 "dtype": str(self.dtype),
                 "text_dim": self.text_dim,
@@ -308,6 +331,14 @@ class Catalog:
             if catalog._id_kind is str:
                 catalog._index_strs(0)
         catalog.metadata = dict((item, value) for item, value in meta["metadata"])
+        projection = arrays.get("projection")
+        if projection is not None and (
+            projection.shape != (catalog.text_dim, catalog.dim - catalog.text_dim)
+            or projection.dtype != np.float32
+            or not np.isfinite(projection).all()
+        ):
+            raise PyrerankError(f"the catalog's projection has shape {projection.shape}, or is not finite float32")
+        catalog.projection = projection
         return catalog
 
     def _check_int_ids(self, ids: np.ndarray) -> None:
@@ -340,3 +371,12 @@ class Catalog:
         rows = np.fromiter(map(self.row_of.get, items, itertools.repeat(-1)), np.int64, count=len(items))
         repeated = _core.mark_duplicates(rows)
         return rows, repeated + int((rows == -1).sum())
+
+
+def _joined(text: np.ndarray, collaborative: np.ndarray) -> np.ndarray:
+    """(n, text_dim + c) float32 rows: unit text beside unit collaborative vectors (zero rows
+    stay zero), each row rescaled to unit length."""
+    norms = np.linalg.norm(collaborative, axis=1, keepdims=True)
+    collaborative = np.divide(collaborative, norms, out=np.zeros_like(collaborative), where=norms > 0)
+    rows = np.hstack([text, collaborative]).astype(np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-30)
