@@ -148,7 +148,7 @@ def test_edge_inputs(rr):
         rr.add_items(["x"], ["a"])
     with pytest.raises(ValueError, match="must be finite"):
         rr.add_items([60], vectors=np.full((1, 384), np.nan))
-    with pytest.raises(pr.UnknownPluginError, match="registered: cosine, fusion, mmr"):
+    with pytest.raises(pr.UnknownPluginError, match="registered: bilinear, cosine, fusion, mlp, mmr"):
         pr.Reranker(encoder="hashing", ranker="nope")
     with pytest.raises(ValueError, match=r"vectors must have shape \(1, dim\)"):
         rr.add_items([61], vectors=np.ones(384))

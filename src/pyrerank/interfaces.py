@@ -88,6 +88,13 @@ class UserQuery:
     interests: np.ndarray
     weights: np.ndarray | None = None
 
+    def mean(self) -> np.ndarray:
+        """(dim,) float32: the interests averaged by weight, one vector for the whole user."""
+        if len(self.interests) == 1:
+            return self.interests[0]
+        w = np.ones(len(self.interests), np.float32) if self.weights is None else self.weights
+        return (w @ self.interests / max(float(np.abs(w).sum()), 1e-30)).astype(np.float32)
+
 
 class InterestModel(abc.ABC):
     """Maintains a user's interest from feedback events. Holds configuration only: the per-user
@@ -197,14 +204,25 @@ class TrainingExamples:
     """Logged choices for learning: each logged positive beside negatives drawn at the same
     moment, every candidate described by the same named columns (see :data:`COLUMNS`).
 
-    columns : the names of the last axis
-    positives : (p, len(columns)) float32
-    negatives : (p, m, len(columns)) float32
+    For rankers that read vectors too (Reranker.fit always fills these):
+
+    users : (p, dim) float32, the user's :meth:`UserQuery.mean` at each positive's moment
+        (zeros for a user with no signal), or None
+    rows : (p, 1 + m) int64 catalog rows of each group's positive, then its negatives, or None
+    item_vectors : (n_items, dim) float32 unit item vectors that `rows` index, or None
+
+    Examples come in the log's time order: :meth:`split` holds out the latest.
     """
 
     columns: tuple[str, ...]
     positives: np.ndarray
     negatives: np.ndarray
+    users: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    item_vectors: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.positives)
 
     def select(self, names: Sequence[str]) -> TrainingExamples:
         """The same examples over `names` only (each must be one of `columns`)."""
@@ -212,7 +230,24 @@ class TrainingExamples:
         if missing:
             raise ValueError(f"these examples have no columns {missing}; they have {list(self.columns)}")
         index = [self.columns.index(name) for name in names]
-        return TrainingExamples(tuple(names), self.positives[:, index], self.negatives[:, :, index])
+        return dataclasses.replace(
+            self, columns=tuple(names), positives=self.positives[:, index], negatives=self.negatives[:, :, index]
+        )
+
+    def split(self, held_out: float) -> tuple[TrainingExamples, TrainingExamples]:
+        """(the earlier examples, the latest `held_out` share of them) for validation."""
+        cut = len(self) - int(round(held_out * len(self)))
+
+        def part(index: slice) -> TrainingExamples:
+            return dataclasses.replace(
+                self,
+                positives=self.positives[index],
+                negatives=self.negatives[index],
+                users=None if self.users is None else self.users[index],
+                rows=None if self.rows is None else self.rows[index],
+            )
+
+        return part(slice(0, cut)), part(slice(cut, None))
 
 
 class Ranker(abc.ABC):

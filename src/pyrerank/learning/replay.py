@@ -109,7 +109,8 @@ def replay_for_fit(
     keep = min(1.0, max_examples / max(1, n_candidates))
     end = resolved[-1][0] if resolved else 0.0
     records = {}
-    positives, negs = [], []
+    positives, negs, users, groups = [], [], [], []
+    no_user = np.zeros(catalog.dim, np.float32)
     for t, user, row, w in resolved:
         record = records.setdefault(user, UserRecord())
         if w > 0 and record.recent and rng.random() < keep:
@@ -129,12 +130,17 @@ def replay_for_fit(
             x = request.columns(COLUMNS)
             positives.append(x[0])
             negs.append(x[1:])
+            users.append(no_user if request.query is None else request.query.mean())
+            groups.append(rows)
         record.apply(interest, row, catalog.vectors(row), w, t, False)
     width = len(COLUMNS)
     examples = TrainingExamples(
         COLUMNS,
         np.asarray(positives, np.float32).reshape(-1, width),
         np.asarray(negs, np.float32).reshape(-1, negatives, width),
+        np.asarray(users, np.float32).reshape(-1, catalog.dim),
+        np.asarray(groups, np.int64).reshape(-1, 1 + negatives),
+        catalog.vectors(np.arange(len(catalog))),
     )
     log.info(
         "fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives)

@@ -75,11 +75,7 @@ class FusionRanker(Ranker):
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
         else:
             interests, interest_weights, sim_weight = q.interests, q.weights, self.weights["similarity"]
-        if request.search is None:  # the usual request: no typed query
-            extra = None if request.recent is None else request.recent.reshape(1, -1)
-            extra_weights = None if request.recent is None else self._recent_weight
-        else:
-            extra, extra_weights = _with_search(request.recent, request.search, self._extra_weights)
+        extra, extra_weights = self._extras(request)
         return _core.fused_topk(
             request.matrix,
             interests,
@@ -94,6 +90,15 @@ class FusionRanker(Ranker):
             ties="position",
         )
 
+    def _extras(self, request: RankRequest) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The kernel's extra queries, (e, dim) float32, and their (e,) weights: the short-term
+        vector and the typed query's, those the request has (None, None: neither)."""
+        if request.search is None:  # the usual request: no typed query
+            if request.recent is None:
+                return None, None
+            return request.recent.reshape(1, -1), self._recent_weight
+        return _with_search(request.recent, request.search, self._extra_weights)
+
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         out = []
         for row in request.columns():
@@ -103,8 +108,9 @@ class FusionRanker(Ranker):
         return out
 
     def fit(self, examples: TrainingExamples, l2: float = 1e-3, iterations: int = 25) -> None:
-        """Pairwise logistic regression (Newton's method): P(positive beats negative) =
-        σ(w · (x_pos − x_neg)), averaged over every logged pair."""
+        """Pairwise logistic regression (Newton's method, each step halved until the loss
+        falls): P(positive beats negative) = σ(w · (x_pos − x_neg)), averaged over every logged
+        pair."""
         examples = examples.select(COLUMNS)
         pos, neg = examples.positives, examples.negatives
         if len(pos) == 0:
@@ -116,12 +122,18 @@ class FusionRanker(Ranker):
         # hand-set weight instead of being driven to 0 by the penalty.
         active = diff.std(axis=0) > 0
         diff, w = diff[:, active], w_all[active]
+
+        def loss(w: np.ndarray) -> float:
+            return float(np.mean(np.logaddexp(0.0, -(diff @ w))) + 0.5 * l2 * w @ w)
+
         for _ in range(iterations):
             z = diff @ w
             p = 1.0 / (1.0 + np.exp(np.clip(z, -30, 30)))  # σ(-z): the chance the pair is mis-ordered
             grad = -(diff * p[:, None]).mean(axis=0) + l2 * w
             hess = (diff * (p * (1 - p))[:, None]).T @ diff / len(diff) + l2 * np.eye(len(w))
-            step = np.linalg.solve(hess, grad)
+            step, before = np.linalg.solve(hess, grad), loss(w)
+            while loss(w - step) > before and np.abs(step).max() > 1e-9:  # a full Newton step can overshoot
+                step /= 2
             w -= step
             if np.abs(step).max() < 1e-6:
                 break

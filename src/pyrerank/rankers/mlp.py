@@ -1,0 +1,148 @@
+"""The mlp ranker: a small multilayer perceptron over the fusion columns and learned interactions
+of the user's and the item's vectors, trained by fit as a click model, served in numpy and the
+C++ kernel (no torch per request)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..interfaces import COLUMNS, Ranker, RankRequest, State, TrainingExamples
+from . import _training
+
+
+class MLPRanker(Ranker):
+    """score = w₂ · relu(W₁ z + b₁) + b₂, a click logit, over z = [the standardised COLUMNS;
+    h interactions]: interaction j = Σ_d u_d · i_d · W_jd · dim (u the user's interest,
+    :meth:`UserQuery.mean`, i the candidate's unit vector), scored by the kernel as h query
+    vectors u ⊙ W_j · dim. Untrained, every score is 0 and candidates keep their order.
+
+    hidden : width of the hidden layer; interactions : h; epochs, lr, l2, seed : training
+    """
+
+    name = "mlp"
+
+    def __init__(
+        self,
+        hidden: int = 32,
+        interactions: int = 8,
+        epochs: int = 4,
+        lr: float = 0.003,
+        l2: float = 1e-5,
+        seed: int = 0,
+    ) -> None:
+        for name, value in (("hidden", hidden), ("interactions", interactions)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.hidden, self.interactions = hidden, interactions
+        self.epochs, self.lr, self.l2, self.seed = epochs, lr, l2, seed
+        self.params: dict[str, np.ndarray] = {}
+        self.validation: dict[str, float] = {}
+
+    def _inputs(self, columns: np.ndarray, interactions: np.ndarray) -> np.ndarray:
+        """(..., c + h) float32 z from (..., c) raw columns and (..., h) interactions."""
+        p = self.params
+        return np.concatenate([(columns - p["mean"]) / p["std"], interactions], axis=-1, dtype=np.float32)
+
+    def _output(self, z: np.ndarray) -> np.ndarray:
+        p = self.params
+        return np.maximum(z @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"][0]
+
+    def _interactions(self, request: RankRequest) -> np.ndarray:
+        """(n, h) float32: each candidate's learned interactions with the user (0 with no signal)."""
+        w = self.params["w"]
+        if request.matrix.shape[1] != w.shape[1]:
+            raise ValueError(
+                f"the mlp ranker learned {w.shape[1]}-d vectors, the catalog's are {request.matrix.shape[1]}-d: "
+                "fit it again"
+            )
+        if request.query is None:
+            return np.zeros((len(request.rows), len(w)), np.float32)
+        queries = np.ascontiguousarray(request.query.mean() * w * np.float32(w.shape[1]))
+        return _core.score(request.matrix, queries, request.rows).T
+
+    def score(self, request: RankRequest) -> np.ndarray:
+        if not self.params:
+            return np.zeros(len(request.rows), np.float32)
+        z = self._inputs(request.columns(), self._interactions(request))
+        return self._output(z).astype(np.float32)
+
+    def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.score(request)
+        order = np.argsort(-scores, kind="stable")[:k]  # equal scores keep the recall stage's order
+        return request.rows[order], scores[order]
+
+    def probability(self, request: RankRequest) -> np.ndarray:
+        """(n,) float32 chance of a click on each candidate, as fit's click model estimates it
+        (against candidates drawn at random from the catalog)."""
+        return (1.0 / (1.0 + np.exp(-self.score(request)))).astype(np.float32)
+
+    def explain(self, request: RankRequest) -> list[dict[str, float]]:
+        """Per candidate: how much its score would drop if each column took its average value
+        ("interactions": if the user-item interactions were 0); "other" holds the rest."""
+        if not self.params:
+            return super().explain(request)
+        columns, interactions = request.columns(), self._interactions(request)
+        c = len(COLUMNS)
+        out = []
+        for x, inter in zip(columns, interactions):
+            # rows: as is, then each column at its mean, then without interactions
+            xs, inters = np.tile(x, (c + 2, 1)), np.tile(inter, (c + 2, 1))
+            xs[np.arange(1, c + 1), np.arange(c)] = self.params["mean"]
+            inters[-1] = 0.0
+            scores = self._output(self._inputs(xs, inters)).tolist()
+            parts = {name: scores[0] - s for name, s in zip((*COLUMNS, "interactions"), scores[1:])}
+            parts["other"] = scores[0] - sum(parts.values())
+            parts["score"] = scores[0]
+            out.append(parts)
+        return out
+
+    def fit(self, examples: TrainingExamples) -> None:
+        examples = examples.select(COLUMNS)
+        if len(examples) < 10 or examples.item_vectors is None:
+            return
+        dim, h, c = examples.item_vectors.shape[1], self.interactions, len(COLUMNS)
+        rng = np.random.default_rng(self.seed)
+        every = np.concatenate([examples.positives, examples.negatives.reshape(-1, c)])
+        std = every.std(axis=0)
+        p = {
+            "mean": every.mean(axis=0).astype(np.float32),
+            "std": np.where(std > 0, std, 1.0).astype(np.float32),
+            "w": (rng.standard_normal((h, dim)) / np.sqrt(dim)).astype(np.float32),
+            "w1": (rng.standard_normal((c + h, self.hidden)) * np.sqrt(2.0 / (c + h))).astype(np.float32),
+            "b1": np.zeros(self.hidden, np.float32),
+            "w2": (rng.standard_normal(self.hidden) / np.sqrt(self.hidden)).astype(np.float32),
+            "b2": np.zeros(1, np.float32),
+        }
+        self.params = p
+        learned = {k: p[k] for k in ("w", "w1", "b1", "w2", "b2")}
+
+        def forward(batch: _training.Batch):
+            ui = batch.users[:, None, :] * batch.items * np.float32(dim)  # (b, g, dim)
+            z = self._inputs(batch.x, ui @ p["w"].T)
+            a1 = z @ p["w1"] + p["b1"]
+            h1 = np.maximum(a1, 0.0)
+
+            def backward(dl: np.ndarray) -> dict[str, np.ndarray]:
+                da1 = dl[:, :, None] * p["w2"] * (a1 > 0)
+                d_inter = (da1 @ p["w1"].T)[:, :, c:]
+                return {
+                    "w": d_inter.reshape(-1, h).T @ ui.reshape(-1, dim),
+                    "w1": z.reshape(-1, c + h).T @ da1.reshape(-1, self.hidden),
+                    "b1": da1.sum(axis=(0, 1)),
+                    "w2": np.einsum("bgk,bg->k", h1, dl),
+                    "b2": np.array([dl.sum()], np.float32),
+                }
+
+            return h1 @ p["w2"] + p["b2"][0], backward
+
+        self.validation = _training.train(
+            "mlp", examples, learned, forward, epochs=self.epochs, lr=self.lr, l2=self.l2, seed=self.seed
+        )
+
+    def get_state(self) -> State:
+        return {**self.params, "validation": self.validation}
+
+    def set_state(self, state: State) -> None:
+        self.params = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+        self.validation = dict(state.get("validation", {}))

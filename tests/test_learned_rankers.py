@@ -1,0 +1,139 @@
+"""The learned rankers, bilinear and mlp: conformance when trained, what they learn, the click
+metrics fit reports, and a whole Reranker fit/save/load with each."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import pyrerank as pr
+from pyrerank.interfaces import COLUMNS, TrainingExamples
+from pyrerank.rankers._training import click_metrics
+from pyrerank.rankers.bilinear import BilinearRanker
+from pyrerank.rankers.mlp import MLPRanker
+from pyrerank.testing import RankerConformance
+
+DIM, ITEMS, NEGATIVES = 16, 100, 4
+
+
+def unit(m: np.ndarray) -> np.ndarray:
+    return (m / np.linalg.norm(m, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def hidden_taste_examples(n: int = 3000, seed: int = 0) -> TrainingExamples:
+    """Groups whose positive is the candidate with the highest uᵀ M i for a hidden diagonal M of ±1s:
+    the cosine similarity column says nothing about it, only a learned interaction can."""
+    rng = np.random.default_rng(seed)
+    items = unit(rng.standard_normal((ITEMS, DIM)))
+    m = np.diag(rng.choice([-1.0, 1.0], DIM))  # a taste cosine (all +1) cannot see
+    users = unit(rng.standard_normal((n, DIM)))
+    rows = np.stack([rng.choice(ITEMS, 1 + NEGATIVES, replace=False) for _ in range(n)])
+    taste = np.einsum("nd,de,nge->ng", users, m, items[rows])
+    best = taste.argmax(axis=1)
+    rows[np.arange(n), 0], rows[np.arange(n), best] = rows[np.arange(n), best], rows[np.arange(n), 0]
+    x = rng.standard_normal((n, 1 + NEGATIVES, len(COLUMNS))).astype(np.float32)  # noise columns
+    x[:, :, COLUMNS.index("similarity")] = np.einsum("nd,ngd->ng", users, items[rows])
+    return TrainingExamples(COLUMNS, x[:, 0], x[:, 1:], users, rows, items)
+
+
+@pytest.fixture(scope="module")
+def examples() -> TrainingExamples:
+    return hidden_taste_examples()
+
+
+def trained(cls, examples):
+    ranker = cls(epochs=8) if cls is MLPRanker else cls(epochs=8, lr=0.02)
+    ranker.fit(examples)
+    return ranker
+
+
+@pytest.mark.parametrize("cls", [BilinearRanker, MLPRanker])
+def test_a_learned_interaction_finds_what_cosine_cannot(cls, examples):
+    ranker = trained(cls, examples)
+    assert ranker.validation["auc"] > 0.8 and ranker.validation["groups"] == 300  # the latest 10%, held out
+    similarity = np.concatenate([examples.positives[:, None], examples.negatives], axis=1)[:, :, 0]
+    labels = np.zeros_like(similarity)
+    labels[:, 0] = 1
+    assert click_metrics(similarity, labels)["auc"] < 0.6  # cosine alone: barely better than chance
+
+
+def test_click_metrics_match_counting_every_pair():
+    rng = np.random.default_rng(3)
+    logits = np.round(rng.standard_normal(200), 1)  # ties on purpose
+    labels = (rng.random(200) < 0.3).astype(np.float32)
+    pos, neg = logits[labels == 1], logits[labels == 0]
+    pairs = [(p > q) + 0.5 * (p == q) for p, q in itertools.product(pos, neg)]
+    got = click_metrics(logits, labels)
+    assert got["auc"] == pytest.approx(np.mean(pairs), abs=1e-4)
+    probability = 1 / (1 + np.exp(-logits))
+    want = -np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability))
+    assert got["log_loss"] == pytest.approx(want, abs=1e-4)
+
+
+class TestTrainedBilinear(RankerConformance):
+    def make_ranker(self):
+        return trained(BilinearRanker, hidden_taste_examples(600))
+
+
+class TestTrainedMLP(RankerConformance):
+    def make_ranker(self):
+        return trained(MLPRanker, hidden_taste_examples(600))
+
+
+class TestUntrainedMLP(RankerConformance):
+    def make_ranker(self):
+        return MLPRanker()
+
+
+class TestUntrainedBilinear(RankerConformance):
+    def make_ranker(self):
+        return BilinearRanker()
+
+
+ITEMS_TEXT = {i: f"{topic} story number {i}" for i, topic in enumerate(["space", "paris", "bees", "horror"] * 10)}
+
+
+def history(n_users: int = 80) -> list[pr.Event]:
+    """Users who each like items of one topic, in time order."""
+    rng = np.random.default_rng(0)
+    out = []
+    for u in range(n_users):
+        topic = (u // 2) % 4
+        for t, item in enumerate(rng.choice(np.arange(topic, 40, 4), 6, replace=False)):
+            out.append(pr.Event(f"u{u}", int(item), "like", timestamp=1000.0 * u + t))
+    return out
+
+
+@pytest.mark.parametrize("name", ["bilinear", "mlp"])
+def test_fit_trains_it_and_a_save_keeps_it(name, tmp_path):
+    rr = pr.Reranker(encoder="hashing", ranker=name)
+    rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
+    rr.fit(history(), collaborative_dim=8)
+    assert 0.5 < rr.ranker.validation["auc"] <= 1.0 and rr.ranker.validation["log_loss"] > 0
+    rr.observe("fan", 0, "like")
+    rr.observe("fan", 4, "like")
+    top = [r.item for r in rr.rerank("fan", list(range(1, 40)), k=5)]
+    assert sum(item % 4 == 0 for item in top) >= 4  # the space fan gets space stories
+    rr.save(tmp_path / "saved")
+    back = pr.Reranker.load(tmp_path / "saved")
+    assert type(back.ranker) is type(rr.ranker) and back.ranker.validation == rr.ranker.validation
+    assert back.rerank("fan", list(range(1, 40)), k=5) == rr.rerank("fan", list(range(1, 40)), k=5)
+    explained = rr.explain("fan", 8)
+    assert explained["score"] == pytest.approx(rr.rerank("fan", [8])[0].score, abs=1e-4)
+
+
+def test_options_are_checked_by_name():
+    with pytest.raises(ValueError, match="low_rank must be an int >= 1"):
+        pr.Reranker(encoder="hashing", ranker="bilinear", ranker_options={"low_rank": 0})
+    with pytest.raises(ValueError, match="hidden must be an int >= 1"):
+        pr.Reranker(encoder="hashing", ranker="mlp", ranker_options={"hidden": 2.5})
+
+
+def test_a_ranker_fitted_on_other_vectors_says_so(examples):
+    ranker = trained(MLPRanker, examples)
+    request = TestTrainedMLP()._request(pr.UserQuery(unit(np.ones((1, 8)))))
+    request.matrix, request.recent = np.ascontiguousarray(request.matrix[:, :8]), None
+    with pytest.raises(ValueError, match="learned 16-d vectors, the catalog's are 8-d"):
+        ranker.score(request)
