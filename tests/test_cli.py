@@ -62,9 +62,9 @@ def test_eval_writes_table_json_and_chart(movielens_dir, tmp_path):
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
-    assert "| popularity | realtime | 0.671 | 0.420 | 0.357 |" in done.stdout
+    assert "| popularity | realtime | 0.671 | 0.420 | 0.357 |" in done.stdout and "| – |" in done.stdout
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["config"]["steps"] == 5310 and "popularity" in saved["results"]["realtime"]
+    assert saved["config"]["steps"] == {"realtime": 5310} and "popularity" in saved["results"]["realtime"]
     assert (tmp_path / "ndcg.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

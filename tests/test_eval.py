@@ -4,6 +4,7 @@ reference figures on the real data."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +199,26 @@ def test_reference_baselines_are_reproduced(movielens_dir):
     for method, want in reference.items():
         for metric, value in zip(("HR@10", "NDCG@10", "MRR"), want):
             assert abs(got[method][metric] - value) <= 0.005, (method, metric, got[method][metric])
+
+
+def test_eval_all_protocols_gives_one_report_with_click_metrics(tmp_path, capsys):
+    """`pyrerank eval --protocol all`: every method on replay-100, full and cold-items in one
+    table and one results.json; a click model's held-out ROC-AUC beside its ranking figures."""
+    from pyrerank.cli import main
+
+    rng = np.random.default_rng(3)
+    ratings = [
+        (user, int(item), 4.5 if t % 4 else 2.0, 1000 * user + t)
+        for user in (1, 2, 3, 4)
+        for t, item in enumerate(rng.choice(np.arange(1, 301), 60, replace=False))
+    ]
+    folder = write_movielens(tmp_path / "data", ratings, n_items=1000)
+    args = ["eval", "--data", str(folder), "--protocol", "all", "--methods", "random,pyrerank:mlp"]
+    assert main([*args, "--variant", "realtime", "--encoder", "hashing", "--quiet", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert list(saved["results"]) == ["realtime", "realtime, full", "realtime, cold-items"]
+    assert saved["config"]["steps"]["realtime, full"] == 40
+    for by_method in saved["results"].values():
+        assert 0.5 < by_method["pyrerank:mlp"]["AUC"] <= 1 and "AUC" not in by_method["random"]
+    table = capsys.readouterr().out
+    assert table.count("| pyrerank:mlp |") == 3 and "| random | realtime, cold-items |" in table

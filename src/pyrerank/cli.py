@@ -82,40 +82,43 @@ def evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .eval import report
+    from .eval.protocol import PROTOCOLS
     from .eval.run import DEFAULT_METHODS, Experiment
 
     methods = tuple(args.methods.split(",")) if args.methods else DEFAULT_METHODS
-    variants = ("realtime", "static") if args.variant == "both" else (args.variant,)
+    protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
+    wanted = ("realtime", "static") if args.variant == "both" else (args.variant,)
     started = time.perf_counter()
-    experiment = Experiment(
-        args.data,
-        encoder=args.encoder,
-        cache_dir=args.cache_dir,
-        seed=args.seed,
-        progress=not args.quiet,
-        protocol_name=args.protocol,
-    )
-    label = "{}" if args.protocol == "replay-100" else f"{{}}, {args.protocol}"
-    results = {label.format(variant): experiment.run(methods, variant) for variant in variants}
+    results, steps = {}, {}
+    for name in protocols:
+        experiment = Experiment(
+            args.data,
+            encoder=args.encoder,
+            cache_dir=args.cache_dir,
+            seed=args.seed,
+            progress=not args.quiet,
+            protocol_name=name,
+        )
+        variants = ("realtime",) if name == "cold-items" and len(protocols) > 1 else wanted  # realtime only
+        label = "{}" if name == "replay-100" else f"{{}}, {name}"
+        for variant in variants:
+            results[label.format(variant)] = experiment.run(methods, variant)
+            steps[label.format(variant)] = experiment.n_steps
     seconds = time.perf_counter() - started
     print(report.table(results))
     config = {
         "data": str(args.data),
         "data_name": Path(args.data).name,
         "methods": methods,
-        "variants": variants,
-        "protocol": args.protocol,
+        "protocols": protocols,
         "seed": args.seed,
         "encoder": experiment.encoder_name,
         "users": len(experiment.split.users),
-        "steps": experiment.n_steps,
+        "steps": steps,
         "encode_seconds": round(experiment.encode_seconds, 1),
         "total_seconds": round(seconds, 1),
     }
-    print(
-        f"\n{config['users']} users, {config['steps']} steps; encoding {config['encode_seconds']} s, "
-        f"total {config['total_seconds']} s"
-    )
+    print(f"\n{config['users']} users; steps {steps}; total {config['total_seconds']} s")
     if args.out:
         for path in report.save(Path(args.out), results, config):
             print(f"wrote {path}")
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--max-body-bytes", type=_positive_int, default=8 << 20)
     p_serve.set_defaults(run=serve)
     p_eval = sub.add_parser(
-        "eval", help="replay-100 or full-ranking evaluation on MovieLens-layout data (docs/EVAL.md)"
+        "eval", help="replay-100, full-ranking and cold-item evaluation on MovieLens-layout data (docs/EVAL.md)"
     )
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
     p_eval.add_argument(
@@ -232,10 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument(
         "--protocol",
-        choices=["replay-100", "full", "cold-items"],
+        choices=["replay-100", "full", "cold-items", "all"],
         default="replay-100",
         help="replay-100: the target among 99 sampled unrated items; full: among every item not yet "
-        "observed; cold-items: 20%% of items never seen by fit or counts (realtime only)",
+        "observed; cold-items: 20%% of items never seen by fit or counts (realtime only); all: the three, "
+        "in one report",
     )
     p_eval.add_argument("--encoder", default="minilm", help="encoder for item texts (default: minilm)")
     p_eval.add_argument(

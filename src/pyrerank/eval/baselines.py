@@ -22,6 +22,10 @@ class Method:
     def score(self, user: int, rows: np.ndarray, now: float) -> np.ndarray:
         raise NotImplementedError
 
+    def click_metrics(self) -> dict[str, float]:
+        """{"AUC": ..., "log-loss": ...} of a click model on its held-out training examples; {} for others."""
+        return {}
+
 
 class RandomScores(Method):
     name = "random"
@@ -91,6 +95,10 @@ class PyrerankMethod(Method):
         self.name, self.rr, self.item_ids = name, reranker, item_ids
         self.user_texts = user_texts or {}
         self.texts_fed: dict[int, int] = {}  # user -> how many of their texts were observed
+
+    def click_metrics(self):
+        validation = getattr(self.rr.ranker, "validation", None)
+        return {"AUC": validation["auc"], "log-loss": validation["log_loss"]} if validation else {}
 
     def observe(self, user, row, kind, timestamp, in_train=False):
         self.rr.observe(user, int(self.item_ids[row]), kind, timestamp=float(timestamp), count=not in_train)

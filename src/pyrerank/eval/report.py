@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-METRIC_COLUMNS = ("HR@10", "NDCG@10", "MRR", "coverage", "diversity", "novelty")
+METRIC_COLUMNS = ("HR@10", "NDCG@10", "MRR", "coverage", "diversity", "novelty", "AUC")
 
 
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """Markdown table: one row per (method, variant)."""
+    """Markdown table: one row per (method, variant); "–" where a method has no such figure (AUC:
+    only click models have one)."""
     lines = ["| method | variant | " + " | ".join(METRIC_COLUMNS) + " |", "|---|---|" + "---|" * len(METRIC_COLUMNS)]
     for variant, by_method in results.items():
         for method, m in by_method.items():
-            lines.append(f"| {method} | {variant} | " + " | ".join(f"{m[c]:.3f}" for c in METRIC_COLUMNS) + " |")
+            cells = [f"{m[c]:.3f}" if c in m else "–" for c in METRIC_COLUMNS]
+            lines.append(f"| {method} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -39,7 +41,7 @@ def save(out: Path, results: dict, config: dict) -> list[Path]:
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
     ax.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(methods))], methods)
     ax.set_ylabel("NDCG@10")
-    ax.set_title(f"replay-100 on {config['data_name']} ({config['steps']} steps, seed {config['seed']})")
+    ax.set_title(f"{', '.join(config['protocols'])} on {config['data_name']} (seed {config['seed']})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "ndcg.png", dpi=120)

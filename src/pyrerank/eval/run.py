@@ -1,4 +1,4 @@
-"""`pyrerank eval`: run replay-100 for the baselines and pyrerank in one pass per variant."""
+"""`pyrerank eval`: run a protocol for the baselines and pyrerank in one pass per variant."""
 
 from __future__ import annotations
 
@@ -140,6 +140,7 @@ class Experiment:
             out[name] = {
                 **metrics.accuracy(np.array(ranks[name])),
                 **metrics.beyond_accuracy(tops[name], self.vectors, self.train_counts, len(d.item_ids)),
+                **built[name].click_metrics(),
             }
         log.info("%s replay of %d steps took %.1f s", variant, len(steps), seconds)
         return out
