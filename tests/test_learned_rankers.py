@@ -137,3 +137,16 @@ def test_a_ranker_fitted_on_other_vectors_says_so(examples):
     request.matrix, request.recent = np.ascontiguousarray(request.matrix[:, :8]), None
     with pytest.raises(ValueError, match="learned 16-d vectors, the catalog's are 8-d"):
         ranker.score(request)
+
+
+def test_mlp_scores_from_one_kernel_pass_equal_the_columns_they_stand_for(examples):
+    """score() gathers every similarity in one kernel pass: it equals the MLP applied to
+    RankRequest.columns() and the interactions u ⊙ W_j · dim computed in numpy."""
+    ranker = trained(MLPRanker, examples)
+    request = TestTrainedMLP()._request(pr.UserQuery(unit(np.ones((2, DIM))), np.array([1.0, 0.5], np.float32)))
+    request.search = unit(np.arange(DIM, dtype=np.float32))
+    p = ranker.params
+    inter = (request.vectors() * request.query.mean() * DIM) @ p["w"].T
+    z = np.hstack([(request.columns() - p["mean"]) / p["std"], inter])
+    want = np.maximum(z @ p["w1"] + p["b1"], 0) @ p["w2"] + p["b2"][0]
+    np.testing.assert_allclose(ranker.score(request), want, rtol=1e-4, atol=1e-4)

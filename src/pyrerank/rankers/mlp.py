@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..interfaces import COLUMNS, Ranker, RankRequest, State, TrainingExamples
+from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
 from . import _training
 
 
@@ -38,6 +38,7 @@ class MLPRanker(Ranker):
         self.epochs, self.lr, self.l2, self.seed = epochs, lr, l2, seed
         self.params: dict[str, np.ndarray] = {}
         self.validation: dict[str, float] = {}
+        self._folded: tuple[np.ndarray, np.ndarray] | None = None  # (w1, b1) for raw inputs
 
     def _inputs(self, columns: np.ndarray, interactions: np.ndarray) -> np.ndarray:
         """(..., c + h) float32 z from (..., c) raw columns and (..., h) interactions."""
@@ -48,28 +49,57 @@ class MLPRanker(Ranker):
         p = self.params
         return np.maximum(z @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"][0]
 
-    def _interactions(self, request: RankRequest) -> np.ndarray:
-        """(n, h) float32: each candidate's learned interactions with the user (0 with no signal)."""
-        w = self.params["w"]
+    def _raw_inputs(self, request: RankRequest) -> np.ndarray:
+        """(n, c + h) float32: every candidate's COLUMNS, then its h learned interactions with the
+        user (0 with no signal), every similarity from one kernel pass over the candidates."""
+        w, q = self.params["w"], request.query
         if request.matrix.shape[1] != w.shape[1]:
             raise ValueError(
                 f"the mlp ranker learned {w.shape[1]}-d vectors, the catalog's are {request.matrix.shape[1]}-d: "
                 "fit it again"
             )
-        if request.query is None:
-            return np.zeros((len(request.rows), len(w)), np.float32)
-        queries = np.ascontiguousarray(request.query.mean() * w * np.float32(w.shape[1]))
-        return _core.score(request.matrix, queries, request.rows).T
+        n, c = len(request.rows), len(COLUMNS)
+        z = np.zeros((n, c + len(w)), np.float32)
+        z[:, c - len(FEATURE_NAMES) : c] = request.features.matrix()
+        queries, into = [], []  # query vectors and the columns of z their dots go to
+        if q is not None:
+            queries += [q.interests, request.query.mean() * w * np.float32(w.shape[1])]
+            into += [0] * len(q.interests) + list(range(c, c + len(w)))
+        for column, vector in ((1, request.recent), (2, request.search)):
+            if vector is not None:
+                queries.append(vector.reshape(1, -1))
+                into.append(column)
+        if queries:
+            dots = _core.score(request.matrix, np.ascontiguousarray(np.vstack(queries), np.float32), request.rows)
+            if q is not None:
+                m = len(q.interests)
+                interest = dots[:m] if q.weights is None else dots[:m] * q.weights[:, None]
+                z[:, 0] = interest.max(axis=0)
+                z[:, c:] = dots[m : m + len(w)].T
+                dots, into = dots[m + len(w) :], into[m + len(w) :]
+            z[:, into] = dots.T
+        return z
 
     def score(self, request: RankRequest) -> np.ndarray:
         if not self.params:
             return np.zeros(len(request.rows), np.float32)
-        z = self._inputs(request.columns(), self._interactions(request))
-        return self._output(z).astype(np.float32)
+        if self._folded is None:  # the standardisation folded into the first layer
+            p, c = self.params, len(COLUMNS)
+            w1 = p["w1"].copy()
+            w1[:c] /= p["std"][:, None]
+            self._folded = (w1, p["b1"] - (p["mean"] / p["std"]) @ p["w1"][:c])
+        w1, b1 = self._folded
+        hidden = self._raw_inputs(request) @ w1
+        hidden += b1
+        return (np.maximum(hidden, 0.0, out=hidden) @ self.params["w2"] + self.params["b2"][0]).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score(request)
-        order = np.argsort(-scores, kind="stable")[:k]  # equal scores keep the recall stage's order
+        if k < len(scores):  # only the candidates tied with the k-th best or above get sorted
+            contenders = np.flatnonzero(scores >= np.partition(scores, len(scores) - k)[len(scores) - k])
+        else:
+            contenders = np.arange(len(scores))
+        order = contenders[np.argsort(-scores[contenders], kind="stable")[:k]]  # ties: the recall order
         return request.rows[order], scores[order]
 
     def probability(self, request: RankRequest) -> np.ndarray:
@@ -82,10 +112,10 @@ class MLPRanker(Ranker):
         ("interactions": if the user-item interactions were 0); "other" holds the rest."""
         if not self.params:
             return super().explain(request)
-        columns, interactions = request.columns(), self._interactions(request)
         c = len(COLUMNS)
+        raw = self._raw_inputs(request)
         out = []
-        for x, inter in zip(columns, interactions):
+        for x, inter in zip(raw[:, :c], raw[:, c:]):
             # rows: as is, then each column at its mean, then without interactions
             xs, inters = np.tile(x, (c + 2, 1)), np.tile(inter, (c + 2, 1))
             xs[np.arange(1, c + 1), np.arange(c)] = self.params["mean"]
@@ -114,7 +144,7 @@ class MLPRanker(Ranker):
             "w2": (rng.standard_normal(self.hidden) / np.sqrt(self.hidden)).astype(np.float32),
             "b2": np.zeros(1, np.float32),
         }
-        self.params = p
+        self.params, self._folded = p, None
         learned = {k: p[k] for k in ("w", "w1", "b1", "w2", "b2")}
 
         def forward(batch: _training.Batch):
@@ -144,5 +174,5 @@ class MLPRanker(Ranker):
         return {**self.params, "validation": self.validation}
 
     def set_state(self, state: State) -> None:
-        self.params = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+        self.params, self._folded = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}, None
         self.validation = dict(state.get("validation", {}))
