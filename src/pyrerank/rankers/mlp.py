@@ -63,7 +63,7 @@ class MLPRanker(Ranker):
         z[:, c - len(FEATURE_NAMES) : c] = request.features.matrix()
         queries, into = [], []  # query vectors and the columns of z their dots go to
         if q is not None:
-            queries += [q.interests, request.query.mean() * w * np.float32(w.shape[1])]
+            queries += [q.interests, q.mean() * w * np.float32(w.shape[1])]
             into += [0] * len(q.interests) + list(range(c, c + len(w)))
         for column, vector in ((1, request.recent), (2, request.search)):
             if vector is not None:
