@@ -3,14 +3,12 @@ metrics fit reports, and a whole Reranker fit/save/load with each."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 import pyrerank as pr
 from pyrerank.interfaces import COLUMNS, TrainingExamples
-from pyrerank.rankers._training import click_metrics
+from pyrerank.rankers._training import choice_metrics
 from pyrerank.rankers.bilinear import BilinearRanker
 from pyrerank.rankers.mlp import MLPRanker
 from pyrerank.testing import RankerConformance
@@ -52,24 +50,35 @@ def trained(cls, examples):
 @pytest.mark.parametrize("cls", [BilinearRanker, MLPRanker])
 def test_a_learned_interaction_finds_what_cosine_cannot(cls, examples):
     ranker = trained(cls, examples)
-    assert ranker.validation["auc"] > 0.8 and ranker.validation["groups"] == 300  # the latest 10%, held out
+    assert ranker.validation["auc"] > 0.8 and ranker.validation["groups"] == 300  # the latest 10%
     similarity = np.concatenate([examples.positives[:, None], examples.negatives], axis=1)[:, :, 0]
     labels = np.zeros_like(similarity)
     labels[:, 0] = 1
-    assert click_metrics(similarity, labels)["auc"] < 0.6  # cosine alone: barely better than chance
+    assert choice_metrics(similarity, labels)["auc"] < 0.6  # cosine alone: barely better than chance
 
 
-def test_click_metrics_match_counting_every_pair():
+def test_choice_metrics_match_counting_every_pair():
     rng = np.random.default_rng(3)
-    logits = np.round(rng.standard_normal(200), 1)  # ties on purpose
-    labels = (rng.random(200) < 0.3).astype(np.float32)
-    pos, neg = logits[labels == 1], logits[labels == 0]
-    pairs = [(p > q) + 0.5 * (p == q) for p, q in itertools.product(pos, neg)]
-    got = click_metrics(logits, labels)
-    assert got["auc"] == pytest.approx(np.mean(pairs), abs=1e-4)
-    probability = 1 / (1 + np.exp(-logits))
-    want = -np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability))
-    assert got["log_loss"] == pytest.approx(want, abs=1e-4)
+    logits = np.round(rng.standard_normal((40, 5)), 1)  # ties on purpose
+    labels = np.zeros((40, 5), np.float32)
+    labels[np.arange(40), rng.integers(0, 5, 40)] = 1
+    got = choice_metrics(logits, labels)
+    pairs = [
+        np.mean([(g[labels[i] == 1][0] > o) + 0.5 * (g[labels[i] == 1][0] == o) for o in g[labels[i] == 0]])
+        for i, g in enumerate(logits)
+    ]
+    assert got["auc"] == pytest.approx(np.mean(pairs), abs=1e-4) and got["groups"] == 40
+    chosen = np.exp(logits[labels == 1]) / np.exp(logits).sum(axis=1)
+    assert got["log_loss"] == pytest.approx(-np.mean(np.log(chosen)), abs=1e-4)
+
+
+@pytest.mark.parametrize("cls", [BilinearRanker, MLPRanker])
+def test_probabilities_follow_the_scores(cls, examples):
+    ranker = trained(cls, examples)
+    request = TestTrainedMLP()._request(pr.UserQuery(unit(np.ones((1, DIM)))))
+    scores, chances = ranker.score(request), ranker.probability(request)
+    assert chances.dtype == np.float32 and ((chances > 0) & (chances < 1)).all() and chances.sum() == pytest.approx(1)
+    assert (np.argsort(scores, kind="stable") == np.argsort(chances, kind="stable")).all()
 
 
 class TestTrainedBilinear(RankerConformance):
@@ -148,5 +157,5 @@ def test_mlp_scores_from_one_kernel_pass_equal_the_columns_they_stand_for(exampl
     p = ranker.params
     inter = (request.vectors() * request.query.mean() * DIM) @ p["w"].T
     z = np.hstack([(request.columns() - p["mean"]) / p["std"], inter])
-    want = np.maximum(z @ p["w1"] + p["b1"], 0) @ p["w2"] + p["b2"][0]
+    want = np.maximum(z @ p["w1"] + p["b1"], 0) @ p["w2"] + request.columns() @ p["linear"]
     np.testing.assert_allclose(ranker.score(request), want, rtol=1e-4, atol=1e-4)

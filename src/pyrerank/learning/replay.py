@@ -50,10 +50,11 @@ def replay_for_fit(
 
     Pass 1 adds the log's counts to a copy of `stats`. Pass 2 featurises, before each
     positive event of a user with history, the positive item and `negatives` random catalog
-    items as rerank() would just after fit, except that the counts come from the other half of
-    the users: an example must not see its own event in the counts (serving never sees the
-    next event's). For a ranker that overrides Ranker.fit, those (positive, negatives) groups
-    become TrainingExamples over every one of COLUMNS.
+    items as rerank() would at that moment, except that the counts come from the other half of
+    the users (each of their events counted twice, to stand for all): an example must not see
+    its own event in the counts (serving never sees the next event's). For a ranker that
+    overrides Ranker.fit, those (positive, negatives) groups become TrainingExamples over every
+    one of COLUMNS, with the users' and the items' vectors.
     """
     if negatives < 1 or max_examples < 0:
         raise ValueError(f"negatives must be >= 1 and max_examples >= 0, got {negatives} and {max_examples}")
@@ -90,7 +91,8 @@ def replay_for_fit(
         if w > 0:
             links = record.co_links()
             stats.record(user, row, w, t, links)
-            folds[fold].record(user, row, w, t, links)
+            for _ in range(2):  # half the users stand for all: their counts on the scale serving sees
+                folds[fold].record(user, row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
         record.apply(interest, row, catalog.vectors(row), w, t, False)
     fitted = None
@@ -103,11 +105,11 @@ def replay_for_fit(
     if not learns:
         return FitResult(stats, fitted, None)
     # Pass 2: each positive (with history) beside random items, featurised as rerank() would
-    # see them just after fit: counts of the whole log, but from the other half of the users,
-    # so that no example counts its own event (serving never has the next event's counts).
+    # see them at the positive's moment: counts of the whole log, but from the other half of
+    # the users, so that no example counts its own event (serving never has the next event's
+    # counts); time-dependent features (recency, trending) as of that moment.
     n_candidates = sum(1 for _, _, _, w in resolved if w > 0)
     keep = min(1.0, max_examples / max(1, n_candidates))
-    end = resolved[-1][0] if resolved else 0.0
     records = {}
     positives, negs, users, groups = [], [], [], []
     no_user = np.zeros(catalog.dim, np.float32)
@@ -124,7 +126,7 @@ def replay_for_fit(
                 rows,
                 interest.query(record.state, t),
                 None,
-                CandidateFeatures(other_half, rows, None, co_scores, end),
+                CandidateFeatures(other_half, rows, None, co_scores, t),
                 record.short_term(catalog),
             )
             x = request.columns(COLUMNS)

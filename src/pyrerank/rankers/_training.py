@@ -1,5 +1,5 @@
 """What the learned rankers (`bilinear`, `mlp`) share: minibatches of logged groups, Adam, the
-click loss, and the validation figures (ROC-AUC, log-loss) fit reports for them."""
+choice loss and the validation figures (ROC-AUC, log-loss) fit reports for them."""
 
 from __future__ import annotations
 
@@ -60,20 +60,31 @@ class Adam:
             self.params[k] -= (self.lr * correction * self.m[k] / (np.sqrt(self.v[k]) + 1e-8)).astype(np.float32)
 
 
-def click_gradient(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """d(mean binary cross-entropy)/d(logits): every candidate a click (1) or not (0)."""
-    return ((1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30))) - labels) / labels.size).astype(np.float32)
+def choice_gradient(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """d(mean softmax cross-entropy over each group)/d(logits): which candidate was chosen.
+    (A loss over each group, not over single clicks: what ranks one user's candidates, not
+    what tells one user's logits from another's.)"""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return ((e / e.sum(axis=1, keepdims=True) - labels) / len(labels)).astype(np.float32)
 
 
-def click_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """ROC-AUC (ties count half) and mean log-loss of σ(logits) as click probabilities."""
-    logits, labels = logits.ravel().astype(np.float64), labels.ravel() > 0.5
-    values, inverse, counts = np.unique(logits, return_inverse=True, return_counts=True)
-    mid_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each distinct value
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    auc = (mid_rank[inverse][labels].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
-    log_loss = np.mean(np.logaddexp(0.0, np.where(labels, -logits, logits)))
-    return {"auc": round(float(auc), 4), "log_loss": round(float(log_loss), 4), "groups": n_pos}
+def choice_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """For (b, g) logged groups, one chosen candidate each: ROC-AUC within each group (the share
+    of the others scored below the chosen one, ties half), averaged, and the log-loss of the
+    chosen one's softmax probability ("groups": b)."""
+    chosen = logits[labels > 0.5][:, None]
+    others = logits[labels < 0.5].reshape(len(logits), -1)
+    auc = ((others < chosen).sum(axis=1) + 0.5 * (others == chosen).sum(axis=1)) / others.shape[1]
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_loss = np.log(np.exp(z).sum(axis=1)) - z[labels > 0.5]
+    return {"auc": round(float(auc.mean()), 4), "log_loss": round(float(log_loss.mean()), 4), "groups": len(logits)}
+
+
+def probability(scores: np.ndarray) -> np.ndarray:
+    """(n,) float32 softmax of `scores`: each candidate's chance of being the one chosen, as a
+    model trained on the choice loss estimates it."""
+    e = np.exp(scores.astype(np.float64) - scores.max())
+    return (e / e.sum()).astype(np.float32)
 
 
 def train(
@@ -88,17 +99,17 @@ def train(
     seed: int,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """Fit `params` by Adam on the click loss over all but the latest examples, and return the
-    click metrics on those held out. `forward(batch)` gives (b, g) logits and the function
-    from d(loss)/d(logits) to each parameter's gradient."""
+    """Fit `params` by Adam on the choice loss over all but the latest 10% of the examples, and
+    return the choice metrics on those held out. `forward(batch)` gives (b, g) logits and the
+    function from d(loss)/d(logits) to each parameter's gradient."""
     fitting, held_out = examples.split(HELD_OUT)
     started = time.perf_counter()
     optimizer = Adam(params, lr, l2)
     for batch in batches(fitting, batch_size, epochs, seed):
         logits, backward = forward(batch)
-        optimizer.step(backward(click_gradient(logits, batch.labels)))
-    validation = Batch(held_out, np.arange(len(held_out)))
-    metrics = click_metrics(forward(validation)[0], validation.labels)
+        optimizer.step(backward(choice_gradient(logits, batch.labels)))
+    held = Batch(held_out, np.arange(len(held_out)))
+    metrics = choice_metrics(forward(held)[0], held.labels)
     log.info(
         "%s trained on %d groups in %.1f s; held-out %d: ROC-AUC %.3f, log-loss %.3f",
         name,

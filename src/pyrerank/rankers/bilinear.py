@@ -14,7 +14,7 @@ from .fusion import FusionRanker
 class BilinearRanker(FusionRanker):
     """score = fusion's Σ_c w_c · column_c + uᵀ A Bᵀ i + bᵀ i, where u is the user's interest
     (:meth:`UserQuery.mean`) and i the candidate's unit vector. fit() learns the fusion weights
-    first (as `fusion` does), then A, B (dim, rank) and b (dim,) as a click model on top of
+    first (as `fusion` does), then A, B (dim, low_rank) and b (dim,) as a choice model on top of
     them. Served in the same kernel pass as fusion: the interaction is one more query vector,
     B Aᵀ u + b. Untrained, or for a user with no signal, it ranks as fusion.
 
@@ -39,7 +39,6 @@ class BilinearRanker(FusionRanker):
         self.a: np.ndarray | None = None  # (dim, low_rank) float32
         self.b: np.ndarray | None = None  # (dim, low_rank) float32
         self.prior: np.ndarray | None = None  # (dim,) float32
-        self.bias = 0.0
         self.validation: dict[str, float] = {}
 
     def interaction(self, request: RankRequest) -> np.ndarray | None:
@@ -82,9 +81,9 @@ class BilinearRanker(FusionRanker):
         return out
 
     def probability(self, request: RankRequest) -> np.ndarray:
-        """(n,) float32 chance of a click on each candidate, as fit's click model estimates it
-        (against candidates drawn at random from the catalog)."""
-        return (1.0 / (1.0 + np.exp(-(self.score(request) + self.bias)))).astype(np.float32)
+        """(n,) float32 chance of each candidate being the one the user picks among them, as
+        fit's choice model estimates it (they sum to 1)."""
+        return _training.probability(self.score(request))
 
     def fit(self, examples: TrainingExamples) -> None:  # type: ignore[override]
         super().fit(examples)
@@ -98,13 +97,12 @@ class BilinearRanker(FusionRanker):
             "a": (rng.standard_normal((dim, self.low_rank)) / np.sqrt(dim)).astype(np.float32),
             "b": np.zeros((dim, self.low_rank), np.float32),
             "prior": np.zeros(dim, np.float32),
-            "bias": np.zeros(1, np.float32),
         }
 
         def forward(batch: _training.Batch):
             ua = batch.users @ params["a"]  # (b, r)
             ib = batch.items @ params["b"]  # (b, g, r)
-            logits = batch.x @ w + np.einsum("br,bgr->bg", ua, ib) + batch.items @ params["prior"] + params["bias"]
+            logits = batch.x @ w + np.einsum("br,bgr->bg", ua, ib) + batch.items @ params["prior"]
 
             def backward(dl: np.ndarray) -> dict[str, np.ndarray]:
                 items = batch.items.reshape(-1, dim)
@@ -112,7 +110,6 @@ class BilinearRanker(FusionRanker):
                     "a": batch.users.T @ np.einsum("bg,bgr->br", dl, ib),
                     "b": items.T @ (dl[:, :, None] * ua[:, None, :]).reshape(-1, self.low_rank),
                     "prior": dl.reshape(-1) @ items,
-                    "bias": np.array([dl.sum()], np.float32),
                 }
 
             return logits, backward
@@ -120,10 +117,10 @@ class BilinearRanker(FusionRanker):
         self.validation = _training.train(
             "bilinear", examples, params, forward, epochs=self.epochs, lr=self.lr, l2=self.l2, seed=self.seed
         )
-        self.a, self.b, self.prior, self.bias = params["a"], params["b"], params["prior"], float(params["bias"][0])
+        self.a, self.b, self.prior = params["a"], params["b"], params["prior"]
 
     def get_state(self) -> State:
-        state = {**super().get_state(), "bias": self.bias, "validation": self.validation}
+        state = {**super().get_state(), "validation": self.validation}
         if self.a is not None:
             state.update(a=self.a, b=self.b, prior=self.prior)
         return state
@@ -131,4 +128,4 @@ class BilinearRanker(FusionRanker):
     def set_state(self, state: State) -> None:
         super().set_state(state)
         self.a, self.b, self.prior = state.get("a"), state.get("b"), state.get("prior")
-        self.bias, self.validation = float(state.get("bias", 0.0)), dict(state.get("validation", {}))
+        self.validation = dict(state.get("validation", {}))

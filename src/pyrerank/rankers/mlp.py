@@ -1,5 +1,5 @@
 """The mlp ranker: a small multilayer perceptron over the fusion columns and learned interactions
-of the user's and the item's vectors, trained by fit as a click model, served in numpy and the
+of the user's and the item's vectors, trained by fit as a choice model, served in numpy and the
 C++ kernel (no torch per request)."""
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ import numpy as np
 from .. import _core
 from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
 from . import _training
+from .fusion import FusionRanker
 
 
 class MLPRanker(Ranker):
-    """score = w₂ · relu(W₁ z + b₁) + b₂, a click logit, over z = [the standardised COLUMNS;
-    h interactions]: interaction j = Σ_d u_d · i_d · W_jd · dim (u the user's interest,
-    :meth:`UserQuery.mean`, i the candidate's unit vector), scored by the kernel as h query
-    vectors u ⊙ W_j · dim. Untrained, every score is 0 and candidates keep their order.
+    """score = v · x + w₂ · relu(W₁ z + b₁), a choice logit: fusion's linear blend v of the
+    COLUMNS x (learned first, as `fusion` learns it) plus a learned correction over z = [the
+    standardised COLUMNS; h interactions]: interaction j = Σ_d u_d · i_d · W_jd · dim (u the
+    user's interest, :meth:`UserQuery.mean`, i the candidate's unit vector), scored by the
+    kernel as h query vectors u ⊙ W_j · dim. Untrained, every score is 0 and candidates keep
+    their order.
 
     hidden : width of the hidden layer; interactions : h; epochs, lr, l2, seed : training
     """
@@ -46,8 +49,10 @@ class MLPRanker(Ranker):
         return np.concatenate([(columns - p["mean"]) / p["std"], interactions], axis=-1, dtype=np.float32)
 
     def _output(self, z: np.ndarray) -> np.ndarray:
-        p = self.params
-        return np.maximum(z @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"][0]
+        """(...,) logits from (..., c + h) inputs z."""
+        p, c = self.params, len(COLUMNS)
+        linear = (z[..., :c] * p["std"] + p["mean"]) @ p["linear"]
+        return np.maximum(z @ p["w1"] + p["b1"], 0.0) @ p["w2"] + linear
 
     def _raw_inputs(self, request: RankRequest) -> np.ndarray:
         """(n, c + h) float32: every candidate's COLUMNS, then its h learned interactions with the
@@ -89,9 +94,11 @@ class MLPRanker(Ranker):
             w1[:c] /= p["std"][:, None]
             self._folded = (w1, p["b1"] - (p["mean"] / p["std"]) @ p["w1"][:c])
         w1, b1 = self._folded
-        hidden = self._raw_inputs(request) @ w1
+        raw = self._raw_inputs(request)
+        hidden = raw @ w1
         hidden += b1
-        return (np.maximum(hidden, 0.0, out=hidden) @ self.params["w2"] + self.params["b2"][0]).astype(np.float32)
+        out = np.maximum(hidden, 0.0, out=hidden) @ self.params["w2"] + raw[:, : len(COLUMNS)] @ self.params["linear"]
+        return out.astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score(request)
@@ -103,9 +110,9 @@ class MLPRanker(Ranker):
         return request.rows[order], scores[order]
 
     def probability(self, request: RankRequest) -> np.ndarray:
-        """(n,) float32 chance of a click on each candidate, as fit's click model estimates it
-        (against candidates drawn at random from the catalog)."""
-        return (1.0 / (1.0 + np.exp(-self.score(request)))).astype(np.float32)
+        """(n,) float32 chance of each candidate being the one the user picks among them, as
+        fit's choice model estimates it (they sum to 1)."""
+        return _training.probability(self.score(request))
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         """Per candidate: how much its score would drop if each column took its average value
@@ -133,6 +140,8 @@ class MLPRanker(Ranker):
             return
         dim, h, c = examples.item_vectors.shape[1], self.interactions, len(COLUMNS)
         rng = np.random.default_rng(self.seed)
+        linear = FusionRanker()
+        linear.fit(examples)
         every = np.concatenate([examples.positives, examples.negatives.reshape(-1, c)])
         std = every.std(axis=0)
         p = {
@@ -141,11 +150,11 @@ class MLPRanker(Ranker):
             "w": (rng.standard_normal((h, dim)) / np.sqrt(dim)).astype(np.float32),
             "w1": (rng.standard_normal((c + h, self.hidden)) * np.sqrt(2.0 / (c + h))).astype(np.float32),
             "b1": np.zeros(self.hidden, np.float32),
-            "w2": (rng.standard_normal(self.hidden) / np.sqrt(self.hidden)).astype(np.float32),
-            "b2": np.zeros(1, np.float32),
+            "w2": np.zeros(self.hidden, np.float32),  # starts as the linear blend alone
+            "linear": np.array([linear.weights[name] for name in COLUMNS], np.float32),
         }
         self.params, self._folded = p, None
-        learned = {k: p[k] for k in ("w", "w1", "b1", "w2", "b2")}
+        learned = {k: p[k] for k in ("w", "w1", "b1", "w2")}
 
         def forward(batch: _training.Batch):
             ui = batch.users[:, None, :] * batch.items * np.float32(dim)  # (b, g, dim)
@@ -161,10 +170,9 @@ class MLPRanker(Ranker):
                     "w1": z.reshape(-1, c + h).T @ da1.reshape(-1, self.hidden),
                     "b1": da1.sum(axis=(0, 1)),
                     "w2": np.einsum("bgk,bg->k", h1, dl),
-                    "b2": np.array([dl.sum()], np.float32),
                 }
 
-            return h1 @ p["w2"] + p["b2"][0], backward
+            return h1 @ p["w2"] + batch.x @ p["linear"], backward
 
         self.validation = _training.train(
             "mlp", examples, learned, forward, epochs=self.epochs, lr=self.lr, l2=self.l2, seed=self.seed
