@@ -155,6 +155,14 @@ def test_a_ranker_written_against_the_interfaces_is_trained_by_fit(toy_registere
     assert seen is not None and seen.columns == COLUMNS
     assert seen.positives.shape[1] == len(COLUMNS) and seen.negatives.shape[2] == len(COLUMNS)
     assert seen.negatives.shape[0] == len(seen.positives) > 100
+    assert seen.item_vectors.shape == (2 * len(ITEMS), rr.catalog.dim) and seen.users.shape == (
+        len(seen),
+        rr.catalog.dim,
+    )
+    as_new = seen.rows[:, 0] >= len(ITEMS)  # about a fifth of the groups present their items as new ones
+    assert 0.1 < as_new.mean() < 0.3 and (seen.rows[as_new] >= len(ITEMS)).all()
+    counts = [COLUMNS.index(name) for name in ("popularity", "recent_popularity", "co_engagement")]
+    assert not seen.positives[as_new][:, counts].any() and seen.positives[~as_new][:, counts].any()
     learned = dict(zip(COLUMNS, rr.ranker.weights.tolist()))
     assert learned["co_engagement"] > 0 and learned["similarity"] > 0  # liked items are co-engaged and alike
     rr.observe("fan", 0, "like")

@@ -209,7 +209,9 @@ class TrainingExamples:
     users : (p, dim) float32, the user's :meth:`UserQuery.mean` at each positive's moment
         (zeros for a user with no signal), or None
     rows : (p, 1 + m) int64 catalog rows of each group's positive, then its negatives, or None
-    item_vectors : (n_items, dim) float32 unit item vectors that `rows` index, or None
+    item_vectors : (r, dim) float32 unit item vectors that `rows` index, or None (fit's: every
+        catalog item, then every item again as a new one, its vector predicted from its text:
+        the groups whose rows point there have no counts, as a new item has none)
 
     Examples come in the log's time order: :meth:`split` holds out the latest.
     """

@@ -14,12 +14,16 @@ from ..errors import PyrerankWarning
 from ..events import Event, event_weight
 from ..interfaces import COLUMNS, InterestModel, Ranker, RankRequest, TrainingExamples
 from ..serving.catalog import Catalog
-from ..serving.features import CO_DECAY, CandidateFeatures
+from ..serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from ..serving.item_stats import ItemStats
 from ..serving.users import UserRecord
 from .collab import item_factors, text_projection
 
 log = logging.getLogger(__name__)
+
+# The share of fit's example groups whose items are presented as new ones (vectors predicted from
+# their text, no counts), so that learned rankers also learn to place items nobody engaged with.
+COLD_SHARE = 0.2
 
 
 @dataclasses.dataclass
@@ -44,6 +48,7 @@ def replay_for_fit(
     negatives: int,
     max_examples: int,
     seed: int,
+    cold_share: float = COLD_SHARE,
 ) -> FitResult:
     """Replays `events` in time order through private per-user records (never the store), twice,
     changing nothing it is given: the caller swaps the result in.
@@ -113,22 +118,27 @@ def replay_for_fit(
     records = {}
     positives, negs, users, groups = [], [], [], []
     no_user = np.zeros(catalog.dim, np.float32)
+    n = len(catalog)
+    as_new = catalog.with_predicted(catalog.texts())  # (n, dim): each item as if nobody had engaged with it
+    no_stats = ItemStats()
+    no_stats.resize(1 + negatives)
     for t, user, row, w in resolved:
         record = records.setdefault(user, UserRecord())
         if w > 0 and record.recent and rng.random() < keep:
-            other_half = folds[1 - fold_of[user]]
-            others = rng.integers(0, len(catalog), size=negatives)
-            others[others == row] = (row + 1) % len(catalog)
+            others = rng.integers(0, n, size=negatives)
+            others[others == row] = (row + 1) % n
             rows = np.concatenate([[row], others]).astype(np.int64)
-            co_scores = other_half.co.user_scores(record.recent, CO_DECAY)
-            request = RankRequest(
-                catalog.matrix,
-                rows,
-                interest.query(record.state, t),
-                None,
-                CandidateFeatures(other_half, rows, None, co_scores, t),
-                record.short_term(catalog),
-            )
+            query, recent = interest.query(record.state, t), record.short_term(catalog)
+            if rng.random() < cold_share:  # the group's items as new ones: text-predicted vectors, no counts
+                here = np.arange(len(rows))
+                features = CandidateFeatures(no_stats, here, None, NO_CO_SCORES, t)
+                request = RankRequest(as_new[rows], here, query, None, features, recent)
+                rows = rows + n  # their rows in the examples' item vectors
+            else:
+                other_half = folds[1 - fold_of[user]]
+                co_scores = other_half.co.user_scores(record.recent, CO_DECAY)
+                features = CandidateFeatures(other_half, rows, None, co_scores, t)
+                request = RankRequest(catalog.matrix, rows, query, None, features, recent)
             x = request.columns(COLUMNS)
             positives.append(x[0])
             negs.append(x[1:])
@@ -142,7 +152,7 @@ def replay_for_fit(
         np.asarray(negs, np.float32).reshape(-1, negatives, width),
         np.asarray(users, np.float32).reshape(-1, catalog.dim),
         np.asarray(groups, np.int64).reshape(-1, 1 + negatives),
-        catalog.vectors(np.arange(len(catalog))),
+        np.vstack([catalog.vectors(np.arange(n)), as_new]),
     )
     log.info(
         "fit replayed %d events from %d users (%d training positives)", len(resolved), len(records), len(positives)
