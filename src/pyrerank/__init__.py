@@ -27,6 +27,7 @@ from .interfaces import (
     TrainingExamples,
     UserQuery,
 )
+from .learning.tune import tune_encoder
 from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
 
@@ -51,6 +52,7 @@ __all__ = [
     "get_interest_model",
     "get_ranker",
     "get_store",
+    "tune_encoder",
     "hookimpl",
     "PyrerankError",
     "PyrerankWarning",

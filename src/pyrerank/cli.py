@@ -98,6 +98,7 @@ def evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.quiet,
             protocol_name=name,
+            tune_steps=args.tune_steps,
         )
         variants = ("realtime",) if name == "cold-items" and len(protocols) > 1 else wanted  # realtime only
         label = "{}" if name == "replay-100" else f"{{}}, {name}"
@@ -229,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--data", required=True, help="folder with ratings.csv, movies.csv (and tags.csv)")
     p_eval.add_argument(
         "--methods",
-        help="comma-separated: random, popularity, co-engagement, content, "
-        "pyrerank, pyrerank+text (also observes the tags users wrote), pyrerank:<ranker> (default: all but those two)",
+        help="comma-separated: random, popularity, co-engagement, content, pyrerank, pyrerank+text (also observes "
+        "the tags users wrote), pyrerank+tuned (its encoder tuned on the train log first, see --tune-steps), "
+        "pyrerank:<ranker> (default: all but the last three)",
     )
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument(
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         help="keep encoded texts here so reruns skip encoding",
     )
     p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument(
+        "--tune-steps", type=int, default=150, help="pyrerank+tuned: steps of pr.tune_encoder (kept in --cache-dir)"
+    )
     p_eval.add_argument("--out", help="write results.json and ndcg.png here")
     p_eval.add_argument("--quiet", action="store_true", help="no progress bars")
     p_eval.set_defaults(run=evaluate)

@@ -6,11 +6,12 @@ local directory: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ def resolve_device(device: str | None) -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+@contextlib.contextmanager
+def quiet_bars(transformers: Any, progress: bool | None) -> Iterator[None]:
+    """No transformers progress bars ("Loading weights", "Writing model shards") inside, unless
+    `progress` is True, or None on a terminal: bars do not belong in logs."""
+    bars = transformers.utils.logging
+    quiet = not progress and bars.is_progress_bar_enabled() and not (progress is None and sys.stderr.isatty())
+    if quiet:
+        bars.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet:
+            bars.enable_progress_bar()
 
 
 class TransformersEncoder(Encoder):
@@ -84,15 +100,8 @@ class TransformersEncoder(Encoder):
         self._torch = torch
         self._lock = threading.Lock()
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        bars = transformers.utils.logging
-        quiet = not progress and bars.is_progress_bar_enabled() and not sys.stderr.isatty()
-        if quiet:  # transformers draws a "Loading weights" bar on every load: not into logs
-            bars.disable_progress_bar()
-        try:
+        with quiet_bars(transformers, progress):
             model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
-        finally:
-            if quiet:
-                bars.enable_progress_bar()
         self.fp16 = self.device.startswith("cuda") if fp16 is None else fp16
         self.model = (model.half() if self.fp16 else model.float()).to(self.device).eval()
         self.dim = int(model.config.hidden_size)

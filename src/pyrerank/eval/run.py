@@ -40,9 +40,11 @@ class Experiment:
         seed: int = 0,
         progress: bool = True,
         protocol_name: str = "replay-100",
+        tune_steps: int = 150,
     ) -> None:
         """protocol_name : one of protocol.PROTOCOLS; cold-items holds its cold items' events out
-        of everything fit and the baselines count."""
+        of everything fit and the baselines count. tune_steps : the steps of the encoder tuning
+        behind the method "pyrerank+tuned"."""
         import pyrerank as pr
 
         if protocol_name not in protocol.PROTOCOLS:
@@ -50,6 +52,7 @@ class Experiment:
         self.data = movielens.load(data_dir)
         self.split = protocol.split(self.data)
         self.seed, self.progress, self.protocol_name = seed, progress, protocol_name
+        self.cache_dir, self.tune_steps = cache_dir, tune_steps
         self.n_steps = 0  # steps of the last run
         d = self.data
         self.rows = np.searchsorted(d.item_ids, d.item)  # rating -> item row
@@ -92,20 +95,41 @@ class Experiment:
             return baselines.Popularity(self.train_counts)
         if name == "co-engagement":
             return baselines.CoEngagement(self.liked_sequences, len(d.item_ids))
+        if name == "pyrerank+tuned":
+            encoder, vectors = self.tuned_encoder()
+            rr = pr.Reranker(encoder=encoder)
+            rr.add_items(self.data.item_ids, vectors=vectors)
+            rr.fit(self.train_events())
+            return baselines.PyrerankMethod(name, rr, self.data.item_ids)
         if name in ("content", "pyrerank", "pyrerank+text") or name.startswith("pyrerank:"):
             if name == "content":
                 rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
             else:
                 _, _, ranker = name.partition(":")
-                rr = pr.Reranker(encoder=self.encoder, ranker=ranker or "fusion")
+                rr = pr.Reranker(encoder=self.encoder, ranker=ranker) if ranker else pr.Reranker(encoder=self.encoder)
             rr.add_items(self.data.item_ids, vectors=self.vectors)
             if name != "content":
                 rr.fit(self.train_events())
             texts = d.user_texts if name == "pyrerank+text" and realtime else None
             return baselines.PyrerankMethod(name, rr, self.data.item_ids, texts)
         raise ValueError(
-            f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank:<ranker>"
+            f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank+tuned, "
+            "pyrerank:<ranker>"
         )
+
+    def tuned_encoder(self):
+        """(the encoder tuned on this protocol's train events, every item's vector from it): the
+        default pyrerank.tune_encoder run, kept in the cache folder for reruns."""
+        import pyrerank as pr
+
+        folder = Path(self.cache_dir or ".") / f"tuned-{self.protocol_name}-seed{self.seed}-steps{self.tune_steps}"
+        if not (folder / "pyrerank_tuning.json").is_file():
+            texts = dict(zip(self.data.item_ids.tolist(), self.data.texts))
+            pr.tune_encoder(
+                texts, self.train_events(), folder, steps=self.tune_steps, seed=self.seed, progress=self.progress
+            )
+        encoder = pr.get_encoder("transformers", model_path=folder, progress=self.progress)
+        return encoder, encoder.encode(self.data.texts)
 
     def run(self, methods: tuple[str, ...], variant: str) -> dict[str, dict[str, float]]:
         """Each method's metrics over every step of the experiment's protocol (docs/EVAL.md) in `variant`."""
