@@ -1,7 +1,7 @@
 """pyrerank: real-time personalized re-ranking, in-process.
 
     import pyrerank as pr
-    rr = pr.Reranker(encoder="minilm", interest="decay", ranker="fusion")
+    rr = pr.Reranker(encoder="minilm", interest="decay", ranker="bilinear")
     rr.add_items(ids, texts)
     rr.observe("alice", "item-42", "like")
     rr.rerank("alice", candidate_ids, k=10)
@@ -31,7 +31,7 @@ from .learning.tune import tune_encoder
 from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "Reranker",

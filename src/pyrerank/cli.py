@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="show a user's ranking move as feedback arrives")
     p_demo.add_argument("--encoder", default="minilm", help="encoder name (default: minilm)")
     p_demo.add_argument("--interest", default="decay", help="interest model name (default: decay)")
-    p_demo.add_argument("--ranker", default="fusion", help="ranker name (default: fusion)")
+    p_demo.add_argument("--ranker", default="bilinear", help="ranker name (default: bilinear)")
     p_demo.add_argument("-k", type=_positive_int, default=8, help="items to show (default: 8)")
     p_demo.set_defaults(run=demo)
     sub.add_parser("plugins", help="list registered encoders, interest models and rankers").set_defaults(run=plugins)

@@ -59,7 +59,8 @@ class Reranker:
     ----------
     encoder, interest, ranker : a registered name (see ``pyrerank plugins``) or an instance;
         ``encoder="transformers:/path/to/model"`` loads any local Hugging Face model directory;
-        ``encoder=None`` for vectors only (``add_items(ids, vectors=...)``; no texts, no queries)
+        ``encoder=None`` for vectors only (``add_items(ids, vectors=...)``; no texts, no queries).
+        The default ranker, ``bilinear``, ranks as ``fusion`` until fit() has trained it.
     store : where events and the state derived from them live: "memory" (default),
         "sqlite:///path.db" (durable; "sqlite:////abs/path.db" for an absolute path),
         "redis://[:password@]host:port/db" (shared by processes), another registered store's
@@ -93,7 +94,7 @@ class Reranker:
         self,
         encoder: str | Encoder = "minilm",
         interest: str | InterestModel = "decay",
-        ranker: str | Ranker = "fusion",
+        ranker: str | Ranker = "bilinear",
         store: str | ProfileStore = "memory",
         *,
         encoder_options: dict[str, Any] | None = None,

@@ -122,7 +122,8 @@ class Experiment:
         default pyrerank.tune_encoder run, kept in the cache folder for reruns."""
         import pyrerank as pr
 
-        folder = Path(self.cache_dir or ".") / f"tuned-{self.protocol_name}-seed{self.seed}-steps{self.tune_steps}"
+        log_name = "cold-items" if self.protocol_name == "cold-items" else "all-items"  # the others share a train log
+        folder = Path(self.cache_dir or ".") / f"tuned-{log_name}-seed{self.seed}-steps{self.tune_steps}"
         if not (folder / "pyrerank_tuning.json").is_file():
             texts = dict(zip(self.data.item_ids.tolist(), self.data.texts))
             pr.tune_encoder(

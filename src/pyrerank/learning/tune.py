@@ -56,7 +56,7 @@ def tune_encoder(
     batch_size: int = 32,
     lr: float = 3e-5,
     window: int = 3,
-    max_length: int = 64,
+    max_length: int = 48,
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
