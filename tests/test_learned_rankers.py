@@ -159,3 +159,27 @@ def test_mlp_scores_from_one_kernel_pass_equal_the_columns_they_stand_for(exampl
     z = np.hstack([(request.columns() - p["mean"]) / p["std"], inter])
     want = np.maximum(z @ p["w1"] + p["b1"], 0) @ p["w2"] + request.columns() @ p["linear"]
     np.testing.assert_allclose(ranker.score(request), want, rtol=1e-4, atol=1e-4)
+
+
+def test_fit_is_deterministic_for_a_seed():
+    def fitted(seed):
+        rr = pr.Reranker(encoder="hashing")
+        rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
+        return rr.fit(history(), collaborative_dim=8, seed=seed)
+
+    a, b, c = fitted(0), fitted(0), fitted(1)
+    np.testing.assert_array_equal(a.catalog.matrix, b.catalog.matrix)
+    for key in ("a", "b", "prior"):
+        np.testing.assert_array_equal(a.ranker.get_state()[key], b.ranker.get_state()[key])
+    assert not np.array_equal(a.ranker.get_state()["b"], c.ranker.get_state()["b"])
+
+
+def test_fit_draws_progress_bars_when_asked(capsys):
+    pytest.importorskip("tqdm")
+    rr = pr.Reranker(encoder="hashing")
+    rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
+    rr.fit(history(), progress=True)
+    err = capsys.readouterr().err
+    assert "fit: counting" in err and "fit: examples" in err
+    rr.fit(history(), progress=False)
+    assert capsys.readouterr().err == ""

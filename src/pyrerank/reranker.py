@@ -462,12 +462,15 @@ class Reranker:
         negatives: int = 4,
         max_examples: int = 50_000,
         seed: int = 0,
+        progress: bool | None = None,
     ) -> Reranker:
         """Learn from a historical log (and return self): adds its counts to the global statistics, gives every item
         a collaborative vector of `collaborative_dim` (0: none) from who engaged with what,
-        appended to its text vector (see pyrerank.learning.collab), and fits the ranker's weights on
-        (positive, sampled negatives) groups featurised at each positive's moment (see
-        pyrerank.learning.replay). All or nothing: everything is computed aside and swapped in
+        appended to its text vector (items nobody engaged with get one their text predicts; see
+        pyrerank.learning.collab), and trains the ranker on (positive, `negatives` sampled
+        items) groups featurised at each positive's moment (see pyrerank.learning.replay).
+        The same log and `seed` give the same model. `progress`: bars on stderr (None: only on
+        a terminal). All or nothing: everything is computed aside and swapped in
         at the end, so a fit that raises leaves the Reranker as it was. Call it before serving:
         observe and rerank wait while it runs, and user records held in memory restart when the
         item vectors change (durable stores rebuild them from their log). With a durable store
@@ -488,6 +491,7 @@ class Reranker:
                 negatives=negatives,
                 max_examples=max_examples,
                 seed=seed,
+                progress=progress,
             )
             if result.examples is not None:
                 learned = self.ranker.get_state()

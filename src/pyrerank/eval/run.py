@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..events import Event
 from . import baselines, metrics, movielens, protocol
 
@@ -16,16 +16,6 @@ log = logging.getLogger(__name__)
 
 BASELINES = ("random", "popularity", "co-engagement", "content")
 DEFAULT_METHODS = (*BASELINES, "pyrerank")
-
-
-def _progress(iterable, total: int, desc: str, show: bool):
-    if not show:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit="step", file=sys.stderr)
 
 
 class Experiment:
@@ -145,7 +135,7 @@ class Experiment:
         )
         self.n_steps = len(steps)
         started = time.perf_counter()
-        for step in _progress(steps, len(steps), f"{self.protocol_name} ({variant})", self.progress):
+        for step in progress_bar(steps, len(steps), f"{self.protocol_name} ({variant})", self.progress):
             rows = np.searchsorted(d.item_ids, step.candidates)
             observes = [(i, not self.split.is_test[i]) for i in step.observe_before]  # train: fit counted it
             observes += [(i, True) for i in step.observe_quietly]  # for the user only: counted by nobody

@@ -10,6 +10,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..errors import PyrerankWarning
 from ..events import Event, event_weight
 from ..interfaces import COLUMNS, InterestModel, Ranker, RankRequest, TrainingExamples
@@ -49,6 +50,7 @@ def replay_for_fit(
     max_examples: int,
     seed: int,
     cold_share: float = COLD_SHARE,
+    progress: bool | None = None,
 ) -> FitResult:
     """Replays `events` in time order through private per-user records (never the store), twice,
     changing nothing it is given: the caller swaps the result in.
@@ -90,7 +92,7 @@ def replay_for_fit(
     fold_of: dict[Hashable, int] = {}
     records: dict[Hashable, UserRecord] = {}
     pairs: list[tuple[int, int]] = []
-    for t, user, row, w in resolved:
+    for t, user, row, w in progress_bar(resolved, len(resolved), "fit: counting", progress, "event"):
         record = records.setdefault(user, UserRecord())
         fold = fold_of.setdefault(user, len(fold_of) % 2)
         if w > 0:
@@ -122,7 +124,7 @@ def replay_for_fit(
     as_new = catalog.with_predicted(catalog.texts())  # (n, dim): each item as if nobody had engaged with it
     no_stats = ItemStats()
     no_stats.resize(1 + negatives)
-    for t, user, row, w in resolved:
+    for t, user, row, w in progress_bar(resolved, len(resolved), "fit: examples", progress, "event"):
         record = records.setdefault(user, UserRecord())
         if w > 0 and record.recent and rng.random() < keep:
             others = rng.integers(0, n, size=negatives)
