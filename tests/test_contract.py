@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from topics import ITEMS, assert_space_fan_served_and_saved, topic_history
 
 import pyrerank as pr
 from pyrerank import _core, ops
@@ -125,20 +126,6 @@ class ToyPlugin:
         register(ToyLearner)
 
 
-ITEMS = {i: f"{topic} story number {i}" for i, topic in enumerate(["space", "paris", "bees", "horror"] * 10)}
-
-
-def _history(n_users: int = 60) -> list[pr.Event]:
-    """Users who each like items of one topic, in time order."""
-    rng = np.random.default_rng(0)
-    out = []
-    for u in range(n_users):
-        topic = (u // 2) % 4  # each topic's fans in both halves of the users that fit() forms
-        for t, item in enumerate(rng.choice(np.arange(topic, 40, 4), 6, replace=False)):
-            out.append(pr.Event(f"u{u}", int(item), "like", timestamp=1000.0 * u + t))
-    return out
-
-
 @pytest.fixture(scope="module")
 def toy_registered():
     registry.register_plugin(ToyPlugin(), name="toy-ranker-plugin")
@@ -150,7 +137,7 @@ def test_a_ranker_written_against_the_interfaces_is_trained_by_fit(toy_registere
     rr = pr.Reranker(encoder="hashing", ranker="toy-learner", ranker_options={"start": 0.0})
     rr.add_items(list(ITEMS), list(ITEMS.values()))
     assert rr.rerank("new", [3, 2, 1], k=3)[0].score == 0.0  # untrained: every weight 0
-    rr.fit(_history(), collaborative_dim=0)
+    rr.fit(topic_history(), collaborative_dim=0)
     seen = rr.ranker.seen
     assert seen is not None and seen.columns == COLUMNS
     assert seen.positives.shape[1] == len(COLUMNS) and seen.negatives.shape[2] == len(COLUMNS)
@@ -165,15 +152,8 @@ def test_a_ranker_written_against_the_interfaces_is_trained_by_fit(toy_registere
     assert not seen.positives[as_new][:, counts].any() and seen.positives[~as_new][:, counts].any()
     learned = dict(zip(COLUMNS, rr.ranker.weights.tolist()))
     assert learned["co_engagement"] > 0 and learned["similarity"] > 0  # liked items are co-engaged and alike
-    rr.observe("fan", 0, "like")
-    rr.observe("fan", 4, "like")
-    top = [r.item for r in rr.rerank("fan", list(range(1, 40)), k=5)]
-    assert sum(item % 4 == 0 for item in top) >= 4  # the space fan gets space stories
-    rr.save(tmp_path / "toy")
-    back = pr.Reranker.load(tmp_path / "toy")
-    assert isinstance(back.ranker, ToyLearner)
+    back = assert_space_fan_served_and_saved(rr, tmp_path / "toy")
     np.testing.assert_array_equal(back.ranker.weights, rr.ranker.weights)
-    assert back.rerank("fan", list(range(1, 40)), k=5) == rr.rerank("fan", list(range(1, 40)), k=5)
 
 
 def test_training_examples_select_named_columns():
@@ -258,7 +238,7 @@ def test_get_functions_build_parts_by_name_with_options(tmp_path):
 def saved(tmp_path):
     rr = pr.Reranker(encoder="hashing")
     rr.add_items(list(ITEMS), list(ITEMS.values()))
-    rr.fit(_history(20), collaborative_dim=4)
+    rr.fit(topic_history(20), collaborative_dim=4)
     rr.observe("held", 2, "like")
     rr.save(tmp_path / "model")
     return tmp_path / "model", rr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from topics import ITEMS, assert_space_fan_served_and_saved, topic_history
 
 import pyrerank as pr
 from pyrerank.interfaces import COLUMNS, TrainingExamples
@@ -13,7 +14,7 @@ from pyrerank.rankers.bilinear import BilinearRanker
 from pyrerank.rankers.mlp import MLPRanker
 from pyrerank.testing import RankerConformance
 
-DIM, ITEMS, NEGATIVES = 16, 100, 4
+DIM, CATALOG_SIZE, NEGATIVES = 16, 100, 4
 
 
 def unit(m: np.ndarray) -> np.ndarray:
@@ -24,10 +25,10 @@ def hidden_taste_examples(n: int = 3000, seed: int = 0) -> TrainingExamples:
     """Groups whose positive is the candidate with the highest uᵀ M i for a hidden diagonal M of ±1s:
     the cosine similarity column says nothing about it, only a learned interaction can."""
     rng = np.random.default_rng(seed)
-    items = unit(rng.standard_normal((ITEMS, DIM)))
+    items = unit(rng.standard_normal((CATALOG_SIZE, DIM)))
     m = np.diag(rng.choice([-1.0, 1.0], DIM))  # a taste cosine (all +1) cannot see
     users = unit(rng.standard_normal((n, DIM)))
-    rows = np.stack([rng.choice(ITEMS, 1 + NEGATIVES, replace=False) for _ in range(n)])
+    rows = np.stack([rng.choice(CATALOG_SIZE, 1 + NEGATIVES, replace=False) for _ in range(n)])
     taste = np.einsum("nd,de,nge->ng", users, m, items[rows])
     best = taste.argmax(axis=1)
     rows[np.arange(n), 0], rows[np.arange(n), best] = rows[np.arange(n), best], rows[np.arange(n), 0]
@@ -101,34 +102,14 @@ class TestUntrainedBilinear(RankerConformance):
         return BilinearRanker()
 
 
-ITEMS_TEXT = {i: f"{topic} story number {i}" for i, topic in enumerate(["space", "paris", "bees", "horror"] * 10)}
-
-
-def history(n_users: int = 80) -> list[pr.Event]:
-    """Users who each like items of one topic, in time order."""
-    rng = np.random.default_rng(0)
-    out = []
-    for u in range(n_users):
-        topic = (u // 2) % 4
-        for t, item in enumerate(rng.choice(np.arange(topic, 40, 4), 6, replace=False)):
-            out.append(pr.Event(f"u{u}", int(item), "like", timestamp=1000.0 * u + t))
-    return out
-
-
 @pytest.mark.parametrize("name", ["bilinear", "mlp"])
 def test_fit_trains_it_and_a_save_keeps_it(name, tmp_path):
     rr = pr.Reranker(encoder="hashing", ranker=name)
-    rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
-    rr.fit(history(), collaborative_dim=8)
+    rr.add_items(list(ITEMS), list(ITEMS.values()))
+    rr.fit(topic_history(80), collaborative_dim=8)
     assert 0.5 < rr.ranker.validation["auc"] <= 1.0 and rr.ranker.validation["log_loss"] > 0
-    rr.observe("fan", 0, "like")
-    rr.observe("fan", 4, "like")
-    top = [r.item for r in rr.rerank("fan", list(range(1, 40)), k=5)]
-    assert sum(item % 4 == 0 for item in top) >= 4  # the space fan gets space stories
-    rr.save(tmp_path / "saved")
-    back = pr.Reranker.load(tmp_path / "saved")
-    assert type(back.ranker) is type(rr.ranker) and back.ranker.validation == rr.ranker.validation
-    assert back.rerank("fan", list(range(1, 40)), k=5) == rr.rerank("fan", list(range(1, 40)), k=5)
+    back = assert_space_fan_served_and_saved(rr, tmp_path / "saved")
+    assert back.ranker.validation == rr.ranker.validation
     explained = rr.explain("fan", 8)
     assert explained["score"] == pytest.approx(rr.rerank("fan", [8])[0].score, abs=1e-4)
 
@@ -164,8 +145,8 @@ def test_mlp_scores_from_one_kernel_pass_equal_the_columns_they_stand_for(exampl
 def test_fit_is_deterministic_for_a_seed():
     def fitted(seed):
         rr = pr.Reranker(encoder="hashing")
-        rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
-        return rr.fit(history(), collaborative_dim=8, seed=seed)
+        rr.add_items(list(ITEMS), list(ITEMS.values()))
+        return rr.fit(topic_history(80), collaborative_dim=8, seed=seed)
 
     a, b, c = fitted(0), fitted(0), fitted(1)
     np.testing.assert_array_equal(a.catalog.matrix, b.catalog.matrix)
@@ -177,9 +158,9 @@ def test_fit_is_deterministic_for_a_seed():
 def test_fit_draws_progress_bars_when_asked(capsys):
     pytest.importorskip("tqdm")
     rr = pr.Reranker(encoder="hashing")
-    rr.add_items(list(ITEMS_TEXT), list(ITEMS_TEXT.values()))
-    rr.fit(history(), progress=True)
+    rr.add_items(list(ITEMS), list(ITEMS.values()))
+    rr.fit(topic_history(80), progress=True)
     err = capsys.readouterr().err
     assert "fit: counting" in err and "fit: examples" in err
-    rr.fit(history(), progress=False)
+    rr.fit(topic_history(80), progress=False)
     assert capsys.readouterr().err == ""
