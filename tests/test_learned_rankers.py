@@ -119,6 +119,12 @@ def test_options_are_checked_by_name():
         pr.Reranker(encoder="hashing", ranker="bilinear", ranker_options={"low_rank": 0})
     with pytest.raises(ValueError, match="hidden must be an int >= 1"):
         pr.Reranker(encoder="hashing", ranker="mlp", ranker_options={"hidden": 2.5})
+    with pytest.raises(ValueError, match="epochs must be an int >= 0"):
+        pr.Reranker(encoder="hashing", ranker="mlp", ranker_options={"epochs": -1})
+    with pytest.raises(ValueError, match="lr must be a number > 0"):
+        pr.Reranker(encoder="hashing", ranker="bilinear", ranker_options={"lr": float("nan")})
+    with pytest.raises(ValueError, match="l2 must be a number >= 0"):
+        pr.get_ranker("bilinear", l2=-1.0)
 
 
 def test_a_ranker_fitted_on_other_vectors_says_so(examples):

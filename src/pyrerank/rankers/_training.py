@@ -16,6 +16,16 @@ log = logging.getLogger(__name__)
 HELD_OUT = 0.1  # the latest share of fit's examples kept for validation
 
 
+def check_options(epochs: object, lr: object, l2: object) -> None:
+    """Raises naming the option unless epochs is an int >= 0, lr > 0 and l2 >= 0."""
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    if not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if not isinstance(l2, (int, float)) or not l2 >= 0:
+        raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+
+
 class Batch:
     """b logged groups of g = 1 + m candidates (the positive first).
 

@@ -35,6 +35,7 @@ class BilinearRanker(FusionRanker):
         super().__init__(weights)
         if not isinstance(low_rank, int) or low_rank < 1:
             raise ValueError(f"low_rank must be an int >= 1, got {low_rank!r}")
+        _training.check_options(epochs, lr, l2)
         self.low_rank, self.epochs, self.lr, self.l2, self.seed = low_rank, epochs, lr, l2, seed
         self.a: np.ndarray | None = None  # (dim, low_rank) float32
         self.b: np.ndarray | None = None  # (dim, low_rank) float32

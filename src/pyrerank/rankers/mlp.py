@@ -37,6 +37,7 @@ class MLPRanker(Ranker):
         for name, value in (("hidden", hidden), ("interactions", interactions)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        _training.check_options(epochs, lr, l2)
         self.hidden, self.interactions = hidden, interactions
         self.epochs, self.lr, self.l2, self.seed = epochs, lr, l2, seed
         self.params: dict[str, np.ndarray] = {}
