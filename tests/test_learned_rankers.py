@@ -170,3 +170,14 @@ def test_fit_draws_progress_bars_when_asked(capsys):
     assert "fit: counting" in err and "fit: examples" in err
     rr.fit(topic_history(80), progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_fit_trains_a_copy_so_a_rerank_in_flight_keeps_the_ranker_of_its_catalog():
+    """rerank builds its request under the lock and ranks outside it: a fit that changes the
+    item vectors in between must not hand that request a ranker trained on the new ones."""
+    rr = pr.Reranker(encoder="hashing")
+    rr.add_items(list(ITEMS), list(ITEMS.values()))
+    before = rr.ranker
+    rr.fit(topic_history(), collaborative_dim=8)
+    assert rr.ranker is not before and before.a is None  # the old one untouched, still for 384-d rows
+    assert rr.ranker.a.shape[0] == rr.catalog.dim == 384 + 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -422,7 +423,8 @@ class Reranker:
             if len(request.rows) == 0:
                 return []
             ids = self._catalog().ids  # this catalog's: remove_items replaces the catalog, never its rows
-        out_rows, out_scores = self.ranker.rank(request, k)  # the kernel: outside the lock and the GIL
+            ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
+        out_rows, out_scores = ranker.rank(request, k)  # the kernel: outside the lock and the GIL
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
         return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
@@ -469,7 +471,8 @@ class Reranker:
         appended to its text vector (items nobody engaged with get one their text predicts; see
         pyrerank.learning.collab), and trains the ranker on (positive, `negatives` sampled
         items) groups featurised at each positive's moment (see pyrerank.learning.replay).
-        The same log and `seed` give the same model. `progress`: bars on stderr (None: only on
+        The ranker is trained on a copy, which replaces ``self.ranker`` at the end. The same
+        log and `seed` give the same model. `progress`: bars on stderr (None: only on
         a terminal). All or nothing: everything is computed aside and swapped in
         at the end, so a fit that raises leaves the Reranker as it was. Call it before serving:
         observe and rerank wait while it runs, and user records held in memory restart when the
@@ -493,14 +496,12 @@ class Reranker:
                 seed=seed,
                 progress=progress,
             )
-            if result.examples is not None:
-                learned = self.ranker.get_state()
-                try:
-                    self.ranker.fit(result.examples)
-                except BaseException:
-                    self.ranker.set_state(learned)
-                    raise
+            ranker = self.ranker
+            if result.examples is not None:  # trained aside: reranks in flight keep the ranker of their catalog
+                ranker = copy.deepcopy(self.ranker)
+                ranker.fit(result.examples)
             with self.view.lock:
+                self.ranker = ranker
                 self.stats.replace_with(result.stats)
                 if result.catalog is not None:
                     catalog.install(result.catalog)

@@ -48,11 +48,11 @@ class FusionRanker(Ranker):
     @property
     def weights(self) -> Mapping[str, float]:
         """Read-only: assign a whole dict (as fit() does) to change them."""
-        return self._weights
+        return MappingProxyType(self._weights)
 
     @weights.setter
     def weights(self, weights: dict[str, float]) -> None:
-        self._weights = MappingProxyType(dict(weights))
+        self._weights = dict(weights)  # a plain dict, so that a ranker can be deep-copied (fit trains a copy)
         self._vector = np.array([weights[f] for f in FEATURE_NAMES], np.float32)  # feature weights, kernel order
         self._extra_weights = np.array([weights["recent_similarity"], weights["search_similarity"]], np.float32)
         self._recent_weight = self._extra_weights[:1]
@@ -74,7 +74,7 @@ class FusionRanker(Ranker):
         if q is None:  # no interest yet: the features alone decide
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
         else:
-            interests, interest_weights, sim_weight = q.interests, q.weights, self.weights["similarity"]
+            interests, interest_weights, sim_weight = q.interests, q.weights, self._weights["similarity"]
         extra, extra_weights = self._extras(request)
         return _core.fused_topk(
             request.matrix,
