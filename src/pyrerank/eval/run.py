@@ -85,19 +85,14 @@ class Experiment:
             return baselines.Popularity(self.train_counts)
         if name == "co-engagement":
             return baselines.CoEngagement(self.liked_sequences, len(d.item_ids))
-        if name == "pyrerank+tuned":
-            encoder, vectors = self.tuned_encoder()
-            rr = pr.Reranker(encoder=encoder)
-            rr.add_items(self.data.item_ids, vectors=vectors)
-            rr.fit(self.train_events())
-            return baselines.PyrerankMethod(name, rr, self.data.item_ids)
-        if name in ("content", "pyrerank", "pyrerank+text") or name.startswith("pyrerank:"):
+        if name in ("content", "pyrerank", "pyrerank+text", "pyrerank+tuned") or name.startswith("pyrerank:"):
+            encoder, vectors = self.tuned_encoder() if name == "pyrerank+tuned" else (self.encoder, self.vectors)
             if name == "content":
                 rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
             else:
                 _, _, ranker = name.partition(":")
-                rr = pr.Reranker(encoder=self.encoder, ranker=ranker) if ranker else pr.Reranker(encoder=self.encoder)
-            rr.add_items(self.data.item_ids, vectors=self.vectors)
+                rr = pr.Reranker(encoder=encoder, ranker=ranker) if ranker else pr.Reranker(encoder=encoder)
+            rr.add_items(self.data.item_ids, vectors=vectors)
             if name != "content":
                 rr.fit(self.train_events())
             texts = d.user_texts if name == "pyrerank+text" and realtime else None

@@ -49,7 +49,6 @@ def replay_for_fit(
     negatives: int,
     max_examples: int,
     seed: int,
-    cold_share: float = COLD_SHARE,
     progress: bool | None = None,
 ) -> FitResult:
     """Replays `events` in time order through private per-user records (never the store), twice,
@@ -131,7 +130,7 @@ def replay_for_fit(
             others[others == row] = (row + 1) % n
             rows = np.concatenate([[row], others]).astype(np.int64)
             query, recent = interest.query(record.state, t), record.short_term(catalog)
-            if rng.random() < cold_share:  # the group's items as new ones: text-predicted vectors, no counts
+            if rng.random() < COLD_SHARE:  # the group's items as new ones: text-predicted vectors, no counts
                 here = np.arange(len(rows))
                 features = CandidateFeatures(no_stats, here, None, NO_CO_SCORES, t)
                 request = RankRequest(as_new[rows], here, query, None, features, recent)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..interfaces import TrainingExamples
+from ..interfaces import Ranker, RankRequest, TrainingExamples
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,27 @@ def check_options(epochs: object, lr: object, l2: object) -> None:
         raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
 
 
+class ChoiceModel(Ranker):
+    """What the learned rankers share: fit's held-out figures (`validation`) and each
+    candidate's chance of being the one chosen."""
+
+    validation: dict[str, float]
+
+    def probability(self, request: RankRequest) -> np.ndarray:
+        """(n,) float32 chance of each candidate being the one the user picks among them, as
+        fit's choice model estimates it (they sum to 1)."""
+        scores = self.score(request)
+        e = np.exp(scores.astype(np.float64) - scores.max())
+        return (e / e.sum()).astype(np.float32)
+
+
+def vectors_of(examples: TrainingExamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The examples' (users, rows, item_vectors), or ValueError for examples without them."""
+    if examples.users is None or examples.rows is None or examples.item_vectors is None:
+        raise ValueError("these examples carry no user and item vectors: Reranker.fit provides them")
+    return examples.users, examples.rows, examples.item_vectors
+
+
 class Batch:
     """b logged groups of g = 1 + m candidates (the positive first).
 
@@ -34,11 +55,10 @@ class Batch:
     """
 
     def __init__(self, examples: TrainingExamples, index: np.ndarray) -> None:
-        if examples.users is None or examples.rows is None or examples.item_vectors is None:
-            raise ValueError("these examples carry no user and item vectors: Reranker.fit provides them")
+        users, rows, item_vectors = vectors_of(examples)
         self.x = np.concatenate([examples.positives[index, None, :], examples.negatives[index]], axis=1)
-        self.users = examples.users[index]
-        self.items = examples.item_vectors[examples.rows[index]]
+        self.users = users[index]
+        self.items = item_vectors[rows[index]]
         self.labels = np.zeros(self.x.shape[:2], np.float32)
         self.labels[:, 0] = 1.0
 
@@ -88,13 +108,6 @@ def choice_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     log_loss = np.log(np.exp(z).sum(axis=1)) - z[labels > 0.5]
     return {"auc": round(float(auc.mean()), 4), "log_loss": round(float(log_loss.mean()), 4), "groups": len(logits)}
-
-
-def probability(scores: np.ndarray) -> np.ndarray:
-    """(n,) float32 softmax of `scores`: each candidate's chance of being the one chosen, as a
-    model trained on the choice loss estimates it."""
-    e = np.exp(scores.astype(np.float64) - scores.max())
-    return (e / e.sum()).astype(np.float32)
 
 
 def train(

@@ -11,7 +11,7 @@ from . import _training
 from .fusion import FusionRanker
 
 
-class BilinearRanker(FusionRanker):
+class BilinearRanker(_training.ChoiceModel, FusionRanker):
     """score = fusion's Σ_c w_c · column_c + uᵀ A Bᵀ i + bᵀ i, where u is the user's interest
     (:meth:`UserQuery.mean`) and i the candidate's unit vector. fit() learns the fusion weights
     first (as `fusion` does), then A, B (dim, low_rank) and b (dim,) as a choice model on top of
@@ -81,17 +81,12 @@ class BilinearRanker(FusionRanker):
             parts["score"] += value
         return out
 
-    def probability(self, request: RankRequest) -> np.ndarray:
-        """(n,) float32 chance of each candidate being the one the user picks among them, as
-        fit's choice model estimates it (they sum to 1)."""
-        return _training.probability(self.score(request))
-
     def fit(self, examples: TrainingExamples) -> None:  # type: ignore[override]
         super().fit(examples)
         examples = examples.select(tuple(self.weights))
         if len(examples) < 10:
             return
-        dim = examples.item_vectors.shape[1] if examples.item_vectors is not None else 0
+        dim = _training.vectors_of(examples)[2].shape[1]
         rng = np.random.default_rng(self.seed)
         w = np.array(list(self.weights.values()), np.float32)
         params = {

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
+from ..interfaces import COLUMNS, FEATURE_NAMES, RankRequest, State, TrainingExamples
 from . import _training
 from .fusion import FusionRanker
 
 
-class MLPRanker(Ranker):
+class MLPRanker(_training.ChoiceModel):
     """score = v · x + w₂ · relu(W₁ z + b₁), a choice logit: fusion's linear blend v of the
     COLUMNS x (learned first, as `fusion` learns it) plus a learned correction over z = [the
     standardised COLUMNS; h interactions]: interaction j = Σ_d u_d · i_d · W_jd · dim (u the
@@ -49,11 +49,21 @@ class MLPRanker(Ranker):
         p = self.params
         return np.concatenate([(columns - p["mean"]) / p["std"], interactions], axis=-1, dtype=np.float32)
 
-    def _output(self, z: np.ndarray) -> np.ndarray:
-        """(...,) logits from (..., c + h) inputs z."""
+    def _fold(self) -> None:
+        """The standardisation folded into the first layer: (w1, b1) for raw inputs."""
         p, c = self.params, len(COLUMNS)
-        linear = (z[..., :c] * p["std"] + p["mean"]) @ p["linear"]
-        return np.maximum(z @ p["w1"] + p["b1"], 0.0) @ p["w2"] + linear
+        w1 = p["w1"].copy()
+        w1[:c] /= p["std"][:, None]
+        self._folded = (w1, p["b1"] - (p["mean"] / p["std"]) @ p["w1"][:c])
+
+    def _logits(self, raw: np.ndarray) -> np.ndarray:
+        """(n,) float32 logits of (n, c + h) raw inputs (columns, then interactions)."""
+        assert self._folded is not None  # set with the params
+        w1, b1 = self._folded
+        hidden = raw @ w1
+        hidden += b1
+        out = np.maximum(hidden, 0.0, out=hidden) @ self.params["w2"] + raw[:, : len(COLUMNS)] @ self.params["linear"]
+        return out.astype(np.float32)
 
     def _raw_inputs(self, request: RankRequest) -> np.ndarray:
         """(n, c + h) float32: every candidate's COLUMNS, then its h learned interactions with the
@@ -89,17 +99,7 @@ class MLPRanker(Ranker):
     def score(self, request: RankRequest) -> np.ndarray:
         if not self.params:
             return np.zeros(len(request.rows), np.float32)
-        if self._folded is None:  # the standardisation folded into the first layer
-            p, c = self.params, len(COLUMNS)
-            w1 = p["w1"].copy()
-            w1[:c] /= p["std"][:, None]
-            self._folded = (w1, p["b1"] - (p["mean"] / p["std"]) @ p["w1"][:c])
-        w1, b1 = self._folded
-        raw = self._raw_inputs(request)
-        hidden = raw @ w1
-        hidden += b1
-        out = np.maximum(hidden, 0.0, out=hidden) @ self.params["w2"] + raw[:, : len(COLUMNS)] @ self.params["linear"]
-        return out.astype(np.float32)
+        return self._logits(self._raw_inputs(request))
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score(request)
@@ -110,25 +110,19 @@ class MLPRanker(Ranker):
         order = contenders[np.argsort(-scores[contenders], kind="stable")[:k]]  # ties: the recall order
         return request.rows[order], scores[order]
 
-    def probability(self, request: RankRequest) -> np.ndarray:
-        """(n,) float32 chance of each candidate being the one the user picks among them, as
-        fit's choice model estimates it (they sum to 1)."""
-        return _training.probability(self.score(request))
-
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         """Per candidate: how much its score would drop if each column took its average value
         ("interactions": if the user-item interactions were 0); "other" holds the rest."""
         if not self.params:
             return super().explain(request)
         c = len(COLUMNS)
-        raw = self._raw_inputs(request)
         out = []
-        for x, inter in zip(raw[:, :c], raw[:, c:]):
+        for raw in self._raw_inputs(request):
             # rows: as is, then each column at its mean, then without interactions
-            xs, inters = np.tile(x, (c + 2, 1)), np.tile(inter, (c + 2, 1))
-            xs[np.arange(1, c + 1), np.arange(c)] = self.params["mean"]
-            inters[-1] = 0.0
-            scores = self._output(self._inputs(xs, inters)).tolist()
+            variants = np.tile(raw, (c + 2, 1))
+            variants[np.arange(1, c + 1), np.arange(c)] = self.params["mean"]
+            variants[-1, c:] = 0.0
+            scores = self._logits(variants).tolist()
             parts = {name: scores[0] - s for name, s in zip((*COLUMNS, "interactions"), scores[1:])}
             parts["other"] = scores[0] - sum(parts.values())
             parts["score"] = scores[0]
@@ -137,9 +131,9 @@ class MLPRanker(Ranker):
 
     def fit(self, examples: TrainingExamples) -> None:
         examples = examples.select(COLUMNS)
-        if len(examples) < 10 or examples.item_vectors is None:
+        if len(examples) < 10:
             return
-        dim, h, c = examples.item_vectors.shape[1], self.interactions, len(COLUMNS)
+        dim, h, c = _training.vectors_of(examples)[2].shape[1], self.interactions, len(COLUMNS)
         rng = np.random.default_rng(self.seed)
         linear = FusionRanker()
         linear.fit(examples)
@@ -154,7 +148,7 @@ class MLPRanker(Ranker):
             "w2": np.zeros(self.hidden, np.float32),  # starts as the linear blend alone
             "linear": np.array([linear.weights[name] for name in COLUMNS], np.float32),
         }
-        self.params, self._folded = p, None
+        self.params = p
         learned = {k: p[k] for k in ("w", "w1", "b1", "w2")}
 
         def forward(batch: _training.Batch):
@@ -178,10 +172,14 @@ class MLPRanker(Ranker):
         self.validation = _training.train(
             "mlp", examples, learned, forward, epochs=self.epochs, lr=self.lr, l2=self.l2, seed=self.seed
         )
+        self._fold()
 
     def get_state(self) -> State:
         return {**self.params, "validation": self.validation}
 
     def set_state(self, state: State) -> None:
-        self.params, self._folded = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}, None
+        self.params = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
         self.validation = dict(state.get("validation", {}))
+        self._folded = None
+        if self.params:
+            self._fold()
