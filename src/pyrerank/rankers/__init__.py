@@ -1,6 +1,7 @@
-"""Built-in rankers: `cosine`, `fusion`, `mmr` and the learned `bilinear` and `mlp`, registered
-through the same hook as any plugin's. Nothing outside this package imports them: the rest of
-pyrerank knows rankers only through :class:`pyrerank.interfaces.Ranker` and the registry."""
+"""Built-in rankers: `cosine`, `fusion`, `mmr`, the learned `bilinear`, `mlp` and `cross-encoder`,
+and `cascade` (two of them in stages), registered through the same hook as any plugin's. The
+rest of pyrerank knows rankers only through :class:`pyrerank.interfaces.Ranker` and the
+registry (``pr.Cascade`` and ``pr.CrossEncoderRanker`` are exported for composing stages)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..hookspecs import Register, hookimpl
 @hookimpl
 def register_rankers(register: Register) -> None:
     from .bilinear import BilinearRanker
+    from .cascade import Cascade
     from .cosine import CosineRanker
+    from .cross_encoder import CrossEncoderRanker
     from .fusion import FusionRanker
     from .mlp import MLPRanker
     from .mmr import MMRRanker
@@ -20,3 +23,5 @@ def register_rankers(register: Register) -> None:
     register(MMRRanker)
     register(BilinearRanker)
     register(MLPRanker)
+    register(CrossEncoderRanker)
+    register(Cascade)

@@ -72,6 +72,7 @@ class Catalog:
         self.ids: list[ItemId] = []
         self._row_of: dict[ItemId, int] | None = {}  # None: not built yet (an opened save), see row_of
         self.metadata: dict[ItemId, Any] = {}
+        self.item_texts: dict[ItemId, str] = {}  # kept only for rankers that read texts
         self.projection: np.ndarray | None = None
         self._id_kind: type | None = None  # int or str, fixed by the first id
         self._int_table = np.full(0, -1, np.int64)  # id -> row, while int ids are dense enough
@@ -146,6 +147,11 @@ class Catalog:
         self._own()
         self._matrix[rows], self._row_scale[rows] = self._stored(vectors)
 
+    def text_of(self, rows: Sequence[int]) -> list[str | None]:
+        """The texts kept for the items at `rows` (None for an item without one)."""
+        ids, texts = self.ids, self.item_texts
+        return [texts.get(ids[r]) for r in rows]
+
     def texts(self) -> np.ndarray:
         """(len(self), text_dim) float32 unit text vectors of every item."""
         with self._lock:
@@ -190,6 +196,7 @@ class Catalog:
             if kept_ids:
                 metadata = [self.metadata.get(i) for i in kept_ids] if self.metadata else None
                 out.upsert(kept_ids, self._matrix[:n][keep], metadata)
+                out.item_texts = {i: self.item_texts[i] for i in kept_ids if i in self.item_texts}
         return out, remap
 
     def install(self, other: Catalog) -> None:
@@ -199,12 +206,19 @@ class Catalog:
             self._matrix, self._row_scale, self.dim = other._matrix, other._row_scale, other.dim
             self.projection = other.projection
 
-    def upsert(self, ids: Sequence[ItemId], vectors: np.ndarray, metadata: Sequence[Any] | None = None) -> np.ndarray:
+    def upsert(
+        self,
+        ids: Sequence[ItemId],
+        vectors: np.ndarray,
+        metadata: Sequence[Any] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """Add new items or replace existing ones' vectors; returns their (n,) int64 rows.
 
         vectors : (n, text_dim) unit text vectors, or (n, dim) whole rows (as saved, in the
             catalog's dtype: kept bit for bit); text vectors get the collaborative vector their
-            text predicts (see :meth:`with_predicted`)."""
+            text predicts (see :meth:`with_predicted`)
+        texts : n strs, kept for :meth:`text_of` (rankers that read texts), or None"""
         if vectors.shape[1] == self.text_dim < self.dim:
             vectors = self.with_predicted(vectors)
         with self._lock:
@@ -227,6 +241,8 @@ class Catalog:
             self._write(rows, vectors)
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
+            if texts is not None:
+                self.item_texts.update(zip(ids, texts))
             self._index_ints(ids, rows)
             self._index_strs(n_before)
             return rows
@@ -287,6 +303,7 @@ class Catalog:
                 "dtype": str(self.dtype),
                 "text_dim": self.text_dim,
                 "metadata": [[item, value] for item, value in self.metadata.items() if value is not None],
+                "texts": [[item, text] for item, text in self.item_texts.items()],
             }
             if self._id_kind is int:
                 arrays["ids"] = np.asarray(self.ids, np.int64)
@@ -331,6 +348,7 @@ class Catalog:
             if catalog._id_kind is str:
                 catalog._index_strs(0)
         catalog.metadata = dict((item, value) for item, value in meta["metadata"])
+        catalog.item_texts = {item: text for item, text in meta.get("texts", []) if isinstance(text, str)}
         projection = arrays.get("projection")
         if projection is not None and (
             projection.shape != (catalog.text_dim, catalog.dim - catalog.text_dim)

@@ -20,6 +20,14 @@ def _unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
+_TOPICS = ("space travel", "cooking in paris", "bees and honey", "haunted houses", "jazz piano")
+
+
+def _item_texts(rows) -> list[str | None]:
+    """The text of each row of the kit's catalog (rankers that read texts)."""
+    return [f"{_TOPICS[r % len(_TOPICS)]}, part {r}" for r in rows]
+
+
 class EncoderConformance:
     """Subclass and implement make_encoder()::
 
@@ -120,8 +128,9 @@ class RankerConformance:
         raise NotImplementedError
 
     def _request(self, query: UserQuery | None, n: int = 30, dtype: str = "float32") -> RankRequest:
-        """n candidates of a 100-row catalog whose items have popularity, recency and
-        co-engagement, so every feature column varies; a short-term vector with the query."""
+        """n candidates of a 100-row catalog whose items have popularity, recency, co-engagement
+        and texts, so every feature column varies; a short-term vector and a history of liked
+        rows with the query."""
         matrix = _unit_rows(100, 16, seed=1)
         matrix = ops.to_int8(matrix) if dtype == "int8" else matrix.astype(dtype)
         rows = np.arange(0, 100, 100 // n, dtype=np.int64)[:n]
@@ -135,7 +144,8 @@ class RankerConformance:
         co_scores = stats.co.user_scores([int(r) for r in rows[:3]], 0.9) if query is not None else NO_CO_SCORES
         features = CandidateFeatures(stats, rows, None, co_scores, 200 * 3600.0)
         recent = None if query is None else _unit_rows(1, 16, seed=5)[0]
-        return RankRequest(matrix, rows, query, None, features, recent)
+        history = None if query is None else np.array([1, 5, 9], np.int64)
+        return RankRequest(matrix, rows, query, None, features, recent, history=history, texts=_item_texts)
 
     def test_rank_agrees_with_score(self):
         """rank() returns the best min(k, n) candidates by score() with score()'s values, best

@@ -1,0 +1,203 @@
+"""pr.train_cross_encoder: fine-tune a BERT-style cross-encoder as a click model on the log.
+
+Each logged positive becomes one group: the texts of the user's previous `history` liked items
+(newest first) paired with the text of the item they engaged with next, beside the same history
+paired with `negatives` items drawn at random. The model reads each (history, candidate) pair
+whole, so it sees word-level interactions that a dot product of two vectors cannot; training is
+the choice loss (softmax over each group), so its scores are log-odds of being the one chosen.
+The result is a Hugging Face sequence-classification directory (one output) that
+:class:`pyrerank.rankers.cross_encoder.CrossEncoderRanker` serves, usually as the second stage
+of a :class:`pyrerank.Cascade`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..events import Event, ItemId, event_weight
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "pyrerank_cross_encoder.json"  # the training settings a server must match
+HELD_OUT = 0.1  # the latest share of groups, kept for ROC-AUC and log-loss
+MAX_HELD_OUT = 1_000  # groups: enough for a stable AUC, cheap on a CPU
+
+
+def history_text(texts: Iterable[str]) -> str:
+    """The user's side of a pair: their liked items' texts, newest first, so that truncation
+    drops the oldest."""
+    return " | ".join(texts)
+
+
+class Group(NamedTuple):
+    """One logged choice: the user's history (item ids, oldest first), then the chosen item."""
+
+    timestamp: float
+    history: tuple[ItemId, ...]
+    chosen: ItemId
+
+
+def choice_groups(events: Iterable[Event], known: Mapping[ItemId, str], history: int) -> list[Group]:
+    """Every positive event of a user that has at least one earlier positive, with that user's
+    previous `history` positives, in time order (events without a timestamp keep their given
+    order); items without a text are left out."""
+    by_user: dict[Hashable, list[tuple[float, int, ItemId]]] = defaultdict(list)
+    for i, e in enumerate(events):
+        if not isinstance(e, Event):
+            raise TypeError(f"events must be pyrerank.Event objects, got {type(e).__name__}")
+        if e.item in known and event_weight(e.kind, e.weight) > 0:
+            by_user[e.user].append((0.0 if e.timestamp is None else float(e.timestamp), i, e.item))
+    groups = []
+    for positives in by_user.values():
+        positives.sort()
+        for j in range(1, len(positives)):
+            earlier = tuple(item for _, _, item in positives[max(0, j - history) : j])
+            groups.append(Group(positives[j][0], earlier, positives[j][2]))
+    groups.sort(key=lambda g: g.timestamp)
+    return groups
+
+
+def train_cross_encoder(
+    texts: Mapping[ItemId, str],
+    events: Iterable[Event],
+    out_dir: str | os.PathLike,
+    *,
+    base: str | os.PathLike | None = None,
+    steps: int = 300,
+    batch_size: int = 16,
+    negatives: int = 3,
+    history: int = 3,
+    lr: float = 3e-5,
+    max_length: int = 96,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Fine-tune a cross-encoder click model on the logged behaviour and write it to `out_dir`;
+    returns the directory, for ``CrossEncoderRanker(out_dir)``. Its held-out ROC-AUC and
+    log-loss (the latest 10% of groups, at most 1,000) are in ``out_dir/pyrerank_cross_encoder.json``.
+
+    texts : {item id: its text}; events : the log (positive events are used)
+    base : a local Hugging Face model directory (default: the bundled MiniLM, ``pyrerank[minilm]``)
+    steps, batch_size, lr : AdamW steps of `batch_size` groups, learning rate (linear warm-up
+        over the first 10% of steps, then constant)
+    negatives : random items beside each chosen one; history : liked items on the user's side
+    max_length : tokens per (history, candidate) pair
+    seed : the group order, the negatives and torch's generator (same inputs, same model on a CPU)
+    device : "cpu", "cuda", ...; None picks the best available. On a GPU, bfloat16 autocast.
+    progress : a progress bar on stderr; None: only on a terminal
+    """
+    from ..encoders.transformers import _require, bundled_minilm, quiet_bars, resolve_device
+    from ..rankers._training import choice_metrics
+
+    torch = _require("torch", "transformers")
+    transformers = _require("transformers", "transformers")
+    for name, value in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("negatives", negatives),
+        ("history", history),
+        ("max_length", max_length),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    base = bundled_minilm("train_cross_encoder without base=") if base is None else base
+    groups = choice_groups(events, texts, history)
+    if len(groups) < 2:
+        raise ValueError("events hold fewer than two positives that follow another of the same user: nothing to learn")
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # not the "classifier newly initialised" notice: it is meant to be
+    try:
+        with quiet_bars(transformers, progress):
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                str(base), num_labels=1, local_files_only=True
+            )
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
+    model = model.float().to(device)
+    item_ids = list(texts)
+    n_held = min(MAX_HELD_OUT, max(1, int(round(HELD_OUT * len(groups)))))
+    fitting, held_out = groups[:-n_held], groups[-n_held:]
+    if not fitting:
+        fitting = held_out
+
+    def candidates(group: Group) -> list[ItemId]:
+        drawn = [item_ids[i] for i in rng.integers(0, len(item_ids), negatives)]
+        return [group.chosen, *drawn]
+
+    def logits(picked: list[Group], lists: list[list[ItemId]]) -> Any:
+        users = [history_text(texts[i] for i in reversed(g.history)) for g in picked for _ in range(1 + negatives)]
+        items = [texts[i] for group_items in lists for i in group_items]
+        tokens = tokenizer(users, items, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        tokens = {k: v.to(device) for k, v in tokens.items()}
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            out = model(**tokens).logits
+        return out.float().reshape(len(picked), 1 + negatives)
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    order = rng.permutation(len(fitting))
+    bar: Iterable[int] = range(steps)
+    if progress or (progress is None and sys.stderr.isatty()):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(bar, desc="training the cross-encoder", unit="step", file=sys.stderr)
+    started, losses = time.perf_counter(), []
+    targets = torch.zeros(batch_size, dtype=torch.long, device=device)
+    for step in bar:
+        picked = [fitting[order[(step * batch_size + i) % len(fitting)]] for i in range(batch_size)]
+        loss = torch.nn.functional.cross_entropy(logits(picked, [candidates(g) for g in picked]), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    train_seconds = time.perf_counter() - started
+    model.eval()
+    held_logits = []
+    with torch.inference_mode():
+        for start in range(0, len(held_out), batch_size):
+            picked = held_out[start : start + batch_size]
+            held_logits.append(logits(picked, [candidates(g) for g in picked]).cpu().numpy())
+    labels = np.zeros((len(held_out), 1 + negatives), np.float32)
+    labels[:, 0] = 1.0
+    validation = choice_metrics(np.concatenate(held_logits), labels)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with quiet_bars(transformers, progress):
+        model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    report = {
+        "base": str(base),
+        "groups": len(groups),
+        "steps": steps,
+        "batch_size": batch_size,
+        "negatives": negatives,
+        "history": history,
+        "max_length": max_length,
+        "first_loss": round(float(np.mean(losses[: max(1, steps // 10)])), 4),
+        "last_loss": round(float(np.mean(losses[-max(1, steps // 10) :])), 4),
+        "validation": validation,
+        "seconds": round(train_seconds, 1),
+        "device": device,
+        "seed": seed,
+    }
+    (out / SETTINGS_FILE).write_text(json.dumps(report, indent=2))
+    log.info("trained the cross-encoder on %d groups: %s", len(groups), report)
+    return out
