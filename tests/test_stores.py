@@ -92,6 +92,68 @@ def test_kill_9_loses_no_acknowledged_event(durable_url, kill_after):
     assert reopened in candidates
 
 
+COMPACTING_OBSERVER = """
+    import sys
+    import pyrerank.serving.view as view
+    from pyrerank.testing.stores import events, make_reranker
+    view.SNAPSHOT_EVERY, view.USER_SAVE_EVERY = 10, 3  # a compaction every 10 events
+    rr = make_reranker(sys.argv[1])
+    print("ready", flush=True)
+    for i, (user, item, kind, t) in enumerate(events(100_000, seed=7)):
+        rr.observe(user, item, kind, timestamp=t)
+        print(i + 1, flush=True)
+"""
+
+
+@pytest.mark.parametrize("kill_after", [45, 263])
+def test_kill_9_while_the_sqlite_log_is_compacted_loses_no_acknowledged_event(tmp_path, kill_after):
+    url = f"sqlite:///{tmp_path / 'profiles.db'}"
+    child = run_child(COMPACTING_OBSERVER, url)
+    assert child.stdout.readline().strip() == "ready", child.communicate()[1]
+    acked = 0
+    while acked < kill_after:
+        acked = int(child.stdout.readline())
+    os.kill(child.pid, signal.SIGKILL)
+    rest = child.stdout.read().split()
+    for pipe in (child.stdin, child.stdout, child.stderr):
+        pipe.close()
+    child.wait()
+    acked = int(rest[-1]) if rest else acked
+    reopened = make_reranker(url)
+    kept = reopened.store._run("SELECT COUNT(*) FROM events")[0][0]
+    assert kept < acked - 20, f"nothing was compacted: {kept} of {acked} events are still logged"
+    stream = events(acked + 1, seed=7)
+    candidates = []
+    for n in (acked, acked + 1):
+        fresh = make_reranker()
+        feed(fresh, stream[:n])
+        candidates.append(rankings(fresh))
+    assert rankings(reopened) in candidates
+
+
+def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatch):
+    """Compaction behind snapshots and kept user records: the logged events stay bounded (per
+    user, those since their last kept record), and a process opening the file afterwards ranks
+    as if it had every event. (The statistics snapshot still grows with counted events: it
+    keeps each one's contribution so that forget() is exact.)"""
+    import pyrerank.serving.view as view
+
+    monkeypatch.setattr(view, "SNAPSHOT_EVERY", 200)
+    monkeypatch.setattr(view, "USER_SAVE_EVERY", 8)
+    path = tmp_path / "profiles.db"
+    rr = make_reranker(f"sqlite:///{path}?synchronous=normal")
+    stream = events(4_000, seed=3)
+    logged = []
+    for start in range(0, len(stream), 1_000):
+        feed(rr, stream[start : start + 1_000])
+        logged.append(rr.store._run("SELECT COUNT(*) FROM events")[0][0])
+    assert max(logged) <= len(USERS) * 8 + 200, logged  # a record every 8 events; a snapshot every 200
+    rr.close()
+    fresh = make_reranker()
+    feed(fresh, stream)
+    assert rankings(make_reranker(f"sqlite:///{path}")) == rankings(fresh)
+
+
 SERVER = """
     import json, sys
     from pyrerank.testing.stores import make_reranker, rankings

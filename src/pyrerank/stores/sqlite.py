@@ -1,5 +1,11 @@
 """A durable store in one SQLite file: write-ahead log, one committed row per event.
 
+The file stays bounded under a steady stream, as a Redis store's memory does: every statistics
+snapshot deletes the events at or before the previous snapshot that a kept user record covers
+(``save_user``), so what remains is, per user, the events since their last kept record. A
+process whose cursor falls behind that point gets StaleCursor and restarts from the snapshot.
+Each compaction is one transaction, so a kill -9 in the middle of one loses nothing.
+
 Every event row and the statistics snapshot carry a CRC-32 of their position and content, so a
 page damaged on disk (which SQLite's own checks can miss) is a StoreError naming the row, never
 a silently different ranking. Rows written before checksums existed (crc NULL) are read as they
@@ -22,7 +28,7 @@ import zlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ..errors import PyrerankWarning, StoreError
+from ..errors import PyrerankWarning, StaleCursor, StoreError
 from ..interfaces import LoggedEvent, ProfileStore, keyed_pseudonym, user_text
 from .sqlite_wal import wal_commits_lost
 
@@ -34,6 +40,16 @@ CREATE TABLE IF NOT EXISTS snapshot (
   id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER);
 CREATE TABLE IF NOT EXISTS secret (id INTEGER PRIMARY KEY CHECK (id = 1), value BLOB NOT NULL);
 INSERT OR IGNORE INTO secret (id, value) VALUES (1, randomblob(32));
+CREATE TABLE IF NOT EXISTS records (
+  user TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trimmed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+INSERT OR IGNORE INTO trimmed (id, seq) VALUES (1, 0);
+"""
+# The events a snapshot no longer needs: at or before the previous snapshot (every reader that
+# has not read them restarts from a snapshot) and covered by their user's kept record.
+COMPACT = """
+DELETE FROM events WHERE seq <= ?1
+  AND seq <= (SELECT records.seq FROM records WHERE records.user = events.user)
 """
 # One statement, so one implicit transaction: the row, its position and its checksum together.
 INSERT_EVENT = """
@@ -71,6 +87,7 @@ class SQLiteStore(ProfileStore):
 
     name = "sqlite"
     durable = True
+    keeps_user_records = True
 
     def __init__(self, url: str) -> None:
         self.path, options = parse_url(url)
@@ -176,9 +193,12 @@ class SQLiteStore(ProfileStore):
         return self.read()
 
     def read(self) -> list[LoggedEvent]:
+        """Raises StaleCursor if a compaction deleted events this reader has not read."""
         version = self._run("PRAGMA data_version")[0][0]
         if not self._wrote and version == self._seen_version:
             return []
+        if self._run("SELECT seq FROM trimmed WHERE id = 1")[0][0] > self._cursor:
+            raise StaleCursor(f"SQLite store {self.path!r} was compacted past this reader's position {self._cursor}")
         rows = self._run("SELECT seq, user, body, crc FROM events WHERE seq > ? ORDER BY seq", (self._cursor,))
         events = self._checked(rows)  # before the cursor moves: a damaged row stops here, every time
         self._seen_version, self._wrote = version, False
@@ -187,13 +207,31 @@ class SQLiteStore(ProfileStore):
         return events
 
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
-        # Every event stays in the log (replaying the statistics needs them), so the full
-        # history is read from the (user, seq) index rather than kept records.
+        key = user_text(user)
+        kept = self._run("SELECT seq, data, crc FROM records WHERE user = ?", (key,))
+        since, data = 0, None
+        if kept:
+            since, blob, crc = kept[0]
+            data = bytes(blob)
+            if crc != _crc(since, key, data):
+                raise StoreError(f"SQLite store {self.path!r}: a user's kept record is damaged (checksum mismatch)")
+            if since > self._cursor:
+                raise StaleCursor(f"SQLite store {self.path!r}: a user's kept record is newer than this reader")
         rows = self._run(
-            "SELECT seq, user, body, crc FROM events WHERE user = ? AND seq <= ? ORDER BY seq",
-            (user_text(user), self._cursor),
+            "SELECT seq, user, body, crc FROM events WHERE user = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            (key, since, self._cursor),
         )
-        return None, self._checked(rows)
+        return data, self._checked(rows)
+
+    def save_user(self, user: Hashable, data: bytes) -> None:
+        """Keep the user's record as of the cursor (never over a newer one); the events it covers
+        go at a later snapshot."""
+        key, seq = user_text(user), self._cursor
+        self._run(
+            "INSERT INTO records (user, seq, data, crc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user) DO UPDATE "
+            "SET seq = excluded.seq, data = excluded.data, crc = excluded.crc WHERE excluded.seq > records.seq",
+            (key, seq, data, _crc(seq, key, data)),
+        )
 
     def pseudonym(self, user: Hashable) -> str:
         return keyed_pseudonym(self._secret, user)
@@ -203,6 +241,7 @@ class SQLiteStore(ProfileStore):
 
         def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM events WHERE user = ?", (key,))
+            db.execute("DELETE FROM records WHERE user = ?", (key,))
             self._insert(db, user_text(name), LoggedEvent(name, None).to_json())
 
         self._transaction(work)
@@ -225,8 +264,21 @@ class SQLiteStore(ProfileStore):
         )
 
     def save_snapshot(self, data: bytes) -> None:
-        crc = _crc(self._cursor, "snapshot", data)
-        self._run("INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (self._cursor, data, crc))
+        """Keep the statistics as of the cursor (never over a newer snapshot), and compact: the
+        events at or before the snapshot it replaces that kept user records cover are deleted,
+        all in one transaction."""
+        cursor = self._cursor
+        crc = _crc(cursor, "snapshot", data)
+
+        def work(db: sqlite3.Connection) -> None:
+            previous = db.execute("SELECT seq FROM snapshot WHERE id = 1").fetchone()
+            if previous is not None and previous[0] > cursor:
+                return
+            db.execute("INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (cursor, data, crc))
+            if previous is not None and db.execute(COMPACT, (previous[0],)).rowcount:
+                db.execute("UPDATE trimmed SET seq = MAX(seq, ?) WHERE id = 1", (previous[0],))
+
+        self._transaction(work)
         if self._purge_pending:  # the replaced snapshot counted a forgotten user
             self._purge_pending = False
             self._truncate_wal()
