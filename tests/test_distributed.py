@@ -99,3 +99,31 @@ def test_bad_input_is_named(tmp_path, cluster):
         prd.rerank(tmp_path, [{"user": "u", "candidates": [1]}], tmp_path / "d", k=0)
     with pytest.raises(FileNotFoundError, match="source"):
         prd.encode(tmp_path / "missing.parquet", tmp_path / "e")
+
+
+def test_serving_replicas_on_the_cluster_share_users_through_redis(cluster, redis_url, tmp_path):
+    """pyrerank's HTTP service as two Ray Serve replicas on one Redis store: each rerank, through
+    whichever replica, reflects every event observed before it through either."""
+    serve = pytest.importorskip("ray.serve")
+    httpx = pytest.importorskip("httpx")
+    from pyrerank.testing.cluster import _free_port
+
+    store = f"{redis_url}?prefix=serve{tmp_path.name}&durability=relaxed"
+    rr = pr.Reranker(encoder=None, store=store)
+    rr.add_items(list(range(50)), vectors=np.random.default_rng(0).standard_normal((50, 16)))
+    rr.save(tmp_path / "bundle")
+    rr.close()
+    base = prd.serve(tmp_path / "bundle", store=store, replicas=2, port=_free_port())
+    try:
+        assert serve.status().applications["pyrerank"].deployments["pyrerank"].replica_states == {"RUNNING": 2}
+        scores = []
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(8):
+                assert client.post("/observe", json={"user": "alice", "item": 3, "kind": "like"}).status_code == 202
+                body = {"user": "alice", "candidates": list(range(50)), "k": 1, "exclude_seen": False}
+                top = client.post("/rerank", json=body).json()["items"][0]
+                assert top["item"] == 3
+                scores.append(top["score"])
+        assert all(later > earlier for earlier, later in zip(scores, scores[1:])), scores
+    finally:
+        serve.shutdown()

@@ -224,3 +224,45 @@ def rerank(
     )
     ranked.write_parquet(str(out_dir))
     return Path(out_dir)
+
+
+def serve(
+    bundle: str | os.PathLike,
+    *,
+    store: str,
+    replicas: int = 2,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key_file: str | None = None,
+    name: str = "pyrerank",
+    address: str | None = None,
+) -> str:
+    """Run the HTTP service of ``pyrerank serve`` (the same ASGI app) as `replicas` Ray Serve
+    replicas on the cluster, each opening the save at `bundle` on the shared `store` (a Redis
+    URL, so that an event observed through one replica is in the next rerank through any
+    other); returns the base URL. ``ray.serve.shutdown()`` (or ``serve.delete(name)``) stops it.
+    Needs ``pip install "pyrerank[ray,serve]"``."""
+    _check_pool(replicas, 1)
+    folder = Path(bundle).resolve()
+    if not (folder / "model.json").is_file():
+        raise FileNotFoundError(f"bundle: {str(bundle)!r} is not a folder Reranker.save wrote")
+    _connect(address)
+    try:
+        from ray import serve as ray_serve
+    except ImportError as exc:
+        raise PyrerankError('serving on Ray needs Ray Serve: pip install "pyrerank[ray]"') from exc
+
+    def build() -> Any:  # runs in each replica
+        from .reranker import Reranker
+        from .serve.app import create_app
+        from .serve.runner import read_api_key
+
+        return create_app(
+            Reranker.load(folder, store=store), api_key=read_api_key(api_key_file), close_on_shutdown=True
+        )
+
+    replica = type("PyrerankReplica", (), {"__doc__": "One pyrerank service replica."})
+    deployment: Any = ray_serve.deployment(ray_serve.ingress(build)(replica), name=name, num_replicas=replicas)
+    ray_serve.start(http_options={"host": host, "port": port})
+    ray_serve.run(deployment.bind(), name=name, route_prefix="/")
+    return f"http://{host}:{port}"
