@@ -1,5 +1,5 @@
 """What the cross-encoder stage costs per request on a CPU: ``rr.rerank`` of 1,000 candidates
-with ``Cascade("bilinear", CrossEncoderRanker(model), top=N)`` beside the bilinear ranker alone,
+with ``Cascade(get_ranker("bilinear"), CrossEncoderRanker(model), top=N)`` beside bilinear alone,
 single-threaded. The model is MiniLM-L6 with a one-output head (a one-step
 pr.train_cross_encoder run: the cost does not depend on how well it was trained); item texts
 are MovieLens-like titles and genres, the user's side their three latest liked items.
@@ -35,7 +35,16 @@ def model(tmp_path_factory):
 def test_rerank_with_a_cross_encoder_stage(benchmark, model, top):
     torch.set_num_threads(1)
     folder, texts = model
-    ranker = "bilinear" if top == 0 else pr.Cascade("bilinear", pr.CrossEncoderRanker(folder, max_length=64), top=top)
+    ranker = (
+        "bilinear"
+        if top == 0
+        else pr.get_ranker(
+            "cascade",
+            first=pr.get_ranker("bilinear"),
+            second=pr.get_ranker("cross-encoder", model=folder, max_length=64),
+            top=top,
+        )
+    )
     rr = pr.Reranker(encoder="hashing", ranker=ranker)
     rr.add_items(list(texts), list(texts.values()))
     for t, item in enumerate([3, 17, 42]):

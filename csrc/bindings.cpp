@@ -14,6 +14,7 @@
 
 #include "candidates.hpp"
 #include "checksum.hpp"
+#include "co_links.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
 #include "rank.hpp"
@@ -142,6 +143,34 @@ pyrerank::Ties as_ties(const std::string& ties) {
   if (ties == "row") return pyrerank::Ties::row;
   if (ties == "position") return pyrerank::Ties::position;
   throw std::invalid_argument("ties must be 'row' or 'position', got '" + ties + "'");
+}
+
+// The co-engagement tables CoEngagement owns, checked (changed in place: never a converted copy).
+template <typename T>
+T* table_data(const py::array& a, const char* name, std::int64_t rows, std::int64_t cols) {
+  const bool shape_ok = cols ? (a.ndim() == 2 && a.shape(1) == cols) : a.ndim() == 1;
+  if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) || !a.writeable() || !shape_ok ||
+      a.shape(0) != rows)
+    throw std::invalid_argument(std::string(name) +
+                                " is not a writeable C-contiguous table of the right dtype and shape");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+pyrerank::CoLinks as_co_links(const py::array& neighbors, const py::array& counts, const py::array& sizes,
+                              const py::array& versions) {
+  if (neighbors.ndim() != 2) throw std::invalid_argument("neighbors must be (n_rows, k)");
+  const std::int64_t n = neighbors.shape(0), k = neighbors.shape(1);
+  return {table_data<std::int32_t>(neighbors, "neighbors", n, k),
+          table_data<float>(counts, "counts", n, k),
+          table_data<std::int32_t>(sizes, "sizes", n, 0),
+          table_data<std::int64_t>(versions, "versions", n, 0),
+          n,
+          k};
+}
+
+void check_co_row(std::int64_t row, std::int64_t n_rows) {
+  if (row < 0 || row >= n_rows)
+    throw std::out_of_range("co-engagement row " + std::to_string(row) + " out of range");
 }
 
 py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** out_rows, float** out_scores) {
@@ -428,6 +457,47 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("items"))
       .def("__len__", &pyrerank::StringIndex::size);
+
+  m.def(
+      "co_link",
+      [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
+         const py::array& versions, std::int64_t row, const std::vector<std::int64_t>& others, float amount,
+         bool both) {
+        const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
+        check_co_row(row, links.n_rows);
+        for (std::int64_t other : others) check_co_row(other, links.n_rows);
+        for (std::int64_t other : others) {
+          if (other == row) continue;
+          pyrerank::co_bump(links, row, other, amount);
+          if (both) pyrerank::co_bump(links, other, row, amount);
+        }
+      },
+      py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("row"),
+      py::arg("others"), py::arg("amount"), py::arg("both"),
+      "Add `amount` to the links row -> other (and other -> row if both) for each of `others`, in place.");
+
+  m.def(
+      "co_user_scores",
+      [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
+         const py::array& versions, const std::vector<std::int64_t>& recent, double decay,
+         const py::array& scratch) {
+        const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
+        float* zeros = table_data<float>(scratch, "scratch", links.n_rows, 0);
+        for (std::int64_t row : recent) check_co_row(row, links.n_rows);
+        const auto m = static_cast<std::int64_t>(recent.size());
+        std::vector<std::int64_t> rows(static_cast<std::size_t>(m * links.k));
+        std::vector<float> values(rows.size());
+        const std::int64_t p =
+            pyrerank::co_user_scores(links, recent.data(), m, decay, zeros, rows.data(), values.data());
+        py::array_t<std::int64_t> out_rows(p);
+        py::array_t<float> out_values(p);
+        std::copy(rows.begin(), rows.begin() + p, out_rows.mutable_data());
+        std::copy(values.begin(), values.begin() + p, out_values.mutable_data());
+        return py::make_tuple(out_rows, out_values);
+      },
+      py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("recent"),
+      py::arg("decay"), py::arg("scratch"),
+      "A user's co-engagement scores over their recent rows (newest last): (p,) sorted rows, (p,) float32.");
 
   m.def(
       "read_all",

@@ -1,4 +1,4 @@
-"""The cross-encoder click model (pr.train_cross_encoder, CrossEncoderRanker) and pr.Cascade, which
+"""The cross-encoder click model (pr.train_cross_encoder, the "cross-encoder" ranker) and "cascade", which
 serves it over the first stage's best few. One small model is trained per session."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cross(model_dir):
-    return pr.CrossEncoderRanker(model_dir)
+    return pr.get_ranker("cross-encoder", model=model_dir)
 
 
 def test_training_learns_the_topics_and_reports_held_out_figures(model_dir, cross):
@@ -55,7 +55,9 @@ def test_the_users_liked_texts_raise_same_topic_candidates(cross):
 
 
 def test_a_cascade_serves_it_over_the_first_stage_and_a_save_keeps_the_first(cross, tmp_path):
-    rr = pr.Reranker(encoder="minilm", ranker=pr.Cascade("bilinear", cross, top=10))
+    rr = pr.Reranker(
+        encoder="minilm", ranker=pr.get_ranker("cascade", first=pr.get_ranker("bilinear"), second=cross, top=10)
+    )
     rr.add_items(list(ITEMS), list(ITEMS.values()))
     rr.fit(topic_history())
     rr.observe("fan", 0, "like")
@@ -65,12 +67,16 @@ def test_a_cascade_serves_it_over_the_first_stage_and_a_save_keeps_the_first(cro
     parts = rr.explain("fan", top[0].item)
     assert parts["cross-encoder"] != 0 and abs(sum(v for k, v in parts.items() if k != "score") - parts["score"]) < 1e-3
     rr.save(tmp_path / "saved")
-    back = pr.Reranker.load(tmp_path / "saved", ranker=pr.Cascade("bilinear", cross, top=10))
+    back = pr.Reranker.load(
+        tmp_path / "saved", ranker=pr.get_ranker("cascade", first=pr.get_ranker("bilinear"), second=cross, top=10)
+    )
     assert back.rerank("fan", list(range(1, 40)), k=5) == top
 
 
 def test_items_without_texts_get_a_clear_error(cross):
-    rr = pr.Reranker(encoder="hashing", ranker=pr.Cascade("fusion", cross, top=5))
+    rr = pr.Reranker(
+        encoder="hashing", ranker=pr.get_ranker("cascade", first=pr.get_ranker("fusion"), second=cross, top=5)
+    )
     rr.add_items([1, 2, 3], vectors=np.eye(3, 8, dtype=np.float32))
     rr.observe("u", 1, "like")
     with pytest.raises(ValueError, match="texts"):
@@ -114,15 +120,15 @@ def test_bad_training_options_are_named(option, value, match, tmp_path):
 
 def test_bad_ranker_options_are_named(cross, tmp_path):
     with pytest.raises(ValueError, match="model"):
-        pr.CrossEncoderRanker(tmp_path / "missing")
+        pr.get_ranker("cross-encoder", model=tmp_path / "missing")
     with pytest.raises(ValueError, match="top"):
-        pr.Cascade("fusion", cross, top=0)
+        pr.get_ranker("cascade", first=pr.get_ranker("fusion"), second=cross, top=0)
     with pytest.raises(ValueError, match="weight"):
-        pr.Cascade("fusion", cross, weight=-1.0)
+        pr.get_ranker("cascade", first=pr.get_ranker("fusion"), second=cross, weight=-1.0)
     with pytest.raises(ValueError, match="diversifies"):
-        pr.Cascade("mmr", cross)
+        pr.get_ranker("cascade", first=pr.get_ranker("mmr"), second=cross)
     with pytest.raises(TypeError, match="second"):
-        pr.Cascade("fusion", 3)  # type: ignore[arg-type]
+        pr.get_ranker("cascade", first=pr.get_ranker("fusion"), second=3)  # type: ignore[arg-type]
 
 
 def _texts(rows):
@@ -140,7 +146,7 @@ class TestCrossEncoder(RankerConformance):
 
 class TestCascadeWithCrossEncoder(TestCrossEncoder):
     def make_ranker(self):
-        return pr.Cascade("fusion", self.cross, top=8)
+        return pr.get_ranker("cascade", first=pr.get_ranker("fusion"), second=self.cross, top=8)
 
 
 def test_a_cascade_reorders_the_first_stages_best_by_both_and_keeps_the_rest():
@@ -152,5 +158,5 @@ def test_a_cascade_reorders_the_first_stages_best_by_both_and_keeps_the_rest():
     order = np.argsort(-f, kind="stable")
     best, rest = order[:8], order[8:]
     best = best[np.argsort(-(f[best] + 2 * s[best]), kind="stable")]
-    rows, _ = pr.Cascade(first, second, top=8, weight=2.0).rank(request, len(request.rows))
+    rows, _ = pr.get_ranker("cascade", first=first, second=second, top=8, weight=2.0).rank(request, len(request.rows))
     assert rows.tolist() == request.rows[np.concatenate([best, rest])].tolist()

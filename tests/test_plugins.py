@@ -36,7 +36,7 @@ class TinyPlugin:
 def test_builtins_are_registered():
     assert {"hashing", "minilm", "transformers"} <= set(registry.names("encoder"))
     assert registry.names("interest") == ["decay", "logistic", "multi"]
-    assert registry.names("ranker") == ["bilinear", "cosine", "fusion", "mlp", "mmr"]
+    assert registry.names("ranker") == ["bilinear", "cascade", "cosine", "cross-encoder", "fusion", "mlp", "mmr"]
 
 
 def test_runtime_plugin_is_usable_by_name_and_built_lazily():

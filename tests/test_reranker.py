@@ -148,7 +148,9 @@ def test_edge_inputs(rr):
         rr.add_items(["x"], ["a"])
     with pytest.raises(ValueError, match="must be finite"):
         rr.add_items([60], vectors=np.full((1, 384), np.nan))
-    with pytest.raises(pr.UnknownPluginError, match="registered: bilinear, cosine, fusion, mlp, mmr"):
+    with pytest.raises(
+        pr.UnknownPluginError, match="registered: bilinear, cascade, cosine, cross-encoder, fusion, mlp, mmr"
+    ):
         pr.Reranker(encoder="hashing", ranker="nope")
     with pytest.raises(ValueError, match=r"vectors must have shape \(1, dim\)"):
         rr.add_items([61], vectors=np.ones(384))
@@ -284,7 +286,8 @@ def test_remove_items_leaves_the_rest_ranked_as_before(rr):
     after = rr.rerank("w", [i for i in kept if i != 3], k=7, now=4.0)  # w liked nothing removed
     assert after == [x for x in before if x.item != 3]
     assert dict(zip(rr.catalog.ids, rr.stats.popularity)) == {i: p for i, p in popularity.items() if i not in (10, 3)}
-    assert all(10 not in [rr.catalog.ids[r] for r in links] for links in rr.stats.co.neighbors.values())
+    links = [rr.stats.co.links(row) or {} for row in range(len(rr.catalog))]
+    assert all(10 not in [rr.catalog.ids[r] for r in linked] for linked in links)
     assert 1 not in [x.item for x in rr.rerank("u", list(rr.catalog.ids), k=20)], "seen items stay seen"
     with pytest.raises(KeyError, match="item 99 is not in the catalog"):
         rr.remove_items([2, 99])

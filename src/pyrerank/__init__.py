@@ -30,8 +30,6 @@ from .interfaces import (
 from .learning.cross import train_cross_encoder
 from .learning.tune import tune_encoder
 from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
-from .rankers.cascade import Cascade
-from .rankers.cross_encoder import CrossEncoderRanker
 from .reranker import Ranked, Reranker
 
 __version__ = "0.4.0"
@@ -57,8 +55,6 @@ __all__ = [
     "get_store",
     "tune_encoder",
     "train_cross_encoder",
-    "Cascade",
-    "CrossEncoderRanker",
     "hookimpl",
     "PyrerankError",
     "PyrerankWarning",

@@ -55,6 +55,25 @@ def candidate_features(
     co_values: np.ndarray,
 ) -> np.ndarray: ...
 def read_all(matrix: np.ndarray) -> int: ...
+def co_link(
+    neighbors: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    versions: np.ndarray,
+    row: int,
+    others: list[int],
+    amount: float,
+    both: bool,
+) -> None: ...
+def co_user_scores(
+    neighbors: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    versions: np.ndarray,
+    recent: list[int],
+    decay: float,
+    scratch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 class StringIndex:
     def __init__(self) -> None: ...

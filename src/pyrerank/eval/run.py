@@ -94,8 +94,11 @@ class Experiment:
             if name == "content":
                 rr = pr.Reranker(encoder="hashing", interest="decay", ranker="cosine")
             elif name == "pyrerank+cross":
-                second = pr.CrossEncoderRanker(self.cross_encoder())
-                rr = pr.Reranker(encoder=encoder, ranker=pr.Cascade("bilinear", second, top=CROSS_TOP))
+                second = pr.get_ranker("cross-encoder", model=self.cross_encoder())
+                rr = pr.Reranker(
+                    encoder=encoder,
+                    ranker=pr.get_ranker("cascade", first=pr.get_ranker("bilinear"), second=second, top=CROSS_TOP),
+                )
             else:
                 _, _, ranker = name.partition(":")
                 rr = pr.Reranker(encoder=encoder, ranker=ranker) if ranker else pr.Reranker(encoder=encoder)

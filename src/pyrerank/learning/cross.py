@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..events import Event, ItemId, event_weight
+from .choice import choice_metrics
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,6 @@ def train_cross_encoder(
     progress : a progress bar on stderr; None: only on a terminal
     """
     from ..encoders.transformers import _require, bundled_minilm, quiet_bars, resolve_device
-    from ..rankers._training import choice_metrics
 
     torch = _require("torch", "transformers")
     transformers = _require("transformers", "transformers")

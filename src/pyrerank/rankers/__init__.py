@@ -1,7 +1,7 @@
 """Built-in rankers: `cosine`, `fusion`, `mmr`, the learned `bilinear`, `mlp` and `cross-encoder`,
 and `cascade` (two of them in stages), registered through the same hook as any plugin's. The
 rest of pyrerank knows rankers only through :class:`pyrerank.interfaces.Ranker` and the
-registry (``pr.Cascade`` and ``pr.CrossEncoderRanker`` are exported for composing stages)."""
+registry: ``pr.get_ranker("cascade", first=..., second=...)`` composes two stages."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ..interfaces import Ranker, RankRequest, TrainingExamples
+from ..learning.choice import choice_metrics
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +97,6 @@ def choice_gradient(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     what tells one user's logits from another's.)"""
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return ((e / e.sum(axis=1, keepdims=True) - labels) / len(labels)).astype(np.float32)
-
-
-def choice_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """For (b, g) logged groups, one chosen candidate each: ROC-AUC within each group (the share
-    of the others scored below the chosen one, ties half), averaged, and the log-loss of the
-    chosen one's softmax probability ("groups": b)."""
-    chosen = logits[labels > 0.5][:, None]
-    others = logits[labels < 0.5].reshape(len(logits), -1)
-    auc = ((others < chosen).sum(axis=1) + 0.5 * (others == chosen).sum(axis=1)) / others.shape[1]
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    log_loss = np.log(np.exp(z).sum(axis=1)) - z[labels > 0.5]
-    return {"auc": round(float(auc.mean()), 4), "log_loss": round(float(log_loss.mean()), 4), "groups": len(logits)}
 
 
 def train(

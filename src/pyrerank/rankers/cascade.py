@@ -14,25 +14,27 @@ class Cascade(Ranker):
     """Ranks every candidate with `first`, then re-scores its best `top` with `second`: those
     score ``first + weight * second`` (both stages' scores are log-odds for the learned rankers,
     so this is the product of the two click models), shifted to stay above the rest, which keep
-    `first`'s scores. ``pr.Cascade("bilinear", pr.CrossEncoderRanker(DIR), top=50)``.
+    `first`'s scores. Built through the registry, like every ranker::
 
-    first, second : a Ranker, or a registered ranker's name (built without options)
+        second = pr.get_ranker("cross-encoder", model=DIR)
+        pr.get_ranker("cascade", first=pr.get_ranker("bilinear"), second=second, top=50)
+
+    first, second : Rankers (``pr.get_ranker(name, **options)`` builds a registered one)
     top : candidates the second stage reads; weight : its share of their scores (> 0)
 
     ``Reranker.fit`` trains `first` (train a cross-encoder with ``pr.train_cross_encoder``); a
-    save keeps what `first` learned: open it with ``Reranker.load(path, ranker=pr.Cascade(...))``.
+    save keeps what `first` learned: reopen it with ``Reranker.load(path, ranker=<the cascade>)``.
     """
 
     name = "cascade"
 
-    def __init__(self, first: Ranker | str, second: Ranker | str, *, top: int = 50, weight: float = 1.0) -> None:
-        from ..plugins import get_ranker
-
-        self.first = get_ranker(first) if isinstance(first, str) else first
-        self.second = get_ranker(second) if isinstance(second, str) else second
-        for stage, ranker in (("first", self.first), ("second", self.second)):
+    def __init__(self, first: Ranker, second: Ranker, *, top: int = 50, weight: float = 1.0) -> None:
+        self.first, self.second = first, second
+        for stage, ranker in (("first", first), ("second", second)):
             if not isinstance(ranker, Ranker):
-                raise TypeError(f"{stage} must be a Ranker or a registered ranker's name, got {ranker!r}")
+                raise TypeError(
+                    f"{stage} must be a Ranker (pr.get_ranker(name) builds a registered one), got {ranker!r}"
+                )
             if ranker.diversifies:
                 raise ValueError(f"{stage} must rank by its scores: {ranker.name!r} diversifies (put MMR outside)")
         if not isinstance(top, int) or isinstance(top, bool) or top < 1:

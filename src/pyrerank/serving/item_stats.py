@@ -4,7 +4,6 @@ item-item co-engagement, all updated on every positive event."""
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import math
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
 from .contributions import Contributions
@@ -22,128 +22,108 @@ from .contributions import Contributions
 
 class CoEngagement:
     """For each item, its most co-engaged items: counts of "engaged by the same user within a
-    few events", capped at `max_neighbors` per item (the weakest link is dropped), so memory is
-    bounded by items x max_neighbors. Restored links (:meth:`add_triples`) stay in arrays until
-    an item's links are first needed, so that opening a save does not build every dict."""
+    few events", at most `max_neighbors` per item in fixed-size slots (the weakest link makes
+    room for a new one), so memory is bounded by items × max_neighbors × 8 bytes, not by events
+    (pages of items never linked are never touched). Updated and read by the C++ kernel.
 
-    def __init__(self, max_neighbors: int = 256) -> None:
+    neighbors : (capacity, k) int32 linked rows, in the order they were linked
+    counts : (capacity, k) float32 their counts; sizes : (capacity,) int32 slots in use
+    versions : (capacity,) int64, bumped whenever an item's links change
+    """
+
+    def __init__(self, max_neighbors: int = 256, n_rows: int = 0) -> None:
         self.max_neighbors = max_neighbors
-        self._neighbors: dict[int, dict[int, float]] = {}
-        self._restored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = (
-            None  # rows, starts, others, counts
-        )
-        self.version: dict[int, int] = {}  # bumped whenever an item's neighbours change
-        self._arrays: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # row -> (version, rows, counts)
+        self._allocate(n_rows)
 
-    @property
-    def neighbors(self) -> dict[int, dict[int, float]]:
-        """Every item's links, row -> {neighbour row: count} (restored ones made dicts first)."""
-        if self._restored is not None:
-            for row in self._restored[0].tolist():
-                self.links(row)
-            self._restored = None
-        return self._neighbors
+    def _allocate(self, capacity: int) -> None:
+        k = self.max_neighbors
+        self.neighbors = np.zeros((capacity, k), np.int32)
+        self.counts = np.zeros((capacity, k), np.float32)
+        self.sizes = np.zeros(capacity, np.int32)
+        self.versions = np.zeros(capacity, np.int64)
+        self._scratch = np.zeros(capacity, np.float32)
+
+    def resize(self, n_rows: int) -> None:
+        """Room for `n_rows` items (capacity doubles, so adding items one by one stays cheap)."""
+        if n_rows <= len(self.sizes):
+            return
+        neighbors, counts, sizes, versions = self._tables()
+        self._allocate(max(n_rows, 2 * len(sizes)))
+        n = len(sizes)
+        self.neighbors[:n], self.counts[:n], self.sizes[:n], self.versions[:n] = neighbors, counts, sizes, versions
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.neighbors, self.counts, self.sizes, self.versions
 
     def links(self, row: int) -> dict[int, float] | None:
-        """One item's links (None if it has none)."""
-        links = self._neighbors.get(row)
-        if links is None and self._restored is not None:
-            rows, starts, others, counts = self._restored
-            i = int(np.searchsorted(rows, row))
-            if i < len(rows) and rows[i] == row:
-                start, end = int(starts[i]), int(starts[i + 1])
-                links = self._neighbors[row] = dict(zip(others[start:end].tolist(), counts[start:end].tolist()))
-        return links
+        """One item's links, {neighbour row: count} (None if it has none)."""
+        if row >= len(self.sizes) or not self.sizes[row]:
+            return None
+        size = int(self.sizes[row])
+        return dict(zip(self.neighbors[row, :size].tolist(), self.counts[row, :size].tolist()))
 
     def drop(self, row: int) -> None:
-        """Remove every link of one item (the caller bumps its version); an empty dict stays, so
-        that restored links do not come back."""
-        self._neighbors[row] = {}
+        """Remove every link of one item and bump its version."""
+        self.sizes[row] = 0
+        self.versions[row] += 1
 
-    def _bump(self, a: int, b: int, amount: float) -> None:
-        links = self.links(a)
-        if links is None:
-            links = self._neighbors[a] = {}
-        if b in links:
-            links[b] += amount
-        else:
-            if len(links) >= self.max_neighbors:
-                weakest = min(links, key=links.__getitem__)
-                if links[weakest] > amount:
-                    return
-                del links[weakest]
-            links[b] = amount
-        self.version[a] = self.version.get(a, 0) + 1
+    def bump(self, a: int, b: int, amount: float = 1.0) -> None:
+        """Add `amount` to the link a -> b only."""
+        _core.co_link(*self._tables(), a, [b], amount, False)
 
     def add(self, row: int, recent_rows: list[int], amount: float = 1.0) -> None:
         """Link `row` with each of the user's recent rows (both directions)."""
-        for other in recent_rows:
-            if other != row:
-                self._bump(row, other, amount)
-                self._bump(other, row, amount)
-
-    def arrays(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """(k,) int64 neighbour rows and (k,) float32 counts of one item, cached per version."""
-        version = self.version.get(row, 0)
-        cached = self._arrays.get(row)
-        if cached is None or cached[0] != version:
-            links = self.links(row) or {}
-            cached = (
-                version,
-                np.fromiter(links.keys(), np.int64, len(links)),
-                np.fromiter(links.values(), np.float32, len(links)),
-            )
-            self._arrays[row] = cached
-        return cached[1], cached[2]
+        if recent_rows:
+            _core.co_link(*self._tables(), row, recent_rows, amount, True)
 
     def user_scores(self, recent_rows: list[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
         """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
-        (newest last), as (p,) int64 sorted rows and (p,) float32 values."""
-        parts = [self.arrays(r) for r in recent_rows]
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ages = np.arange(len(parts) - 1, -1, -1)
-        rows = np.concatenate([p[0] for p in parts])
-        values = np.concatenate([p[1] * np.float32(decay**age) for p, age in zip(parts, ages)])
-        if not len(rows):
-            return rows, values
-        order = np.argsort(rows, kind="stable")
-        rows, values = rows[order], values[order]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        return rows[starts], np.add.reduceat(values, starts).astype(np.float32)
+        (newest last), as (p,) int64 sorted rows and (p,) float32 values. Not thread-safe (a
+        shared scratch row): callers hold the statistics' lock."""
+        return _core.co_user_scores(*self._tables(), list(recent_rows), decay, self._scratch)
 
     def copy(self) -> CoEngagement:
         """An independent copy (links and their versions)."""
         out = CoEngagement(self.max_neighbors)
-        out._neighbors = {row: dict(links) for row, links in self.neighbors.items()}
-        out.version = dict(self.version)
+        out.neighbors, out.counts = self.neighbors.copy(), self.counts.copy()
+        out.sizes, out.versions = self.sizes.copy(), self.versions.copy()
+        out._scratch = np.zeros_like(self._scratch)
         return out
 
     def triples(self) -> np.ndarray:
-        """(m, 3) float64 rows (item row, neighbour row, count): every link, for saving."""
-        links = [(a, b, c) for a, neighbors in self.neighbors.items() for b, c in neighbors.items()]
-        return np.array(links, np.float64).reshape(-1, 3)
+        """(m, 3) float64 rows (item row, neighbour row, count): every link, each item's in
+        their slot order, for saving."""
+        used = np.arange(self.max_neighbors) < self.sizes[:, None]
+        items = np.broadcast_to(np.arange(len(self.sizes))[:, None], used.shape)[used]
+        return np.column_stack([items, self.neighbors[used], self.counts[used]]).astype(np.float64).reshape(-1, 3)
 
     def add_triples(self, triples: np.ndarray, here: np.ndarray | None = None) -> None:
         """Restore links saved by :meth:`triples` into this (empty) structure; `here`
         (n_saved_rows,) int64 maps a saved row to this catalog's row (-1: not here, the link is
-        left out), None keeps rows as saved. Each item's links keep their saved order (which
-        decides ties when the weakest link is dropped); they become a dict when first needed."""
-        if self._neighbors or self._restored is not None:
+        left out), None keeps rows as saved. Each item keeps its first `max_neighbors` links
+        in their saved order (which decides ties when the weakest link makes room)."""
+        if self.sizes.any():
             raise ValueError("add_triples restores into an empty CoEngagement")
-        pairs, counts = triples[:, :2].astype(np.int64), np.asarray(triples[:, 2], np.float64)
+        pairs, counts = triples[:, :2].astype(np.int64), np.asarray(triples[:, 2], np.float32)
         if here is not None and len(pairs):
             pairs = here[pairs]
         keep = (pairs >= 0).all(axis=1)
         pairs, counts = pairs[keep], counts[keep]
+        if not len(pairs):
+            return
+        self.resize(int(pairs.max()) + 1)
         order = np.argsort(pairs[:, 0], kind="stable")
-        items = pairs[order, 0]
-        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]]) if len(items) else np.zeros(0, np.int64)
-        self._restored = (items[starts], np.r_[starts, len(items)], pairs[order, 1], counts[order])
+        items, others, counts = pairs[order, 0], pairs[order, 1], counts[order]
+        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+        slot = np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
+        fits = slot < self.max_neighbors
+        self.neighbors[items[fits], slot[fits]] = others[fits]
+        self.counts[items[fits], slot[fits]] = counts[fits]
+        self.sizes[:] = np.bincount(items[fits], minlength=len(self.sizes))[: len(self.sizes)]
 
     def version_sum(self, rows: list[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
-        return sum(map(self.version.get, rows, itertools.repeat(0)))
+        return int(self.versions[rows].sum()) if rows else 0
 
 
 class ItemStats:
@@ -186,6 +166,7 @@ class ItemStats:
                 fresh = np.zeros((grow, 4), np.float64)
                 fresh[:, 3] = -np.inf
                 self.table = np.concatenate([self.table, fresh])
+            self.co.resize(n_rows)
 
     def copy(self) -> ItemStats:
         """An independent copy (counts, links and their versions)."""
@@ -200,9 +181,9 @@ class ItemStats:
         """Take `other`'s counts and links (as computed aside by fit), all at once. Link versions
         only grow, so no user's cached co-engagement scores survive a change."""
         with self.lock:
-            bumped = {row: max(self.co.version.get(row, 0), v) + 1 for row, v in other.co.version.items()}
+            top = max(int(self.co.versions.max(initial=0)), int(other.co.versions.max(initial=0))) + 1
             self.table, self.co, self.contributions = other.table, other.co, other.contributions
-            self.co.version = bumped
+            self.co.versions[:] = top
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON): ``table`` (n_rows, 4) float64, ``co`` (m, 3) float64 (see
@@ -229,7 +210,7 @@ class ItemStats:
             raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
         with self.lock:
             if here is None:
-                self.co, self.contributions = CoEngagement(self.co.max_neighbors), Contributions()
+                self.co, self.contributions = CoEngagement(self.co.max_neighbors, n_saved), Contributions()
                 self.table = np.array(table, np.float64)  # a copy: a saved table may be mapped read-only
             else:
                 self.clear()
@@ -243,13 +224,12 @@ class ItemStats:
         an item removed (its counts, links and contributions go with it)."""
         with self.lock:
             arrays, meta = self.to_arrays()
-            versions = self.co.version
+            top = int(self.co.versions.max(initial=0)) + 1  # versions only grow: no cached scores survive
             self.table = np.zeros((0, 4), np.float64)
             self.clear()
             self.resize(n_rows)
             self.load_arrays(arrays, meta, remap)
-            top = max(versions.values(), default=0) + 1  # versions only grow: no cached scores survive
-            self.co.version = dict.fromkeys(range(n_rows), top)
+            self.co.versions[:] = top
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -309,14 +289,13 @@ class ItemStats:
             affected = set(touched.tolist())
             for row in affected:
                 self.co.drop(row)
-                self.co.version[row] = self.co.version.get(row, 0) + 1
             for row, weight, timestamp, links in self.contributions.touching(touched):
                 if row in affected:
                     self._count(row, weight, timestamp)
                 for other in links:  # CoEngagement.add, for the touched items' links only
                     if other != row:
                         if row in affected:
-                            self.co._bump(row, other, 1.0)
+                            self.co.bump(row, other)
                         if other in affected:
-                            self.co._bump(other, row, 1.0)
+                            self.co.bump(other, row)
             return True

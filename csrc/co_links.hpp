@@ -1,0 +1,29 @@
+// Item-item co-engagement links in fixed-size arrays: for each item, up to K (neighbour row,
+// count) slots in insertion order, so memory is bounded by items x K, not by events.
+#pragma once
+#include <cstdint>
+
+namespace pyrerank {
+
+struct CoLinks {
+  std::int32_t* neighbors;  // (n_rows, k)
+  float* counts;            // (n_rows, k)
+  std::int32_t* sizes;      // (n_rows,) slots in use
+  std::int64_t* versions;   // (n_rows,) bumped whenever an item's links change
+  std::int64_t n_rows;
+  std::int64_t k;
+};
+
+// Adds `amount` to the link a -> b; a new link takes the next slot, or, when all k are used,
+// replaces the weakest (the first of the smallest counts: the others keep their order) unless
+// that one is stronger than `amount` (then nothing changes).
+void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount);
+
+// A user's co-engagement scores: sum over their recent rows j (newest last) of
+// decay^(age of j) * count(j -> r), for every linked row r. Writes the p distinct rows in
+// ascending order to out_rows and their scores to out_values (each sized m * k); returns p.
+// scratch (n_rows,) float32, all zero on entry and on return.
+std::int64_t co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay,
+                            float* scratch, std::int64_t* out_rows, float* out_values);
+
+}  // namespace pyrerank

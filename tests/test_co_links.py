@@ -1,0 +1,88 @@
+"""The co-engagement table (C++ slots, pyrerank.serving.item_stats.CoEngagement) against a plain
+Python reference: dicts in insertion order, the weakest link making room, with hypothesis."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyrerank.serving.item_stats import CoEngagement
+
+N_ROWS, K = 12, 3
+
+
+class Reference:
+    """What CoEngagement must do, written the obvious way."""
+
+    def __init__(self) -> None:
+        self.links: dict[int, dict[int, float]] = {}
+
+    def bump(self, a: int, b: int, amount: float) -> None:
+        links = self.links.setdefault(a, {})
+        if b in links:
+            links[b] += amount
+            return
+        if len(links) >= K:
+            weakest = min(links, key=links.__getitem__)  # the first of the smallest
+            if links[weakest] > amount:
+                return
+            del links[weakest]
+        links[b] = amount
+
+    def add(self, row: int, recent: list[int], amount: float) -> None:
+        for other in recent:
+            if other != row:
+                self.bump(row, other, amount)
+                self.bump(other, row, amount)
+
+    def user_scores(self, recent: list[int], decay: float) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for age, row in enumerate(reversed(recent)):
+            for other, count in self.links.get(row, {}).items():
+                out[other] = out.get(other, 0.0) + np.float32(count) * np.float32(decay**age)
+        return out
+
+
+rows = st.integers(0, N_ROWS - 1)
+events = st.lists(st.tuples(rows, st.lists(rows, max_size=4), st.sampled_from([1.0, 2.0, 0.5])), max_size=60)
+
+
+@given(events, st.lists(rows, max_size=6))
+def test_links_and_user_scores_match_the_reference(stream, recent):
+    co, ref = CoEngagement(K, N_ROWS), Reference()
+    for row, others, amount in stream:
+        co.add(row, others, amount)
+        ref.add(row, others, amount)
+    for row in range(N_ROWS):
+        assert (co.links(row) or {}) == ref.links.get(row, {})
+        assert list((co.links(row) or {}).keys()) == list(ref.links.get(row, {}).keys()), "slot order"
+    got_rows, got_values = co.user_scores(recent, 0.9)
+    want = ref.user_scores(recent, 0.9)
+    assert got_rows.tolist() == sorted(want)
+    np.testing.assert_allclose(got_values, [want[r] for r in sorted(want)], rtol=1e-6)
+
+
+@given(events)
+def test_a_save_restores_every_link_in_its_slot_order(stream):
+    co = CoEngagement(K, N_ROWS)
+    for row, others, amount in stream:
+        co.add(row, others, amount)
+    back = CoEngagement(K, N_ROWS)
+    back.add_triples(co.triples())
+    assert [back.links(r) for r in range(N_ROWS)] == [co.links(r) for r in range(N_ROWS)]
+    assert [list((back.links(r) or {}).keys()) for r in range(N_ROWS)] == [
+        list((co.links(r) or {}).keys()) for r in range(N_ROWS)
+    ]
+
+
+def test_versions_grow_with_every_change_and_memory_is_bounded_by_items():
+    co = CoEngagement(K, N_ROWS)
+    before = co.version_sum([0, 1])
+    co.add(0, [1], 1.0)
+    assert co.version_sum([0, 1]) == before + 2
+    for other in range(1, N_ROWS):
+        co.add(0, [other], 5.0)
+    assert len(co.links(0)) == K and co.neighbors.shape == (N_ROWS, K)
+    co.resize(100)
+    assert co.links(0) is not None and co.sizes.shape == (100,) and co.links(99) is None
