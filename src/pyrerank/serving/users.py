@@ -3,6 +3,7 @@ them that every store serves from."""
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import io
 import json
@@ -22,16 +23,23 @@ if TYPE_CHECKING:
 HISTORY = 50  # recent positive items kept per user (co-engagement scores, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
 RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
+HOT_USERS = 10_000  # the most recently used users keep their derived caches (query, scores)
 
 
-@dataclasses.dataclass
+def rows_array(rows: Any = ()) -> array.array:
+    """Catalog rows as a compact int32 array (4 bytes a row, not a Python int each)."""
+    return array.array("i", rows)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
 class UserRecord:
-    """A user's interest state, recent positive rows (newest last) and the rows they have seen,
-    plus derived caches that are rebuilt on demand and never persisted."""
+    """A user's interest state, recent positive rows (newest last) and the rows they have seen
+    (distinct, in the order first seen), plus derived caches that are rebuilt on demand, never
+    persisted, and dropped when the user leaves the most recently used (UserCache)."""
 
     state: State = dataclasses.field(default_factory=dict)
-    recent: list[int] = dataclasses.field(default_factory=list)
-    seen: set[int] = dataclasses.field(default_factory=set)
+    recent: array.array = dataclasses.field(default_factory=rows_array)
+    seen: array.array = dataclasses.field(default_factory=rows_array)
     seen_array: np.ndarray | None = None  # (len(seen),) int64 rows, rebuilt when seen grows
     query: UserQuery | None = None
     recent_vector: np.ndarray | None = None
@@ -45,7 +53,7 @@ class UserRecord:
         """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
         the state was built with."""
         arrays, scalars = split_state(self.state)
-        seen = [ids[r] for r in sorted(self.seen)]
+        seen = [ids[r] for r in self.seen]
         return arrays, {"scalars": scalars, "recent": [ids[r] for r in self.recent], "seen": seen, "width": width}
 
     @classmethod
@@ -56,8 +64,8 @@ class UserRecord:
         (items no longer in the catalog left out) and the item-vector width its state was built with."""
         state: State = {k: v.copy() for k, v in arrays.items()}
         state.update(meta["scalars"])
-        recent = [r for r in map(row, meta["recent"]) if r is not None]
-        seen = {r for r in map(row, meta.get("seen", ())) if r is not None}  # records before 0.3 have none
+        recent = rows_array(r for r in map(row, meta["recent"]) if r is not None)
+        seen = rows_array(dict.fromkeys(r for r in map(row, meta.get("seen", ())) if r is not None))  # 0.3+
         return cls(state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
@@ -77,9 +85,14 @@ class UserRecord:
 
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
-        self.recent = [int(remap[r]) for r in self.recent if remap[r] >= 0]
-        self.seen = {int(remap[r]) for r in self.seen if remap[r] >= 0}
-        self.seen_array, self.query_valid, self.co_scores_key, self.co_scores = None, False, None, None
+        self.recent = rows_array(int(remap[r]) for r in self.recent if remap[r] >= 0)
+        self.seen = rows_array(int(remap[r]) for r in self.seen if remap[r] >= 0)
+        self.drop_derived()
+
+    def drop_derived(self) -> None:
+        """Forget the derived caches (rebuilt on the next rerank)."""
+        self.seen_array, self.query, self.recent_vector, self.query_valid = None, None, None, False
+        self.co_scores_key, self.co_scores = None, None
 
     def short_term(self, catalog: Catalog) -> np.ndarray | None:
         """(dim,) float32 unit mean of the vectors of the last RECENT_ITEMS liked rows, or None."""
@@ -91,7 +104,7 @@ class UserRecord:
 
     def co_links(self) -> list[int]:
         """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
-        return self.recent[-CO_PAIRS:]
+        return self.recent[-CO_PAIRS:].tolist()
 
     def unseen(self, rows: np.ndarray) -> np.ndarray | None:
         """(n,) bool: which of `rows` (n,) int64 this user has not seen, or None if they have seen
@@ -99,7 +112,7 @@ class UserRecord:
         if not self.seen:
             return None
         if self.seen_array is None or len(self.seen_array) != len(self.seen):
-            self.seen_array = np.fromiter(self.seen, np.int64, len(self.seen))
+            self.seen_array = np.frombuffer(self.seen, np.int32).astype(np.int64)
         return _core.unseen(rows, self.seen_array)
 
     def apply_text(self, interest: InterestModel, vector: np.ndarray, weight: float, timestamp: float) -> None:
@@ -114,8 +127,8 @@ class UserRecord:
         """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
         and history; `seen`: the item counts as seen from now on."""
         interest.update(self.state, vector, weight, timestamp)
-        if seen:
-            self.seen.add(row)
+        if seen and row not in self.seen:
+            self.seen.append(row)
         if weight > 0:
             self.recent.append(row)
             del self.recent[:-HISTORY]
@@ -124,36 +137,49 @@ class UserRecord:
 
 
 class UserCache:
-    """User records held in process memory, the least recently used evicted past `max_users`."""
+    """User records held in process memory, the least recently used evicted past `max_users`;
+    only the HOT_USERS most recently used keep their derived caches, so a held user costs
+    their state and rows, not a query and scores too."""
 
     def __init__(self, max_users: int | None = 1_000_000) -> None:
         if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1):
             raise ValueError(f"max_users must be an int >= 1 or None, got {max_users!r}")
         self.max_users = max_users
         self._records: OrderedDict[Hashable, UserRecord] = OrderedDict()
+        self._hot: OrderedDict[Hashable, UserRecord] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _touch(self, user: Hashable, record: UserRecord) -> None:
+        self._records.move_to_end(user)
+        self._hot[user] = record
+        self._hot.move_to_end(user)
+        if len(self._hot) > HOT_USERS:
+            self._hot.popitem(last=False)[1].drop_derived()
 
     def get(self, user: Hashable) -> UserRecord | None:
         with self._lock:
             record = self._records.get(user)
             if record is not None:
-                self._records.move_to_end(user)
+                self._touch(user, record)
             return record
 
     def put(self, user: Hashable, record: UserRecord) -> None:
         with self._lock:
             self._records[user] = record
-            self._records.move_to_end(user)
+            self._touch(user, record)
             if self.max_users is not None and len(self._records) > self.max_users:
-                self._records.popitem(last=False)
+                gone, _ = self._records.popitem(last=False)
+                self._hot.pop(gone, None)
 
     def delete(self, user: Hashable) -> bool:
         with self._lock:
+            self._hot.pop(user, None)
             return self._records.pop(user, None) is not None
 
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._hot.clear()
 
     def items(self) -> Iterator[tuple[Hashable, UserRecord]]:
         with self._lock:
