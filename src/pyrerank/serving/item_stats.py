@@ -9,7 +9,7 @@ import math
 import threading
 import warnings
 import zipfile
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,7 @@ class CoEngagement:
         if recent_rows:
             _core.co_link(*self._tables(), row, recent_rows, amount, True)
 
-    def user_scores(self, recent_rows: list[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
+    def user_scores(self, recent_rows: Sequence[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
         """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
         (newest last), as (p,) int64 sorted rows and (p,) float32 values. Not thread-safe (a
         shared scratch row): callers hold the statistics' lock."""
@@ -121,9 +121,9 @@ class CoEngagement:
         self.counts[items[fits], slot[fits]] = counts[fits]
         self.sizes[:] = np.bincount(items[fits], minlength=len(self.sizes))[: len(self.sizes)]
 
-    def version_sum(self, rows: list[int]) -> int:
+    def version_sum(self, rows: Sequence[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
-        return int(self.versions[rows].sum()) if rows else 0
+        return int(self.versions[np.asarray(rows)].sum()) if len(rows) else 0
 
 
 class ItemStats:
