@@ -68,9 +68,10 @@ OBSERVER = """
 """
 
 
-@pytest.mark.parametrize("kill_after", [1, 37, 260])
-def test_kill_9_loses_no_acknowledged_event(durable_url, kill_after):
-    child = run_child(OBSERVER, durable_url)
+def acknowledged_then_killed(code: str, url: str, kill_after: int) -> int:
+    """Run `code` (observing events(..., seed=7) into `url`, printing each acknowledgement),
+    kill -9 it once `kill_after` are acknowledged; how many were."""
+    child = run_child(code, url)
     assert child.stdout.readline().strip() == "ready", child.communicate()[1]
     acked = 0
     while acked < kill_after:
@@ -80,16 +81,25 @@ def test_kill_9_loses_no_acknowledged_event(durable_url, kill_after):
     for pipe in (child.stdin, child.stdout, child.stderr):
         pipe.close()
     child.wait()
-    acked = int(rest[-1]) if rest else acked
-    reopened = rankings(make_reranker(durable_url))
+    return int(rest[-1]) if rest else acked
+
+
+def assert_every_acknowledged_event_kept(reopened: pr.Reranker, acked: int) -> None:
+    """`reopened` ranks as a memory store fed the first `acked` events, or one more: the event in
+    flight at the kill may have been kept without being acknowledged."""
     stream = events(acked + 1, seed=7)
-    # The event in flight at the kill may have been kept without being acknowledged.
     candidates = []
     for n in (acked, acked + 1):
         fresh = make_reranker()
         feed(fresh, stream[:n])
         candidates.append(rankings(fresh))
-    assert reopened in candidates
+    assert rankings(reopened) in candidates
+
+
+@pytest.mark.parametrize("kill_after", [1, 37, 260])
+def test_kill_9_loses_no_acknowledged_event(durable_url, kill_after):
+    acked = acknowledged_then_killed(OBSERVER, durable_url, kill_after)
+    assert_every_acknowledged_event_kept(make_reranker(durable_url), acked)
 
 
 COMPACTING_OBSERVER = """
@@ -108,27 +118,11 @@ COMPACTING_OBSERVER = """
 @pytest.mark.parametrize("kill_after", [45, 263])
 def test_kill_9_while_the_sqlite_log_is_compacted_loses_no_acknowledged_event(tmp_path, kill_after):
     url = f"sqlite:///{tmp_path / 'profiles.db'}"
-    child = run_child(COMPACTING_OBSERVER, url)
-    assert child.stdout.readline().strip() == "ready", child.communicate()[1]
-    acked = 0
-    while acked < kill_after:
-        acked = int(child.stdout.readline())
-    os.kill(child.pid, signal.SIGKILL)
-    rest = child.stdout.read().split()
-    for pipe in (child.stdin, child.stdout, child.stderr):
-        pipe.close()
-    child.wait()
-    acked = int(rest[-1]) if rest else acked
+    acked = acknowledged_then_killed(COMPACTING_OBSERVER, url, kill_after)
     reopened = make_reranker(url)
     kept = reopened.store._run("SELECT COUNT(*) FROM events")[0][0]
     assert kept < acked - 20, f"nothing was compacted: {kept} of {acked} events are still logged"
-    stream = events(acked + 1, seed=7)
-    candidates = []
-    for n in (acked, acked + 1):
-        fresh = make_reranker()
-        feed(fresh, stream[:n])
-        candidates.append(rankings(fresh))
-    assert rankings(reopened) in candidates
+    assert_every_acknowledged_event_kept(reopened, acked)
 
 
 def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ from .learning.tune import tune_encoder
 from .plugins import UnknownPluginError, get_encoder, get_explainer, get_interest_model, get_ranker, get_store
 from .reranker import Ranked, Reranker
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "Reranker",

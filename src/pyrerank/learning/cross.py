@@ -17,15 +17,15 @@ import logging
 import os
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..events import Event, ItemId, event_weight
+from ..events import Event, ItemId
 from .choice import choice_metrics
+from .sequences import liked_sequences
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,11 @@ def choice_groups(events: Iterable[Event], known: Mapping[ItemId, str], history:
     """Every positive event of a user that has at least one earlier positive, with that user's
     previous `history` positives, in time order (events without a timestamp keep their given
     order); items without a text are left out."""
-    by_user: dict[Hashable, list[tuple[float, int, ItemId]]] = defaultdict(list)
-    for i, e in enumerate(events):
-        if not isinstance(e, Event):
-            raise TypeError(f"events must be pyrerank.Event objects, got {type(e).__name__}")
-        if e.item in known and event_weight(e.kind, e.weight) > 0:
-            by_user[e.user].append((0.0 if e.timestamp is None else float(e.timestamp), i, e.item))
     groups = []
-    for positives in by_user.values():
-        positives.sort()
-        for j in range(1, len(positives)):
-            earlier = tuple(item for _, _, item in positives[max(0, j - history) : j])
-            groups.append(Group(positives[j][0], earlier, positives[j][2]))
+    for liked in liked_sequences(events, known):
+        for j in range(1, len(liked)):
+            earlier = tuple(item for _, item in liked[max(0, j - history) : j])
+            groups.append(Group(liked[j][0], earlier, liked[j][1]))
     groups.sort(key=lambda g: g.timestamp)
     return groups
 

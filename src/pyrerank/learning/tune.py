@@ -15,13 +15,13 @@ import logging
 import os
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..events import Event, ItemId, event_weight
+from ..events import Event, ItemId
+from .sequences import liked_sequences
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,9 @@ def engagement_pairs(events: Iterable[Event], known: Mapping[ItemId, str], windo
     """(earlier, later) item pairs: each positive event of a user with each of that user's next
     `window` positives, in time order (events without a timestamp keep their given order), items
     without a text left out, an item never paired with itself."""
-    by_user: dict[Hashable, list[tuple[float, int, ItemId]]] = defaultdict(list)
-    for i, e in enumerate(events):
-        if not isinstance(e, Event):
-            raise TypeError(f"events must be pyrerank.Event objects, got {type(e).__name__}")
-        if e.item in known and event_weight(e.kind, e.weight) > 0:
-            by_user[e.user].append((0.0 if e.timestamp is None else float(e.timestamp), i, e.item))
     pairs = []
-    for history in by_user.values():
-        items = [item for _, _, item in sorted(history)]
+    for liked in liked_sequences(events, known):
+        items = [item for _, item in liked]
         for i, item in enumerate(items):
             pairs += [(item, later) for later in items[i + 1 : i + 1 + window] if later != item]
     return pairs

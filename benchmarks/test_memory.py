@@ -1,0 +1,107 @@
+"""Resident memory per held user: USERS users × 20 events each (like, skip, click, view in turn;
+every event counted in the shared statistics) on a 100,000 × 448 int8 catalog, default decay
+interest, each user re-ranked once after their events (their own items as candidates). Reports the resident growth per user
+and its parts: a cold user record (outside the 10,000 most recent users, who keep caches), the
+co-engagement tables (bounded by items × 256 links, not by users) and the per-event
+contributions that make forget() exact.
+
+    pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import pyrerank as pr
+
+ITEMS, DIM, EVENTS = 100_000, 448, 20
+KINDS = ["like", "skip", "click", "view"]
+
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def deep_size(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes of `obj` and everything it holds (numpy arrays by their buffers)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes + 112 if obj.base is None else 112
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set)):
+        size += sum(deep_size(x, seen) for x in obj)
+    for name in getattr(type(obj), "__slots__", ()):
+        if hasattr(obj, name):
+            size += deep_size(getattr(obj, name), seen)
+    return size
+
+
+@pytest.mark.parametrize("users", [200_000])
+def test_resident_bytes_per_held_user(benchmark, users):
+    rng = np.random.default_rng(0)
+    rr = pr.Reranker(encoder=None, max_users=users)
+    rr.add_items(np.arange(ITEMS), vectors=rng.standard_normal((ITEMS, DIM)).astype(np.float32))
+    rr.observe(-1, 0, "like")
+    rr.rerank(-1, np.arange(10))
+    items = rng.integers(0, ITEMS, (users, EVENTS))
+    gc.collect()
+    before = resident()
+
+    def stream():
+        for u in range(users):
+            for j in range(EVENTS):
+                rr.observe(u, int(items[u, j]), KINDS[j % len(KINDS)], timestamp=1_000.0 + j)
+            rr.rerank(u, np.unique(items[u]), exclude_seen=False)
+
+    benchmark.pedantic(stream, rounds=1, iterations=1)
+    gc.collect()
+    records = dict(rr.users.items())
+    co = rr.stats.co
+    benchmark.extra_info.update(
+        users=users,
+        resident_bytes_per_user=round((resident() - before) / users),
+        cold_record_bytes=deep_size(records[0]),
+        hot_record_bytes=deep_size(records[users - 1]),
+        co_tables_mb=round((co.neighbors.nbytes + co.counts.nbytes) / 1e6),
+        co_links=int(co.sizes.sum()),
+        contribution_bytes_per_user=round(48 * len(rr.stats.contributions) / users),
+        us_per_event_with_reranks=round(benchmark.stats["median"] / (users * EVENTS) * 1e6, 1),
+    )
+
+
+@pytest.mark.parametrize("users", [5_000])
+def test_redis_bytes_per_user(benchmark, users, tmp_path):
+    """The Redis store's memory per user (INFO memory used_memory, before and after), with the
+    store's own compaction: statistics snapshots trim the log, kept records trim each user's list."""
+    redis = pytest.importorskip("redis")
+    from pyrerank.testing import redis_server
+
+    rng = np.random.default_rng(0)
+    with redis_server(tmp_path) as url:
+        server = redis.Redis.from_url(url)
+        rr = pr.Reranker(encoder=None, store=f"{url}?durability=relaxed")
+        rr.add_items(np.arange(ITEMS), vectors=rng.standard_normal((ITEMS, DIM)).astype(np.float32))
+        items = rng.integers(0, ITEMS, (users, EVENTS))
+        before = server.info("memory")["used_memory"]
+
+        def stream():
+            for u in range(users):
+                for j in range(EVENTS):
+                    rr.observe(u, int(items[u, j]), KINDS[j % len(KINDS)], timestamp=1_000.0 + j)
+            rr.view.snapshot(rr.catalog)
+
+        benchmark.pedantic(stream, rounds=1, iterations=1)
+        used = server.info("memory")["used_memory"] - before
+        benchmark.extra_info.update(users=users, redis_bytes_per_user=round(used / users))
+        rr.close()
