@@ -1,7 +1,7 @@
 """Resident memory per held user: USERS users × 20 events each (like, skip, click, view in turn;
 every event counted in the shared statistics) on a 100,000 × 448 int8 catalog, default decay
 interest, each user re-ranked once after their events (their own items as candidates). Reports the resident growth per user
-and its parts: a cold user record (outside the 10,000 most recent users, who keep caches), the
+and its parts: a cold user record (outside the 1,000 most recent users, who keep caches), the
 co-engagement tables (bounded by items × 256 links, not by users) and the per-event
 contributions that make forget() exact.
 

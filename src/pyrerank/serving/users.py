@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 HISTORY = 50  # recent positive items kept per user (co-engagement scores, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
 RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
-HOT_USERS = 10_000  # the most recently used users keep their derived caches (query, scores)
+HOT_USERS = 1_000  # the most recently used users keep their derived caches (query, scores: ~50 KB each)
 
 
 def rows_array(rows: Any = ()) -> array.array:
