@@ -44,6 +44,8 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
     for name in getattr(type(obj), "__slots__", ()):
         if hasattr(obj, name):
             size += deep_size(getattr(obj, name), seen)
+    if hasattr(obj, "__dict__") and not isinstance(obj, type):
+        size += deep_size(vars(obj), seen)
     return size
 
 
@@ -75,7 +77,8 @@ def test_resident_bytes_per_held_user(benchmark, users):
         hot_record_bytes=deep_size(records[users - 1]),
         co_tables_mb=round((co.neighbors.nbytes + co.counts.nbytes) / 1e6),
         co_links=int(co.sizes.sum()),
-        contribution_bytes_per_user=round(48 * len(rr.stats.contributions) / users),
+        counted_events=len(rr.stats.contributions),
+        contribution_bytes_per_user=round(deep_size(rr.stats.contributions) / users),
         us_per_event_with_reranks=round(benchmark.stats["median"] / (users * EVENTS) * 1e6, 1),
     )
 

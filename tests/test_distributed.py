@@ -4,12 +4,12 @@ once for the session and stopped by PID (pyrerank.testing.ray_cluster)."""
 from __future__ import annotations
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 import pyrerank as pr
 
 ray = pytest.importorskip("ray", reason="pyrerank.distributed needs the ray extra: pip install 'pyrerank[ray]'")
+pq = pytest.importorskip("pyarrow.parquet")
 prd = pytest.importorskip("pyrerank.distributed")
 
 TOPICS = ["space travel", "cooking in paris", "bees and honey", "haunted houses", "jazz piano", "mountain hikes"]
