@@ -73,6 +73,32 @@ def test_rerank_keeping_seen_items(benchmark):
     percentiles(benchmark)
 
 
+@pytest.mark.parametrize("after_observe", [False, True], ids=["steady", "after-observe"])
+def test_rerank_after_an_observe(benchmark, after_observe):
+    """int ids, int8, cold: each rerank right after one of the user's own events (the user's
+    query, short-term vector and co-engagement scores are rebuilt), against reranks with no
+    event between. The events revisit 50 items, so what the user has seen stays ~80 rows. Only
+    the rerank is timed."""
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(2)
+    lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    items = rng.choice(rng.integers(0, CATALOG_ROWS, 50), ROUNDS + 200).tolist()  # 50 items: seen stays small
+    state = {"i": 0}
+
+    def setup():
+        state["i"] += 1
+        if after_observe:
+            rr.observe("user", items[state["i"]], "like", timestamp=5_100.0 + state["i"])
+        return (), {}
+
+    def call():
+        return rr.rerank("user", lists[state["i"] % POOL], k=10, now=20_000.0)
+
+    benchmark.group = "rerank after an observe: 1,000 candidates of 100,000, d=384, k=10"
+    benchmark.pedantic(call, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    percentiles(benchmark)
+
+
 def test_observe(benchmark):
     rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
     rng = np.random.default_rng(3)
