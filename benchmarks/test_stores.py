@@ -111,3 +111,32 @@ def test_observe_throughput(benchmark, store, tmp_path, request):
     benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
     benchmark.extra_info["events_per_s"] = n / benchmark.stats.stats.median
     rr.close()
+
+
+def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path):
+    """60 s (PYRERANK_SOAK_SECONDS) of observe from 2,000 users into an SQLite store
+    (synchronous=normal) with compaction: every 5 s, the file's size (with its write-ahead log)
+    and the events still logged. The log stops growing once users have kept records; the file
+    still grows with the statistics snapshot, which keeps every counted event's contribution."""
+    seconds = float(os.environ.get("PYRERANK_SOAK_SECONDS", 60))
+    path = tmp_path / "profiles.db"
+    rr = catalog_reranker(store=f"sqlite:///{path}?synchronous=normal")
+    rng = np.random.default_rng(5)
+    samples: list[tuple[int, float, int]] = []
+
+    def stream():
+        start = last = time.perf_counter()
+        t = 0
+        while time.perf_counter() - start < seconds:
+            for _ in range(500):
+                t += 1
+                rr.observe(f"u{rng.integers(2_000)}", int(rng.integers(ITEMS)), "click", timestamp=float(t))
+            if time.perf_counter() - last >= 5:
+                last = time.perf_counter()
+                size = path.stat().st_size + os.path.getsize(f"{path}-wal")
+                logged = rr.store._run("SELECT COUNT(*) FROM events")[0][0]
+                samples.append((t, round(size / 1e6, 2), logged))
+
+    benchmark.pedantic(stream, rounds=1, iterations=1)
+    rr.close()
+    benchmark.extra_info.update(samples=[{"events": e, "file_mb": mb, "logged": n} for e, mb, n in samples])
