@@ -1,12 +1,14 @@
-"""Past one machine, on Ray (the ``ray`` extra): a catalogue encoded by a pool of actors, and a
-batch job re-ranking every user's candidates, both as Ray Data pipelines that read and write
-parquet. The cluster is Ray's (``ray start``); nothing here manages machines.
+"""Past one machine, on Ray (the ``ray`` extra): a catalogue encoded by a pool of actors and a
+batch job re-ranking every user's candidates, both Ray Data pipelines that read and write
+parquet, and the HTTP service as Ray Serve replicas. The cluster is Ray's (``ray start``);
+nothing here manages machines.
 
     import pyrerank.distributed as prd
     prd.encode("items.parquet", "vectors/", actors=8)              # id, text -> id, vector
     ids, vectors = prd.read_vectors("vectors/")
     rr.add_items(ids, vectors=vectors); rr.save("model/")
     prd.rerank("model/", "requests.parquet", "ranked/", k=20)       # user, candidates -> user, items, scores
+    prd.serve("model/", store="redis://host:6379/0", replicas=4)    # the HTTP service, on a shared store
 
 Each actor holds one model (one encoder, or one Reranker opened from a save: item vectors
 memory-mapped, user state from the save or from a shared store such as Redis).
@@ -62,8 +64,9 @@ def _dataset(ray: Any, source: Any, what: str) -> Any:
     )
 
 
-def _check_pool(actors: object, batch_size: object) -> None:
-    for name, value in (("actors", actors), ("batch_size", batch_size)):
+def _check_counts(**values: object) -> None:
+    """ValueError naming the first of `values` that is not an int >= 1."""
+    for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
@@ -104,7 +107,7 @@ def encode(
     actors : the pool's size; batch_size : texts per call; gpus_per_actor : GPUs each actor holds
     address : the cluster ("auto", "ray://host:port", ...); None: RAY_ADDRESS, else a local Ray
     """
-    _check_pool(actors, batch_size)
+    _check_counts(actors=actors, batch_size=batch_size)
     if not isinstance(gpus_per_actor, (int, float)) or gpus_per_actor < 0:
         raise ValueError(f"gpus_per_actor must be a number >= 0, got {gpus_per_actor!r}")
     ray = _connect(address)
@@ -199,9 +202,7 @@ def rerank(
     store : user state from this shared store URL (e.g. "redis://host:6379/0"); None: the users
         the save holds
     """
-    _check_pool(actors, batch_size)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    _check_counts(actors=actors, batch_size=batch_size, k=k)
     if not Path(model, "model.json").is_file():
         raise FileNotFoundError(f"model: {str(model)!r} is not a folder Reranker.save wrote")
     ray = _connect(address)
@@ -242,7 +243,7 @@ def serve(
     URL, so that an event observed through one replica is in the next rerank through any
     other); returns the base URL. ``ray.serve.shutdown()`` (or ``serve.delete(name)``) stops it.
     Needs ``pip install "pyrerank[ray,serve]"``."""
-    _check_pool(replicas, 1)
+    _check_counts(replicas=replicas)
     folder = Path(bundle).resolve()
     if not (folder / "model.json").is_file():
         raise FileNotFoundError(f"bundle: {str(bundle)!r} is not a folder Reranker.save wrote")
