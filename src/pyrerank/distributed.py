@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validate as check
 from .errors import PyrerankError
 
 
@@ -65,10 +66,9 @@ def _dataset(ray: Any, source: Any, what: str) -> Any:
 
 
 def _check_counts(**values: object) -> None:
-    """ValueError naming the first of `values` that is not an int >= 1."""
+    """An error naming the first of `values` that is not an int >= 1."""
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        check.integer(value, name, 1)
 
 
 class _Encode:

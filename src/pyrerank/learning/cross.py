@@ -12,20 +12,19 @@ of a :class:`pyrerank.Cascade`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import _validate as check
 from ..events import Event, ItemId
 from .choice import choice_metrics
 from .sequences import liked_sequences
+from .transformer_training import autocast, run_steps, save
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,7 @@ def train_cross_encoder(
         ("history", history),
         ("max_length", max_length),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        check.integer(value, name, 1)
     base = bundled_minilm("train_cross_encoder without base=") if base is None else base
     groups = choice_groups(events, texts, history)
     if len(groups) < 2:
@@ -137,31 +135,18 @@ def train_cross_encoder(
         items = [texts[i] for group_items in lists for i in group_items]
         tokens = tokenizer(users, items, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         tokens = {k: v.to(device) for k, v in tokens.items()}
-        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        with autocast(torch, device):
             out = model(**tokens).logits
         return out.float().reshape(len(picked), 1 + negatives)
 
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
     order = rng.permutation(len(fitting))
-    bar: Iterable[int] = range(steps)
-    if progress or (progress is None and sys.stderr.isatty()):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(bar, desc="training the cross-encoder", unit="step", file=sys.stderr)
-    started, losses = time.perf_counter(), []
     targets = torch.zeros(batch_size, dtype=torch.long, device=device)
-    for step in bar:
+
+    def loss_at(step: int):
         picked = [fitting[order[(step * batch_size + i) % len(fitting)]] for i in range(batch_size)]
-        loss = torch.nn.functional.cross_entropy(logits(picked, [candidates(g) for g in picked]), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    train_seconds = time.perf_counter() - started
+        return torch.nn.functional.cross_entropy(logits(picked, [candidates(g) for g in picked]), targets)
+
+    losses = run_steps(torch, model, loss_at, steps=steps, lr=lr, progress=progress, what="training the cross-encoder")
     model.eval()
     held_logits = []
     with torch.inference_mode():
@@ -171,11 +156,6 @@ def train_cross_encoder(
     labels = np.zeros((len(held_out), 1 + negatives), np.float32)
     labels[:, 0] = 1.0
     validation = choice_metrics(np.concatenate(held_logits), labels)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with quiet_bars(transformers, progress):
-        model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
     report = {
         "base": str(base),
         "groups": len(groups),
@@ -184,13 +164,11 @@ def train_cross_encoder(
         "negatives": negatives,
         "history": history,
         "max_length": max_length,
-        "first_loss": round(float(np.mean(losses[: max(1, steps // 10)])), 4),
-        "last_loss": round(float(np.mean(losses[-max(1, steps // 10) :])), 4),
+        **losses,
         "validation": validation,
-        "seconds": round(train_seconds, 1),
         "device": device,
         "seed": seed,
     }
-    (out / SETTINGS_FILE).write_text(json.dumps(report, indent=2))
+    out = save(transformers, model, tokenizer, out_dir, SETTINGS_FILE, report)
     log.info("trained the cross-encoder on %d groups: %s", len(groups), report)
     return out

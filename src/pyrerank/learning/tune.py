@@ -10,11 +10,8 @@ pushed from the other pairs' texts in the batch. torch + transformers only (the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import numpy as np
 
 from ..events import Event, ItemId
 from .sequences import liked_sequences
+from .transformer_training import autocast, run_steps, save
 
 log = logging.getLogger(__name__)
 
@@ -87,56 +85,37 @@ def tune_encoder(
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     with quiet_bars(transformers, progress):
         model = transformers.AutoModel.from_pretrained(str(base), local_files_only=True)
-    model = model.float().to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    model = model.float().to(device)
     order = np.random.default_rng(seed).permutation(len(pairs))
 
     def embed(batch_texts: list[str]):
         tokens = tokenizer(batch_texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         tokens = {k: v.to(device) for k, v in tokens.items()}
-        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        with autocast(torch, device):
             hidden = model(**tokens).last_hidden_state
         mask = tokens["attention_mask"].unsqueeze(-1).float()
         pooled = (hidden.float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=1)
 
-    bar = range(steps)
-    if progress or (progress is None and sys.stderr.isatty()):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(bar, desc="tuning the encoder", unit="step", file=sys.stderr)
-    started, losses = time.perf_counter(), []
     targets = torch.arange(batch_size, device=device)
-    for step in bar:
+
+    def loss_at(step: int):
         picked = [pairs[order[(step * batch_size + i) % len(pairs)]] for i in range(batch_size)]
         anchors, positives = embed([texts[a] for a, _ in picked]), embed([texts[b] for _, b in picked])
         logits = SCALE * anchors @ positives.T
-        loss = (
-            torch.nn.functional.cross_entropy(logits, targets) + torch.nn.functional.cross_entropy(logits.T, targets)
-        ) / 2
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with quiet_bars(transformers, progress):
-        model.eval().save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+        cross_entropy = torch.nn.functional.cross_entropy
+        return (cross_entropy(logits, targets) + cross_entropy(logits.T, targets)) / 2
+
+    losses = run_steps(torch, model, loss_at, steps=steps, lr=lr, progress=progress, what="tuning the encoder")
     report = {
         "base": str(base),
         "pairs": len(pairs),
         "steps": steps,
         "batch_size": batch_size,
-        "first_loss": round(float(np.mean(losses[: max(1, steps // 10)])), 4),
-        "last_loss": round(float(np.mean(losses[-max(1, steps // 10) :])), 4),
-        "seconds": round(time.perf_counter() - started, 1),
+        **losses,
         "device": device,
         "seed": seed,
     }
-    (out / "pyrerank_tuning.json").write_text(json.dumps(report, indent=2))
+    out = save(transformers, model, tokenizer, out_dir, "pyrerank_tuning.json", report)
     log.info("tuned the encoder on %d pairs: %s", len(pairs), report)
     return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _validate as check
 from ..interfaces import RankRequest
 from ..learning.cross import SETTINGS_FILE, history_text
 from ._training import ChoiceModel
@@ -50,11 +51,11 @@ class CrossEncoderRanker(ChoiceModel):
             raise ValueError(f"model must be a local model directory, {str(model)!r} is not one")
         settings_file = folder / SETTINGS_FILE
         settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
-        self.history = _positive_int(settings.get("history", 3) if history is None else history, "history")
-        self.max_length = _positive_int(
-            settings.get("max_length", 96) if max_length is None else max_length, "max_length"
+        self.history = check.integer(settings.get("history", 3) if history is None else history, "history", 1)
+        self.max_length = check.integer(
+            settings.get("max_length", 96) if max_length is None else max_length, "max_length", 1
         )
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.batch_size = check.integer(batch_size, "batch_size", 1)
         self.validation = dict(settings.get("validation", {}))
         self.model_path, self.device = str(folder), resolve_device(device)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
@@ -104,9 +105,3 @@ class CrossEncoderRanker(ChoiceModel):
     def __deepcopy__(self, memo: dict[int, Any]) -> CrossEncoderRanker:
         """Itself: nothing in it changes after loading (Reranker.fit copies its ranker)."""
         return self
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
