@@ -1,0 +1,52 @@
+"""Reranks per second from one thread and from two threads sharing one Reranker (1,000 int-id
+candidates of a 100,000 × 384 int8 catalog, fusion, cold rows; each thread its own users).
+The kernel runs outside the GIL; the Python around it does not, so two threads give less than
+twice one thread's rate. The ratio is printed in extra_info.
+
+    OMP_NUM_THREADS=1 pytest benchmarks/test_threads.py --benchmark-json=threads.json
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from conftest import CATALOG_ROWS
+from test_reranker import CANDIDATES, POOL, make_reranker
+
+CALLS = 4_000  # per thread
+
+
+def test_two_threads_against_one(benchmark):
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(4)
+    lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    for user in ("a", "b"):
+        for t, item in enumerate(rng.choice(CATALOG_ROWS, 30)):
+            rr.observe(user, int(item), "like", timestamp=5_000.0 + t)
+
+    def work(user: str) -> None:
+        for i in range(CALLS):
+            rr.rerank(user, lists[i % POOL], k=10, now=6_000.0)
+
+    def rate(threads: int) -> float:
+        workers = [threading.Thread(target=work, args=(user,)) for user in ("a", "b")[:threads]]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return threads * CALLS / (time.perf_counter() - started)
+
+    rates = {}
+
+    def both():
+        rates["one"], rates["two"] = rate(1), rate(2)
+
+    benchmark.pedantic(both, rounds=1, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(
+        one_thread_per_s=round(rates["one"]),
+        two_threads_per_s=round(rates["two"]),
+        ratio=round(rates["two"] / rates["one"], 2),
+    )
