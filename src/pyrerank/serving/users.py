@@ -4,6 +4,7 @@ them that every store serves from."""
 from __future__ import annotations
 
 import array
+import bisect
 import dataclasses
 import io
 import json
@@ -34,8 +35,9 @@ def rows_array(rows: Any = ()) -> array.array:
 @dataclasses.dataclass(slots=True, eq=False)
 class UserRecord:
     """A user's interest state, recent positive rows (newest last) and the rows they have seen
-    (distinct, in the order first seen), plus derived caches that are rebuilt on demand, never
-    persisted, and dropped when the user leaves the most recently used (UserCache)."""
+    (distinct, ascending: a new one is found and placed by bisection), plus derived caches that
+    are rebuilt on demand, never persisted, and dropped when the user leaves the most recently
+    used (UserCache)."""
 
     state: State = dataclasses.field(default_factory=dict)
     recent: array.array = dataclasses.field(default_factory=rows_array)
@@ -65,7 +67,7 @@ class UserRecord:
         state: State = {k: v.copy() for k, v in arrays.items()}
         state.update(meta["scalars"])
         recent = rows_array(r for r in map(row, meta["recent"]) if r is not None)
-        seen = rows_array(dict.fromkeys(r for r in map(row, meta.get("seen", ())) if r is not None))  # 0.3+
+        seen = rows_array(sorted({r for r in map(row, meta.get("seen", ())) if r is not None}))  # 0.3+
         return cls(state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
@@ -86,7 +88,7 @@ class UserRecord:
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
         self.recent = rows_array(int(remap[r]) for r in self.recent if remap[r] >= 0)
-        self.seen = rows_array(int(remap[r]) for r in self.seen if remap[r] >= 0)
+        self.seen = rows_array(int(remap[r]) for r in self.seen if remap[r] >= 0)  # remap keeps the order
         self.drop_derived()
 
     def drop_derived(self) -> None:
@@ -127,8 +129,10 @@ class UserRecord:
         """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
         and history; `seen`: the item counts as seen from now on."""
         interest.update(self.state, vector, weight, timestamp)
-        if seen and row not in self.seen:
-            self.seen.append(row)
+        if seen:
+            at = bisect.bisect_left(self.seen, row)
+            if at == len(self.seen) or self.seen[at] != row:
+                self.seen.insert(at, row)
         if weight > 0:
             self.recent.append(row)
             del self.recent[:-HISTORY]
