@@ -144,8 +144,8 @@ class RankRequest:
              taste, beside the interest model's long-term one), or None
     search : (dim,) float32 unit vector of the text typed with this request
              (``rerank(query=...)``), or None
-    history : (h,) int64 rows of the user's latest liked items, oldest first, or None
-    texts : rows -> their items' texts (None for an item added without one); set where the
+    history : (h,) int64 rows of the user's latest liked items, oldest first, and
+    texts : rows -> their items' texts (None for an item added without one); both set where the
             ranker says it reads texts (:attr:`Ranker.needs_texts`), else None
     """
 

@@ -344,7 +344,7 @@ class Reranker:
                 keep = record.unseen(rows)
                 if keep is not None:
                     rows, upstream = rows[keep], None if upstream is None else upstream[keep]
-            history = None
+            history = None  # only rankers that read texts read it: no copy per request for the others
             if record is None:
                 query, recent, co_scores = None, None, NO_CO_SCORES
             else:
@@ -358,7 +358,8 @@ class Reranker:
                         record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
                     record.co_scores_key = key
                 query, recent, co_scores = record.query, record.recent_vector, record.co_scores  # type: ignore[assignment]
-                history = np.array(record.recent, np.int64)
+                if self.ranker.needs_texts:
+                    history = np.array(record.recent, np.int64)
         features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
         searched = None if search is None else catalog.text_query(search)
         texts = catalog.text_of if self.ranker.needs_texts else None
