@@ -17,6 +17,7 @@
 #include "co_links.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
+#include "pack_rows.hpp"
 #include "rank.hpp"
 #include "string_index.hpp"
 
@@ -362,6 +363,37 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("data"), py::arg("crc") = 0,
       "CRC-32C of a C-contiguous buffer's bytes, continuing from `crc`.");
+
+  m.def(
+      "pack_rows",
+      [](py::handle rows_obj) {
+        // 1-D (one row) or 2-D: the layout is the same, the caller keeps the shape.
+        const py::array rows = as_array(rows_obj, "rows");
+        const float* data = f32_data(rows, "rows", rows.ndim() == 1 ? 1 : 2);
+        const std::int64_t d = rows.shape(rows.ndim() - 1), m = rows.ndim() == 1 ? 1 : rows.shape(0);
+        std::string packed(static_cast<std::size_t>(m * (4 + d)), '\0');
+        float* peaks = reinterpret_cast<float*>(packed.data());
+        pyrerank::pack_rows(data, m, d, peaks, reinterpret_cast<std::int8_t*>(packed.data() + 4 * m));
+        return py::bytes(packed);
+      },
+      py::arg("rows"),
+      "(m, d) or (d,) float32 rows as bytes: m float32 max|row|, then (m, d) int8 steps of max|row| / 127.");
+
+  m.def(
+      "unpack_rows",
+      [](const py::bytes& packed_obj, const std::vector<py::ssize_t>& shape) {
+        const std::string_view packed = packed_obj;
+        PYRERANK_REQUIRE(shape.size() == 1 || shape.size() == 2, "shape must be (d,) or (m, d)");
+        const std::int64_t d = shape.back(), m = shape.size() == 1 ? 1 : shape[0];
+        PYRERANK_REQUIRE(m >= 0 && d >= 0 && packed.size() == static_cast<std::size_t>(m * (4 + d)),
+                         "packed must hold m * (4 + d) bytes for shape (m, d)");
+        py::array_t<float> out(shape);
+        pyrerank::unpack_rows(reinterpret_cast<const float*>(packed.data()),
+                              reinterpret_cast<const std::int8_t*>(packed.data() + 4 * m), m, d,
+                              out.mutable_data());
+        return out;
+      },
+      py::arg("packed"), py::arg("shape"), "The float32 rows of pack_rows' bytes, in `shape`.");
 
   m.def(
       "unseen",
