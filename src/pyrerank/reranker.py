@@ -226,8 +226,7 @@ class Reranker:
             self.view.sync(catalog)  # events logged until now are applied to the old rows
             smaller, remap = catalog.without(rows)
             self.stats.keep_rows(remap, len(smaller))
-            for _, record in self.users.items():
-                record.renumber(remap)
+            self.users.renumber(remap)
             self.catalog = smaller
 
     def metadata(self, item: ItemId) -> Any:

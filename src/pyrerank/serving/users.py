@@ -8,6 +8,7 @@ import bisect
 import dataclasses
 import io
 import json
+import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 HISTORY = 50  # recent positive items kept per user (co-engagement scores, recency)
 CO_PAIRS = 5  # a new positive is linked with this many of the user's previous positives
 RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
-HOT_USERS = 1_000  # the most recently used users keep their derived caches (query, scores: ~50 KB each)
+HOT_USERS = 1_000  # the most recently used users are held as records with their derived caches (~50 KB each)
+PACKED_WIDTH = 64  # a cold user's float32 state rows at least this wide are held as int8 (see pack)
 
 
 def rows_array(rows: Any = ()) -> array.array:
@@ -85,6 +87,25 @@ class UserRecord:
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
         return cls.from_arrays(arrays, meta, row)
 
+    def pack(self) -> bytes:
+        """This record in one compact buffer (derived caches left out), for a user outside the
+        most recently used: float32 state rows at least PACKED_WIDTH wide become int8 steps of
+        max|row| / 127 (a quarter of the bytes; each value moves by at most half a step).
+        In-process only: stores keep :meth:`to_bytes`."""
+        values = tuple(map(_pack_value, self.state.values()))
+        rows = (self.recent.tobytes(), self.seen.tobytes())
+        return marshal.dumps((tuple(self.state), values, *rows, self.unsaved, self.positives))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> UserRecord:
+        """The inverse of pack (state rows as their int8 steps times max|row| / 127)."""
+        keys, values, recent, seen, unsaved, positives = marshal.loads(data)
+        record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array())
+        record.recent.frombytes(recent)
+        record.seen.frombytes(seen)
+        record.unsaved, record.positives = unsaved, positives
+        return record
+
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
         self.recent = rows_array(int(remap[r]) for r in self.recent if remap[r] >= 0)
@@ -140,36 +161,62 @@ class UserRecord:
         self.query_valid = False
 
 
+def _pack_value(value: Any) -> Any:
+    """A state value as marshal-able parts: (shape, _core.pack_rows bytes) for wide float32
+    rows, (shape, dtype, bytes) for other arrays, [value] for a scalar."""
+    if type(value) is not np.ndarray:
+        return [value]
+    if value.dtype.char == "f" and 0 < value.ndim <= 2 and value.shape[-1] >= PACKED_WIDTH:
+        return (value.shape, _core.pack_rows(value))
+    return (value.shape, value.dtype.str, value.tobytes())
+
+
+def _unpack_value(parts: Any) -> Any:
+    if type(parts) is list:
+        return parts[0]
+    if len(parts) == 2:
+        shape, packed = parts
+        return _core.unpack_rows(packed, shape)
+    shape, dtype, data = parts
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
 class UserCache:
-    """User records held in process memory, the least recently used evicted past `max_users`;
-    only the HOT_USERS most recently used keep their derived caches, so a held user costs
-    their state and rows, not a query and scores too."""
+    """User records held in process memory, the least recently used evicted past `max_users`.
+    Only the HOT_USERS most recently used are held as records with their derived caches; the
+    others are packed (UserRecord.pack: about a quarter of a record's bytes) and unpacked when
+    next used, so a held user costs little more than their state in int8 and their rows."""
 
     def __init__(self, max_users: int | None = 1_000_000) -> None:
         if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1):
             raise ValueError(f"max_users must be an int >= 1 or None, got {max_users!r}")
         self.max_users = max_users
-        self._records: OrderedDict[Hashable, UserRecord] = OrderedDict()
+        self._records: OrderedDict[Hashable, UserRecord | bytes] = OrderedDict()  # bytes: packed
         self._hot: OrderedDict[Hashable, UserRecord] = OrderedDict()
         self._lock = threading.Lock()
 
     def _touch(self, user: Hashable, record: UserRecord) -> None:
+        self._records[user] = record
         self._records.move_to_end(user)
         self._hot[user] = record
         self._hot.move_to_end(user)
         if len(self._hot) > HOT_USERS:
-            self._hot.popitem(last=False)[1].drop_derived()
+            cold, cold_record = self._hot.popitem(last=False)
+            self._records[cold] = cold_record.pack()
 
     def get(self, user: Hashable) -> UserRecord | None:
+        """The user's record (unpacked if it was packed: from then on it is this object that
+        holds the user's changes), or None."""
         with self._lock:
-            record = self._records.get(user)
-            if record is not None:
-                self._touch(user, record)
+            held = self._records.get(user)
+            if held is None:
+                return None
+            record = UserRecord.unpack(held) if isinstance(held, bytes) else held
+            self._touch(user, record)
             return record
 
     def put(self, user: Hashable, record: UserRecord) -> None:
         with self._lock:
-            self._records[user] = record
             self._touch(user, record)
             if self.max_users is not None and len(self._records) > self.max_users:
                 gone, _ = self._records.popitem(last=False)
@@ -186,8 +233,26 @@ class UserCache:
             self._hot.clear()
 
     def items(self) -> Iterator[tuple[Hashable, UserRecord]]:
+        """Every held (user, record), least recently used first; a packed user's record is an
+        unpacked copy (changes to it are not kept: see renumber)."""
         with self._lock:
-            return iter(list(self._records.items()))
+            held = list(self._records.items())
+        return ((user, UserRecord.unpack(r) if isinstance(r, bytes) else r) for user, r in held)
+
+    def user_ids(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._records)
+
+    def renumber(self, remap: np.ndarray) -> None:
+        """Every held record follows a catalog renumbering (see UserRecord.renumber)."""
+        with self._lock:
+            for user, held in list(self._records.items()):
+                if isinstance(held, bytes):
+                    record = UserRecord.unpack(held)
+                    record.renumber(remap)
+                    self._records[user] = record.pack()
+                else:
+                    held.renumber(remap)
 
     def __len__(self) -> int:
         return len(self._records)

@@ -115,7 +115,7 @@ class StoreView:
             return name
         user = self._pseudonyms.pop(name, None)
         if user is None:
-            known = itertools.chain(self.stats.contributions.user_number, (u for u, _ in self.users.items()))
+            known = itertools.chain(self.stats.contributions.user_number, self.users.user_ids())
             self._pseudonyms = {self.store.pseudonym(u): u for u in known}
             user = self._pseudonyms.pop(name, name)
         return user

@@ -1,0 +1,151 @@
+"""Users outside the most recently used are held packed (int8 state): what a user relies on is
+that nothing about them is lost or drifts past the packing's bound when they go cold and come
+back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import pyrerank as pr
+from pyrerank.serving import users as users_module
+from pyrerank.serving.users import UserCache, UserRecord, rows_array
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
+
+
+@given(
+    rows=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=300), elements=finite),
+    recent=st.lists(st.integers(0, 2**31 - 1), max_size=60),
+    seen=st.lists(st.integers(0, 2**31 - 1), max_size=60, unique=True),
+)
+@settings(max_examples=200, deadline=None)
+def test_pack_keeps_rows_seen_counters_and_scalars_and_bounds_the_state_error(rows, recent, seen):
+    mass = np.arange(3, dtype=np.float32) / 3
+    record = UserRecord(
+        state={"x": rows, "mass": mass, "t": 12.5, "n": 3},
+        recent=rows_array(recent),
+        seen=rows_array(sorted(seen)),
+        unsaved=7,
+        positives=11,
+    )
+    back = UserRecord.unpack(record.pack())
+    assert back.recent == record.recent and back.seen == record.seen
+    assert (back.unsaved, back.positives, back.state["t"], back.state["n"]) == (7, 11, 12.5, 3)
+    np.testing.assert_array_equal(back.state["mass"], mass)  # narrow rows are kept exactly
+    x = back.state["x"]
+    assert x.dtype == np.float32 and x.shape == rows.shape and x.flags.writeable
+    if rows.shape[-1] < users_module.PACKED_WIDTH:
+        np.testing.assert_array_equal(x, rows)
+    else:  # int8 steps of max|row| / 127: each value within half a step (and float32 rounding)
+        flat, got = rows.reshape(-1, rows.shape[-1]), x.reshape(-1, rows.shape[-1])
+        bound = np.abs(flat).max(axis=1, keepdims=True) / 254 * (1 + 1e-5)
+        assert (np.abs(got - flat) <= bound).all()
+        np.testing.assert_array_equal(got[flat == 0], 0)  # a zero stays zero (no negative sums appear)
+
+
+def test_only_the_most_recently_used_are_held_unpacked(monkeypatch):
+    monkeypatch.setattr(users_module, "HOT_USERS", 2)
+    cache = UserCache()
+    for user in "abc":
+        cache.put(user, UserRecord(state={"pos": np.ones(128, np.float32)}))
+    held = dict(cache._records)
+    assert isinstance(held["a"], bytes) and isinstance(held["b"], UserRecord) and isinstance(held["c"], UserRecord)
+    a = cache.get("a")
+    a.recent.append(5)  # the unpacked object now holds "a"'s changes ...
+    cache.get("b")
+    cache.get("c")  # ... and they survive "a" being packed again
+    assert isinstance(cache._records["a"], bytes) and cache.get("a").recent.tolist() == [5]
+    assert [user for user, _ in cache.items()] == cache.user_ids() == ["b", "c", "a"]
+
+
+def hashed_reranker(**options):
+    rng = np.random.default_rng(0)
+    rr = pr.Reranker(encoder=None, **options)
+    rr.add_items(np.arange(200), vectors=rng.standard_normal((200, 96)).astype(np.float32))
+    return rr
+
+
+def play(rr, users):
+    """Each user likes 8 items and skips 2, the users' events interleaved."""
+    rng = np.random.default_rng(1)
+    for step in range(10):
+        for user in users:
+            rr.observe(user, int(rng.integers(200)), "skip" if step % 5 == 4 else "like", timestamp=float(step))
+
+
+def test_users_who_went_cold_rank_as_if_they_never_had(monkeypatch):
+    users = [f"u{i}" for i in range(12)]
+    warm = hashed_reranker()
+    play(warm, users)
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)  # every other user is packed after each event
+    cold = hashed_reranker()
+    play(cold, users)
+    candidates = np.arange(200)
+    for user in users:
+        a = warm.rerank(user, candidates, k=200, now=20.0)
+        b = cold.rerank(user, candidates, k=200, now=20.0)
+        assert {r.item for r in a} == {r.item for r in b}, "the same items are seen and left out"
+        scores_a = dict(a)
+        assert max(abs(scores_a[item] - score) for item, score in b) < 0.02
+
+
+def test_remove_items_renumbers_packed_users(monkeypatch):
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = hashed_reranker(exclude_seen=True)
+    rr.observe("a", 150, "like")
+    rr.observe("b", 3, "like")  # "a" is packed now
+    rr.remove_items(list(range(100)))
+    assert 150 not in [r.item for r in rr.rerank("a", np.arange(100, 200), k=100)], "a's seen item moved row"
+
+
+def test_a_packed_user_is_kept_by_a_durable_store_on_schedule(monkeypatch, tmp_path):
+    """The events since a user's last kept record survive packing, so the store still keeps a
+    record every USER_SAVE_EVERY of the user's events (and can drop the log behind it)."""
+    from pyrerank.serving.view import USER_SAVE_EVERY
+
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    with hashed_reranker(store=f"sqlite:///{tmp_path}/s.db") as rr:
+        for step in range(USER_SAVE_EVERY):
+            for user in ("a", "b"):
+                rr.observe(user, step % 200, "click", timestamp=float(step))
+        for user in ("a", "b"):
+            kept, events = rr.store.user_history(user)
+            assert kept is not None and events == []
+
+
+def test_save_and_load_keep_packed_users(monkeypatch, tmp_path):
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = hashed_reranker()
+    play(rr, ["a", "b", "c"])
+    before = rr.rerank("a", np.arange(200), k=5, now=20.0)
+    rr.save(tmp_path / "bundle")
+    again = pr.Reranker.load(tmp_path / "bundle")
+    after = again.rerank("a", np.arange(200), k=5, now=20.0)
+    assert [r.item for r in after] == [r.item for r in before]
+    np.testing.assert_allclose([r.score for r in after], [r.score for r in before], atol=1e-5)
+
+
+def test_max_users_counts_packed_users():
+    cache = UserCache(max_users=3)
+    for user in range(5):
+        cache.put(user, UserRecord())
+    assert cache.user_ids() == [2, 3, 4] and cache.get(0) is None
+
+
+@pytest.mark.parametrize("interest", ["decay", "multi", "logistic"])
+def test_every_interest_model_survives_packing(monkeypatch, interest):
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = hashed_reranker(interest=interest)
+    play(rr, ["a", "b"])
+    record = UserRecord.unpack(rr.users._records["a"])
+    fresh = hashed_reranker(interest=interest)
+    monkeypatch.setattr(users_module, "HOT_USERS", 1_000)
+    play(fresh, ["a", "b"])
+    expected = fresh.users.get("a").state
+    assert set(record.state) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(record.state[key], value, rtol=0.05, atol=0.05 * np.abs(value).max(initial=1))
