@@ -1,9 +1,9 @@
 """Resident memory per held user: USERS users × 20 events each (like, skip, click, view in turn;
 every event counted in the shared statistics) on a 100,000 × 448 int8 catalog, default decay
-interest, each user re-ranked once after their events (their own items as candidates). Reports the resident growth per user
-and its parts: a cold user record (outside the 1,000 most recent users, who keep caches), the
-co-engagement tables (bounded by items × 256 links, not by users) and the per-event
-contributions that make forget() exact.
+interest, each user re-ranked once after their events (their own items as candidates). Reports
+the resident growth per user and its parts: a cold user record (outside the 1,000 most recent
+users: held packed, its state in int8), the co-engagement tables (bounded by items × 256 links,
+not by users) and the per-event contributions that make forget() exact.
 
     pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users
 """
@@ -68,13 +68,13 @@ def test_resident_bytes_per_held_user(benchmark, users):
 
     benchmark.pedantic(stream, rounds=1, iterations=1)
     gc.collect()
-    records = dict(rr.users.items())
+    held = rr.users._records  # a cold user is held as UserRecord.pack() bytes
     co = rr.stats.co
     benchmark.extra_info.update(
         users=users,
         resident_bytes_per_user=round((resident() - before) / users),
-        cold_record_bytes=deep_size(records[0]),
-        hot_record_bytes=deep_size(records[users - 1]),
+        cold_record_bytes=deep_size(held[0]),
+        hot_record_bytes=deep_size(held[users - 1]),
         co_tables_mb=round((co.neighbors.nbytes + co.counts.nbytes) / 1e6),
         co_links=int(co.sizes.sum()),
         counted_events=len(rr.stats.contributions),

@@ -119,6 +119,32 @@ def test_observe(benchmark):
     percentiles(benchmark)
 
 
+@pytest.mark.parametrize("hot_users", [1_000, 100_000], ids=["packed", "unpacked"])
+def test_observe_from_cold_users(benchmark, monkeypatch, hot_users):
+    """Events from 20,000 users in turn, so each arrives from a user outside the 1,000 most
+    recently used: held packed (int8 state, the default) and unpacked on the event, against every
+    user held as a record (HOT_USERS raised). The price of ~4x less memory per cold user."""
+    from pyrerank.serving import users as users_module
+
+    monkeypatch.setattr(users_module, "HOT_USERS", hot_users)
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(4)
+    n_users = 20_000
+    items = rng.integers(0, CATALOG_ROWS, 4 * n_users + ROUNDS + 200).tolist()
+    for i in range(4 * n_users):  # every user has a state and recent items before timing
+        rr.observe(i % n_users, items[i], "like", timestamp=float(i))
+    state = {"i": 4 * n_users}
+
+    def call():
+        i = state["i"]
+        state["i"] += 1
+        rr.observe(i % n_users, items[i], "like", timestamp=float(i))
+
+    benchmark.group = "observe from cold users"
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
+
+
 def test_forget(benchmark):
     """Erasing one user of a 50,000-event log (5,000 users, Zipf-popular items): the user's
     counts leave the statistics exactly, so the items they touched are recounted."""
