@@ -174,6 +174,52 @@ void check_co_row(std::int64_t row, std::int64_t n_rows) {
     throw std::out_of_range("co-engagement row " + std::to_string(row) + " out of range");
 }
 
+// candidate_features' inputs but the rows, checked: the item statistics and the user's
+// co-engagement scores that one (user, candidate block) is scored with.
+struct FeatureInputs {
+  const double* stats;
+  double now, half_life, recency_scale;
+  const float* upstream;  // (n,) or nullptr
+  const std::int64_t* co_rows;
+  const float* co_values;
+  std::int64_t p;
+
+  // out (cand.n, kFeatureNames.size()); needs no GIL.
+  void gather(const Candidates& cand, float* out) const {
+    pyrerank::candidate_features(stats, cand.rows, cand.n, now, half_life, recency_scale, upstream, co_rows,
+                                 co_values, p, out);
+  }
+};
+
+FeatureInputs as_feature_inputs(py::handle stats_obj, const Candidates& cand, double now, double half_life,
+                                double recency_scale, py::handle upstream_obj, py::handle co_rows_obj,
+                                py::handle co_values_obj) {
+  const py::array stats = as_array(stats_obj, "stats");
+  if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
+      !(stats.flags() & py::array::c_style))
+    throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
+  pyrerank::check_rows(stats.shape(0), cand);
+  const py::array co_rows = as_array(co_rows_obj, "co_rows");
+  const py::array co_values = as_array(co_values_obj, "co_values");
+  FeatureInputs in{static_cast<const double*>(stats.data()),
+                   now,
+                   half_life,
+                   recency_scale,
+                   nullptr,
+                   i64_data(co_rows, "co_rows"),
+                   f32_data(co_values, "co_values", 1),
+                   co_rows.shape(0)};
+  PYRERANK_REQUIRE(co_values.shape(0) == co_rows.shape(0), "co_values must match co_rows in length");
+  if (!upstream_obj.is_none()) {
+    const py::array u = as_array(upstream_obj, "scores");
+    in.upstream = f32_data(u, "scores", 1);
+    PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
+    pyrerank::check_finite(in.upstream, cand.n, "scores");
+  }
+  PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
+  return in;
+}
+
 py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** out_rows, float** out_scores) {
   std::vector<py::ssize_t> shape{k};
   if (n_queries) shape.insert(shape.begin(), n_queries);
@@ -272,7 +318,24 @@ PYBIND11_MODULE(_core, m) {
         }
         PYRERANK_REQUIRE(features.is_none() == weights.is_none(),
                          "features and weights must be given together");
-        if (!features.is_none()) {
+        std::vector<float> gathered;  // the features, when they are gathered in this call
+        FeatureInputs gather_from{};
+        if (py::isinstance<py::tuple>(features)) {
+          const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
+          PYRERANK_REQUIRE(f.size() == 7 && cand.rows,
+                           "features as a tuple are candidate_features' arguments but rows (7), with rows");
+          gather_from = as_feature_inputs(f[0], cand, f[1].cast<double>(), f[2].cast<double>(),
+                                          f[3].cast<double>(), f[4], f[5], f[6]);
+          const py::array wa = as_array(weights, "weights");
+          fusion.feature_weights = f32_data(wa, "weights", 1);
+          fusion.n_features = static_cast<std::int64_t>(pyrerank::kFeatureNames.size());
+          PYRERANK_REQUIRE(wa.shape(0) == fusion.n_features,
+                           "weights has shape " + shape_of(wa) + " but there are " +
+                               std::to_string(fusion.n_features) + " features");
+          pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
+          gathered.resize(static_cast<std::size_t>(cand.n * fusion.n_features));
+          fusion.features = gathered.data();
+        } else if (!features.is_none()) {
           const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
           fusion.features = f32_data(fa, "features", 2);
           fusion.feature_weights = f32_data(wa, "weights", 1);
@@ -289,6 +352,10 @@ PYBIND11_MODULE(_core, m) {
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
+        if (!gathered.empty()) {
+          gather_from.gather(cand, gathered.data());
+          pyrerank::check_finite(gathered.data(), static_cast<std::int64_t>(gathered.size()), "features");
+        }
         pyrerank::fused_topk(cat, cand, fusion, k, num_threads, tie_rule, out_rows, out_scores);
         return out;
       },
@@ -413,36 +480,17 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "candidate_features",
-      [](py::handle stats_obj, py::handle rows_obj, double now, double half_life, double recency_scale,
-         py::handle upstream_obj, py::handle co_rows_obj, py::handle co_values_obj) {
-        const py::array stats = as_array(stats_obj, "stats");
-        if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
-            !(stats.flags() & py::array::c_style))
-          throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
+      [](py::handle stats, py::handle rows_obj, double now, double half_life, double recency_scale,
+         py::handle upstream, py::handle co_rows, py::handle co_values) {
         const py::array rows = as_array(rows_obj, "rows");
         const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
-        pyrerank::check_rows(stats.shape(0), cand);
-        const py::array co_rows = as_array(co_rows_obj, "co_rows");
-        const py::array co_values_array = as_array(co_values_obj, "co_values");
-        const std::int64_t* co_row_data = i64_data(co_rows, "co_rows");
-        const float* co_values = f32_data(co_values_array, "co_values", 1);
-        PYRERANK_REQUIRE(co_values_array.shape(0) == co_rows.shape(0),
-                         "co_values must match co_rows in length");
-        const float* upstream = nullptr;
-        if (!upstream_obj.is_none()) {
-          const py::array u = as_array(upstream_obj, "scores");
-          upstream = f32_data(u, "scores", 1);
-          PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
-          pyrerank::check_finite(upstream, cand.n, "scores");
-        }
-        PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
+        const FeatureInputs in =
+            as_feature_inputs(stats, cand, now, half_life, recency_scale, upstream, co_rows, co_values);
         py::array_t<float> out(
             {static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
         float* o = out.mutable_data();
         py::gil_scoped_release release;
-        pyrerank::candidate_features(static_cast<const double*>(stats.data()), cand.rows, cand.n, now,
-                                     half_life, recency_scale, upstream, co_row_data, co_values,
-                                     co_rows.shape(0), o);
+        in.gather(cand, o);
         return out;
       },
       py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),

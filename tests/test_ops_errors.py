@@ -14,6 +14,9 @@ from pyrerank import PyrerankWarning, _core, ops
 M = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
 Q = M[0].copy()
 ROWS = np.arange(10, dtype=np.int64)
+# fused_topk's features as the statistics to gather them from (candidate_features' arguments but rows)
+GATHER = (np.zeros((50, 4)), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32))
+W5 = np.zeros(5, np.float32)
 
 # (call, exception, text the message must contain)
 BAD_CALLS = [
@@ -145,6 +148,26 @@ BAD_CORE_CALLS = [
         lambda: _core.fused_topk(M, Q[None], np.zeros((5, 2), np.float32), np.zeros(2, np.float32), 3),
         ValueError,
         "features has shape (5, 2) but there are 50 candidates",
+    ),
+    (
+        lambda: _core.fused_topk(M, Q, (np.zeros((50, 4)), 0.0, 1.0, 1.0), np.zeros(5, np.float32), 3, rows=ROWS),
+        ValueError,
+        "features as a tuple are candidate_features' arguments but rows (7), with rows",
+    ),
+    (
+        lambda: _core.fused_topk(M, Q, GATHER, W5, 3),
+        ValueError,
+        "features as a tuple are candidate_features' arguments but rows (7), with rows",
+    ),
+    (
+        lambda: _core.fused_topk(M, Q, GATHER, np.zeros(4, np.float32), 3, rows=ROWS),
+        ValueError,
+        "weights has shape (4,) but there are 5 features",
+    ),
+    (
+        lambda: _core.fused_topk(M, Q, GATHER[:4] + (np.zeros(3, np.float32),) + GATHER[5:], W5, 3, rows=ROWS),
+        ValueError,
+        "scores must have one value per candidate",
     ),
     (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, lambda_=2.0), ValueError, "lambda_ must lie in [0, 1]"),
     (lambda: _core.use_isa("sse9"), ValueError, "isa must be one this CPU and build can run"),

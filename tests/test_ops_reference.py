@@ -304,4 +304,14 @@ def test_candidate_features_match_the_reference(data):
     co_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
     co_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros
     args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, co_rows, co_values)
-    np.testing.assert_allclose(_core.candidate_features(*args), ref.candidate_features(*args), rtol=2e-6, atol=2e-6)
+    features = _core.candidate_features(*args)
+    np.testing.assert_allclose(features, ref.candidate_features(*args), rtol=2e-6, atol=2e-6)
+    # The serving path hands fused_topk these arguments (all but the rows) to gather the same
+    # features inside its own call: the same ranking, bit for bit.
+    matrix = rng.standard_normal((n_rows, 16)).astype(np.float32)
+    query, weights = rng.standard_normal((2, 16)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    k = data.draw(st.integers(1, 20))
+    given_matrix = _core.fused_topk(matrix, query, features, weights, k, rows=rows, ties="position")
+    gathered = _core.fused_topk(matrix, query, (args[0], *args[2:]), weights, k, rows=rows, ties="position")
+    for a, b in zip(given_matrix, gathered):
+        np.testing.assert_array_equal(a, b)

@@ -19,7 +19,7 @@ def topk(
 def fused_topk(
     matrix: np.ndarray,
     query: np.ndarray,
-    features: np.ndarray | None,
+    features: np.ndarray | tuple | None,  # a tuple: candidate_features' arguments but rows
     weights: np.ndarray | None,
     k: int,
     *,

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _core
 from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
+from ..serving.features import CandidateFeatures
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class FusionRanker(Ranker):
         return (request.columns() @ self._all_weights).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
-        features = request.features.matrix()
+        source = request.features  # the serving path's features are gathered in the kernel call
+        features = source.kernel_input() if isinstance(source, CandidateFeatures) else source.matrix()
         q = request.query
         if q is None:  # no interest yet: the features alone decide
             interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0

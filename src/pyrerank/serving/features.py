@@ -35,20 +35,20 @@ class CandidateFeatures:
         self.stats, self.rows, self.upstream, self.co_scores, self.now = stats, rows, upstream, co_scores, now
         self._all: np.ndarray | None = None
 
+    def kernel_input(self) -> np.ndarray | tuple:
+        """What _core.fused_topk takes as `features`: the (n, 5) matrix once built, else the
+        arguments to gather it from (those of _core.candidate_features but the rows), so that
+        gathering and scoring are one call without the GIL."""
+        if self._all is not None:
+            return self._all
+        co_rows, co_values = self.co_scores
+        return (self.stats.table, self.now, self.stats.half_life, RECENCY_SCALE, self.upstream, co_rows, co_values)
+
     def matrix(self, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
         """(n, len(names)) float32, C-contiguous; every column comes from one C++ pass."""
         if self._all is None:
-            co_rows, co_values = self.co_scores
-            self._all = _core.candidate_features(
-                self.stats.table,
-                self.rows,
-                self.now,
-                self.stats.half_life,
-                RECENCY_SCALE,
-                self.upstream,
-                co_rows,
-                co_values,
-            )
+            stats, *options = self.kernel_input()
+            self._all = _core.candidate_features(stats, self.rows, *options)
         if names == FEATURE_NAMES:
             return self._all
         unknown = set(names) - set(FEATURE_NAMES)
