@@ -86,3 +86,16 @@ def test_versions_grow_with_every_change_and_memory_is_bounded_by_items():
     assert len(co.links(0)) == K and co.neighbors.shape == (N_ROWS, K)
     co.resize(100)
     assert co.links(0) is not None and co.sizes.shape == (100,) and co.links(99) is None
+
+
+def test_growing_the_catalog_keeps_every_items_links_in_order():
+    rng = np.random.default_rng(3)
+    co = CoEngagement(K, N_ROWS)
+    for row in rng.integers(0, N_ROWS, 200).tolist():
+        co.add(row, rng.integers(0, N_ROWS, 3).tolist(), float(rng.integers(1, 4)))
+    before = [co.links(r) for r in range(N_ROWS)]
+    orders = [list((links or {}).keys()) for links in before]
+    co.resize(5 * N_ROWS)
+    assert [co.links(r) for r in range(N_ROWS)] == before
+    assert [list((co.links(r) or {}).keys()) for r in range(N_ROWS)] == orders
+    assert all(co.links(r) is None for r in range(N_ROWS, 5 * N_ROWS))

@@ -50,7 +50,9 @@ class CoEngagement:
         neighbors, counts, sizes, versions = self._tables()
         self._allocate(max(n_rows, 2 * len(sizes)))
         n = len(sizes)
-        self.neighbors[:n], self.counts[:n], self.sizes[:n], self.versions[:n] = neighbors, counts, sizes, versions
+        self.sizes[:n], self.versions[:n] = sizes, versions
+        linked = np.flatnonzero(sizes)  # only their slots: copying the rest would touch every page
+        self.neighbors[linked], self.counts[linked] = neighbors[linked], counts[linked]
 
     def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.neighbors, self.counts, self.sizes, self.versions
