@@ -5,7 +5,7 @@ the resident growth per user and its parts: a cold user record (outside the 1,00
 users: held packed, its state in int8), the co-engagement tables (bounded by items × 256 links,
 not by users) and the per-event contributions that make forget() exact.
 
-    pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users
+    pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users, ~15 at 1M
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
     return size
 
 
-@pytest.mark.parametrize("users", [200_000])
+@pytest.mark.parametrize("users", [200_000, 1_000_000])
 def test_resident_bytes_per_held_user(benchmark, users):
     rng = np.random.default_rng(0)
     rr = pr.Reranker(encoder=None, max_users=users)

@@ -1,10 +1,13 @@
-"""Reranker.rerank, Reranker.observe and Reranker.forget latency, single-threaded, 100 000-item catalog.
+"""Reranker.rerank, Reranker.observe and Reranker.forget latency, single-threaded, on a 100,000-item
+catalog (test_rerank_by_catalog_size: 10,000 to 10M items).
 
 Run: OMP_NUM_THREADS=1 pytest benchmarks/test_reranker.py --benchmark-json=benchmarks/reranker.json
 Each case records median and p99 (µs) in extra_info; report.py prints them.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -143,6 +146,58 @@ def test_observe_from_cold_users(benchmark, monkeypatch, hot_users):
     benchmark.group = "observe from cold users"
     benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
     percentiles(benchmark)
+
+
+@pytest.mark.parametrize("items", [10_000, 100_000, 1_000_000, 10_000_000])
+def test_rerank_by_catalog_size(benchmark, items):
+    """int ids, int8, d=448, cold: 1,000 random candidates of catalogs from 10,000 to 10M items.
+    The kernel reads 1,000 rows whatever the catalog; what grows is how far apart they lie
+    (cache and TLB misses). Built in chunks of 500,000 rows; 10M items take ~5 GB and minutes."""
+    rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype="int8")
+    rng = np.random.default_rng(5)
+    for start in range(0, items, 500_000):
+        n = min(500_000, items - start)
+        rr.add_items(np.arange(start, start + n), vectors=rng.standard_normal((n, 448), dtype=np.float32))
+    for t, item in enumerate(rng.integers(0, items, 5_000).tolist()):  # statistics from other users
+        rr.observe(f"other{t % 300}", item, "click", timestamp=float(t))
+    for t, item in enumerate(rng.integers(0, items, 30).tolist()):  # the benchmark user's history
+        rr.observe("user", item, "like" if t % 5 else "skip", timestamp=5_000.0 + t)
+    lists = [rng.choice(items, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % POOL
+        return rr.rerank("user", lists[state["i"]], k=10, now=6_000.0)
+
+    benchmark.group = "rerank by catalog size: 1,000 int-id candidates, d=448 int8, k=10"
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
+
+
+def test_observe_over_a_long_stream(benchmark):
+    """4,000,000 events (like, skip, click, view in turn) from 200,000 users on a 100,000 × 384
+    int8 catalog: observe's median latency in each window of 250,000 events, first to last, as
+    the statistics fill (co-engagement is bounded by items × 256 links, not by events)."""
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(6)
+    events, window, kinds = 4_000_000, 250_000, ["like", "skip", "click", "view"]
+    users = rng.integers(0, 200_000, events).tolist()
+    items = rng.integers(0, CATALOG_ROWS, events).tolist()
+    medians = []
+
+    def stream():
+        clock = time.perf_counter
+        times = np.empty(window)
+        for start in range(0, events, window):
+            for j in range(window):
+                i = start + j
+                began = clock()
+                rr.observe(users[i], items[i], kinds[i % 4], timestamp=10_000.0 + i * 0.01)
+                times[j] = clock() - began
+            medians.append(round(float(np.median(times)) * 1e6, 1))
+
+    benchmark.pedantic(stream, rounds=1, iterations=1)
+    benchmark.extra_info.update(window_medians_us=medians, last_over_first=round(medians[-1] / medians[0], 2))
 
 
 def test_forget(benchmark):
