@@ -149,3 +149,39 @@ def test_every_interest_model_survives_packing(monkeypatch, interest):
     assert set(record.state) == set(expected)
     for key, value in expected.items():
         np.testing.assert_allclose(record.state[key], value, rtol=0.05, atol=0.05 * np.abs(value).max(initial=1))
+
+
+def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
+    """Four threads, each playing five users' events and reranks, two in a row per user, so
+    that a user is packed and unpacked between every pair of their calls and found hot within
+    one: each user ends as if their events had been played alone."""
+    import threading
+
+    monkeypatch.setattr(users_module, "HOT_USERS", 2)
+    rng = np.random.default_rng(7)
+    ops = ["click", "like", "skip", "dislike", "rerank"]
+    plans = {f"t{n}": [(int(rng.integers(200)), str(rng.choice(ops))) for _ in range(1_500)] for n in range(4)}
+
+    def run(rr, thread):
+        mine = [f"{thread}-u{j}" for j in range(5)]
+        for i, (item, op) in enumerate(plans[thread]):
+            user = mine[i // 2 % 5]
+            if op == "rerank":
+                rr.rerank(user, np.arange(200), k=5)
+            else:
+                rr.observe(user, item, op, timestamp=float(i))
+
+    together, alone = hashed_reranker(), hashed_reranker()
+    threads = [threading.Thread(target=run, args=(together, t)) for t in plans]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in plans:
+        run(alone, t)
+    assert sorted(together.users.user_ids()) == sorted(alone.users.user_ids())
+    for user in alone.users.user_ids():
+        a, b = together.users.get(user), alone.users.get(user)
+        assert (a.recent, a.seen, a.positives) == (b.recent, b.seen, b.positives)
+        for key, value in b.state.items():  # packed at other moments: some int8 steps apart
+            np.testing.assert_allclose(a.state[key], value, rtol=0, atol=0.05 * np.abs(value).max(initial=1e-6))
