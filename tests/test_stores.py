@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 
 import numpy as np
 import pytest
+from concurrency import together_and_alone
 
 import pyrerank as pr
 from pyrerank.testing import StoreConformance, redis_server
@@ -246,14 +246,7 @@ def test_threads_on_distinct_users_end_as_if_run_one_at_a_time():
             else:
                 rr.observe(user, item, op, timestamp=float(i))
 
-    together, alone = make_reranker(), make_reranker()
-    threads = [threading.Thread(target=run, args=(together, user)) for user in plans]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    for user in plans:
-        run(alone, user)
+    together, alone = together_and_alone(make_reranker, run, plans)
     for user in plans:
         a, b = together.users.get(user), alone.users.get(user)
         assert a.recent == b.recent

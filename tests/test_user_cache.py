@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from concurrency import together_and_alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -155,8 +156,6 @@ def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
     """Four threads, each playing five users' events and reranks, two in a row per user, so
     that a user is packed and unpacked between every pair of their calls and found hot within
     one: each user ends as if their events had been played alone."""
-    import threading
-
     monkeypatch.setattr(users_module, "HOT_USERS", 2)
     rng = np.random.default_rng(7)
     ops = ["click", "like", "skip", "dislike", "rerank"]
@@ -171,14 +170,7 @@ def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
             else:
                 rr.observe(user, item, op, timestamp=float(i))
 
-    together, alone = hashed_reranker(), hashed_reranker()
-    threads = [threading.Thread(target=run, args=(together, t)) for t in plans]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    for t in plans:
-        run(alone, t)
+    together, alone = together_and_alone(hashed_reranker, run, plans)
     assert sorted(together.users.user_ids()) == sorted(alone.users.user_ids())
     for user in alone.users.user_ids():
         a, b = together.users.get(user), alone.users.get(user)
