@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import CATALOG_ROWS, catalog
-from test_reranker import CANDIDATES, POOL, ROUNDS, percentiles
+from test_reranker import play_history, time_cold_reranks
 
 import pyrerank as pr
 from pyrerank.interfaces import COLUMNS, TrainingExamples
@@ -33,17 +33,6 @@ def test_rerank_learned(benchmark, ranker):
     rr.add_items(np.arange(CATALOG_ROWS), vectors=catalog(DIM, "float32"))
     rr.ranker.fit(examples())
     rng = np.random.default_rng(1)
-    for t, item in enumerate(rng.choice(CATALOG_ROWS, 5_000)):  # global statistics from other users
-        rr.observe(f"other{t % 300}", int(item), "click", timestamp=float(t))
-    for t, item in enumerate(rng.choice(CATALOG_ROWS, 30)):
-        rr.observe("user", int(item), "like" if t % 5 else "skip", timestamp=5_000.0 + t)
-    lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
-    state = {"i": 0}
-
-    def call():
-        state["i"] = (state["i"] + 1) % POOL
-        return rr.rerank("user", lists[state["i"]], k=10, now=6_000.0)
-
-    benchmark.group = "learned rankers: rerank 1,000 candidates of 100,000, d=448 int8, k=10"
-    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
-    percentiles(benchmark)
+    play_history(rr, range(CATALOG_ROWS), rng)
+    group = "learned rankers: rerank 1,000 candidates of 100,000, d=448 int8, k=10"
+    time_cold_reranks(benchmark, rr, CATALOG_ROWS, rng, group)

@@ -8,6 +8,7 @@ Each case records median and p99 (µs) in extra_info; report.py prints them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -23,12 +24,30 @@ ROUNDS = 3_000
 def make_reranker(ids: list | np.ndarray, dtype: str) -> pr.Reranker:
     rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype=dtype)
     rr.add_items(ids, vectors=catalog(384, "float32"))
-    rng = np.random.default_rng(1)
-    for t, item in enumerate(rng.choice(CATALOG_ROWS, 5_000)):  # global statistics from other users
-        rr.observe(f"other{t % 300}", ids[int(item)], "click", timestamp=float(t))
-    for t, item in enumerate(rng.choice(CATALOG_ROWS, 30)):  # the benchmark user's history
-        rr.observe("user", ids[int(item)], "like" if t % 5 else "skip", timestamp=5_000.0 + t)
+    play_history(rr, ids, np.random.default_rng(1))
     return rr
+
+
+def play_history(rr: pr.Reranker, ids: Sequence, rng: np.random.Generator) -> None:
+    """5,000 clicks of 300 other users (the global statistics), then 30 events of "user"."""
+    for t, item in enumerate(rng.choice(len(ids), 5_000)):
+        rr.observe(f"other{t % 300}", ids[int(item)], "click", timestamp=float(t))
+    for t, item in enumerate(rng.choice(len(ids), 30)):
+        rr.observe("user", ids[int(item)], "like" if t % 5 else "skip", timestamp=5_000.0 + t)
+
+
+def time_cold_reranks(benchmark, rr: pr.Reranker, n_items: int, rng: np.random.Generator, group: str) -> None:
+    """Times the reranks of "user" over POOL lists of CANDIDATES int ids in turn (rows cold), k=10."""
+    lists = [rng.choice(n_items, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % POOL
+        return rr.rerank("user", lists[state["i"]], k=10, now=6_000.0)
+
+    benchmark.group = group
+    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
+    percentiles(benchmark)
 
 
 def percentiles(benchmark) -> None:
@@ -158,20 +177,8 @@ def test_rerank_by_catalog_size(benchmark, items):
     for start in range(0, items, 500_000):
         n = min(500_000, items - start)
         rr.add_items(np.arange(start, start + n), vectors=rng.standard_normal((n, 448), dtype=np.float32))
-    for t, item in enumerate(rng.integers(0, items, 5_000).tolist()):  # statistics from other users
-        rr.observe(f"other{t % 300}", item, "click", timestamp=float(t))
-    for t, item in enumerate(rng.integers(0, items, 30).tolist()):  # the benchmark user's history
-        rr.observe("user", item, "like" if t % 5 else "skip", timestamp=5_000.0 + t)
-    lists = [rng.choice(items, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
-    state = {"i": 0}
-
-    def call():
-        state["i"] = (state["i"] + 1) % POOL
-        return rr.rerank("user", lists[state["i"]], k=10, now=6_000.0)
-
-    benchmark.group = "rerank by catalog size: 1,000 int-id candidates, d=448 int8, k=10"
-    benchmark.pedantic(call, rounds=ROUNDS, iterations=1, warmup_rounds=100)
-    percentiles(benchmark)
+    play_history(rr, range(items), rng)
+    time_cold_reranks(benchmark, rr, items, rng, "rerank by catalog size: 1,000 int-id candidates, d=448 int8, k=10")
 
 
 def test_observe_over_a_long_stream(benchmark):
