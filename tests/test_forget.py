@@ -4,6 +4,7 @@ those of a log without them (the per-store statistics checks live in StoreConfor
 from __future__ import annotations
 
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,32 @@ def test_forget_takes_a_user_out_of_the_counts_fit_learned():
     assert fitted.forget(GONE) is True
     assert_same_statistics(fitted.stats, reference.stats)
     assert fitted.forget(GONE) is False
+
+
+def test_without_exact_forget_forget_erases_the_user_and_keeps_their_anonymous_counts(tmp_path):
+    rr = make_reranker(f"sqlite:///{tmp_path / 'profiles.db'}", exact_forget=False)
+    feed(rr, mixed_stream())
+    rr.view.snapshot(rr.catalog)
+    assert len(rr.stats.contributions) == 0, "no per-event contributions are kept"
+    counts = rr.stats.table.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the counts stay by choice: no warning
+        assert rr.forget(GONE) is True
+    assert count_in_files(tmp_path, GONE.encode()) == 0
+    np.testing.assert_array_equal(rr.stats.table, counts)
+    assert rr.rerank(GONE, np.arange(len(ITEMS)), k=3) == rr.rerank("never-seen", np.arange(len(ITEMS)), k=3)
+    rr.close()
+
+
+def test_exact_forget_is_saved_and_a_save_opened_without_it_drops_the_contributions(tmp_path):
+    rr = make_reranker()
+    feed(rr, mixed_stream())
+    rr.save(tmp_path / "exact")
+    assert len(pr.Reranker.load(tmp_path / "exact").stats.contributions) > 0
+    loose = pr.Reranker.load(tmp_path / "exact", exact_forget=False)
+    assert len(loose.stats.contributions) == 0
+    np.testing.assert_array_equal(loose.stats.table, rr.stats.table)
+    loose.save(tmp_path / "loose")
+    reopened = pr.Reranker.load(tmp_path / "loose")
+    assert reopened.stats.exact_forget is False and len(reopened.stats.contributions) == 0
+    assert not any(name.startswith("contrib_") for name in reopened.stats.to_arrays()[0])

@@ -85,6 +85,11 @@ class Reranker:
         same thing again (groceries, music) pass False, or narrow `seen_kinds`.
     seen_kinds : the event kinds after which an item counts as seen (default: every kind in
         pyrerank.events.DEFAULT_WEIGHTS, "skip" and "dislike" included)
+    exact_forget : keep who counted what in the item statistics (~50 bytes per counted event,
+        in memory and in a durable store's snapshot), so that forget() takes a user's counts out
+        exactly (default True). False: forget() still erases the user's record, logged events
+        and id, but their anonymous counts stay in popularity, trending and co-engagement;
+        memory and a durable store then stay bounded by items and users, not by events
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
     are applied one at a time in the store's order, and the scoring kernel runs outside the
@@ -110,6 +115,7 @@ class Reranker:
         cache_dir: str | None = None,
         exclude_seen: bool = True,
         seen_kinds: Iterable[str] | None = None,
+        exact_forget: bool = True,
     ) -> None:
         if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
             registry.check_options("encoder", encoder.partition(":")[0], encoder_options or {})
@@ -129,7 +135,7 @@ class Reranker:
         check_dtype(dtype)
         self.dtype = dtype
         self.catalog: Catalog | None = None
-        self.stats = ItemStats()
+        self.stats = ItemStats(exact_forget=check.boolean(exact_forget, "exact_forget"))
         self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
         self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
         self._lock = threading.RLock()  # catalog changes
@@ -315,7 +321,7 @@ class Reranker:
         what fit() counted), so the statistics equal those of a log without them; durable
         stores keep no byte of the id (see pyrerank.stores). True if there was anything. What
         fit() learned from the user (collaborative vectors, ranker weights) stays until the
-        next fit."""
+        next fit; with ``exact_forget=False`` so do their anonymous counts."""
         user = check.user(user)
         with self._lock:
             found = self.view.forget(user, self.catalog)
@@ -546,6 +552,7 @@ class Reranker:
             "encoder_options": self._encoder_options or None,  # JSON: a path, a batch size, ...
             "interest": self.interest.name,
             "ranker": self.ranker.name,
+            "exact_forget": self.stats.exact_forget,
         }
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
             parts = saving.parts_of(

@@ -1,8 +1,9 @@
 """What a Reranker's save holds, part by part, and how a Reranker takes it back (the file format
 itself is pyrerank.persist).
 
-Parts: ``config`` (encoder, interest and ranker names, dtype), ``catalog`` (vectors as stored,
-row scales, ids, metadata), ``item_stats`` (counts, links, per-user contributions), ``ranker``
+Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget), ``catalog``
+(vectors as stored, row scales, ids, metadata), ``item_stats`` (counts, links, per-user
+contributions where exact_forget keeps them), ``ranker``
 (what it learned) and ``users`` (the records a memory store holds: one byte blob, each record
 in the format a durable store keeps, so that opening a save reads two arrays however many
 users there are).
@@ -43,10 +44,12 @@ def parts_of(
 
 
 def settings(parts: dict[str, Part], path: str | os.PathLike) -> dict[str, Any]:
-    """The constructor settings a save names (encoder and its options, interest, ranker, dtype)."""
+    """The constructor settings a save names (encoder and its options, interest, ranker, dtype,
+    exact_forget: True in saves from before it)."""
     try:
         config = parts["config"][1]
-        return {**{key: config[key] for key in SETTINGS}, "encoder_options": config.get("encoder_options")}
+        optional = {"encoder_options": config.get("encoder_options"), "exact_forget": config.get("exact_forget", True)}
+        return {**{key: config[key] for key in SETTINGS}, **optional}
     except (KeyError, TypeError) as exc:
         raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
 

@@ -85,7 +85,7 @@ def replay_for_fit(
     # Pass 1: the log's counts, into a copy of the shared statistics (what serving will start
     # from) and into one statistics table per half of the users.
     stats = stats.copy()
-    folds = [ItemStats(stats.half_life, stats.co.max_neighbors) for _ in range(2)]
+    folds = [ItemStats(stats.half_life, stats.co.max_neighbors, exact_forget=False) for _ in range(2)]
     for fold_stats in folds:
         fold_stats.resize(len(catalog))
     fold_of: dict[Hashable, int] = {}

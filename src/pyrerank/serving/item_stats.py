@@ -92,21 +92,23 @@ class CoEngagement:
         out._scratch = np.zeros_like(self._scratch)
         return out
 
-    def triples(self) -> np.ndarray:
-        """(m, 3) float64 rows (item row, neighbour row, count): every link, each item's in
-        their slot order, for saving."""
+    def slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every link, for saving: (n_rows,) int32 links per item, then (m,) int32 neighbour rows
+        and (m,) float32 counts, each item's in their slot order (8 bytes a link)."""
         used = np.arange(self.max_neighbors) < self.sizes[:, None]
-        items = np.broadcast_to(np.arange(len(self.sizes))[:, None], used.shape)[used]
-        return np.column_stack([items, self.neighbors[used], self.counts[used]]).astype(np.float64).reshape(-1, 3)
+        return self.sizes.copy(), self.neighbors[used], self.counts[used]
 
-    def add_triples(self, triples: np.ndarray, here: np.ndarray | None = None) -> None:
-        """Restore links saved by :meth:`triples` into this (empty) structure; `here`
-        (n_saved_rows,) int64 maps a saved row to this catalog's row (-1: not here, the link is
-        left out), None keeps rows as saved. Each item keeps its first `max_neighbors` links
-        in their saved order (which decides ties when the weakest link makes room)."""
+    def add_links(
+        self, items: np.ndarray, others: np.ndarray, counts: np.ndarray, here: np.ndarray | None = None
+    ) -> None:
+        """Restore saved links (item row, neighbour row, count), (m,) each, into this (empty)
+        structure; `here` (n_saved_rows,) int64 maps a saved row to this catalog's row (-1: not
+        here, the link is left out), None keeps rows as saved. Each item keeps its first
+        `max_neighbors` links in their saved order (which decides ties when the weakest link
+        makes room)."""
         if self.sizes.any():
-            raise ValueError("add_triples restores into an empty CoEngagement")
-        pairs, counts = triples[:, :2].astype(np.int64), np.asarray(triples[:, 2], np.float32)
+            raise ValueError("add_links restores into an empty CoEngagement")
+        pairs, counts = np.column_stack([items, others]).astype(np.int64), np.asarray(counts, np.float32)
         if here is not None and len(pairs):
             pairs = here[pairs]
         keep = (pairs >= 0).all(axis=1)
@@ -137,11 +139,12 @@ class ItemStats:
         recent_time; last_time (latest positive event, -inf before any).
     Kept in log form so ranking reads features without a transcendental function per item.
     contributions : every counted event with its user, so that :meth:`forget` takes one user's
-        events out exactly.
+        events out exactly; kept only with `exact_forget` (without it, memory and snapshots are
+        bounded by items, not by events, and forget leaves a user's anonymous counts in).
     """
 
-    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 256) -> None:
-        self.half_life = half_life
+    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 256, exact_forget: bool = True) -> None:
+        self.half_life, self.exact_forget = half_life, exact_forget
         self.table = np.zeros((0, 4), np.float64)
         self.co = CoEngagement(max_neighbors)
         self.contributions = Contributions()
@@ -173,7 +176,7 @@ class ItemStats:
     def copy(self) -> ItemStats:
         """An independent copy (counts, links and their versions)."""
         with self.lock:
-            out = ItemStats(self.half_life, self.co.max_neighbors)
+            out = ItemStats(self.half_life, self.co.max_neighbors, self.exact_forget)
             out.table = self.table.copy()
             out.co = self.co.copy()
             out.contributions = self.contributions.copy()
@@ -188,11 +191,16 @@ class ItemStats:
             self.co.versions[:] = top
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(arrays, JSON): ``table`` (n_rows, 4) float64, ``co`` (m, 3) float64 (see
-        CoEngagement.triples) and the contributions' columns; the contributions' users."""
+        """(arrays, JSON): ``table`` (n_rows, 4) float64, the links as ``co_sizes``,
+        ``co_neighbors`` and ``co_counts`` (see CoEngagement.slots) and the contributions'
+        columns; the contributions' users (None without `exact_forget`: no contributions)."""
         with self.lock:
+            sizes, neighbors, counts = self.co.slots()  # no links past the table's rows: its capacity may be more
+            arrays = {"table": self.table.copy(), "co_sizes": sizes[: len(self.table)], "co_neighbors": neighbors}
+            arrays["co_counts"] = counts
+            if not self.exact_forget:
+                return arrays, {"users": None}
             contributions, users = self.contributions.to_arrays()
-            arrays = {"table": self.table.copy(), "co": self.co.triples()}
             return {**arrays, **{k: v.copy() for k, v in contributions.items()}}, {"users": users}
 
     def load_arrays(
@@ -201,14 +209,15 @@ class ItemStats:
         """Replace every count by those of :meth:`to_arrays` (arrays, JSON); `here` maps saved
         rows to this catalog's rows (-1: not here), None keeps them as saved (the caller checked
         that they are this catalog's rows)."""
-        table, co = arrays["table"], arrays["co"]
-        if table.ndim != 2 or table.shape[1] != 4 or co.ndim != 2 or co.shape[1] != 3:
-            raise PyrerankError(f"item statistics have shapes {table.shape} and {co.shape}, expected (n, 4) and (m, 3)")
+        table = arrays["table"]
+        if table.ndim != 2 or table.shape[1] != 4:
+            raise PyrerankError(f"item statistics have shape {table.shape}, expected (n, 4)")
         n_saved = len(table)
+        items, others, counts = _saved_links(arrays, n_saved)
         counts_ok = np.isfinite(table[:, :3]).all() and (table[:, :2] >= 0).all()
         times_ok = not np.isnan(table[:, 3]).any() and not np.isposinf(table[:, 3]).any()
-        links_ok = np.isfinite(co).all() and ((co[:, :2] >= 0) & (co[:, :2] < n_saved)).all() and (co[:, 2] > 0).all()
-        if not (counts_ok and times_ok and links_ok):
+        rows_ok = all(((r >= 0) & (r < n_saved)).all() for r in (items, others))
+        if not (counts_ok and times_ok and rows_ok and np.isfinite(counts).all() and (counts > 0).all()):
             raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
         with self.lock:
             if here is None:
@@ -218,8 +227,9 @@ class ItemStats:
                 self.clear()
                 known = here >= 0
                 self.table[here[known]] = table[known]
-            self.co.add_triples(co, here)
-            self.contributions = Contributions.from_arrays(arrays, meta.get("users"), n_saved, here)
+            self.co.add_links(items, others, counts, here)
+            users = meta.get("users") if self.exact_forget else None  # never half of them: none
+            self.contributions = Contributions.from_arrays(arrays, users, n_saved, here)
 
     def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
         """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
@@ -260,7 +270,8 @@ class ItemStats:
         with self.lock:
             self._count(row, weight, timestamp)
             self.co.add(row, recent_rows)
-            self.contributions.add(user, row, weight, timestamp, recent_rows)
+            if self.exact_forget:
+                self.contributions.add(user, row, weight, timestamp, recent_rows)
 
     def _count(self, row: int, weight: float, timestamp: float) -> None:
         entry = self.table[row]
@@ -273,14 +284,16 @@ class ItemStats:
     def forget(self, user: Hashable) -> bool:
         """Take every event of `user` out of the statistics: afterwards they equal statistics
         that never counted them (the items the user touched are recounted from the others'
-        events, in their order). False if the user had counted nothing."""
+        events, in their order). False if the user had counted nothing, or without
+        `exact_forget` (their counts stay)."""
         with self.lock:
             touched = self.contributions.remove(user)
             if touched is None:
-                if not self.contributions.complete:
+                if self.exact_forget and not self.contributions.complete:
                     warnings.warn(
                         "these item statistics were restored without per-user contributions (saved "
-                        "before pyrerank 0.3): a forgotten user's counts stay in them",
+                        "before pyrerank 0.3, or with exact_forget=False): a forgotten user's counts "
+                        "stay in them",
                         PyrerankWarning,
                         stacklevel=4,
                     )
@@ -301,3 +314,20 @@ class ItemStats:
                         if other in affected:
                             self.co.bump(other, row)
             return True
+
+
+def _saved_links(arrays: Mapping[str, np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The saved links of statistics over `n_rows` items as (m,) item rows, neighbour rows and
+    counts: from ``co_sizes``/``co_neighbors``/``co_counts``, or from ``co``, the (m, 3) float64
+    triples that saves and snapshots held before 0.5."""
+    if "co" in arrays:
+        co = arrays["co"]
+        if co.ndim != 2 or co.shape[1] != 3 or not np.isfinite(co).all():
+            raise PyrerankError(f"item statistics' links have shape {co.shape}, expected finite (m, 3)")
+        return co[:, 0].astype(np.int64), co[:, 1].astype(np.int64), co[:, 2].astype(np.float32)
+    sizes, others, counts = arrays["co_sizes"], arrays["co_neighbors"], arrays["co_counts"]
+    if sizes.shape != (n_rows,) or (sizes < 0).any() or not (others.ndim == counts.ndim == 1):
+        raise PyrerankError(f"item statistics' link counts have shape {sizes.shape}, expected ({n_rows},)")
+    if int(sizes.sum(dtype=np.int64)) != len(others) or len(others) != len(counts):
+        raise PyrerankError("item statistics' links do not add up to their counts per item")
+    return np.repeat(np.arange(n_rows, dtype=np.int64), sizes), others.astype(np.int64), counts.astype(np.float32)
