@@ -113,14 +113,16 @@ def test_observe_throughput(benchmark, store, tmp_path, request):
     rr.close()
 
 
-def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path):
+@pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])
+def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path, exact_forget):
     """60 s (PYRERANK_SOAK_SECONDS) of observe from 2,000 users into an SQLite store
     (synchronous=normal) with compaction: every 5 s, the file's size (with its write-ahead log)
-    and the events still logged. The log stops growing once users have kept records; the file
-    still grows with the statistics snapshot, which keeps every counted event's contribution."""
+    and the events still logged. The log stops growing once users have kept records; with
+    exact_forget the snapshot still grows with every counted event's contribution, without it
+    the file is bounded by items and users."""
     seconds = float(os.environ.get("PYRERANK_SOAK_SECONDS", 60))
     path = tmp_path / "profiles.db"
-    rr = catalog_reranker(store=f"sqlite:///{path}?synchronous=normal")
+    rr = catalog_reranker(store=f"sqlite:///{path}?synchronous=normal", exact_forget=exact_forget)
     rng = np.random.default_rng(5)
     samples: list[tuple[int, float, int]] = []
 

@@ -69,7 +69,8 @@ def test_a_save_restores_every_link_in_its_slot_order(stream):
     for row, others, amount in stream:
         co.add(row, others, amount)
     back = CoEngagement(K, N_ROWS)
-    back.add_triples(co.triples())
+    sizes, neighbors, counts = co.slots()
+    back.add_links(np.repeat(np.arange(N_ROWS), sizes), neighbors, counts)
     assert [back.links(r) for r in range(N_ROWS)] == [co.links(r) for r in range(N_ROWS)]
     assert [list((back.links(r) or {}).keys()) for r in range(N_ROWS)] == [
         list((co.links(r) or {}).keys()) for r in range(N_ROWS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import signal
@@ -15,8 +17,10 @@ import pytest
 from concurrency import together_and_alone
 
 import pyrerank as pr
+from pyrerank.serving.item_stats import ItemStats
+from pyrerank.stores.sqlite import WAL_LIMIT
 from pyrerank.testing import StoreConformance, redis_server
-from pyrerank.testing.stores import ITEMS, USERS, events, feed, make_reranker, rankings
+from pyrerank.testing.stores import ITEMS, USERS, assert_same_statistics, events, feed, make_reranker, rankings
 
 
 class TestSQLiteConformance(StoreConformance):
@@ -125,23 +129,29 @@ def test_kill_9_while_the_sqlite_log_is_compacted_loses_no_acknowledged_event(tm
     assert_every_acknowledged_event_kept(reopened, acked)
 
 
-def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatch):
+@pytest.mark.parametrize("exact_forget", [True, False])
+def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatch, exact_forget):
     """Compaction behind snapshots and kept user records: the logged events stay bounded (per
     user, those since their last kept record), and a process opening the file afterwards ranks
-    as if it had every event. (The statistics snapshot still grows with counted events: it
-    keeps each one's contribution so that forget() is exact.)"""
+    as if it had every event. Without exact_forget the database file stops growing (and its
+    write-ahead log stays under the store's limit); with it the statistics snapshot keeps each
+    counted event's contribution, so that forget() is exact."""
     import pyrerank.serving.view as view
 
     monkeypatch.setattr(view, "SNAPSHOT_EVERY", 200)
     monkeypatch.setattr(view, "USER_SAVE_EVERY", 8)
     path = tmp_path / "profiles.db"
-    rr = make_reranker(f"sqlite:///{path}?synchronous=normal")
-    stream = events(4_000, seed=3)
-    logged = []
+    rr = make_reranker(f"sqlite:///{path}?synchronous=normal", exact_forget=exact_forget)
+    stream = events(6_000, seed=3)
+    logged, sizes = [], []
     for start in range(0, len(stream), 1_000):
         feed(rr, stream[start : start + 1_000])
         logged.append(rr.store._run("SELECT COUNT(*) FROM events")[0][0])
+        sizes.append(path.stat().st_size)
+        assert os.path.getsize(f"{path}-wal") <= WAL_LIMIT
     assert max(logged) <= len(USERS) * 8 + 200, logged  # a record every 8 events; a snapshot every 200
+    if not exact_forget:
+        assert max(sizes[2:]) <= max(sizes[:2]), f"the file kept growing after warm-up: {sizes}"
     rr.close()
     fresh = make_reranker()
     feed(fresh, stream)
@@ -367,3 +377,25 @@ def test_a_kept_user_record_from_before_fit_changed_the_vectors_is_not_reused(re
     refitted.fit([pr.Event("w", 0, "like", 1.0), pr.Event("w", 5, "like", 2.0)], collaborative_dim=4)
     with pytest.warns(pr.PyrerankWarning, match="kept record has item vectors 384 wide, the catalog's are 388"):
         assert len(refitted.rerank("u", np.arange(len(ITEMS)), k=5)) == 5
+
+
+def test_a_statistics_snapshot_from_before_0_5_restores_the_same_links():
+    """Snapshots and saves held links as (m, 3) float64 triples before 0.5 (24 bytes a link,
+    now 8): stores written then still open with every link in its slot order."""
+    rr = make_reranker()
+    feed(rr, events(500, seed=4))
+    arrays, meta = rr.stats.to_arrays()
+    sizes = arrays.pop("co_sizes")
+    arrays["co"] = np.column_stack(
+        [np.repeat(np.arange(len(sizes)), sizes), arrays.pop("co_neighbors"), arrays.pop("co_counts")]
+    ).astype(np.float64)
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.array(json.dumps(rr.catalog.ids)), users=np.array(json.dumps(meta["users"])), **arrays)
+    restored = ItemStats()
+    restored.resize(len(ITEMS))
+    restored.restore_snapshot(buffer.getvalue(), rr.catalog.row_of)
+    assert_same_statistics(restored, rr.stats)
+    for row in range(len(ITEMS)):
+        assert list((restored.co.links(row) or {}).items()) == list((rr.stats.co.links(row) or {}).items())
+    assert restored.forget(USERS[0]) and rr.stats.forget(USERS[0])
+    assert_same_statistics(restored, rr.stats)

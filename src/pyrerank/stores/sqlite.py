@@ -4,7 +4,11 @@ The file stays bounded under a steady stream, as a Redis store's memory does: ev
 snapshot deletes the events at or before the previous snapshot that a kept user record covers
 (``save_user``), so what remains is, per user, the events since their last kept record. A
 process whose cursor falls behind that point gets StaleCursor and restarts from the snapshot.
-Each compaction is one transaction, so a kill -9 in the middle of one loses nothing.
+Each compaction is one transaction, so a kill -9 in the middle of one loses nothing. The pages
+a replaced snapshot and deleted events free are reused, and the write-ahead log is cut back to
+WAL_LIMIT after each checkpoint, so the file's size follows what is kept: the snapshot (bounded
+by items, plus ~50 bytes per counted event with ``exact_forget``, the default), the user
+records, and each user's events since their last record.
 
 Every event row and the statistics snapshot carry a CRC-32 of their position and content, so a
 page damaged on disk (which SQLite's own checks can miss) is a StoreError naming the row, never
@@ -45,6 +49,8 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS trimmed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO trimmed (id, seq) VALUES (1, 0);
 """
+# Bytes the write-ahead log keeps after a checkpoint (it grows past them while a snapshot is written).
+WAL_LIMIT = 16 << 20
 # The events a snapshot no longer needs: at or before the previous snapshot (every reader that
 # has not read them restarts from a snapshot) and covered by their user's kept record.
 COMPACT = """
@@ -104,6 +110,7 @@ class SQLiteStore(ProfileStore):
                 raise StoreError(f"SQLite store {self.path!r} cannot use a write-ahead log (journal mode {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free space
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._check_wal()  # before anything is written: a first write would restart the log
             self._db.executescript(SCHEMA)
             if verify == "full":
