@@ -399,3 +399,31 @@ def test_a_statistics_snapshot_from_before_0_5_restores_the_same_links():
         assert list((restored.co.links(row) or {}).items()) == list((rr.stats.co.links(row) or {}).items())
     assert restored.forget(USERS[0]) and rr.stats.forget(USERS[0])
     assert_same_statistics(restored, rr.stats)
+
+
+def test_a_snapshot_larger_than_a_part_is_kept_in_parts_and_read_back_whole(durable_url, monkeypatch):
+    """Stores keep a snapshot in parts (SQLite refuses a value over 1 GB, Redis over 512 MB; a
+    snapshot holds ~2 KB per item once co-engagement saturates): it comes back byte for byte,
+    a smaller one replaces it with no part left behind, and a new process ranks alike from it."""
+    import pyrerank.stores.redis_store as redis_store
+    import pyrerank.stores.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "PART_BYTES", 1_000)
+    monkeypatch.setattr(redis_store, "PART_BYTES", 1_000)
+    rr = make_reranker(durable_url)
+    feed(rr, events(400, seed=7))
+    rr.view.snapshot(rr.catalog)
+    data = rr.stats.snapshot(rr.catalog.ids)
+    assert len(data) > 5_000, "the test needs a snapshot of several parts"
+    reader = make_reranker(durable_url)
+    assert reader.store.load_snapshot() == data
+    assert rankings(reader) == rankings(rr)
+    rr.observe(USERS[0], 1, "click", timestamp=10**6)  # a later position: a snapshot never replaces a newer one
+    rr.store.save_snapshot(b"small")
+    assert reader.store.load_snapshot() == b"small"
+    if durable_url.startswith("sqlite"):
+        assert rr.store._run("SELECT COUNT(*) FROM snapshot_parts")[0][0] == 0
+    else:
+        assert list(rr.store._redis.scan_iter(match=f"{rr.store._snapshot}:parts:*")) == []
+    rr.close()
+    reader.close()

@@ -1,7 +1,8 @@
 """A store on a Redis server, shared by processes on many machines.
 
 Keys, under a prefix: ``log`` (a stream: every event, in order), ``snapshot`` (statistics as of
-a log position), ``trimmed`` (the log holds nothing older than this), ``epoch`` (a token set
+a log position; past PART_BYTES, the rest in a list ``snapshot:parts:<token>`` it names),
+``trimmed`` (the log holds nothing older than this), ``epoch`` (a token set
 once: a process that finds it gone or changed knows the server lost data, and resynchronises),
 ``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
 position), ``secret`` (keys the hash that names a forgotten user in the log). Memory stays
@@ -74,14 +75,26 @@ while true do
 end
 return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 """
-# KEYS snapshot, log, trimmed; ARGV cursor, data. Never replaces a newer snapshot; trims the log
-# to the previous snapshot, so a reader one snapshot interval behind still finds its entries.
+# KEYS snapshot, log, trimmed, parts; ARGV cursor, data, has_parts. Never replaces a newer
+# snapshot; `parts` (staged beforehand: a list of the parts after `data`) replaces the old one's;
+# trims the log to the previous snapshot, so a reader one snapshot interval behind still finds
+# its entries.
 SAVE_SNAPSHOT = (
     OLDER
     + """
 local previous = redis.call('HGET', KEYS[1], 'cursor')
-if previous and not older(previous, ARGV[1]) then return 0 end
+if previous and not older(previous, ARGV[1]) then
+  redis.call('UNLINK', KEYS[4])
+  return 0
+end
+local old_parts = redis.call('HGET', KEYS[1], 'parts')
+if old_parts then redis.call('UNLINK', old_parts) end
+redis.call('HDEL', KEYS[1], 'parts')
 redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'data', ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('PERSIST', KEYS[4])
+  redis.call('HSET', KEYS[1], 'parts', KEYS[4])
+end
 if previous then
   redis.call('XTRIM', KEYS[2], 'MINID', previous)
   redis.call('SET', KEYS[3], previous)
@@ -107,7 +120,18 @@ if drop > 0 then redis.call('LTRIM', KEYS[2], drop, -1) end
 return 1
 """
 )
+# KEYS snapshot: its cursor and its parts, read together.
+LOAD_SNAPSHOT = """
+local cursor, data, parts = unpack(redis.call('HMGET', KEYS[1], 'cursor', 'data', 'parts'))
+if not data then return {} end
+return {cursor, data, parts and redis.call('LRANGE', parts, 0, -1) or {}}
+"""
 PAGE = 10_000  # log entries per round trip when catching up
+# A snapshot goes to the server in parts of at most this many bytes (Redis refuses a value over
+# 512 MB, and a snapshot with saturated co-engagement links holds ~2 KB per item). Parts staged
+# by a process that dies before its snapshot takes over expire after STAGED_TTL seconds.
+PART_BYTES = 64 << 20
+STAGED_TTL = 3_600
 
 
 def _stream_id(text: str | bytes) -> tuple[int, int]:
@@ -170,6 +194,7 @@ class RedisStore(ProfileStore):
                 ("read", READ),
                 ("forget", FORGET),
                 ("snapshot", SAVE_SNAPSHOT),
+                ("load_snapshot", LOAD_SNAPSHOT),
                 ("user", SAVE_USER),
             )
         }
@@ -299,17 +324,23 @@ class RedisStore(ProfileStore):
         self._call(self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[marker, f"[{user_text(user)}, "])
 
     def save_snapshot(self, data: bytes) -> None:
-        self._call(
-            self._scripts["snapshot"], keys=[self._snapshot, self._log, self._trimmed], args=[self._cursor, data]
-        )
+        view = memoryview(data)
+        parts_key = f"{self._snapshot}:parts:{secrets.token_hex(8)}"
+        for start in range(PART_BYTES, len(data), PART_BYTES):  # staged, then taken over in one script
+            self._call(self._redis.rpush, parts_key, bytes(view[start : start + PART_BYTES]))
+            self._call(self._redis.expire, parts_key, STAGED_TTL)
+        keys = [self._snapshot, self._log, self._trimmed, parts_key]
+        has_parts = "1" if len(data) > PART_BYTES else "0"
+        self._call(self._scripts["snapshot"], keys=keys, args=[self._cursor, bytes(view[:PART_BYTES]), has_parts])
 
     def load_snapshot(self) -> bytes | None:
-        cursor, data = self._call(self._redis.hmget, self._snapshot, ["cursor", "data"])
-        if data is None:
+        found = self._call(self._scripts["load_snapshot"], keys=[self._snapshot], args=[])
+        if not found:
             return None
+        cursor, first, parts = found
         self._mark(cursor or b"", self._snapshot)
         self._cursor = cursor.decode()
-        return bytes(data)
+        return b"".join([first, *parts])
 
     def close(self) -> None:
         self._redis.close()

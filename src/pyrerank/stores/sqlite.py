@@ -48,7 +48,12 @@ CREATE TABLE IF NOT EXISTS records (
   user TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS trimmed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO trimmed (id, seq) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS snapshot_parts (part INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
+# A snapshot is kept in parts of at most this many bytes: the first in `snapshot`, the others in
+# `snapshot_parts` (SQLite refuses a value over 1 GB, and a snapshot with saturated co-engagement
+# links holds ~2 KB per item). The checksum covers the whole.
+PART_BYTES = 256 << 20
 # Bytes the write-ahead log keeps after a checkpoint (it grows past them while a snapshot is written).
 WAL_LIMIT = 16 << 20
 # The events a snapshot no longer needs: at or before the previous snapshot (every reader that
@@ -168,11 +173,12 @@ class SQLiteStore(ProfileStore):
         except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text decodes to neither
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """work(db) in one write transaction: all of it is kept, or none."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any], write: bool = True) -> Any:
+        """work(db) in one transaction: all of it is kept, or none; with `write` False, a read
+        transaction (what it reads is one state of the file)."""
         try:
             with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     out = work(self._db)
                     self._db.execute("COMMIT")
@@ -276,12 +282,17 @@ class SQLiteStore(ProfileStore):
         all in one transaction."""
         cursor = self._cursor
         crc = _crc(cursor, "snapshot", data)
+        parts = [memoryview(data)[i : i + PART_BYTES] for i in range(0, max(len(data), 1), PART_BYTES)]
 
         def work(db: sqlite3.Connection) -> None:
             previous = db.execute("SELECT seq FROM snapshot WHERE id = 1").fetchone()
             if previous is not None and previous[0] > cursor:
                 return
-            db.execute("INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (cursor, data, crc))
+            db.execute("DELETE FROM snapshot_parts")
+            db.execute(
+                "INSERT OR REPLACE INTO snapshot (id, seq, data, crc) VALUES (1, ?, ?, ?)", (cursor, parts[0], crc)
+            )
+            db.executemany("INSERT INTO snapshot_parts (part, data) VALUES (?, ?)", enumerate(parts[1:], 1))
             if previous is not None and db.execute(COMPACT, (previous[0],)).rowcount:
                 db.execute("UPDATE trimmed SET seq = MAX(seq, ?) WHERE id = 1", (previous[0],))
 
@@ -291,14 +302,19 @@ class SQLiteStore(ProfileStore):
             self._truncate_wal()
 
     def load_snapshot(self) -> bytes | None:
-        rows = self._run("SELECT seq, data, crc FROM snapshot WHERE id = 1")
+        def read(db: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+            first = db.execute("SELECT seq, data, crc FROM snapshot WHERE id = 1").fetchall()
+            return first, db.execute("SELECT data FROM snapshot_parts ORDER BY part").fetchall()
+
+        rows, parts = self._transaction(read, write=False)  # parts and first of one snapshot
         if not rows:
             return None
-        seq, data, crc = rows[0]
-        if crc is not None and crc != _crc(seq, "snapshot", bytes(data)):
+        seq, first, crc = rows[0]
+        data = b"".join([first, *(part for (part,) in parts)])
+        if crc is not None and crc != _crc(seq, "snapshot", data):
             raise StoreError(f"SQLite store {self.path!r}: the statistics snapshot is damaged (checksum mismatch)")
         self._cursor, self._wrote = seq, True
-        return bytes(data)
+        return data
 
     def close(self) -> None:
         with self._lock:
