@@ -3,7 +3,8 @@ every event counted in the shared statistics) on a 100,000 × 448 int8 catalog, 
 interest, each user re-ranked once after their events (their own items as candidates). Reports
 the resident growth per user and its parts: a cold user record (outside the 1,000 most recent
 users: held packed, its state in int8), the co-engagement tables (bounded by items × 256 links,
-not by users) and the per-event contributions that make forget() exact.
+not by users) and the per-event contributions that make forget() exact (none with
+exact_forget=False, the "counts-kept" cases).
 
     pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users, ~15 at 1M
 """
@@ -49,10 +50,11 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
     return size
 
 
+@pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])
 @pytest.mark.parametrize("users", [200_000, 1_000_000])
-def test_resident_bytes_per_held_user(benchmark, users):
+def test_resident_bytes_per_held_user(benchmark, users, exact_forget):
     rng = np.random.default_rng(0)
-    rr = pr.Reranker(encoder=None, max_users=users)
+    rr = pr.Reranker(encoder=None, max_users=users, exact_forget=exact_forget)
     rr.add_items(np.arange(ITEMS), vectors=rng.standard_normal((ITEMS, DIM)).astype(np.float32))
     rr.observe(-1, 0, "like")
     rr.rerank(-1, np.arange(10))
@@ -83,8 +85,9 @@ def test_resident_bytes_per_held_user(benchmark, users):
     )
 
 
+@pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])
 @pytest.mark.parametrize("users", [5_000])
-def test_redis_bytes_per_user(benchmark, users, tmp_path):
+def test_redis_bytes_per_user(benchmark, users, tmp_path, exact_forget):
     """The Redis store's memory per user (INFO memory used_memory, before and after), with the
     store's own compaction: statistics snapshots trim the log, kept records trim each user's list."""
     redis = pytest.importorskip("redis")
@@ -93,7 +96,7 @@ def test_redis_bytes_per_user(benchmark, users, tmp_path):
     rng = np.random.default_rng(0)
     with redis_server(tmp_path) as url:
         server = redis.Redis.from_url(url)
-        rr = pr.Reranker(encoder=None, store=f"{url}?durability=relaxed")
+        rr = pr.Reranker(encoder=None, store=f"{url}?durability=relaxed", exact_forget=exact_forget)
         rr.add_items(np.arange(ITEMS), vectors=rng.standard_normal((ITEMS, DIM)).astype(np.float32))
         items = rng.integers(0, ITEMS, (users, EVENTS))
         before = server.info("memory")["used_memory"]
