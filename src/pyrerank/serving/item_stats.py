@@ -93,8 +93,8 @@ class CoEngagement:
         return out
 
     def slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every link, for saving: (n_rows,) int32 links per item, then (m,) int32 neighbour rows
-        and (m,) float32 counts, each item's in their slot order (8 bytes a link)."""
+        """Every link, for saving: (capacity,) int32 links per item row, then (m,) int32
+        neighbour rows and (m,) float32 counts, each item's in their slot order (8 bytes a link)."""
         used = np.arange(self.max_neighbors) < self.sizes[:, None]
         return self.sizes.copy(), self.neighbors[used], self.counts[used]
 
@@ -195,7 +195,7 @@ class ItemStats:
         ``co_neighbors`` and ``co_counts`` (see CoEngagement.slots) and the contributions'
         columns; the contributions' users (None without `exact_forget`: no contributions)."""
         with self.lock:
-            sizes, neighbors, counts = self.co.slots()  # no links past the table's rows: its capacity may be more
+            sizes, neighbors, counts = self.co.slots()  # capacity may pass the table's rows, links never do
             arrays = {"table": self.table.copy(), "co_sizes": sizes[: len(self.table)], "co_neighbors": neighbors}
             arrays["co_counts"] = counts
             if not self.exact_forget:
