@@ -1,4 +1,4 @@
-"""The command line: the README's main job (`pyrerank demo`), `plugins` and `eval`."""
+"""The command line: the README's main job (`pyrerank demo`), `plugins`, `bundle` and `eval`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+import pyrerank as pr
 
 
 def pyrerank(*args: str) -> subprocess.CompletedProcess:
@@ -93,3 +95,24 @@ def test_version_and_argument_errors_are_one_line_messages():
         done = pyrerank("demo", "--encoder", "hashing", "-k", bad)
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert "argument -k: must be" in done.stderr.strip().splitlines()[-1]
+
+
+def test_bundle_without_exact_forget_saves_the_setting(tmp_path):
+    items = tmp_path / "items.jsonl"
+    events = tmp_path / "events.jsonl"
+    items.write_text("".join(json.dumps({"id": i, "text": f"jazz record number {i}"}) + "\n" for i in range(20)))
+    events.write_text("".join(json.dumps({"user": f"u{i % 3}", "item": i, "kind": "like"}) + "\n" for i in range(12)))
+    done = pyrerank(
+        "bundle",
+        str(items),
+        str(tmp_path / "model"),
+        "--encoder",
+        "hashing",
+        "--events",
+        str(events),
+        "--no-exact-forget",
+    )
+    assert done.returncode == 0, done.stderr
+    rr = pr.Reranker.load(tmp_path / "model")
+    assert rr.stats.exact_forget is False and len(rr.stats.contributions) == 0
+    assert rr.stats.popularity.sum() > 0, "the fitted counts are kept, without who made them"

@@ -140,7 +140,7 @@ def bundle(args: argparse.Namespace) -> int:
     except (KeyError, TypeError):
         raise PyrerankError(f"{args.items}: every line must be an object with an id and a text") from None
     metadata = [row.get("metadata") for row in items]
-    rr = pr.Reranker(encoder=args.encoder)
+    rr = pr.Reranker(encoder=args.encoder, exact_forget=args.exact_forget)
     rr.add_items(ids, texts, metadata=metadata if any(m is not None for m in metadata) else None)
     if args.events:
         log = _jsonl(args.events, "events")
@@ -218,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     p_bundle.add_argument("out", help="folder to save the model in")
     p_bundle.add_argument("--encoder", default="minilm", help="encoder name (default: minilm)")
     p_bundle.add_argument("--events", help="JSON lines of logged events (user, item, kind, timestamp) to fit on")
+    p_bundle.add_argument(
+        "--no-exact-forget",
+        dest="exact_forget",
+        action="store_false",
+        help="keep no per-event contributions: memory and the store's snapshot stay bounded by items; "
+        "forget leaves a user's anonymous counts in the statistics",
+    )
     p_bundle.set_defaults(run=bundle)
     p_serve = sub.add_parser("serve", help="serve a saved model over HTTP (needs the serve extra)")
     p_serve.add_argument("bundle", help="a folder written by Reranker.save or `pyrerank bundle`")
