@@ -427,3 +427,30 @@ def test_a_snapshot_larger_than_a_part_is_kept_in_parts_and_read_back_whole(dura
         assert list(rr.store._redis.scan_iter(match=f"{rr.store._snapshot}:parts:*")) == []
     rr.close()
     reader.close()
+
+
+def test_a_large_snapshot_empties_the_sqlite_log_unless_a_reader_holds_it(tmp_path, monkeypatch):
+    """Readers look every page up in the write-ahead log's index until it is emptied, so a large
+    snapshot empties it at once; a reader in the middle of a transaction is not waited for."""
+    import sqlite3
+
+    import pyrerank.stores.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "WAL_LIMIT", 1)  # every snapshot counts as large
+    path = tmp_path / "profiles.db"
+    rr = make_reranker(f"sqlite:///{path}")
+    feed(rr, events(200, seed=8))
+    rr.view.snapshot(rr.catalog)
+    assert os.path.getsize(f"{path}-wal") == 0
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM events").fetchall()  # holds the log's current state
+    feed(rr, events(200, seed=9))
+    rr.view.snapshot(rr.catalog)  # returns without waiting for the reader
+    assert os.path.getsize(f"{path}-wal") > 0
+    reader.execute("COMMIT")
+    feed(rr, events(10, seed=10))
+    rr.view.snapshot(rr.catalog)
+    assert os.path.getsize(f"{path}-wal") == 0
+    reader.close()
+    rr.close()

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS snapshot_parts (part INTEGER PRIMARY KEY, data BLOB N
 # `snapshot_parts` (SQLite refuses a value over 1 GB, and a snapshot with saturated co-engagement
 # links holds ~2 KB per item). The checksum covers the whole.
 PART_BYTES = 256 << 20
+BUSY_SECONDS = 30  # how long a statement waits for another connection's lock
 # Bytes the write-ahead log keeps after a checkpoint (it grows past them while a snapshot is written).
 WAL_LIMIT = 16 << 20
 # The events a snapshot no longer needs: at or before the previous snapshot (every reader that
@@ -108,7 +109,7 @@ class SQLiteStore(ProfileStore):
             raise ValueError(f"store {url!r}: the options are synchronous=full|normal and verify=rows|full")
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS)
             self._db.create_function("pyrerank_crc", 3, _crc, deterministic=True)
             mode = self._wal_mode()
             if mode != "wal":
@@ -300,6 +301,22 @@ class SQLiteStore(ProfileStore):
         if self._purge_pending:  # the replaced snapshot counted a forgotten user
             self._purge_pending = False
             self._truncate_wal()
+        elif len(data) >= WAL_LIMIT:
+            self._empty_wal_if_idle()
+
+    def _empty_wal_if_idle(self) -> None:
+        """Empty the write-ahead log now unless a reader holds it (then it is left for later).
+        After a large snapshot: readers look every page up in the log's index until it is
+        emptied, even once its pages are in the database (a 300 MB snapshot read in 9.7 s from
+        the log, 0.56 s once it was emptied)."""
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout=0")  # never wait for readers here
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass  # busy: the next checkpoint does it
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
 
     def load_snapshot(self) -> bytes | None:
         def read(db: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
