@@ -7,7 +7,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+import pyrerank as pr
 from pyrerank.serving.item_stats import CoEngagement
+from pyrerank.testing import stores
 
 N_ROWS, K = 12, 3
 
@@ -100,3 +102,27 @@ def test_growing_the_catalog_keeps_every_items_links_in_order():
     assert [co.links(r) for r in range(N_ROWS)] == before
     assert [list((co.links(r) or {}).keys()) for r in range(N_ROWS)] == orders
     assert all(co.links(r) is None for r in range(N_ROWS, 5 * N_ROWS))
+
+
+@given(events)
+def test_fewer_slots_than_saved_keep_each_items_strongest_links_in_their_order(stream):
+    co = CoEngagement(K, N_ROWS)
+    for row, others, amount in stream:
+        co.add(row, others, amount)
+    sizes, neighbors, counts = co.slots()
+    fewer = CoEngagement(K - 1, N_ROWS)
+    fewer.add_links(np.repeat(np.arange(N_ROWS), sizes), neighbors, counts)
+    for r in range(N_ROWS):
+        links = list((co.links(r) or {}).items())
+        strongest = sorted(range(len(links)), key=lambda i: (-links[i][1], i))[: K - 1]
+        assert list((fewer.links(r) or {}).items()) == [links[i] for i in sorted(strongest)]
+
+
+def test_a_reranker_keeps_max_neighbors_links_an_item_and_saves_the_setting(tmp_path):
+    rr = stores.make_reranker(max_neighbors=2)
+    stores.feed(rr, stores.events(300, seed=5))
+    assert rr.stats.co.neighbors.shape[1] == 2 and rr.stats.co.sizes.max() == 2
+    rr.save(tmp_path / "model")
+    opened = pr.Reranker.load(tmp_path / "model")
+    assert opened.stats.co.max_neighbors == 2
+    assert stores.rankings(opened) == stores.rankings(rr)

@@ -90,6 +90,9 @@ class Reranker:
         exactly (default True). False: forget() still erases the user's record, logged events
         and id, but their anonymous counts stay in popularity, trending and co-engagement;
         memory and a durable store then stay bounded by items and users, not by events
+    max_neighbors : co-engagement links kept per item (default 256; the weakest makes room for a
+        new one): every process holds items × max_neighbors × 8 bytes of them, 20 GB at 10M
+        items with the default, so large catalogs pass fewer
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
     are applied one at a time in the store's order, and the scoring kernel runs outside the
@@ -116,6 +119,7 @@ class Reranker:
         exclude_seen: bool = True,
         seen_kinds: Iterable[str] | None = None,
         exact_forget: bool = True,
+        max_neighbors: int = 256,
     ) -> None:
         if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
             registry.check_options("encoder", encoder.partition(":")[0], encoder_options or {})
@@ -135,7 +139,10 @@ class Reranker:
         check_dtype(dtype)
         self.dtype = dtype
         self.catalog: Catalog | None = None
-        self.stats = ItemStats(exact_forget=check.boolean(exact_forget, "exact_forget"))
+        self.stats = ItemStats(
+            max_neighbors=check.integer(max_neighbors, "max_neighbors", 1),
+            exact_forget=check.boolean(exact_forget, "exact_forget"),
+        )
         self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
         self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
         self._lock = threading.RLock()  # catalog changes
@@ -553,6 +560,7 @@ class Reranker:
             "interest": self.interest.name,
             "ranker": self.ranker.name,
             "exact_forget": self.stats.exact_forget,
+            "max_neighbors": self.stats.co.max_neighbors,
         }
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks
             parts = saving.parts_of(

@@ -1,7 +1,7 @@
 """What a Reranker's save holds, part by part, and how a Reranker takes it back (the file format
 itself is pyrerank.persist).
 
-Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget), ``catalog``
+Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget, max_neighbors), ``catalog``
 (vectors as stored, row scales, ids, metadata), ``item_stats`` (counts, links, per-user
 contributions where exact_forget keeps them), ``ranker``
 (what it learned) and ``users`` (the records a memory store holds: one byte blob, each record
@@ -45,10 +45,14 @@ def parts_of(
 
 def settings(parts: dict[str, Part], path: str | os.PathLike) -> dict[str, Any]:
     """The constructor settings a save names (encoder and its options, interest, ranker, dtype,
-    exact_forget: True in saves from before it)."""
+    exact_forget and max_neighbors, with their defaults for saves from before them)."""
     try:
         config = parts["config"][1]
-        optional = {"encoder_options": config.get("encoder_options"), "exact_forget": config.get("exact_forget", True)}
+        optional = {
+            "encoder_options": config.get("encoder_options"),
+            "exact_forget": config.get("exact_forget", True),
+            "max_neighbors": config.get("max_neighbors", 256),
+        }
         return {**{key: config[key] for key in SETTINGS}, **optional}
     except (KeyError, TypeError) as exc:
         raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc

@@ -103,9 +103,9 @@ class CoEngagement:
     ) -> None:
         """Restore saved links (item row, neighbour row, count), (m,) each, into this (empty)
         structure; `here` (n_saved_rows,) int64 maps a saved row to this catalog's row (-1: not
-        here, the link is left out), None keeps rows as saved. Each item keeps its first
-        `max_neighbors` links in their saved order (which decides ties when the weakest link
-        makes room)."""
+        here, the link is left out), None keeps rows as saved. Each item keeps its links in their
+        saved order (which decides ties when the weakest link makes room); an item saved with
+        more than `max_neighbors` keeps its strongest (the older of equal counts)."""
         if self.sizes.any():
             raise ValueError("add_links restores into an empty CoEngagement")
         pairs, counts = np.column_stack([items, others]).astype(np.int64), np.asarray(counts, np.float32)
@@ -118,12 +118,17 @@ class CoEngagement:
         self.resize(int(pairs.max()) + 1)
         order = np.argsort(pairs[:, 0], kind="stable")
         items, others, counts = pairs[order, 0], pairs[order, 1], counts[order]
-        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
-        slot = np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
-        fits = slot < self.max_neighbors
-        self.neighbors[items[fits], slot[fits]] = others[fits]
-        self.counts[items[fits], slot[fits]] = counts[fits]
-        self.sizes[:] = np.bincount(items[fits], minlength=len(self.sizes))[: len(self.sizes)]
+        slot = _place_in_group(items)
+        if (slot >= self.max_neighbors).any():  # saved with more links an item than these slots hold
+            strongest_first = np.lexsort((slot, -counts, items))
+            strength = np.empty_like(slot)
+            strength[strongest_first] = slot  # strongest_first keeps each item's group where it was
+            keep = strength < self.max_neighbors
+            items, others, counts = items[keep], others[keep], counts[keep]
+            slot = _place_in_group(items)
+        self.neighbors[items, slot] = others
+        self.counts[items, slot] = counts
+        self.sizes[:] = np.bincount(items, minlength=len(self.sizes))[: len(self.sizes)]
 
     def version_sum(self, rows: Sequence[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
@@ -314,6 +319,13 @@ class ItemStats:
                         if other in affected:
                             self.co.bump(other, row)
             return True
+
+
+def _place_in_group(items: np.ndarray) -> np.ndarray:
+    """For (m,) int64 rows sorted so that equal ones are together: each entry's place among its
+    equals, 0, 1, ... in order."""
+    starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+    return np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
 
 
 def _saved_links(arrays: Mapping[str, np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
