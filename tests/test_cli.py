@@ -97,7 +97,7 @@ def test_version_and_argument_errors_are_one_line_messages():
         assert "argument -k: must be" in done.stderr.strip().splitlines()[-1]
 
 
-def test_bundle_without_exact_forget_saves_the_setting(tmp_path):
+def test_bundle_saves_exact_forget_and_max_neighbors(tmp_path):
     items = tmp_path / "items.jsonl"
     events = tmp_path / "events.jsonl"
     items.write_text("".join(json.dumps({"id": i, "text": f"jazz record number {i}"}) + "\n" for i in range(20)))
@@ -111,8 +111,11 @@ def test_bundle_without_exact_forget_saves_the_setting(tmp_path):
         "--events",
         str(events),
         "--no-exact-forget",
+        "--max-neighbors",
+        "4",
     )
     assert done.returncode == 0, done.stderr
     rr = pr.Reranker.load(tmp_path / "model")
     assert rr.stats.exact_forget is False and len(rr.stats.contributions) == 0
+    assert rr.stats.co.max_neighbors == 4
     assert rr.stats.popularity.sum() > 0, "the fitted counts are kept, without who made them"

@@ -140,7 +140,7 @@ def bundle(args: argparse.Namespace) -> int:
     except (KeyError, TypeError):
         raise PyrerankError(f"{args.items}: every line must be an object with an id and a text") from None
     metadata = [row.get("metadata") for row in items]
-    rr = pr.Reranker(encoder=args.encoder, exact_forget=args.exact_forget)
+    rr = pr.Reranker(encoder=args.encoder, exact_forget=args.exact_forget, max_neighbors=args.max_neighbors)
     rr.add_items(ids, texts, metadata=metadata if any(m is not None for m in metadata) else None)
     if args.events:
         log = _jsonl(args.events, "events")
@@ -224,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="keep no per-event contributions: memory and the store's snapshot stay bounded by items; "
         "forget leaves a user's anonymous counts in the statistics",
+    )
+    p_bundle.add_argument(
+        "--max-neighbors",
+        type=_positive_int,
+        default=256,
+        help="co-engagement links kept per item (default 256; each process holds items x this x 8 bytes)",
     )
     p_bundle.set_defaults(run=bundle)
     p_serve = sub.add_parser("serve", help="serve a saved model over HTTP (needs the serve extra)")
