@@ -5,15 +5,11 @@
 #include <cstring>
 #include <vector>
 
+#include "prefetch.hpp"
+
 namespace pyrerank {
 
 namespace {
-
-inline void prefetch(const void* p) {
-#if defined(__GNUC__)
-  __builtin_prefetch(p, 0, 3);
-#endif
-}
 
 inline std::size_t hash_row(std::int64_t row, std::size_t mask) {
   return static_cast<std::size_t>(static_cast<std::uint64_t>(row) * 0x9E3779B97F4A7C15ull >> 20) & mask;

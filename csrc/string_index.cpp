@@ -4,16 +4,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "prefetch.hpp"
+
 namespace pyrerank {
-namespace {
-
-inline void prefetch(const void* p) {
-#if defined(__GNUC__)
-  __builtin_prefetch(p);
-#endif
-}
-
-}  // namespace
 
 std::uint64_t StringIndex::hash(std::string_view key) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a
