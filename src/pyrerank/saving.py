@@ -24,6 +24,7 @@ from .serving.item_stats import ItemStats
 from .serving.users import UserCache, UserRecord
 
 SETTINGS = ("encoder", "interest", "ranker", "dtype")
+LATER_SETTINGS = ("exact_forget", "max_neighbors")  # absent from older saves
 
 
 def parts_of(
@@ -45,15 +46,12 @@ def parts_of(
 
 def settings(parts: dict[str, Part], path: str | os.PathLike) -> dict[str, Any]:
     """The constructor settings a save names (encoder and its options, interest, ranker, dtype,
-    exact_forget and max_neighbors, with their defaults for saves from before them)."""
+    and exact_forget and max_neighbors where it names them: saves from before them take the
+    constructor's defaults)."""
     try:
         config = parts["config"][1]
-        optional = {
-            "encoder_options": config.get("encoder_options"),
-            "exact_forget": config.get("exact_forget", True),
-            "max_neighbors": config.get("max_neighbors", 256),
-        }
-        return {**{key: config[key] for key in SETTINGS}, **optional}
+        named = {key: config[key] for key in LATER_SETTINGS if key in config}
+        return {**{key: config[key] for key in SETTINGS}, "encoder_options": config.get("encoder_options"), **named}
     except (KeyError, TypeError) as exc:
         raise PyrerankError(f"saved model at {str(path)!r} is corrupt: no {exc} in its config") from exc
 
