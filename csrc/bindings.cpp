@@ -391,6 +391,61 @@ PYBIND11_MODULE(_core, m) {
       py::arg("rows") = py::none(), py::arg("ties") = "row");
 
   m.def(
+      "candidate_rows",
+      [](py::handle rows_obj, py::handle seen_obj, py::handle upstream_obj, py::handle table_obj,
+         std::int64_t n_rows) -> py::tuple {
+        const py::array in = as_array(rows_obj, table_obj.is_none() ? "rows" : "keys");
+        const std::int64_t* in_data = i64_data(in, table_obj.is_none() ? "rows" : "keys");
+        const std::int64_t n = in.shape(0);
+        const std::int64_t* table = nullptr;
+        std::int64_t table_len = 0;
+        if (!table_obj.is_none()) {
+          const py::array t = as_array(table_obj, "table");
+          table = i64_data(t, "table");
+          table_len = t.shape(0);
+        }
+        const std::int64_t* seen = nullptr;
+        std::int64_t m = 0;
+        if (!seen_obj.is_none()) {
+          const py::array s = as_array(seen_obj, "seen");
+          seen = i64_data(s, "seen");
+          m = s.shape(0);
+        }
+        const float* upstream = nullptr;
+        py::array_t<float> upstream_out(0);
+        if (!upstream_obj.is_none()) {
+          const py::array u = as_array(upstream_obj, "scores");
+          upstream = f32_data(u, "scores", 1);
+          PYRERANK_REQUIRE(u.shape(0) == n, "scores must have one value per candidate");
+          upstream_out = py::array_t<float>(n);
+        }
+        float* upstream_out_data = upstream_out.mutable_data();
+        py::array_t<std::int64_t> rows(n);
+        std::int64_t* out = rows.mutable_data();
+        pyrerank::KeptCandidates kept;
+        {
+          py::gil_scoped_release release;
+          if (table) {
+            pyrerank::resolve_rows(table, table_len, n_rows, in_data, n, out);
+            in_data = out;
+          }
+          kept = pyrerank::keep_candidates(in_data, upstream, n, seen, m, out, upstream_out_data);
+        }
+        rows.resize({kept.kept});  // in place: shrinking an array no one else holds
+        py::object upstream_kept = py::none();
+        if (upstream) {
+          upstream_out.resize({kept.kept});
+          upstream_kept = std::move(upstream_out);
+        }
+        return py::make_tuple(rows, upstream_kept, kept.unknown, kept.repeated);
+      },
+      py::arg("rows"), py::arg("seen") = py::none(), py::arg("upstream") = py::none(), py::kw_only(),
+      py::arg("table") = py::none(), py::arg("n_rows") = 0,
+      "The candidates' rows in order, without the unknown (-1), repeated (-2) and `seen` ones, and "
+      "`upstream` beside them; with `table`, `rows` are int ids looked up in it first. Returns "
+      "(rows, upstream or None, how many unknown, how many repeated).");
+
+  m.def(
       "resolve_rows",
       [](py::handle table, std::int64_t n_rows, py::handle keys) {
         const py::array t = as_array(table, "table"), k = as_array(keys, "keys");
@@ -461,22 +516,6 @@ PYBIND11_MODULE(_core, m) {
         return out;
       },
       py::arg("packed"), py::arg("shape"), "The float32 rows of pack_rows' bytes, in `shape`.");
-
-  m.def(
-      "unseen",
-      [](py::handle rows_obj, py::handle seen_obj) -> py::object {
-        const py::array rows = as_array(rows_obj, "rows"), seen = as_array(seen_obj, "seen");
-        const std::int64_t* row_data = i64_data(rows, "rows");
-        const std::int64_t* seen_data = i64_data(seen, "seen");
-        py::array_t<bool> keep(rows.shape(0));
-        bool* keep_data = keep.mutable_data();
-        const std::int64_t dropped =
-            pyrerank::mark_excluded(row_data, rows.shape(0), seen_data, seen.shape(0), keep_data);
-        if (dropped == 0) return py::none();
-        return std::move(keep);
-      },
-      py::arg("rows"), py::arg("seen"),
-      "(n,) bool: which rows are not among `seen`; None when none of them is (the common case).");
 
   m.def(
       "candidate_features",

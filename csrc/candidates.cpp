@@ -118,8 +118,9 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n) {
   return dropped;
 }
 
-std::int64_t mark_excluded(const std::int64_t* rows, std::int64_t n, const std::int64_t* excluded,
-                           std::int64_t m, bool* keep) {
+KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, std::int64_t n,
+                               const std::int64_t* excluded, std::int64_t m, std::int64_t* rows_out,
+                               float* upstream_out) {
   // A filter of >= 64 bits per excluded row, tested without a branch: a candidate's row is
   // looked up exactly (binary search) only when its bit is set, for the excluded rows and ~1.5%
   // of the others. A hash set's probe loop mispredicts on every new candidate list.
@@ -133,15 +134,23 @@ std::int64_t mark_excluded(const std::int64_t* rows, std::int64_t n, const std::
     const std::size_t h = hash_row(row, mask);
     filter[h >> 6] |= std::uint64_t{1} << (h & 63);
   }
-  std::int64_t dropped = 0;
+  KeptCandidates out{0, 0, 0, 0};
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::size_t h = hash_row(rows[i], mask);
-    bool out = (filter[h >> 6] >> (h & 63)) & 1;
-    if (out) out = std::binary_search(sorted.begin(), sorted.end(), rows[i]);
-    keep[i] = !out;
-    dropped += out;
+    const std::int64_t row = rows[i];
+    if (row < 0) {
+      out.unknown += row == -1;
+      out.repeated += row != -1;
+      continue;
+    }
+    const std::size_t h = hash_row(row, mask);
+    if (((filter[h >> 6] >> (h & 63)) & 1) && std::binary_search(sorted.begin(), sorted.end(), row)) {
+      ++out.excluded;
+      continue;
+    }
+    if (upstream) upstream_out[out.kept] = upstream[i];
+    rows_out[out.kept++] = row;
   }
-  return dropped;
+  return out;
 }
 
 void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,

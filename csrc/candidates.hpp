@@ -20,11 +20,19 @@ std::int64_t resolve_rows(const std::int64_t* table, std::int64_t table_len, std
 // an earlier entry had the same row. Returns how many it set.
 std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n);
 
-// keep[i] = rows[i] is not among the m `excluded` rows (a user's seen items), through a small
-// bit filter of them (never a catalog-sized mask, no data-dependent branch for most rows).
-// Returns how many are not kept.
-std::int64_t mark_excluded(const std::int64_t* rows, std::int64_t n, const std::int64_t* excluded,
-                           std::int64_t m, bool* keep);
+// What keep_candidates kept and dropped.
+struct KeptCandidates {
+  std::int64_t kept, unknown, repeated, excluded;
+};
+
+// Copies to rows_out (and upstream_out, where upstream is given) in order the candidates that
+// are >= 0 and not among the m `excluded` rows (a user's seen items); rows marked -1 (unknown)
+// and -2 (repeated) by resolve_rows or mark_duplicates are counted and left out. The excluded
+// rows go through a small bit filter (never a catalog-sized mask, no data-dependent branch for
+// most rows). rows_out and upstream_out may be rows and upstream.
+KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, std::int64_t n,
+                               const std::int64_t* excluded, std::int64_t m, std::int64_t* rows_out,
+                               float* upstream_out);
 
 // The fusion features of n candidates in one pass: out (n, kFeatureNames.size()) float32 with columns
 //   0 log1p(popularity)

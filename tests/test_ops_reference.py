@@ -224,18 +224,45 @@ def test_k_larger_than_candidates_returns_all_sorted(rng):
 
 
 @given(
-    st.lists(st.integers(0, 5_000), max_size=600),
-    st.lists(st.integers(0, 5_000), max_size=300),
+    st.lists(st.integers(-3, 3_000), max_size=600),
+    st.lists(st.integers(0, 2_000), max_size=300),
+    st.integers(0, 2_500),
+    st.booleans(),
 )
-def test_unseen_agrees_with_numpy_isin(rows, seen):
-    """The seen-item filter (a bit filter, then an exact look-up) against np.isin."""
-    rows_array, seen_array = np.array(rows, np.int64), np.array(seen, np.int64)
-    keep = _core.unseen(rows_array, seen_array)
-    want = ~np.isin(rows_array, seen_array)
-    if want.all():
-        assert keep is None
+def test_candidate_rows_agree_with_a_python_reference(keys, seen, n_rows, with_upstream):
+    """Ids looked up in a table (ids past it, rows past n_rows and -1 entries unknown), repeats
+    and seen rows left out, the first occurrence kept, scores kept beside their rows."""
+    table = np.random.default_rng(len(keys)).permutation(2_500).astype(np.int64)
+    table[::7] = -1
+    keys_array, seen_array = np.array(keys, np.int64), np.array(sorted(set(seen)), np.int64)
+    upstream = np.arange(len(keys), dtype=np.float32) if with_upstream else None
+    rows, kept_upstream, unknown, repeated = _core.candidate_rows(
+        keys_array, seen_array, upstream, table=table, n_rows=n_rows
+    )
+    want_rows, want_positions, taken, want_unknown, want_repeated = [], [], set(), 0, 0
+    for i, key in enumerate(keys):
+        row = int(table[key]) if 0 <= key < len(table) else -1
+        if not 0 <= row < n_rows:
+            want_unknown += 1
+        elif row in taken:
+            want_repeated += 1
+        else:
+            taken.add(row)
+            if row not in set(seen):
+                want_rows.append(row)
+                want_positions.append(i)
+    assert rows.tolist() == want_rows
+    assert (unknown, repeated) == (want_unknown, want_repeated)
+    if with_upstream:
+        assert kept_upstream.tolist() == want_positions
     else:
-        np.testing.assert_array_equal(keep, want)
+        assert kept_upstream is None
+
+
+def test_candidate_rows_of_marked_rows_need_no_table():
+    """Rows already looked up (string ids): -1 unknown, -2 repeated, seen ones left out."""
+    rows, upstream, unknown, repeated = _core.candidate_rows(np.array([5, -1, 3, -2, 9, 4], np.int64), np.array([9]))
+    assert rows.tolist() == [5, 3, 4] and upstream is None and (unknown, repeated) == (1, 1)
 
 
 def _crc32c_bitwise(data: bytes, crc: int = 0) -> int:

@@ -339,23 +339,26 @@ class Reranker:
     def _request(
         self,
         user: Hashable,
-        rows: np.ndarray,
+        candidates: Any,
         upstream: np.ndarray | None,
         now: float,
         exclude_seen: bool = False,
         search: np.ndarray | None = None,
-    ) -> RankRequest:
+    ) -> tuple[RankRequest, int, int]:
         """The ranker's input for `user`, consistent with one state of the catalog (the caller
-        holds the catalog lock); `exclude_seen`: without the rows the user has seen; `search`:
-        a typed query's (text_dim,) vector."""
+        holds the catalog lock), and how many candidate ids were unknown and how many repeated
+        (both left out); `exclude_seen`: without the rows the user has seen; `search`: a typed
+        query's (text_dim,) vector."""
         catalog = self._catalog()
         with self.view.lock:
             self.view.sync(catalog)
             record = self.view.record(user, catalog)
-            if record is not None and exclude_seen:
-                keep = record.unseen(rows)
-                if keep is not None:
-                    rows, upstream = rows[keep], None if upstream is None else upstream[keep]
+            seen = record.seen_rows() if record is not None and exclude_seen else None
+            try:
+                rows, upstream, unknown, repeated = catalog.candidate_rows(candidates, seen, upstream)
+            except TypeError:  # an unhashable element: no id is one
+                bad = next(c for c in candidates if not isinstance(c, Hashable))
+                raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
             history = None  # only rankers that read texts read it: no copy per request for the others
             if record is None:
                 query, recent, co_scores = None, None, NO_CO_SCORES
@@ -375,34 +378,23 @@ class Reranker:
         features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
         searched = None if search is None else catalog.text_query(search)
         texts = catalog.text_of if self.ranker.needs_texts else None
-        return RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched, history, texts)
+        request = RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched, history, texts)
+        return request, unknown, repeated
 
-    def _candidate_rows(self, candidates: Any, scores: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        n = len(candidates)
-        try:
-            rows, dropped = self._catalog().rows_for(candidates)
-        except TypeError:  # an unhashable element: no id is one
-            bad = next(c for c in candidates if not isinstance(c, Hashable))
-            raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
-        upstream = None if scores is None else check.float_array(scores, "scores", (n,))  # finiteness: C++
-        if dropped:
-            unknown = np.flatnonzero(rows == -1)
-            if len(unknown):
-                warnings.warn(
-                    f"{len(unknown)} candidate ids are not in the catalog and were left out, "
-                    f"e.g. {[candidates[i] for i in unknown[:5]]}",
-                    PyrerankWarning,
-                    stacklevel=3,
-                )
-            repeated = int((rows == -2).sum())
-            if repeated:
-                warnings.warn(
-                    f"{repeated} duplicate candidate ids were dropped (first kept)", PyrerankWarning, stacklevel=3
-                )
-            keep = rows >= 0
-            rows = rows[keep]
-            upstream = None if upstream is None else upstream[keep]
-        return rows, upstream
+    def _warn_dropped(self, candidates: Any, unknown: int, repeated: int) -> None:
+        """The PyrerankWarnings for candidate ids left out, naming a few unknown ones."""
+        if unknown:
+            rows, _ = self._catalog().rows_for(candidates)
+            examples = [candidates[i] for i in np.flatnonzero(rows == -1)[:5]]
+            warnings.warn(
+                f"{unknown} candidate ids are not in the catalog and were left out, e.g. {examples}",
+                PyrerankWarning,
+                stacklevel=3,
+            )
+        if repeated:
+            warnings.warn(
+                f"{repeated} duplicate candidate ids were dropped (first kept)", PyrerankWarning, stacklevel=3
+            )
 
     def rerank(
         self,
@@ -433,16 +425,16 @@ class Reranker:
         candidates = check.candidates(candidates)
         if len(candidates) == 0:
             return []
+        upstream = None if scores is None else check.float_array(scores, "scores", (len(candidates),))
         search = None if query is None else self._text_vector(query, "query")  # encoded outside the lock
         with self._lock:  # a request sees the catalog before or after a change, never half of it
-            rows, upstream = self._candidate_rows(candidates, scores)
-            if len(rows) == 0:
-                return []
-            request = self._request(user, rows, upstream, now, exclude, search)
-            if len(request.rows) == 0:
-                return []
+            request, unknown, repeated = self._request(user, candidates, upstream, now, exclude, search)
+            if unknown or repeated:
+                self._warn_dropped(candidates, unknown, repeated)
             ids = self._catalog().ids  # this catalog's: remove_items replaces the catalog, never its rows
             ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
+        if len(request.rows) == 0:
+            return []
         out_rows, out_scores = ranker.rank(request, k)  # the kernel: outside the lock and the GIL
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
@@ -467,7 +459,7 @@ class Reranker:
         search = None if query is None else self._text_vector(query, "query")
         with self._lock:
             row = self._row(item)
-            request = self._request(user, np.array([row], np.int64), upstream, now, search=search)
+            request, _, _ = self._request(user, [item], upstream, now, search=search)
             parts = self.ranker.explain(request)[0]
             with self.view.lock:
                 catalog = self._catalog()

@@ -377,6 +377,18 @@ class Catalog:
         self._int_table = table
         return True
 
+    def candidate_rows(
+        self, items: Any, seen: np.ndarray | None, upstream: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+        """The rows of `items` in order, without unknown and repeated ids and without the rows in
+        `seen` ((m,) int64, or None), with `upstream` ((n,) float32 or None) beside them; and how
+        many ids were unknown and how many repeated. Dense int ids in a numpy array take one C++
+        call without the GIL."""
+        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+            keys = np.ascontiguousarray(items, dtype=np.int64)
+            return _core.candidate_rows(keys, seen, upstream, table=self._int_table, n_rows=len(self.ids))
+        return _core.candidate_rows(self.rows_for(items)[0], seen, upstream)
+
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""

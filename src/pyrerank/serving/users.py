@@ -129,14 +129,13 @@ class UserRecord:
         """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
         return self.recent[-CO_PAIRS:].tolist()
 
-    def unseen(self, rows: np.ndarray) -> np.ndarray | None:
-        """(n,) bool: which of `rows` (n,) int64 this user has not seen, or None if they have seen
-        none of them."""
+    def seen_rows(self) -> np.ndarray | None:
+        """(len(seen),) int64 rows this user has seen, ascending, or None if none."""
         if not self.seen:
             return None
         if self.seen_array is None or len(self.seen_array) != len(self.seen):
             self.seen_array = np.frombuffer(self.seen, np.int32).astype(np.int64)
-        return _core.unseen(rows, self.seen_array)
+        return self.seen_array
 
     def apply_text(self, interest: InterestModel, vector: np.ndarray, weight: float, timestamp: float) -> None:
         """Fold text the user wrote ((dim,) float32 unit vector) into their interest: it moves
