@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -318,7 +319,7 @@ PYBIND11_MODULE(_core, m) {
         }
         PYRERANK_REQUIRE(features.is_none() == weights.is_none(),
                          "features and weights must be given together");
-        std::vector<float> gathered;  // the features, when they are gathered in this call
+        std::unique_ptr<float[]> gathered;  // the features, when they are gathered in this call (not zeroed)
         FeatureInputs gather_from{};
         if (py::isinstance<py::tuple>(features)) {
           const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
@@ -333,8 +334,8 @@ PYBIND11_MODULE(_core, m) {
                            "weights has shape " + shape_of(wa) + " but there are " +
                                std::to_string(fusion.n_features) + " features");
           pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
-          gathered.resize(static_cast<std::size_t>(cand.n * fusion.n_features));
-          fusion.features = gathered.data();
+          gathered.reset(new float[static_cast<std::size_t>(cand.n * fusion.n_features)]);
+          fusion.features = gathered.get();
         } else if (!features.is_none()) {
           const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
           fusion.features = f32_data(fa, "features", 2);
@@ -352,9 +353,9 @@ PYBIND11_MODULE(_core, m) {
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
-        if (!gathered.empty()) {
-          gather_from.gather(cand, gathered.data());
-          pyrerank::check_finite(gathered.data(), static_cast<std::int64_t>(gathered.size()), "features");
+        if (gathered) {
+          gather_from.gather(cand, gathered.get());
+          pyrerank::check_finite(gathered.get(), cand.n * fusion.n_features, "features");
         }
         pyrerank::fused_topk(cat, cand, fusion, k, num_threads, tie_rule, out_rows, out_scores);
         return out;

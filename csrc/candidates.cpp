@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "prefetch.hpp"
@@ -159,7 +160,7 @@ void candidate_features(const double* stats, const std::int64_t* rows, std::int6
   constexpr std::int64_t kCols = kFeatureNames.size();
   // Pass 1 only gathers (many independent cache misses in flight); pass 2 is plain arithmetic
   // (the statistics are kept in log form, so no transcendental function runs per candidate).
-  std::vector<double> gathered(static_cast<std::size_t>(4 * n));
+  std::unique_ptr<double[]> gathered(new double[static_cast<std::size_t>(4 * n)]);  // not zeroed: all written
   constexpr std::int64_t kAhead = 16;  // rows requested ahead of the copy: more misses in flight
   for (std::int64_t i = 0; i < std::min(kAhead, n); ++i) prefetch(stats + rows[i] * 4);
   for (std::int64_t i = 0; i < n; ++i) {
