@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import logging
 import os
 import threading
@@ -438,7 +439,8 @@ class Reranker:
         out_rows, out_scores = ranker.rank(request, k)  # the kernel: outside the lock and the GIL
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
-        return list(map(Ranked, map(ids.__getitem__, out_rows.tolist()), out_scores.tolist()))
+        pairs = zip(map(ids.__getitem__, out_rows.tolist()), out_scores.tolist())
+        return list(map(tuple.__new__, itertools.repeat(Ranked), pairs))  # Ranked(...) without a Python frame each
 
     def explain(
         self,
