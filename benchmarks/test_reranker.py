@@ -181,6 +181,28 @@ def test_rerank_by_catalog_size(benchmark, items):
     time_cold_reranks(benchmark, rr, items, rng, "rerank by catalog size: 1,000 int-id candidates, d=448 int8, k=10")
 
 
+@pytest.mark.parametrize("n", [100, 1_000, 10_000, 100_000])
+def test_rerank_by_candidate_count(benchmark, n):
+    """int ids, int8, d=448, cold: 100 to 100,000 random candidates of a 100,000-item catalog
+    (100,000: every item, in random order), k=10. Linear means a flat cost per candidate once
+    the per-call cost (~20 µs of Python) is small beside it."""
+    rr = pr.Reranker(encoder="hashing", interest="decay", ranker="fusion", dtype="int8")
+    rng = np.random.default_rng(7)
+    rr.add_items(np.arange(CATALOG_ROWS), vectors=rng.standard_normal((CATALOG_ROWS, 448), dtype=np.float32))
+    play_history(rr, range(CATALOG_ROWS), rng)
+    lists = [rng.choice(CATALOG_ROWS, n, replace=False).astype(np.int64) for _ in range(POOL)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % POOL
+        return rr.rerank("user", lists[state["i"]], k=10, now=6_000.0)
+
+    benchmark.group = "rerank by candidate count: int ids of 100,000, d=448 int8, k=10"
+    benchmark.pedantic(call, rounds=min(ROUNDS, 3_000_000 // n), iterations=1, warmup_rounds=5)
+    percentiles(benchmark)
+    benchmark.extra_info["per_candidate_ns"] = round(benchmark.extra_info["median_us"] * 1e3 / n, 1)
+
+
 def test_observe_over_a_long_stream(benchmark):
     """4,000,000 events (like, skip, click, view in turn) from 200,000 users on a 100,000 × 384
     int8 catalog: observe's median latency in each window of 250,000 events, first to last, as
