@@ -110,7 +110,8 @@ COMPACTING_OBSERVER = """
     import sys
     import pyrerank.serving.view as view
     from pyrerank.testing.stores import events, make_reranker
-    view.SNAPSHOT_EVERY, view.USER_SAVE_EVERY = 10, 3  # a compaction every 10 events
+    view.SNAPSHOT_EVERY, view.USER_SAVE_EVERY = 10, 3  # a compaction every 10 events,
+    view.SNAPSHOT_BYTES_PER_EVENT = 10**12  # however large the snapshot
     rr = make_reranker(sys.argv[1])
     print("ready", flush=True)
     for i, (user, item, kind, t) in enumerate(events(100_000, seed=7)):
@@ -139,6 +140,7 @@ def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatc
     import pyrerank.serving.view as view
 
     monkeypatch.setattr(view, "SNAPSHOT_EVERY", 200)
+    monkeypatch.setattr(view, "SNAPSHOT_BYTES_PER_EVENT", 10**12)  # every 200 events, however large
     monkeypatch.setattr(view, "USER_SAVE_EVERY", 8)
     path = tmp_path / "profiles.db"
     rr = make_reranker(f"sqlite:///{path}?synchronous=normal", exact_forget=exact_forget)
@@ -156,6 +158,33 @@ def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatc
     fresh = make_reranker()
     feed(fresh, stream)
     assert rankings(make_reranker(f"sqlite:///{path}")) == rankings(fresh)
+
+
+def test_a_large_snapshot_is_followed_by_a_longer_wait(tmp_path, monkeypatch):
+    """Snapshots write at most SNAPSHOT_BYTES_PER_EVENT bytes per appended event on average:
+    after one of S bytes the next comes max(SNAPSHOT_EVERY, S // SNAPSHOT_BYTES_PER_EVENT)
+    events later (a 20 GB snapshot of 10M items is not rewritten every 10,000 events)."""
+    import pyrerank.serving.view as view
+
+    monkeypatch.setattr(view, "SNAPSHOT_EVERY", 20)
+    monkeypatch.setattr(view, "SNAPSHOT_BYTES_PER_EVENT", 64)
+    rr = make_reranker(f"sqlite:///{tmp_path / 'profiles.db'}")
+    written = []  # (events this view had appended, snapshot bytes)
+    save = rr.store.save_snapshot
+
+    def counting(data: bytes) -> None:
+        written.append((rr.view._appended, len(data)))
+        save(data)
+
+    monkeypatch.setattr(rr.store, "save_snapshot", counting)
+    feed(rr, events(3_000, seed=3))
+    gaps = [(after - before, max(20, size // 64)) for (before, size), (after, _) in zip(written, written[1:])]
+    assert all(gap == due for gap, due in gaps), gaps
+    assert any(due > 20 for _, due in gaps), f"no snapshot was large enough to wait longer: {written}"
+    rr.close()
+    fresh = make_reranker()
+    feed(fresh, events(3_000, seed=3))
+    assert rankings(make_reranker(f"sqlite:///{tmp_path / 'profiles.db'}")) == rankings(fresh)
 
 
 SERVER = """

@@ -19,7 +19,11 @@ from .users import UserCache, UserRecord
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots (durable stores)
+SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots, at least (durable stores)
+# ... and at least the last snapshot's size over this, so that snapshots write at most this many
+# bytes per appended event on average, whatever the catalog (a whole snapshot of 10M items with
+# saturated links is ~20 GB: every 10,000 events it would be 2 MB written per event).
+SNAPSHOT_BYTES_PER_EVENT = 256
 USER_SAVE_EVERY = 64  # events applied to a user between keeping their record in the store
 
 
@@ -40,6 +44,7 @@ class StoreView:
         self.lock = threading.RLock()
         self._started = False
         self._appended = 0
+        self._next_snapshot = SNAPSHOT_EVERY  # the value of _appended at which the next is due
         self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
 
     def sync(self, catalog: Catalog) -> None:
@@ -215,7 +220,7 @@ class StoreView:
         if self.store.keeps_user_records and record is not None and record.unsaved >= USER_SAVE_EVERY:
             self.store.save_user(user, record.to_bytes(catalog.ids, catalog.dim))
             record.unsaved = 0
-        if self._appended % SNAPSHOT_EVERY == 0:
+        if self._appended >= self._next_snapshot:
             self.snapshot(catalog)
 
     def forget(self, user: Hashable, catalog: Catalog | None) -> bool:
@@ -236,9 +241,11 @@ class StoreView:
             return known
 
     def snapshot(self, catalog: Catalog) -> None:
-        """Write the statistics as of the last sync to a durable store."""
+        """Write the statistics as of the last sync to a durable store; the next is due after
+        SNAPSHOT_EVERY more appended events, or more where this one was large."""
         with self.lock:
             self.sync(catalog)
             data = self.stats.snapshot(catalog.ids)
             self.store.save_snapshot(data)
+            self._next_snapshot = self._appended + max(SNAPSHOT_EVERY, len(data) // SNAPSHOT_BYTES_PER_EVENT)
         log.debug("%s store: statistics snapshot of %d bytes kept", self.store.name, len(data))
