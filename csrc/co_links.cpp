@@ -10,18 +10,17 @@ void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount)
   std::int32_t* neighbors = links.neighbors + a * links.k;
   float* counts = links.counts + a * links.k;
   std::int32_t size = links.sizes[a];
+  const bool full = size >= links.k;
+  std::int32_t weakest = 0;  // when full: found in the same pass as b (one read of the slots, not two)
   for (std::int32_t i = 0; i < size; ++i) {
     if (neighbors[i] == b) {
       counts[i] += amount;
       ++links.versions[a];
       return;
     }
+    if (full && counts[i] < counts[weakest]) weakest = i;
   }
-  if (size >= links.k) {
-    std::int32_t weakest = 0;
-    for (std::int32_t i = 1; i < size; ++i) {
-      if (counts[i] < counts[weakest]) weakest = i;
-    }
+  if (full) {
     if (counts[weakest] > amount) return;
     std::size_t tail = static_cast<std::size_t>(size - weakest - 1);
     std::memmove(neighbors + weakest, neighbors + weakest + 1, tail * sizeof(std::int32_t));
