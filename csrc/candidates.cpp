@@ -129,9 +129,15 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
   while (bits < 64 * static_cast<std::size_t>(m)) bits *= 2;
   const std::size_t mask = bits - 1;
   std::vector<std::uint64_t> filter(bits / 64, 0);
-  std::vector<std::int64_t> sorted(excluded, excluded + m);
-  std::sort(sorted.begin(), sorted.end());
-  for (const std::int64_t row : sorted) {
+  std::vector<std::int64_t> copy;  // only if `excluded` is not ascending already (a user's seen rows are)
+  const std::int64_t* sorted = excluded;
+  if (!std::is_sorted(excluded, excluded + m)) {
+    copy.assign(excluded, excluded + m);
+    std::sort(copy.begin(), copy.end());
+    sorted = copy.data();
+  }
+  for (std::int64_t j = 0; j < m; ++j) {
+    const std::int64_t row = sorted[j];
     const std::size_t h = hash_row(row, mask);
     filter[h >> 6] |= std::uint64_t{1} << (h & 63);
   }
@@ -144,7 +150,7 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
       continue;
     }
     const std::size_t h = hash_row(row, mask);
-    if (((filter[h >> 6] >> (h & 63)) & 1) && std::binary_search(sorted.begin(), sorted.end(), row)) {
+    if (((filter[h >> 6] >> (h & 63)) & 1) && std::binary_search(sorted, sorted + m, row)) {
       ++out.excluded;
       continue;
     }

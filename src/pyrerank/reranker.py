@@ -358,7 +358,9 @@ class Reranker:
             try:
                 rows, upstream, unknown, repeated = catalog.candidate_rows(candidates, seen, upstream)
             except TypeError:  # an unhashable element: no id is one
-                bad = next(c for c in candidates if not isinstance(c, Hashable))
+                bad = next((c for c in candidates if not isinstance(c, Hashable)), None)
+                if bad is None:
+                    raise
                 raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
             history = None  # only rankers that read texts read it: no copy per request for the others
             if record is None:
