@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -413,14 +414,14 @@ PYBIND11_MODULE(_core, m) {
           m = s.shape(0);
         }
         const float* upstream = nullptr;
-        py::array_t<float> upstream_out(0);
+        std::optional<py::array_t<float>> upstream_out;
+        float* upstream_out_data = nullptr;
         if (!upstream_obj.is_none()) {
           const py::array u = as_array(upstream_obj, "scores");
           upstream = f32_data(u, "scores", 1);
           PYRERANK_REQUIRE(u.shape(0) == n, "scores must have one value per candidate");
-          upstream_out = py::array_t<float>(n);
+          upstream_out_data = upstream_out.emplace(n).mutable_data();
         }
-        float* upstream_out_data = upstream_out.mutable_data();
         py::array_t<std::int64_t> rows(n);
         std::int64_t* out = rows.mutable_data();
         pyrerank::KeptCandidates kept;
@@ -434,9 +435,9 @@ PYBIND11_MODULE(_core, m) {
         }
         rows.resize({kept.kept});  // in place: shrinking an array no one else holds
         py::object upstream_kept = py::none();
-        if (upstream) {
-          upstream_out.resize({kept.kept});
-          upstream_kept = std::move(upstream_out);
+        if (upstream_out) {
+          upstream_out->resize({kept.kept});
+          upstream_kept = std::move(*upstream_out);
         }
         return py::make_tuple(rows, upstream_kept, kept.unknown, kept.repeated);
       },

@@ -141,7 +141,7 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
     const std::size_t h = hash_row(row, mask);
     filter[h >> 6] |= std::uint64_t{1} << (h & 63);
   }
-  KeptCandidates out{0, 0, 0, 0};
+  KeptCandidates out{0, 0, 0};
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t row = rows[i];
     if (row < 0) {
@@ -150,10 +150,7 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
       continue;
     }
     const std::size_t h = hash_row(row, mask);
-    if (((filter[h >> 6] >> (h & 63)) & 1) && std::binary_search(sorted, sorted + m, row)) {
-      ++out.excluded;
-      continue;
-    }
+    if (((filter[h >> 6] >> (h & 63)) & 1) && std::binary_search(sorted, sorted + m, row)) continue;
     if (upstream) upstream_out[out.kept] = upstream[i];
     rows_out[out.kept++] = row;
   }

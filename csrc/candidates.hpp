@@ -22,7 +22,7 @@ std::int64_t mark_duplicates(std::int64_t* rows, std::int64_t n);
 
 // What keep_candidates kept and dropped.
 struct KeptCandidates {
-  std::int64_t kept, unknown, repeated, excluded;
+  std::int64_t kept, unknown, repeated;
 };
 
 // Copies to rows_out (and upstream_out, where upstream is given) in order the candidates that
