@@ -239,7 +239,7 @@ def test_candidate_rows_agree_with_a_python_reference(keys, seen, n_rows, with_u
     rows, kept_upstream, unknown, repeated = _core.candidate_rows(
         keys_array, seen_array, upstream, table=table, n_rows=n_rows
     )
-    want_rows, want_positions, taken, want_unknown, want_repeated = [], [], set(), 0, 0
+    want_rows, want_positions, taken, want_unknown, want_repeated, seen_set = [], [], set(), 0, 0, set(seen)
     for i, key in enumerate(keys):
         row = int(table[key]) if 0 <= key < len(table) else -1
         if not 0 <= row < n_rows:
@@ -248,7 +248,7 @@ def test_candidate_rows_agree_with_a_python_reference(keys, seen, n_rows, with_u
             want_repeated += 1
         else:
             taken.add(row)
-            if row not in set(seen):
+            if row not in seen_set:
                 want_rows.append(row)
                 want_positions.append(i)
     assert rows.tolist() == want_rows
