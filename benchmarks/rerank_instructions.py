@@ -61,16 +61,18 @@ def counted(ids: str, candidates: int, reranks: int, folder: str) -> dict[str, i
     for line in report.split("file:function", 1)[1].splitlines():
         match = re.match(r"\s*([\d,]+) \([^)]*\)\s+(\S+)", line)
         if match:
-            count, where = int(match[1].replace(",", "")), match[2]
-            part = (
-                "interpreter"
-                if "Python-3" in where
-                else "C library"
-                if "sysdeps" in where or "malloc" in where
-                else "rest"
-            )
-            parts[part] += count
+            parts[_part(match[2])] += int(match[1].replace(",", ""))
     return parts
+
+
+def _part(where: str) -> str:
+    """The part a cg_annotate "file:function" belongs to, by its source path: CPython's (a build
+    that kept them, as pyenv's does; elsewhere the interpreter counts as rest) or glibc's."""
+    if "Python-3" in where:
+        return "interpreter"
+    if "sysdeps" in where or "malloc" in where:
+        return "C library"
+    return "rest"
 
 
 def main() -> None:
