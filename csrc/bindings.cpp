@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "candidates.hpp"
@@ -90,6 +91,14 @@ const std::int64_t* i64_data(const py::array& a, const char* name) {
   if (!a.dtype().is(py::dtype::of<std::int64_t>()) || a.ndim() != 1 || !(a.flags() & py::array::c_style))
     throw py::type_error(std::string(name) + " must be a 1-D C-contiguous int64 array");
   return static_cast<const std::int64_t*>(a.data());
+}
+
+// i64_data of an optional array and its length; (nullptr, 0) for None. The array is borrowed
+// (as_array), so the pointer lives as long as the caller's handle.
+std::pair<const std::int64_t*, std::int64_t> optional_i64(py::handle h, const char* name) {
+  if (h.is_none()) return {nullptr, 0};
+  const py::array a = as_array(h, name);
+  return {i64_data(a, name), a.shape(0)};
 }
 
 // Queries of shape (dim,) or (nq, dim), float32, C-contiguous and finite.
@@ -399,20 +408,8 @@ PYBIND11_MODULE(_core, m) {
         const py::array in = as_array(rows_obj, table_obj.is_none() ? "rows" : "keys");
         const std::int64_t* in_data = i64_data(in, table_obj.is_none() ? "rows" : "keys");
         const std::int64_t n = in.shape(0);
-        const std::int64_t* table = nullptr;
-        std::int64_t table_len = 0;
-        if (!table_obj.is_none()) {
-          const py::array t = as_array(table_obj, "table");
-          table = i64_data(t, "table");
-          table_len = t.shape(0);
-        }
-        const std::int64_t* seen = nullptr;
-        std::int64_t m = 0;
-        if (!seen_obj.is_none()) {
-          const py::array s = as_array(seen_obj, "seen");
-          seen = i64_data(s, "seen");
-          m = s.shape(0);
-        }
+        const auto [table, table_len] = optional_i64(table_obj, "table");
+        const auto [seen, m] = optional_i64(seen_obj, "seen");
         const float* upstream = nullptr;
         std::optional<py::array_t<float>> upstream_out;
         float* upstream_out_data = nullptr;
