@@ -195,10 +195,10 @@ struct FeatureInputs {
   const float* co_values;
   std::int64_t p;
 
-  // out (cand.n, kFeatureNames.size()); needs no GIL.
-  void gather(const Candidates& cand, float* out) const {
-    pyrerank::candidate_features(stats, cand.rows, cand.n, now, half_life, recency_scale, upstream, co_rows,
-                                 co_values, p, out);
+  // The candidates' features, ready to fill any range of them; needs no GIL.
+  std::unique_ptr<pyrerank::CandidateFeatures> of(const Candidates& cand) const {
+    return std::make_unique<pyrerank::CandidateFeatures>(stats, cand.rows, cand.n, now, half_life,
+                                                         recency_scale, upstream, co_rows, co_values, p);
   }
 };
 
@@ -329,8 +329,7 @@ PYBIND11_MODULE(_core, m) {
         }
         PYRERANK_REQUIRE(features.is_none() == weights.is_none(),
                          "features and weights must be given together");
-        std::unique_ptr<float[]> gathered;  // the features, when they are gathered in this call (not zeroed)
-        FeatureInputs gather_from{};
+        std::optional<FeatureInputs> gather_from;  // the features, when they are gathered in this call
         if (py::isinstance<py::tuple>(features)) {
           const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
           PYRERANK_REQUIRE(f.size() == 7 && cand.rows,
@@ -344,8 +343,6 @@ PYBIND11_MODULE(_core, m) {
                            "weights has shape " + shape_of(wa) + " but there are " +
                                std::to_string(fusion.n_features) + " features");
           pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
-          gathered.reset(new float[static_cast<std::size_t>(cand.n * fusion.n_features)]);
-          fusion.features = gathered.get();
         } else if (!features.is_none()) {
           const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
           fusion.features = f32_data(fa, "features", 2);
@@ -363,9 +360,10 @@ PYBIND11_MODULE(_core, m) {
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
-        if (gathered) {
-          gather_from.gather(cand, gathered.get());
-          pyrerank::check_finite(gathered.get(), cand.n * fusion.n_features, "features");
+        std::unique_ptr<pyrerank::CandidateFeatures> gathered;  // filled block by block in the kernel
+        if (gather_from) {
+          gathered = gather_from->of(cand);
+          fusion.gather = gathered.get();
         }
         pyrerank::fused_topk(cat, cand, fusion, k, num_threads, tie_rule, out_rows, out_scores);
         return out;
@@ -528,7 +526,7 @@ PYBIND11_MODULE(_core, m) {
             {static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
         float* o = out.mutable_data();
         py::gil_scoped_release release;
-        in.gather(cand, o);
+        in.of(cand)->fill(0, cand.n, o);
         return out;
       },
       py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),

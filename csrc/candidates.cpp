@@ -16,38 +16,6 @@ inline std::size_t hash_row(std::int64_t row, std::size_t mask) {
   return static_cast<std::size_t>(static_cast<std::uint64_t>(row) * 0x9E3779B97F4A7C15ull >> 20) & mask;
 }
 
-// Open addressing over the co-engagement scores' rows, keys stored in the slots and a load of at most 1/4:
-// a candidate without a score (most of them) costs one probe of one slot.
-class RowMap {
- public:
-  RowMap(const std::int64_t* keys, const float* values, std::int64_t p) {
-    std::size_t cap = 16;
-    while (cap < static_cast<std::size_t>(4 * p)) cap *= 2;
-    mask_ = cap - 1;
-    slots_.assign(cap, Slot{-1, 0.0f});
-    for (std::int64_t i = 0; i < p; ++i) {
-      std::size_t h = hash_row(keys[i], mask_);
-      while (slots_[h].key >= 0) h = (h + 1) & mask_;
-      slots_[h] = Slot{keys[i], values[i]};
-    }
-  }
-  float get(std::int64_t key) const {
-    for (std::size_t h = hash_row(key, mask_);; h = (h + 1) & mask_) {
-      const Slot& slot = slots_[h];
-      if (slot.key == key) return slot.value;
-      if (slot.key < 0) return 0.0f;
-    }
-  }
-
- private:
-  struct Slot {
-    std::int64_t key;  // -1: empty
-    float value;
-  };
-  std::size_t mask_ = 0;
-  std::vector<Slot> slots_;
-};
-
 // Which rows were seen earlier in this request: a private open-addressing set, so duplicate
 // detection touches no catalog-sized memory.
 class RowSet {
@@ -157,45 +125,78 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
   return out;
 }
 
-void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
-                        double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* co_rows, const float* co_values, std::int64_t p, float* out) {
-  constexpr std::int64_t kCols = kFeatureNames.size();
-  // Pass 1 only gathers (many independent cache misses in flight); pass 2 is plain arithmetic
-  // (the statistics are kept in log form, so no transcendental function runs per candidate).
-  std::unique_ptr<double[]> gathered(new double[static_cast<std::size_t>(4 * n)]);  // not zeroed: all written
-  constexpr std::int64_t kAhead = 16;  // rows requested ahead of the copy: more misses in flight
-  for (std::int64_t i = 0; i < std::min(kAhead, n); ++i) prefetch(stats + rows[i] * 4);
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) prefetch(stats + rows[i + kAhead] * 4);
-    std::memcpy(&gathered[4 * i], stats + rows[i] * 4, 4 * sizeof(double));
-  }
-  const double ln2_per_second = 0.6931471805599453 / half_life, inv_scale = 1.0 / recency_scale;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double* s = &gathered[4 * i];
-    const double recent_age = std::max(0.0, now - s[2]);
-    const double last_age = std::max(0.0, now - s[3]);  // never engaged: age inf -> recency 0
-    out[kCols * i + 0] = static_cast<float>(s[0]);
-    out[kCols * i + 1] = static_cast<float>(std::max(0.0, s[1] - ln2_per_second * recent_age));
-    out[kCols * i + 2] = static_cast<float>(1.0 / (1.0 + last_age * inv_scale));
-  }
-  double mean = 0.0, spread = 0.0;
-  if (upstream && n > 1) {
-    mean = sum4(upstream, n, [](double x) { return x; }) / static_cast<double>(n);
-    spread = std::sqrt(sum4(upstream, n, [mean](double x) { return (x - mean) * (x - mean); }) /
-                       static_cast<double>(n));
-  }
-  const double inv_spread = spread > 0.0 ? 1.0 / spread : 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    out[kCols * i + 3] = inv_spread > 0.0 ? static_cast<float>((upstream[i] - mean) * inv_spread) : 0.0f;
-  if (p > 0) {
-    const RowMap co_scores(co_rows, co_values, p);
-    for (std::int64_t i = 0; i < n; ++i) {  // most candidates have no co-engagement score: skip log1p(0)
-      const float value = co_scores.get(rows[i]);
-      out[kCols * i + 4] = value != 0.0f ? std::log1p(value) : 0.0f;
+// Open addressing over the co-engagement scores' rows, keys stored in the slots and a load of at most 1/4:
+// a candidate without a score (most of them) costs one probe of one slot.
+class CandidateFeatures::CoScores {
+ public:
+  CoScores(const std::int64_t* keys, const float* values, std::int64_t p) {
+    std::size_t cap = 16;
+    while (cap < static_cast<std::size_t>(4 * p)) cap *= 2;
+    mask_ = cap - 1;
+    slots_.assign(cap, Slot{-1, 0.0f});
+    for (std::int64_t i = 0; i < p; ++i) {
+      std::size_t h = hash_row(keys[i], mask_);
+      while (slots_[h].key >= 0) h = (h + 1) & mask_;
+      slots_[h] = Slot{keys[i], values[i]};
     }
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) out[kCols * i + 4] = 0.0f;
+  }
+  float get(std::int64_t key) const {
+    for (std::size_t h = hash_row(key, mask_);; h = (h + 1) & mask_) {
+      const Slot& slot = slots_[h];
+      if (slot.key == key) return slot.value;
+      if (slot.key < 0) return 0.0f;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::int64_t key;  // -1: empty
+    float value;
+  };
+  std::size_t mask_ = 0;
+  std::vector<Slot> slots_;
+};
+
+CandidateFeatures::CandidateFeatures(const double* stats, const std::int64_t* rows, std::int64_t n,
+                                     double now, double half_life, double recency_scale,
+                                     const float* upstream, const std::int64_t* co_rows,
+                                     const float* co_values, std::int64_t p)
+    : stats_(stats),
+      rows_(rows),
+      upstream_(upstream),
+      now_(now),
+      ln2_per_second_(0.6931471805599453 / half_life),
+      inv_scale_(1.0 / recency_scale) {
+  if (upstream && n > 1) {
+    mean_ = sum4(upstream, n, [](double x) { return x; }) / static_cast<double>(n);
+    const double mean = mean_;
+    const double spread = std::sqrt(sum4(upstream, n, [mean](double x) { return (x - mean) * (x - mean); }) /
+                                    static_cast<double>(n));
+    inv_spread_ = spread > 0.0 ? 1.0 / spread : 0.0;
+  }
+  if (p > 0) co_scores_ = std::make_unique<CoScores>(co_rows, co_values, p);
+}
+
+CandidateFeatures::~CandidateFeatures() = default;
+
+void CandidateFeatures::fill(std::int64_t begin, std::int64_t end, float* out) const {
+  constexpr std::int64_t kCols = kFeatureNames.size();
+  // The statistics are kept in log form, so no transcendental function runs per candidate
+  // but log1p of the (rare) co-engagement scores.
+  constexpr std::int64_t kAhead = 16;  // statistics rows requested this far ahead: more misses in flight
+  for (std::int64_t i = begin; i < std::min(begin + kAhead, end); ++i) prefetch(stats_ + rows_[i] * 4);
+  for (std::int64_t i = begin; i < end; ++i) {
+    if (i + kAhead < end) prefetch(stats_ + rows_[i + kAhead] * 4);
+    const double* s = stats_ + rows_[i] * 4;
+    float* o = out + kCols * (i - begin);
+    const double recent_age = std::max(0.0, now_ - s[2]);
+    const double last_age = std::max(0.0, now_ - s[3]);  // never engaged: age inf -> recency 0
+    o[0] = static_cast<float>(s[0]);
+    o[1] = static_cast<float>(std::max(0.0, s[1] - ln2_per_second_ * recent_age));
+    o[2] = static_cast<float>(1.0 / (1.0 + last_age * inv_scale_));
+    o[3] = inv_spread_ > 0.0 ? static_cast<float>((upstream_[i] - mean_) * inv_spread_) : 0.0f;
+    const float co = co_scores_ ? co_scores_->get(rows_[i]) : 0.0f;
+    o[4] = co != 0.0f ? std::log1p(co) : 0.0f;  // most candidates have no co-engagement score
   }
 }
 

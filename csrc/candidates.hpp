@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <memory>
 
 namespace pyrerank {
 
@@ -34,7 +35,7 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
                                const std::int64_t* excluded, std::int64_t m, std::int64_t* rows_out,
                                float* upstream_out);
 
-// The fusion features of n candidates in one pass: out (n, kFeatureNames.size()) float32 with columns
+// The fusion features of a list of n candidates, out (n, kFeatureNames.size()) float32 with columns
 //   0 log1p(popularity)
 //   1 max(0, log1p(recent) - ln2 * (now - recent_time) / half_life)   (fades by half-lives)
 //   2 1 / (1 + (now - last_time) / recency_scale)                     (0 if never engaged)
@@ -42,9 +43,28 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
 //   4 log1p(co-engagement): the row's value in the user's co-engagement scores, 0 if absent
 // stats (n_rows, 4) float64 = [log1p(popularity), log1p(recent as of recent_time), recent_time,
 // last_time]; upstream (n,) or nullptr; co_rows (p,) distinct, co_values (p,).
-// Ages below 0 count as 0.
-void candidate_features(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
-                        double half_life, double recency_scale, const float* upstream,
-                        const std::int64_t* co_rows, const float* co_values, std::int64_t p, float* out);
+// Ages below 0 count as 0. Built once per list (the upstream's mean and spread, the
+// co-engagement scores' lookup); `fill` then writes any range of candidates, so that a kernel
+// computes each block's features beside its scores (no (n, 5) buffer per request).
+class CandidateFeatures {
+ public:
+  CandidateFeatures(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
+                    double half_life, double recency_scale, const float* upstream,
+                    const std::int64_t* co_rows, const float* co_values, std::int64_t p);
+  ~CandidateFeatures();
+  CandidateFeatures(const CandidateFeatures&) = delete;
+  CandidateFeatures& operator=(const CandidateFeatures&) = delete;
+
+  // out (end - begin, kFeatureNames.size()): the features of candidates [begin, end).
+  void fill(std::int64_t begin, std::int64_t end, float* out) const;
+
+ private:
+  class CoScores;
+  const double* stats_;
+  const std::int64_t* rows_;
+  const float* upstream_;
+  double now_, ln2_per_second_, inv_scale_, mean_ = 0.0, inv_spread_ = 0.0;
+  std::unique_ptr<CoScores> co_scores_;  // nullptr when the user has none
+};
 
 }  // namespace pyrerank

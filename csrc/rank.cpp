@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "candidates.hpp"
 #include "dot_block.hpp"
 #include "half.hpp"
 #include "parallel.hpp"
@@ -19,6 +20,7 @@ namespace {
 
 // Candidates scored per kernel call: scores stay in L1 between the kernel and the epilogue.
 constexpr std::int64_t kBlock = 256;
+constexpr std::int64_t kFeatureCount = kFeatureNames.size();
 
 void dot(const Catalog& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
          const float* queries, std::int64_t nq, float* out) {
@@ -92,6 +94,29 @@ void copy_row_as_float(const Catalog& cat, std::int64_t row, float* out) {
   }
 }
 
+// With one interest the fused similarity is linear in the row:
+// sim_weight * w * <q, row> + sum_e x_e <extra_e, row> = <sim_weight * w * q + sum_e x_e extra_e, row>,
+// so the queries fold into one and each candidate costs one dot product instead of 1 + n_extra
+// (the fusion ranker's usual request: the interest plus the short-term vector). Returns the
+// fusion to score with; `folded` holds its query.
+Fusion fold_linear_queries(const Fusion& fusion, std::int64_t dim, std::vector<float>& folded) {
+  if (fusion.n_interests != 1 || fusion.n_extra == 0) return fusion;
+  const float w = fusion.sim_weight * (fusion.interest_weights ? fusion.interest_weights[0] : 1.0f);
+  folded.resize(static_cast<std::size_t>(dim));
+  for (std::int64_t j = 0; j < dim; ++j) folded[j] = w * fusion.queries[j];
+  for (std::int64_t x = 0; x < fusion.n_extra; ++x) {
+    const float* extra = fusion.queries + (1 + x) * dim;
+    for (std::int64_t j = 0; j < dim; ++j) folded[j] += fusion.extra_weights[x] * extra[j];
+  }
+  Fusion one = fusion;
+  one.queries = folded.data();
+  one.interest_weights = nullptr;
+  one.sim_weight = 1.0f;
+  one.n_extra = 0;
+  one.extra_weights = nullptr;
+  return one;
+}
+
 }  // namespace
 
 void check_rows(std::int64_t n_rows, const Candidates& cand) {
@@ -153,33 +178,43 @@ void topk(const Catalog& cat, const Candidates& cand, const float* queries, std:
                   });
 }
 
-void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& fusion, std::int64_t k,
+void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& given, std::int64_t k,
                 int num_threads, Ties ties, std::int64_t* out_rows, float* out_scores) {
-  const std::int64_t m = fusion.n_interests, f = fusion.n_features;
+  std::vector<float> folded;
+  const Fusion fusion = fold_linear_queries(given, cat.dim, folded);
+  const std::int64_t m = fusion.n_interests, f = fusion.gather ? kFeatureCount : fusion.n_features;
   const bool by_position = ties == Ties::position && cand.rows;  // without rows, position is the row
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
-                    for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
-                                   [&](std::int64_t b, std::int64_t e, const float* s) {
-                                     const std::int64_t len = e - b;
-                                     for (std::int64_t i = b; i < e; ++i) {
-                                       float sim = -std::numeric_limits<float>::infinity();
-                                       for (std::int64_t j = 0; j < m; ++j) {
-                                         const float w =
-                                             fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
-                                         sim = std::max(sim, w * s[j * len + (i - b)]);
-                                       }
-                                       float value = fusion.sim_weight * sim;
-                                       for (std::int64_t x = 0; x < fusion.n_extra; ++x)
-                                         value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
-                                       if (fusion.features) {
-                                         const float* row_features = fusion.features + i * f;
-                                         for (std::int64_t t = 0; t < f; ++t)
-                                           value += row_features[t] * fusion.feature_weights[t];
-                                       }
-                                       heaps[0].push(value, by_position ? i : row_of(cand, i));
-                                     }
-                                   });
+                    std::unique_ptr<float[]> block_features;  // gathered: one block's, not zeroed
+                    if (fusion.gather) block_features.reset(new float[static_cast<std::size_t>(kBlock * f)]);
+                    for_each_block(
+                        cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
+                        [&](std::int64_t b, std::int64_t e, const float* s) {
+                          const std::int64_t len = e - b;
+                          const float* features = fusion.features ? fusion.features + b * f : nullptr;
+                          if (fusion.gather) {  // this block's, while its scores are in L1
+                            fusion.gather->fill(b, e, block_features.get());
+                            check_finite(block_features.get(), len * f, "features");
+                            features = block_features.get();
+                          }
+                          for (std::int64_t i = b; i < e; ++i) {
+                            float sim = -std::numeric_limits<float>::infinity();
+                            for (std::int64_t j = 0; j < m; ++j) {
+                              const float w = fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
+                              sim = std::max(sim, w * s[j * len + (i - b)]);
+                            }
+                            float value = fusion.sim_weight * sim;
+                            for (std::int64_t x = 0; x < fusion.n_extra; ++x)
+                              value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
+                            if (features) {
+                              const float* row_features = features + (i - b) * f;
+                              for (std::int64_t t = 0; t < f; ++t)
+                                value += row_features[t] * fusion.feature_weights[t];
+                            }
+                            heaps[0].push(value, by_position ? i : row_of(cand, i));
+                          }
+                        });
                   });
   if (by_position) {
     for (std::int64_t j = 0, n_out = std::min(k, cand.n); j < n_out; ++j)

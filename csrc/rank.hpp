@@ -6,6 +6,8 @@
 
 namespace pyrerank {
 
+class CandidateFeatures;
+
 enum class DType { f32, f16, i8 };
 
 // A C-contiguous (n_rows, dim) matrix of float32, IEEE half (stored as uint16) or int8.
@@ -26,7 +28,9 @@ struct Candidates {
 
 // final = sim_weight * max_j(interest_weights[j] * <interest_j, row>)
 //       + sum_e extra_weights[e] * <extra_e, row> + features[i] . feature_weights
-// The interests and the extra queries are scored in the same pass over each row.
+// The interests and the extra queries are scored in the same pass over each row. The features
+// are given, or gathered block by block (`gather`, see candidates.hpp): each block's item
+// statistics rows are then prefetched with its catalog rows.
 struct Fusion {
   const float* queries;  // (n_interests + n_extra, dim): the interests, then the extras
   std::int64_t n_interests;
@@ -36,7 +40,8 @@ struct Fusion {
   const float* extra_weights;  // (n_extra,)
   const float* features;       // (n, n_features) aligned with the candidates, or nullptr
   std::int64_t n_features;
-  const float* feature_weights;  // (n_features,)
+  const float* feature_weights;               // (n_features,)
+  const CandidateFeatures* gather = nullptr;  // instead of features: n_features = kFeatureNames.size()
 };
 
 // Throws unless every candidate row lies in [0, n_rows).

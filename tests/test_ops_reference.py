@@ -334,11 +334,15 @@ def test_candidate_features_match_the_reference(data):
     features = _core.candidate_features(*args)
     np.testing.assert_allclose(features, ref.candidate_features(*args), rtol=2e-6, atol=2e-6)
     # The serving path hands fused_topk these arguments (all but the rows) to gather the same
-    # features inside its own call: the same ranking, bit for bit.
+    # features inside its own call, block by block: the same ranking, bit for bit, with one
+    # interest or two, with or without an extra query (the short-term vector), on any threads.
     matrix = rng.standard_normal((n_rows, 16)).astype(np.float32)
-    query, weights = rng.standard_normal((2, 16)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
-    k = data.draw(st.integers(1, 20))
-    given_matrix = _core.fused_topk(matrix, query, features, weights, k, rows=rows, ties="position")
-    gathered = _core.fused_topk(matrix, query, (args[0], *args[2:]), weights, k, rows=rows, ties="position")
+    query = rng.standard_normal((data.draw(st.integers(1, 2)), 16)).astype(np.float32)
+    weights = rng.standard_normal(5).astype(np.float32)
+    extra = {"extra": query[:1] * 0.5, "extra_weights": np.array([0.7], np.float32)} if data.draw(st.booleans()) else {}
+    k, threads = data.draw(st.integers(1, 20)), data.draw(st.sampled_from([1, 3]))
+    options = dict(rows=rows, ties="position", num_threads=threads, **extra)
+    given_matrix = _core.fused_topk(matrix, query, features, weights, k, **options)
+    gathered = _core.fused_topk(matrix, query, (args[0], *args[2:]), weights, k, **options)
     for a, b in zip(given_matrix, gathered):
         np.testing.assert_array_equal(a, b)
