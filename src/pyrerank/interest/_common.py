@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 DAY = 86_400.0
@@ -9,9 +11,9 @@ DAY = 86_400.0
 
 def unit(v: np.ndarray) -> np.ndarray:
     """v / ||v|| along the last axis (float32); zero vectors stay zero."""
-    if v.ndim == 1:  # the common case, without norm()'s general machinery: same sums, a third of the time
-        norm = np.sqrt(np.add.reduce(v * v))
-        return (v / norm).astype(np.float32, copy=False) if norm > 0 else np.zeros_like(v, dtype=np.float32)
+    if v.ndim == 1:  # the common case, without norm()'s general machinery: one dot product, no temporary
+        norm = math.sqrt(float(v @ v))
+        return (v / np.float32(norm)).astype(np.float32, copy=False) if norm > 0 else np.zeros_like(v, np.float32)
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.divide(v, norm, out=np.zeros_like(v, dtype=np.float32), where=norm > 0).astype(np.float32, copy=False)
 

@@ -117,6 +117,11 @@ class Catalog:
         scale = self._row_scale[rows]
         return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
 
+    def vector_sum(self, rows: np.ndarray) -> np.ndarray:
+        """(dim,) float32 sum of the unit item vectors of (n,) int `rows` (as :meth:`vectors`
+        gives them), in one matrix-vector product."""
+        return self._row_scale[rows] @ self._matrix[rows]
+
     def text_query(self, text_vector: np.ndarray) -> np.ndarray:
         """(dim,) float32: a (text_dim,) unit text vector placed in the rows' space, with the
         collaborative vector its text predicts (zeros before fit has learned a projection)."""

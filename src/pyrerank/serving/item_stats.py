@@ -132,7 +132,7 @@ class CoEngagement:
 
     def version_sum(self, rows: Sequence[int]) -> int:
         """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
-        return int(self.versions[np.asarray(rows)].sum()) if len(rows) else 0
+        return int(np.add.reduce(self.versions.take(np.asarray(rows)))) if len(rows) else 0
 
 
 class ItemStats:

@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import marshal
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -121,9 +122,9 @@ class UserRecord:
         """(dim,) float32 unit mean of the vectors of the last RECENT_ITEMS liked rows, or None."""
         if not self.recent:
             return None
-        mean = catalog.vectors(self.recent[-RECENT_ITEMS:]).mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        return mean / norm if norm > 0 else None
+        total = catalog.vector_sum(np.frombuffer(self.recent, np.int32)[-RECENT_ITEMS:])  # the mean's direction
+        norm = math.sqrt(float(total @ total))
+        return total / np.float32(norm) if norm > 0 else None
 
     def co_links(self) -> list[int]:
         """The rows a new positive event is co-engaged with: the user's last CO_PAIRS positives."""
