@@ -1,5 +1,5 @@
 // String item id -> catalog row, for resolving str candidate ids without a Python dict
-// lookup per candidate: open addressing over FNV-1a hashes, keys owned here.
+// lookup per candidate: open addressing over 64-bit hashes, keys owned here.
 #pragma once
 #include <cstdint>
 #include <string>
