@@ -17,7 +17,8 @@ N_ROWS, K = 12, 3
 class Reference:
     """What CoEngagement must do, written the obvious way."""
 
-    def __init__(self) -> None:
+    def __init__(self, k: int = K) -> None:
+        self.k = k
         self.links: dict[int, dict[int, float]] = {}
 
     def bump(self, a: int, b: int, amount: float) -> None:
@@ -25,7 +26,7 @@ class Reference:
         if b in links:
             links[b] += amount
             return
-        if len(links) >= K:
+        if len(links) >= self.k:
             weakest = min(links, key=links.__getitem__)  # the first of the smallest
             if links[weakest] > amount:
                 return
@@ -50,13 +51,32 @@ rows = st.integers(0, N_ROWS - 1)
 events = st.lists(st.tuples(rows, st.lists(rows, max_size=4), st.sampled_from([1.0, 2.0, 0.5])), max_size=60)
 
 
+# Wider slots than the C++ search's 16-slot chunks, so full items take its chunked and tail paths.
+WIDE_K, WIDE_ROWS = 20, 30
+wide_rows = st.integers(0, WIDE_ROWS - 1)
+wide_events = st.lists(
+    st.tuples(wide_rows, st.lists(wide_rows, min_size=4, max_size=8), st.sampled_from([1.0, 2.0, 0.5])),
+    min_size=60,
+    max_size=150,
+)
+
+
 @given(events, st.lists(rows, max_size=6))
 def test_links_and_user_scores_match_the_reference(stream, recent):
-    co, ref = CoEngagement(K, N_ROWS), Reference()
+    check_against_reference(K, N_ROWS, stream, recent)
+
+
+@given(wide_events, st.lists(wide_rows, max_size=6))
+def test_wide_slots_match_the_reference(stream, recent):
+    check_against_reference(WIDE_K, WIDE_ROWS, stream, recent)
+
+
+def check_against_reference(k: int, n_rows: int, stream: list, recent: list[int]) -> None:
+    co, ref = CoEngagement(k, n_rows), Reference(k)
     for row, others, amount in stream:
         co.add(row, others, amount)
         ref.add(row, others, amount)
-    for row in range(N_ROWS):
+    for row in range(n_rows):
         assert (co.links(row) or {}) == ref.links.get(row, {})
         assert list((co.links(row) or {}).keys()) == list(ref.links.get(row, {}).keys()), "slot order"
     got_rows, got_values = co.user_scores(recent, 0.9)
