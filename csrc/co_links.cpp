@@ -4,35 +4,58 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>  // SSE2 (with SSE): the x86-64 baseline
+#endif
+
 namespace pyrerank {
 
 namespace {
 
-constexpr std::int32_t kChunk = 16;  // slots compared per step, with no branch inside (vectorises)
+constexpr std::int32_t kChunk = 16;  // slots compared per step, with no branch inside
+
+// Whether one of the kChunk slots from `slots` holds `b`: four SSE2 compares (the x86-64
+// baseline) where the compiler has them; it does not vectorise the plain loop here.
+bool chunk_holds(const std::int32_t* slots, std::int32_t b) {
+#if defined(__SSE2__)
+  const __m128i key = _mm_set1_epi32(b);
+  __m128i hit = _mm_setzero_si128();
+  for (std::int32_t j = 0; j < kChunk; j += 4)
+    hit =
+        _mm_or_si128(hit, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(slots + j)), key));
+  return _mm_movemask_epi8(hit) != 0;
+#else
+  int hit = 0;
+  for (std::int32_t j = 0; j < kChunk; ++j) hit |= slots[j] == b;
+  return hit != 0;
+#endif
+}
 
 // The slot holding `b` among the first `size`, or -1. At 256 slots (full) a scalar loop with an
 // exit per slot was most of an event's cost.
 std::int32_t find_slot(const std::int32_t* neighbors, std::int32_t size, std::int32_t b) {
   std::int32_t i = 0;
-  for (; i + kChunk <= size; i += kChunk) {
-    bool hit = false;
-    for (std::int32_t j = 0; j < kChunk; ++j) hit |= neighbors[i + j] == b;
-    if (hit) break;
-  }
+  while (i + kChunk <= size && !chunk_holds(neighbors + i, b)) i += kChunk;
   for (; i < size; ++i)
     if (neighbors[i] == b) return i;
   return -1;
 }
 
 // The first slot of the smallest count among the first `size` (> 0): the minimum over kChunk
-// independent lanes, then where it first occurs.
+// independent lanes (SSE2 where the compiler has it), then where it first occurs.
 std::int32_t weakest_slot(const float* counts, std::int32_t size) {
-  float lane[kChunk];
-  std::fill(lane, lane + kChunk, counts[0]);
   std::int32_t i = 0;
+  float smallest = counts[0];
+#if defined(__SSE2__)
+  __m128 lane[kChunk / 4];
+  for (__m128& l : lane) l = _mm_set1_ps(counts[0]);
   for (; i + kChunk <= size; i += kChunk)
-    for (std::int32_t j = 0; j < kChunk; ++j) lane[j] = counts[i + j] < lane[j] ? counts[i + j] : lane[j];
-  float smallest = *std::min_element(lane, lane + kChunk);
+    for (std::int32_t j = 0; j < kChunk / 4; ++j)
+      lane[j] = _mm_min_ps(lane[j], _mm_loadu_ps(counts + i + 4 * j));
+  float parts[kChunk];
+  for (std::int32_t j = 0; j < kChunk / 4; ++j) _mm_storeu_ps(parts + 4 * j, lane[j]);
+  smallest = *std::min_element(parts, parts + kChunk);
+#endif
   for (; i < size; ++i) smallest = std::min(smallest, counts[i]);
   return static_cast<std::int32_t>(std::find(counts, counts + size, smallest) - counts);
 }
