@@ -28,9 +28,9 @@ struct Candidates {
 
 // final = sim_weight * max_j(interest_weights[j] * <interest_j, row>)
 //       + sum_e extra_weights[e] * <extra_e, row> + features[i] . feature_weights
-// The interests and the extra queries are scored in the same pass over each row. The features
-// are given, or gathered block by block (`gather`, see candidates.hpp): each block's item
-// statistics rows are then prefetched with its catalog rows.
+// The interests and the extra queries are scored in the same pass over each row (one query when
+// there is one interest: see fused_topk). The features are given, or computed block by block
+// beside the scores (`gather`, see candidates.hpp).
 struct Fusion {
   const float* queries;  // (n_interests + n_extra, dim): the interests, then the extras
   std::int64_t n_interests;
