@@ -9,8 +9,8 @@
 namespace pyrerank {
 
 // Eight bytes a step (a multiply and a shift), then splitmix64's finaliser, so the low bits that
-// pick a slot depend on every byte. FNV-1a's byte-at-a-time chain of multiplies cost ~10 ns on a
-// 10-byte id, most of the lookup of a candidate list.
+// pick a slot depend on every byte. FNV-1a's byte-at-a-time chain of multiplies cost ~3 ns more
+// on a 10-byte id (1,000 lookups: 23.3-24.5 us, now 20.4-20.9).
 std::uint64_t StringIndex::hash(std::string_view key) {
   constexpr std::uint64_t kOdd = 0x9E3779B97F4A7C15ull;
   std::uint64_t h = (key.size() + 1) * kOdd;

@@ -146,6 +146,26 @@ def test_topk_close_to_reference_on_real_vectors(isa, problem):
         assert_valid_topk(i, s, m, one, rows, k, rtol)
 
 
+@given(float_problems(), st.integers(0, 2**32 - 1))
+def test_fused_topk_with_extra_queries_close_to_reference_on_real_vectors(isa, problem, seed):
+    """One interest and its extra queries fold into one query in the kernel (their weighted sum
+    is linear in the row): the scores stay the reference's within each dtype's tolerance."""
+    matrix, query, rows, k, dtype = problem
+    m = ops.to_int8(matrix) if dtype == np.int8 else matrix.astype(dtype)
+    extra_weights = np.random.default_rng(seed).uniform(-1, 1, len(query) - 1).astype(np.float32)
+    options = dict(sim_weight=0.8, extra=query[1:], extra_weights=extra_weights) if len(query) > 1 else {}
+    got_rows, got_scores = ops.fused_topk(m, query[:1], None, None, k, rows=rows, **options)
+    want = ref.fused_scores(m, query[:1], rows=rows, **options)
+    row_numbers = np.arange(m.shape[0]) if rows is None else rows
+    by_row = dict(zip(row_numbers.tolist(), want.tolist()))
+    rtol = {np.float32: 1e-5, np.float16: 1e-3, np.int8: 3e-4}[dtype]
+    tol = rtol * (1.0 + np.abs(extra_weights).sum()) + rtol
+    np.testing.assert_allclose(got_scores, [by_row[r] for r in got_rows.tolist()], rtol=0, atol=tol)
+    kept = np.isin(row_numbers, got_rows)
+    if (~kept).any():
+        assert want[~kept].max() <= got_scores[-1] + tol
+
+
 @pytest.mark.parametrize("dtype", DTYPES + [np.int8])
 def test_large_multithreaded_topk_equals_single_threaded(isa, dtype, rng):
     matrix = rng.standard_normal((50_000, 96))
