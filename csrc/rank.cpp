@@ -20,7 +20,6 @@ namespace {
 
 // Candidates scored per kernel call: scores stay in L1 between the kernel and the epilogue.
 constexpr std::int64_t kBlock = 256;
-constexpr std::int64_t kFeatureCount = kFeatureNames.size();
 
 void dot(const Catalog& cat, const Candidates& cand, std::int64_t begin, std::int64_t end,
          const float* queries, std::int64_t nq, float* out) {
@@ -182,7 +181,7 @@ void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& given,
                 int num_threads, Ties ties, std::int64_t* out_rows, float* out_scores) {
   std::vector<float> folded;
   const Fusion fusion = fold_linear_queries(given, cat.dim, folded);
-  const std::int64_t m = fusion.n_interests, f = fusion.gather ? kFeatureCount : fusion.n_features;
+  const std::int64_t m = fusion.n_interests, f = fusion.n_features;
   const bool by_position = ties == Ties::position && cand.rows;  // without rows, position is the row
   select_parallel(cand.n, 1, k, num_threads, out_rows, out_scores,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {

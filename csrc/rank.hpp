@@ -41,7 +41,7 @@ struct Fusion {
   const float* features;       // (n, n_features) aligned with the candidates, or nullptr
   std::int64_t n_features;
   const float* feature_weights;               // (n_features,)
-  const CandidateFeatures* gather = nullptr;  // instead of features: n_features = kFeatureNames.size()
+  const CandidateFeatures* gather = nullptr;  // instead of features (n_features = kFeatureNames.size())
 };
 
 // Throws unless every candidate row lies in [0, n_rows).
