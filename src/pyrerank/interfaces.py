@@ -115,6 +115,22 @@ class InterestModel(abc.ABC):
         """The state of a user with no events."""
         return {}
 
+    def replay(self, vectors: np.ndarray, weights: np.ndarray, timestamps: np.ndarray) -> State:
+        """The state after these events, oldest first, from :meth:`new_state`: (n, dim) float32
+        item vectors, (n,) float64 weights and timestamps. The same as :meth:`update` for each
+        in turn, within float32 rounding. Override it with a closed form where one exists: a
+        model that does is rebuilt from a cold user's few events (a few hundred bytes held per
+        user) instead of holding their state (see pyrerank.serving.users)."""
+        state = self.new_state()
+        for vector, weight, timestamp in zip(vectors, weights.tolist(), timestamps.tolist()):
+            self.update(state, vector, weight, timestamp)
+        return state
+
+
+def replays_in_closed_form(model: InterestModel) -> bool:
+    """Whether `model` overrides :meth:`InterestModel.replay` (a rebuild cheaper than updates)."""
+    return type(model).replay is not InterestModel.replay
+
 
 class FeatureSource(Protocol):
     """Per-candidate feature columns for one request, computed on first use (one C++ pass).

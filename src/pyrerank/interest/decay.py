@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..interfaces import InterestModel, State, UserQuery
@@ -36,6 +38,22 @@ class DecayInterest(InterestModel):
         target = state["pos"] if weight > 0 else state["neg"]
         target += abs(weight) * vector
         state["t"] = max(timestamp, state.get("t", timestamp))
+
+    def replay(self, vectors: np.ndarray, weights: np.ndarray, timestamps: np.ndarray) -> State:
+        """update() for each event in turn, in closed form: event i's pull is |weight_i| times the
+        fades of every later event, event_decay ** (n - 1 - i) · 0.5 ** ((T - T_i) / half_life)
+        with T_i the latest timestamp up to event i (the fades' elapsed times sum to T - T_i)."""
+        n = len(weights)
+        if n == 0:
+            return self.new_state()
+        latest = np.maximum.accumulate(timestamps)
+        later_events = np.arange(n - 1, -1, -1)
+        pulls = np.abs(weights) * np.exp(
+            (latest[-1] - latest) * (-math.log(2.0) / self.half_life) + later_events * math.log(self.event_decay)
+        )
+        positive = weights > 0
+        pos, neg = np.stack([pulls * positive, pulls * ~positive]).astype(np.float32) @ vectors
+        return {"pos": pos, "neg": neg, "t": float(latest[-1])}
 
     def query(self, state: State, now: float) -> UserQuery | None:
         if "pos" not in state:

@@ -113,6 +113,21 @@ class InterestModelConformance:
             if not isinstance(value, np.ndarray):
                 json.dumps({key: value})
 
+    def test_replay_gives_the_state_of_updates_in_turn(self):
+        """Equal, out-of-order and far-apart timestamps; negative and zero weights."""
+        model = self.make_model()
+        vectors = _unit_rows(12, self.dim, seed=1)
+        weights = np.array([1.0, -0.5, 2.0, 0.0, 1.0, -1.0, 0.3, 1.0, 1.0, -2.0, 0.7, 1.0])
+        timestamps = np.array([0.0, 5.0, 5.0, 3.0, 100.0, 2e5, 2e5, 1e6, 9e5, 1e6 + 1, 5e6, 5e6])
+        expected = model.new_state()
+        for vector, weight, timestamp in zip(vectors, weights.tolist(), timestamps.tolist()):
+            model.update(expected, vector, weight, timestamp)
+        got = model.replay(vectors, weights, timestamps)
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+        assert model.query(model.replay(vectors[:0], weights[:0], timestamps[:0]), now=0.0) is None
+
 
 def _best_match(q: UserQuery, items: np.ndarray) -> np.ndarray:
     sims = q.interests @ items.T
