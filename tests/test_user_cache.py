@@ -1,8 +1,10 @@
-"""Users outside the most recently used are held packed (int8 state): what a user relies on is
-that nothing about them is lost or drifts past the packing's bound when they go cold and come
-back."""
+"""Users outside the most recently used are held packed (as their few events, or their state in
+int8): what a user relies on is that nothing about them is lost or drifts past the packing's
+bound when they go cold and come back."""
 
 from __future__ import annotations
+
+import marshal
 
 import numpy as np
 import pytest
@@ -46,6 +48,30 @@ def test_pack_keeps_rows_seen_counters_and_scalars_and_bounds_the_state_error(ro
         bound = np.abs(flat).max(axis=1, keepdims=True) / 254 * (1 + 1e-5)
         assert (np.abs(got - flat) <= bound).all()
         np.testing.assert_array_equal(got[flat == 0], 0)  # a zero stays zero (no negative sums appear)
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from([2.0, 1.0, 0.5, 0.0, -0.5, -1.0]), st.floats(0, 1e7), st.integers(0, 7)),
+        min_size=1,
+        max_size=users_module.LOGGED_EVENTS,
+    ),
+    half_life=st.floats(1.0, 1e7),
+    event_decay=st.floats(0.5, 1.0),
+)
+@settings(max_examples=200, deadline=None)
+def test_decay_replay_is_its_updates_in_turn(events, half_life, event_decay):
+    model = pr.get_interest_model("decay", half_life=half_life, event_decay=event_decay)
+    items = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
+    weights, timestamps, rows = (np.array(column) for column in zip(*events))
+    expected = model.new_state()
+    for weight, timestamp, row in events:
+        model.update(expected, items[row], weight, timestamp)
+    got = model.replay(items[rows], weights, timestamps)
+    assert got["t"] == expected["t"]
+    for key in ("pos", "neg"):
+        bound = 1e-5 * np.abs(weights).sum()  # float32 sums of up to LOGGED_EVENTS pulls (each <= |weight|)
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=bound, err_msg=key)
 
 
 def test_only_the_most_recently_used_are_held_unpacked(monkeypatch):
@@ -142,7 +168,8 @@ def test_every_interest_model_survives_packing(monkeypatch, interest):
     monkeypatch.setattr(users_module, "HOT_USERS", 1)
     rr = hashed_reranker(interest=interest)
     play(rr, ["a", "b"])
-    record = UserRecord.unpack(rr.users._records["a"])
+    assert isinstance(rr.users._records["a"], bytes)
+    record = dict(rr.users.items())["a"]
     fresh = hashed_reranker(interest=interest)
     monkeypatch.setattr(users_module, "HOT_USERS", 1_000)
     play(fresh, ["a", "b"])
@@ -177,3 +204,61 @@ def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
         assert (a.recent, a.seen, a.positives) == (b.recent, b.seen, b.positives)
         for key, value in b.state.items():  # packed at other moments: some int8 steps apart
             np.testing.assert_allclose(a.state[key], value, rtol=0, atol=0.05 * np.abs(value).max(initial=1e-6))
+
+
+def record_of(rr, user):
+    return dict(rr.users.items())[user]
+
+
+def test_a_user_with_few_events_is_held_as_them_and_comes_back_as_their_updates_left_them(monkeypatch):
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    cold, warm = hashed_reranker(), hashed_reranker()
+    for rr in (cold, warm):
+        play(rr, ["a", "b"])  # 10 events each, "a" packed after every one of its events in `cold`
+        monkeypatch.setattr(users_module, "HOT_USERS", 1_000)
+    packed = cold.users._records["a"]
+    assert isinstance(packed, bytes) and len(packed) < 10 * 21 + 64, "21 bytes an event, not the state"
+    a, b = record_of(cold, "a"), warm.users.get("a")
+    assert (a.recent, a.seen, a.positives) == (b.recent, b.seen, b.positives)
+    assert set(a.state) == set(b.state) == {"pos", "neg", "t"}
+    for key in ("pos", "neg"):  # replayed, not int8 steps: float32 rounding apart
+        np.testing.assert_allclose(a.state[key], b.state[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("change", ["more events than are logged", "a text event"])
+def test_a_user_past_the_logged_events_or_with_text_is_held_as_state(monkeypatch, change):
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = pr.Reranker(encoder="hashing")
+    rr.add_items(range(200), texts=[f"film {i} about {['ships', 'bread', 'wars'][i % 3]}" for i in range(200)])
+    events = users_module.LOGGED_EVENTS + 1 if change == "more events than are logged" else 3
+    for step in range(events):
+        rr.observe("a", step % 200, "like", timestamp=float(step))
+    if change == "a text event":
+        rr.observe_text("a", "space opera with starships", timestamp=10.0)
+    rr.observe("b", 0, "like")
+    assert marshal.loads(rr.users._records["a"])[0] != users_module.EVENTS_FORM
+    assert record_of(rr, "a").log is None
+
+
+@pytest.mark.parametrize("change", ["remove_items", "add_items"])
+def test_removing_or_replacing_an_item_leaves_cold_users_as_it_leaves_hot_ones(monkeypatch, change):
+    """The pull of an item a user engaged with stays in their interest when the item goes or its
+    vector is replaced, whether they were held as their events or as their state."""
+    rng = np.random.default_rng(3)
+    runs = {}
+    for hot_users in (1, 1_000):
+        monkeypatch.setattr(users_module, "HOT_USERS", hot_users)
+        rr = hashed_reranker()
+        play(rr, ["a", "b"])
+        liked = record_of(rr, "a").recent[0]
+        if change == "remove_items":
+            rr.remove_items([liked])
+        else:
+            rr.add_items([liked], vectors=rng.standard_normal((1, 96)).astype(np.float32))
+            rng = np.random.default_rng(3)
+        rr.observe("b", 7, "like", timestamp=30.0)  # "a" packed again after the change
+        runs[hot_users] = record_of(rr, "a")
+    cold, hot = runs[1], runs[1_000]
+    assert (cold.recent, cold.seen) == (hot.recent, hot.seen)
+    for key in ("pos", "neg"):
+        np.testing.assert_allclose(cold.state[key], hot.state[key], rtol=0, atol=0.01 * np.abs(hot.state[key]).max())

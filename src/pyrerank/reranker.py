@@ -21,14 +21,23 @@ from . import persist, saving
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankError, PyrerankWarning
 from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
-from .interfaces import Encoder, Explainer, InterestModel, ProfileStore, Ranker, RankRequest
+from .interfaces import (
+    Encoder,
+    Explainer,
+    InterestModel,
+    ProfileStore,
+    Ranker,
+    RankRequest,
+    State,
+    replays_in_closed_form,
+)
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
 from .serving.catalog import Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
 from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
 from .serving.item_stats import ItemStats
-from .serving.users import UserCache
+from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
 
 log = logging.getLogger(__name__)  # debug: one line per observe, rerank and forget (off by default)
@@ -136,7 +145,7 @@ class Reranker:
         self.ranker: Ranker = _resolve("ranker", ranker, Ranker, ranker_options, device)
         self.store: ProfileStore = _resolve("store", store, ProfileStore, store_options, None)
         self.explainer: Explainer = _resolve("explainer", explainer, Explainer, explainer_options, device)
-        self.users = UserCache(max_users)
+        self.users = UserCache(max_users, self._replayed_state if replays_in_closed_form(self.interest) else None)
         check_dtype(dtype)
         self.dtype = dtype
         self.catalog: Catalog | None = None
@@ -177,7 +186,8 @@ class Reranker:
         vectors : (n, dim) float, L2-normalised here; must be finite and non-zero
         metadata : n JSON-serialisable values, kept for the app
         With a ranker that reads texts (a cross-encoder), the texts are kept too, also when
-        `vectors` are given beside them.
+        `vectors` are given beside them. A replaced vector changes no user's interest: their
+        past events keep the pull of the vector they had.
         """
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
@@ -216,6 +226,11 @@ class Reranker:
                     f"{self.catalog.text_dim}"
                 )
             self.catalog.check_ids(ids)
+            if len(self.users):
+                replaced = {row for row in map(self.catalog.row, ids) if row is not None}
+                if replaced:
+                    with self.view.lock:
+                        self.users.settle(replaced)
             kept = None if texts is None or not self.ranker.needs_texts else Encoder.check_texts(texts)
             self.catalog.upsert(ids, vectors, metadata, kept)
             self.stats.resize(len(self.catalog))
@@ -308,6 +323,11 @@ class Reranker:
         with self._lock:
             self.view.observe(user, None, kind, w, t, False, self._catalog(), vector=vector)
         log.debug("observe_text user=%r kind=%s weight=%g time=%.3f (%d characters)", user, kind, w, t, len(text))
+
+    def _replayed_state(self, log: EventLog) -> State:
+        """A cold user's interest state, rebuilt from their events with this catalog's vectors."""
+        rows, weights, timestamps = (np.array(part) for part in (log.rows, log.weights, log.timestamps))
+        return self.interest.replay(self._catalog().vectors(rows), weights, timestamps)
 
     def _text_vector(self, text: Any, name: str) -> np.ndarray:
         """(text_dim,) float32 unit vector of one text, or an error naming `name`."""

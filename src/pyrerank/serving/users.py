@@ -28,6 +28,8 @@ CO_PAIRS = 5  # a new positive is linked with this many of the user's previous p
 RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest.recent)
 HOT_USERS = 1_000  # the most recently used users are held as records with their derived caches (~50 KB each)
 PACKED_WIDTH = 64  # a cold user's float32 state rows at least this wide are held as int8 (see pack)
+LOGGED_EVENTS = 32  # a record built from at most this many item events keeps them: held cold, it is them
+EVENTS_FORM = "events"  # the first part of a record packed as its events
 
 
 def rows_array(rows: Any = ()) -> array.array:
@@ -35,12 +37,46 @@ def rows_array(rows: Any = ()) -> array.array:
     return array.array("i", rows)
 
 
+@dataclasses.dataclass(slots=True)
+class EventLog:
+    """The item events a record was built from, oldest first: catalog rows, weights,
+    timestamps and whether each made its item seen (1) or not (0)."""
+
+    rows: array.array = dataclasses.field(default_factory=rows_array)
+    weights: array.array = dataclasses.field(default_factory=lambda: array.array("d"))
+    timestamps: array.array = dataclasses.field(default_factory=lambda: array.array("d"))
+    seen: bytearray = dataclasses.field(default_factory=bytearray)
+
+    def append(self, row: int, weight: float, timestamp: float, seen: bool) -> None:
+        self.rows.append(row)
+        self.weights.append(weight)
+        self.timestamps.append(timestamp)
+        self.seen.append(seen)
+
+    def to_parts(self) -> tuple[bytes, bytes, bytes, bytes]:
+        return self.rows.tobytes(), self.weights.tobytes(), self.timestamps.tobytes(), bytes(self.seen)
+
+    @classmethod
+    def from_parts(cls, rows: bytes, weights: bytes, timestamps: bytes, seen: bytes) -> EventLog:
+        log = cls()
+        log.rows.frombytes(rows)
+        log.weights.frombytes(weights)
+        log.timestamps.frombytes(timestamps)
+        log.seen += seen
+        return log
+
+
+# A cold record's interest state, rebuilt from its events with the catalog's vectors (see pack).
+Replay = Callable[[EventLog], State]
+
+
 @dataclasses.dataclass(slots=True, eq=False)
 class UserRecord:
     """A user's interest state, recent positive rows (newest last) and the rows they have seen
-    (distinct, ascending: a new one is found and placed by bisection), plus derived caches that
-    are rebuilt on demand, never persisted, and dropped when the user leaves the most recently
-    used (UserCache)."""
+    (distinct, ascending: a new one is found and placed by bisection), the events it was built
+    from while they are few (`log`: None once it holds more than LOGGED_EVENTS, text or state
+    from elsewhere), plus derived caches that are rebuilt on demand, never persisted, and
+    dropped when the user leaves the most recently used (UserCache)."""
 
     state: State = dataclasses.field(default_factory=dict)
     recent: array.array = dataclasses.field(default_factory=rows_array)
@@ -53,6 +89,7 @@ class UserRecord:
     co_scores: tuple[np.ndarray, np.ndarray] | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
+    log: EventLog | None = dataclasses.field(default_factory=EventLog)
 
     def to_arrays(self, ids: list, width: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
@@ -71,7 +108,7 @@ class UserRecord:
         state.update(meta["scalars"])
         recent = rows_array(r for r in map(row, meta["recent"]) if r is not None)
         seen = rows_array(sorted({r for r in map(row, meta.get("seen", ())) if r is not None}))  # 0.3+
-        return cls(state=state, recent=recent, seen=seen), int(meta["width"])
+        return cls(state=state, recent=recent, seen=seen, log=None), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
         """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
@@ -88,29 +125,52 @@ class UserRecord:
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
         return cls.from_arrays(arrays, meta, row)
 
-    def pack(self) -> bytes:
+    def pack(self, as_events: bool = False) -> bytes:
         """This record in one compact buffer (derived caches left out), for a user outside the
-        most recently used: float32 state rows at least PACKED_WIDTH wide become int8 steps of
-        max|row| / 127 (a quarter of the bytes; each value moves by at most half a step).
-        In-process only: stores keep :meth:`to_bytes`."""
+        most recently used. `as_events` where it has its log: the events alone (21 bytes each;
+        unpack replays them). Otherwise its state, float32 rows at least PACKED_WIDTH wide as
+        int8 steps of max|row| / 127 (a quarter of the bytes; each value moves by at most half a
+        step), and its rows. In-process only: stores keep :meth:`to_bytes`."""
+        if as_events and self.log is not None:
+            return marshal.dumps((EVENTS_FORM, *self.log.to_parts(), self.unsaved))
         values = tuple(map(_pack_value, self.state.values()))
         rows = (self.recent.tobytes(), self.seen.tobytes())
         return marshal.dumps((tuple(self.state), values, *rows, self.unsaved, self.positives))
 
     @classmethod
-    def unpack(cls, data: bytes) -> UserRecord:
-        """The inverse of pack (state rows as their int8 steps times max|row| / 127)."""
-        keys, values, recent, seen, unsaved, positives = marshal.loads(data)
-        record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array())
+    def unpack(cls, data: bytes, replay: Replay | None = None) -> UserRecord:
+        """The inverse of pack: state rows as their int8 steps times max|row| / 127, or the
+        state `replay` rebuilds from the events (within float32 rounding of what it was)."""
+        parts = marshal.loads(data)
+        if parts[0] == EVENTS_FORM:
+            if replay is None:
+                raise ValueError("a user record packed as its events needs the interest model's replay")
+            return cls.from_log(EventLog.from_parts(*parts[1:5]), replay, unsaved=parts[5])
+        keys, values, recent, seen, unsaved, positives = parts
+        record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array(), log=None)
         record.recent.frombytes(recent)
         record.seen.frombytes(seen)
         record.unsaved, record.positives = unsaved, positives
         return record
 
+    @classmethod
+    def from_log(cls, log: EventLog, replay: Replay, unsaved: int = 0) -> UserRecord:
+        """The record that applying `log`'s events to a new one gives, its state from `replay`."""
+        liked = [row for row, weight in zip(log.rows, log.weights) if weight > 0]
+        seen = sorted({row for row, flag in zip(log.rows, log.seen) if flag})
+        recent = rows_array(liked[-HISTORY:])
+        return cls(replay(log), recent, rows_array(seen), unsaved=unsaved, positives=len(liked), log=log)
+
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
         self.recent = rows_array(int(remap[r]) for r in self.recent if remap[r] >= 0)
         self.seen = rows_array(int(remap[r]) for r in self.seen if remap[r] >= 0)  # remap keeps the order
+        if self.log is not None:  # a removed item's pull stays in the state, which its log no longer gives
+            rows = remap[np.frombuffer(self.log.rows, np.int32)]
+            if (rows >= 0).all():
+                self.log.rows = rows_array(rows.tolist())
+            else:
+                self.log = None
         self.drop_derived()
 
     def drop_derived(self) -> None:
@@ -142,6 +202,7 @@ class UserRecord:
         """Fold text the user wrote ((dim,) float32 unit vector) into their interest: it moves
         like an item event would, but names no item (no history, nothing seen)."""
         interest.update(self.state, vector, weight, timestamp)
+        self.log = None  # a text's vector is not the catalog's: the state no longer replays
         self.query_valid = False
 
     def apply(
@@ -150,6 +211,11 @@ class UserRecord:
         """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
         and history; `seen`: the item counts as seen from now on."""
         interest.update(self.state, vector, weight, timestamp)
+        if self.log is not None:
+            if len(self.log.rows) < LOGGED_EVENTS:
+                self.log.append(row, weight, timestamp, seen)
+            else:
+                self.log = None
         if seen:
             at = bisect.bisect_left(self.seen, row)
             if at == len(self.seen) or self.seen[at] != row:
@@ -184,13 +250,16 @@ def _unpack_value(parts: Any) -> Any:
 class UserCache:
     """User records held in process memory, the least recently used evicted past `max_users`.
     Only the HOT_USERS most recently used are held as records with their derived caches; the
-    others are packed (UserRecord.pack: about a quarter of a record's bytes) and unpacked when
-    next used, so a held user costs little more than their state in int8 and their rows."""
+    others are packed (UserRecord.pack) and unpacked when next used. With `replay` (the
+    interest state of a log's events, by the catalog's vectors of the moment), a user with at
+    most LOGGED_EVENTS item events is held as those events (~21 bytes each); any other as
+    their state in int8 and their rows (about a quarter of a record's bytes)."""
 
-    def __init__(self, max_users: int | None = 1_000_000) -> None:
+    def __init__(self, max_users: int | None = 1_000_000, replay: Replay | None = None) -> None:
         if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1):
             raise ValueError(f"max_users must be an int >= 1 or None, got {max_users!r}")
         self.max_users = max_users
+        self.replay = replay
         self._records: OrderedDict[Hashable, UserRecord | bytes] = OrderedDict()  # bytes: packed
         self._hot: OrderedDict[Hashable, UserRecord] = OrderedDict()
         self._lock = threading.Lock()
@@ -202,7 +271,7 @@ class UserCache:
         self._hot.move_to_end(user)
         if len(self._hot) > HOT_USERS:
             cold, cold_record = self._hot.popitem(last=False)
-            self._records[cold] = cold_record.pack()
+            self._records[cold] = cold_record.pack(as_events=self.replay is not None)
 
     def get(self, user: Hashable) -> UserRecord | None:
         """The user's record (unpacked if it was packed: from then on it is this object that
@@ -211,7 +280,7 @@ class UserCache:
             held = self._records.get(user)
             if held is None:
                 return None
-            record = UserRecord.unpack(held) if isinstance(held, bytes) else held
+            record = UserRecord.unpack(held, self.replay) if isinstance(held, bytes) else held
             self._touch(user, record)
             return record
 
@@ -237,7 +306,7 @@ class UserCache:
         unpacked copy (changes to it are not kept: see renumber)."""
         with self._lock:
             held = list(self._records.items())
-        return ((user, UserRecord.unpack(r) if isinstance(r, bytes) else r) for user, r in held)
+        return ((user, UserRecord.unpack(r, self.replay) if isinstance(r, bytes) else r) for user, r in held)
 
     def user_ids(self) -> list[Hashable]:
         with self._lock:
@@ -248,11 +317,29 @@ class UserCache:
         with self._lock:
             for user, held in list(self._records.items()):
                 if isinstance(held, bytes):
-                    record = UserRecord.unpack(held)
+                    record = UserRecord.unpack(held, self.replay)
                     record.renumber(remap)
-                    self._records[user] = record.pack()
+                    self._records[user] = record.pack(as_events=self.replay is not None)
                 else:
                     held.renumber(remap)
+
+    def settle(self, rows: set[int]) -> None:
+        """Records built from events on any of `rows` keep their state from now on, not their
+        events: call it before those rows' vectors change, so that the pull of the old vectors
+        stays (as it does in the state of any other record)."""
+        if self.replay is None:  # no record is packed as its events
+            return
+        with self._lock:
+            for user, held in list(self._records.items()):
+                if isinstance(held, UserRecord):
+                    if held.log is not None and not rows.isdisjoint(held.log.rows):
+                        held.log = None
+                    continue
+                parts = marshal.loads(held)
+                if parts[0] == EVENTS_FORM and not rows.isdisjoint(array.array("i", parts[1])):
+                    record = UserRecord.unpack(held, self.replay)
+                    record.log = None
+                    self._records[user] = record.pack()
 
     def __len__(self) -> int:
         return len(self._records)
