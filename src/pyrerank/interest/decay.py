@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -43,17 +44,19 @@ class DecayInterest(InterestModel):
         """update() for each event in turn, in closed form: event i's pull is |weight_i| times the
         fades of every later event, event_decay ** (n - 1 - i) · 0.5 ** ((T - T_i) / half_life)
         with T_i the latest timestamp up to event i (the fades' elapsed times sum to T - T_i)."""
-        n = len(weights)
-        if n == 0:
+        if len(weights) == 0:
             return self.new_state()
-        latest = np.maximum.accumulate(timestamps)
-        later_events = np.arange(n - 1, -1, -1)
-        pulls = np.abs(weights) * np.exp(
-            (latest[-1] - latest) * (-math.log(2.0) / self.half_life) + later_events * math.log(self.event_decay)
-        )
-        positive = weights > 0
-        pos, neg = np.stack([pulls * positive, pulls * ~positive]).astype(np.float32) @ vectors
-        return {"pos": pos, "neg": neg, "t": float(latest[-1])}
+        latest = list(itertools.accumulate(timestamps.tolist(), max))
+        per_second, per_event = -math.log(2.0) / self.half_life, math.log(self.event_decay)
+        later = len(latest)
+        pulls: tuple[list[float], list[float]] = ([], [])  # (positive, negative), one of them 0.0 per event
+        for weight, when in zip(weights.tolist(), latest):
+            later -= 1
+            pull = abs(weight) * math.exp((latest[-1] - when) * per_second + later * per_event)
+            pulls[0].append(pull if weight > 0 else 0.0)
+            pulls[1].append(0.0 if weight > 0 else pull)
+        pos, neg = np.array(pulls, np.float32) @ vectors
+        return {"pos": pos, "neg": neg, "t": latest[-1]}
 
     def query(self, state: State, now: float) -> UserQuery | None:
         if "pos" not in state:
