@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import pyrerank as pr
 from pyrerank.serving import users as users_module
-from pyrerank.serving.users import UserCache, UserRecord, rows_array
+from pyrerank.serving.users import EventLog, UserCache, UserRecord, rows_array
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
@@ -206,6 +206,23 @@ def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
             np.testing.assert_allclose(a.state[key], value, rtol=0, atol=0.05 * np.abs(value).max(initial=1e-6))
 
 
+@given(
+    st.lists(st.floats(1e9, 2e9), min_size=1, max_size=users_module.LOGGED_EVENTS),
+    st.lists(st.sampled_from([1.0, -0.5, 0.3, -1.0, 2.0]), min_size=users_module.LOGGED_EVENTS),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_packed_log_keeps_its_latest_time_exactly_and_the_others_within_float32_of_their_distance(times, weights):
+    log = EventLog()
+    for row, (time, weight) in enumerate(zip(times, weights)):
+        log.append(row, weight, time, row % 2 == 0)
+    back = EventLog.from_parts(*log.to_parts())
+    assert (back.rows, back.weights, back.seen) == (log.rows, log.weights, log.seen)
+    latest = max(times)
+    assert max(back.timestamps) == latest
+    for time, got in zip(times, back.timestamps):
+        assert abs(got - time) <= 6e-8 * (latest - time) + 1e-6
+
+
 def record_of(rr, user):
     return dict(rr.users.items())[user]
 
@@ -217,10 +234,11 @@ def test_a_user_with_few_events_is_held_as_them_and_comes_back_as_their_updates_
         play(rr, ["a", "b"])  # 10 events each, "a" packed after every one of its events in `cold`
         monkeypatch.setattr(users_module, "HOT_USERS", 1_000)
     packed = cold.users._records["a"]
-    assert isinstance(packed, bytes) and len(packed) < 10 * 21 + 64, "21 bytes an event, not the state"
+    assert isinstance(packed, bytes) and len(packed) < 10 * 17 + 64, "17 bytes an event, not the state"
     a, b = record_of(cold, "a"), warm.users.get("a")
     assert (a.recent, a.seen, a.positives) == (b.recent, b.seen, b.positives)
     assert set(a.state) == set(b.state) == {"pos", "neg", "t"}
+    assert a.state["t"] == b.state["t"]
     for key in ("pos", "neg"):  # replayed, not int8 steps: float32 rounding apart
         np.testing.assert_allclose(a.state[key], b.state[key], rtol=1e-5, atol=1e-6)
 
