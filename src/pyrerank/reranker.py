@@ -226,13 +226,11 @@ class Reranker:
                     f"{self.catalog.text_dim}"
                 )
             self.catalog.check_ids(ids)
-            if len(self.users):
-                replaced = {row for row in map(self.catalog.row, ids) if row is not None}
-                if replaced:
-                    with self.view.lock:
-                        self.users.settle(replaced)
             kept = None if texts is None or not self.ranker.needs_texts else Encoder.check_texts(texts)
-            self.catalog.upsert(ids, vectors, metadata, kept)
+            with self.view.lock:  # no event lands between settling its user and the new vectors
+                if len(self.users):
+                    self.users.settle({row for row in map(self.catalog.row, ids) if row is not None})
+                self.catalog.upsert(ids, vectors, metadata, kept)
             self.stats.resize(len(self.catalog))
 
     def remove_items(self, ids: Sequence[ItemId] | np.ndarray) -> None:
