@@ -141,15 +141,18 @@ def test_observe(benchmark):
     percentiles(benchmark)
 
 
-@pytest.mark.parametrize("hot_users", [1_000, 100_000], ids=["packed", "unpacked"])
-def test_observe_from_cold_users(benchmark, monkeypatch, hot_users):
-    """Events from 20,000 users in turn, so each arrives from a user outside the 1,000 most
-    recently used: held packed (int8 state, the default) and unpacked on the event, against every
-    user held as a record (HOT_USERS raised). The price of ~4x less memory per cold user."""
+@pytest.mark.parametrize("held", ["events", "state", "unpacked"])
+def test_observe_from_cold_users(benchmark, monkeypatch, held):
+    """Events from 20,000 users in turn (4 to 5 each), so each arrives from a user outside the
+    1,000 most recently used: held packed and unpacked on the event, as their events (the
+    default: replayed) or as their int8 state, against every user held as a record (HOT_USERS
+    raised). The price of 2-4x less memory per cold user."""
     from pyrerank.serving import users as users_module
 
-    monkeypatch.setattr(users_module, "HOT_USERS", hot_users)
+    monkeypatch.setattr(users_module, "HOT_USERS", 100_000 if held == "unpacked" else 1_000)
     rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    if held == "state":
+        rr.users.replay = None
     rng = np.random.default_rng(4)
     n_users = 20_000
     items = rng.integers(0, CATALOG_ROWS, 4 * n_users + ROUNDS + 200).tolist()
