@@ -55,17 +55,26 @@ class EventLog:
 
     def to_parts(self) -> tuple[bytes, bytes, float, bytes, bytes]:
         """(rows, weights, the latest timestamp, each timestamp's distance below it as float32,
-        seen): 17 bytes an event. The latest time stays exact, the others within float32 of
+        seen): 13 bytes an event. Weights are float32 where each is one exactly (the kinds'
+        defaults are), else float64. The latest time stays exact, the others within float32 of
         their distance (a second in a year apart: a pull changes by ~1e-7 at a 30-day half-life)."""
+        weights = array.array("f", self.weights.tolist())
+        if weights != self.weights:
+            weights = self.weights
         latest = max(self.timestamps, default=0.0)
         below = array.array("f", [latest - t for t in self.timestamps])
-        return self.rows.tobytes(), self.weights.tobytes(), latest, below.tobytes(), bytes(self.seen)
+        return self.rows.tobytes(), weights.tobytes(), latest, below.tobytes(), bytes(self.seen)
 
     @classmethod
     def from_parts(cls, rows: bytes, weights: bytes, latest: float, below: bytes, seen: bytes) -> EventLog:
         log = cls()
         log.rows.frombytes(rows)
-        log.weights.frombytes(weights)
+        if len(weights) == len(rows):  # 4 bytes each: float32
+            narrow = array.array("f")
+            narrow.frombytes(weights)
+            log.weights.fromlist(narrow.tolist())
+        else:
+            log.weights.frombytes(weights)
         distances = array.array("f")
         distances.frombytes(below)
         log.timestamps = array.array("d", [latest - d for d in distances])
@@ -134,7 +143,7 @@ class UserRecord:
 
     def pack(self, as_events: bool = False) -> bytes:
         """This record in one compact buffer (derived caches left out), for a user outside the
-        most recently used. `as_events` where it has its log: the events alone (17 bytes each;
+        most recently used. `as_events` where it has its log: the events alone (13 to 17 bytes each;
         unpack replays them). Otherwise its state, float32 rows at least PACKED_WIDTH wide as
         int8 steps of max|row| / 127 (a quarter of the bytes; each value moves by at most half a
         step), and its rows. In-process only: stores keep :meth:`to_bytes`."""
@@ -259,7 +268,7 @@ class UserCache:
     Only the HOT_USERS most recently used are held as records with their derived caches; the
     others are packed (UserRecord.pack) and unpacked when next used. With `replay` (the
     interest state of a log's events, by the catalog's vectors of the moment), a user with at
-    most LOGGED_EVENTS item events is held as those events (~17 bytes each); any other as
+    most LOGGED_EVENTS item events is held as those events (13 to 17 bytes each); any other as
     their state in int8 and their rows (about a quarter of a record's bytes)."""
 
     def __init__(self, max_users: int | None = 1_000_000, replay: Replay | None = None) -> None:
