@@ -6,7 +6,7 @@ users: held packed, as its 20 events), the co-engagement tables (bounded by item
 not by users) and the per-event contributions that make forget() exact (none with
 exact_forget=False, the "counts-kept" cases).
 
-    pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min at 200,000 users, ~15 at 1M
+    pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min a case at 200,000 users, ~11 at 1M
 """
 
 from __future__ import annotations
