@@ -187,7 +187,8 @@ class Reranker:
         metadata : n JSON-serialisable values, kept for the app
         With a ranker that reads texts (a cross-encoder), the texts are kept too, also when
         `vectors` are given beside them. A replaced vector changes no user's interest: their
-        past events keep the pull of the vector they had.
+        past events keep the pull of the vector they had (replacing reads every held user's
+        record first, ~1.2 µs each: 1.2 s at 1M held users).
         """
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
