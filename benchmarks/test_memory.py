@@ -69,7 +69,7 @@ def measure_held_users(users: int, exact_forget: bool) -> dict:
         rr.rerank(u, np.unique(items[u]), exclude_seen=False)
     seconds = time.perf_counter() - start
     gc.collect()
-    held = rr.users._records  # a cold user is held as UserRecord.pack(as_events=True) bytes
+    held = rr.users._records  # a cold user is held as UserRecord.pack() bytes: its events
     co = rr.stats.co
     return dict(
         users=users,

@@ -90,9 +90,10 @@ Replay = Callable[[EventLog], State]
 class UserRecord:
     """A user's interest state, recent positive rows (newest last) and the rows they have seen
     (distinct, ascending: a new one is found and placed by bisection), the events it was built
-    from while they are few (`log`: None once it holds more than LOGGED_EVENTS, text or state
-    from elsewhere), plus derived caches that are rebuilt on demand, never persisted, and
-    dropped when the user leaves the most recently used (UserCache)."""
+    from while they are few (`log`: None where its cache cannot replay them, and once it holds
+    more than LOGGED_EVENTS, text or state from elsewhere), plus derived caches that are rebuilt
+    on demand, never persisted, and dropped when the user leaves the most recently used
+    (UserCache)."""
 
     state: State = dataclasses.field(default_factory=dict)
     recent: array.array = dataclasses.field(default_factory=rows_array)
@@ -105,7 +106,7 @@ class UserRecord:
     co_scores: tuple[np.ndarray, np.ndarray] | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
-    log: EventLog | None = dataclasses.field(default_factory=EventLog)
+    log: EventLog | None = None  # UserCache.new_record starts one where the cache can replay it
 
     def to_arrays(self, ids: list, width: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
@@ -124,7 +125,7 @@ class UserRecord:
         state.update(meta["scalars"])
         recent = rows_array(r for r in map(row, meta["recent"]) if r is not None)
         seen = rows_array(sorted({r for r in map(row, meta.get("seen", ())) if r is not None}))  # 0.3+
-        return cls(state=state, recent=recent, seen=seen, log=None), int(meta["width"])
+        return cls(state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
         """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
@@ -141,13 +142,13 @@ class UserRecord:
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
         return cls.from_arrays(arrays, meta, row)
 
-    def pack(self, as_events: bool = False) -> bytes:
+    def pack(self) -> bytes:
         """This record in one compact buffer (derived caches left out), for a user outside the
-        most recently used. `as_events` where it has its log: the events alone (13 to 17 bytes each;
-        unpack replays them). Otherwise its state, float32 rows at least PACKED_WIDTH wide as
+        most recently used. Where it has its log: the events alone (13 to 17 bytes each; unpack
+        replays them). Otherwise its state, float32 rows at least PACKED_WIDTH wide as
         int8 steps of max|row| / 127 (a quarter of the bytes; each value moves by at most half a
         step), and its rows. In-process only: stores keep :meth:`to_bytes`."""
-        if as_events and self.log is not None:
+        if self.log is not None:
             return marshal.dumps((EVENTS_FORM, *self.log.to_parts(), self.unsaved))
         values = tuple(map(_pack_value, self.state.values()))
         rows = (self.recent.tobytes(), self.seen.tobytes())
@@ -163,7 +164,7 @@ class UserRecord:
                 raise ValueError("a user record packed as its events needs the interest model's replay")
             return cls.from_log(EventLog.from_parts(*parts[1:6]), replay, unsaved=parts[6])
         keys, values, recent, seen, unsaved, positives = parts
-        record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array(), log=None)
+        record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array())
         record.recent.frombytes(recent)
         record.seen.frombytes(seen)
         record.unsaved, record.positives = unsaved, positives
@@ -287,7 +288,11 @@ class UserCache:
         self._hot.move_to_end(user)
         if len(self._hot) > HOT_USERS:
             cold, cold_record = self._hot.popitem(last=False)
-            self._records[cold] = cold_record.pack(as_events=self.replay is not None)
+            self._records[cold] = cold_record.pack()
+
+    def new_record(self) -> UserRecord:
+        """A record for a user with no events, logging them where this cache can replay them."""
+        return UserRecord(log=EventLog() if self.replay is not None else None)
 
     def get(self, user: Hashable) -> UserRecord | None:
         """The user's record (unpacked if it was packed: from then on it is this object that
@@ -335,7 +340,7 @@ class UserCache:
                 if isinstance(held, bytes):
                     record = UserRecord.unpack(held, self.replay)
                     record.renumber(remap)
-                    self._records[user] = record.pack(as_events=self.replay is not None)
+                    self._records[user] = record.pack()
                 else:
                     held.renumber(remap)
 

@@ -107,7 +107,7 @@ class StoreView:
             self.stats.record(event.user, row, event.weight, event.timestamp, links)
         record = self.users.get(event.user)
         if record is None and not self.store.durable:  # no history to rebuild from later: start it now
-            record = UserRecord()
+            record = self.users.new_record()
             self.users.put(event.user, record)
         if record is not None:
             self._fold(record, row, event, catalog)
@@ -161,7 +161,7 @@ class StoreView:
             events = [event for event in events if not event.forgets]  # markers name a pseudonym, not the user
             if kept is None and not events:
                 return None
-            record = UserRecord()
+            record = self.users.new_record()
             if kept is not None:
                 restored, width = UserRecord.from_bytes(kept, catalog.row)
                 if width == catalog.dim:
