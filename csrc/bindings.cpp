@@ -616,6 +616,26 @@ PYBIND11_MODULE(_core, m) {
       "A user's co-engagement scores over their recent rows (newest last): (p,) sorted rows, (p,) float32.");
 
   m.def(
+      "co_version_sum",
+      [](const py::array& versions, py::buffer rows_obj) {
+        const std::int64_t* v = table_data<std::int64_t>(versions, "versions", versions.shape(0), 0);
+        const py::buffer_info rows = rows_obj.request();
+        PYRERANK_REQUIRE(rows.ndim == 1 && rows.itemsize == 4 &&
+                             rows.format == py::format_descriptor<std::int32_t>::format(),
+                         "rows must be a 1-D buffer of int32 (array.array('i'))");
+        const auto* r = static_cast<const std::int32_t*>(rows.ptr);
+        std::int64_t sum = 0;
+        for (py::ssize_t i = 0; i < rows.size; ++i) {
+          check_co_row(r[i], versions.shape(0));
+          sum += v[r[i]];
+        }
+        return sum;
+      },
+      py::arg("versions"), py::arg("rows"),
+      "Σ versions[rows] for int32 `rows`: a user's co-engagement scores' cache key, without the GIL "
+      "held over a numpy gather.");
+
+  m.def(
       "read_all",
       [](py::handle matrix) {
         const Catalog cat = as_catalog(matrix);

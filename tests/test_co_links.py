@@ -3,7 +3,10 @@ Python reference: dicts in insertion order, the weakest link making room, with h
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,9 +104,15 @@ def test_a_save_restores_every_link_in_its_slot_order(stream):
 
 def test_versions_grow_with_every_change_and_memory_is_bounded_by_items():
     co = CoEngagement(K, N_ROWS)
-    before = co.version_sum([0, 1])
+    both = array.array("i", [0, 1])
+    before = co.version_sum(both)
     co.add(0, [1], 1.0)
-    assert co.version_sum([0, 1]) == before + 2
+    assert co.version_sum(both) == before + 2
+    assert co.version_sum(array.array("i", [2])) == 0 and co.version_sum(array.array("i")) == 0
+    with pytest.raises(IndexError, match="row 99 out of range"):
+        co.version_sum(array.array("i", [0, 99]))
+    with pytest.raises(ValueError, match="rows must be a 1-D buffer of int32"):
+        co.version_sum(array.array("q", [0]))
     for other in range(1, N_ROWS):
         co.add(0, [other], 5.0)
     assert len(co.links(0)) == K and co.neighbors.shape == (N_ROWS, K)

@@ -1,5 +1,7 @@
 """Type stubs for the C++ kernel (csrc/bindings.cpp). Use pyrerank.ops, which validates first."""
 
+import array
+
 import numpy as np
 
 MAX_INT8_DIM: int
@@ -83,6 +85,7 @@ def co_user_scores(
     decay: float,
     scratch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def co_version_sum(versions: np.ndarray, rows: array.array) -> int: ...
 
 class StringIndex:
     def __init__(self) -> None: ...

@@ -3,6 +3,7 @@ item-item co-engagement, all updated on every positive event."""
 
 from __future__ import annotations
 
+import array
 import io
 import json
 import math
@@ -130,9 +131,9 @@ class CoEngagement:
         self.counts[items, slot] = counts
         self.sizes[:] = np.bincount(items, minlength=len(self.sizes))[: len(self.sizes)]
 
-    def version_sum(self, rows: Sequence[int]) -> int:
-        """Grows whenever the neighbours of any of `rows` change (versions only ever grow)."""
-        return int(np.add.reduce(self.versions.take(np.asarray(rows)))) if len(rows) else 0
+    def version_sum(self, rows: array.array) -> int:
+        """Grows whenever the neighbours of any of `rows` (int32) change (versions only ever grow)."""
+        return _core.co_version_sum(self.versions, rows)
 
 
 class ItemStats:
