@@ -84,21 +84,21 @@ def test_cold_rerank_against_its_reads(benchmark):
     in 100-call slices so the machine's noise hits both alike: a yardstick that travels between
     machines, not a lower bound (numpy's gather does not prefetch; the kernel's does).
     extra_info: the median µs per call of each over 30 slices, and their ratio."""
-    item_ids = np.arange(CATALOG_ROWS)
-    rr = make_reranker(list(item_ids), "int8")
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
     rng = np.random.default_rng(2)
     lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
     scores = [rng.random(CANDIDATES).astype(np.float32) for _ in range(POOL)]
     catalog = rr._catalog()
     rows = [catalog.rows_for(keys)[0] for keys in lists]
-    tables = (catalog._int_table, catalog.matrix, rr.stats.table)
+    id_table, matrix, stats = catalog._int_table, catalog.matrix, rr.stats.table
 
     def rerank(i: int) -> None:
         rr.rerank("user", lists[i], k=10, scores=scores[i], now=6_000.0)
 
     def read(i: int) -> None:
-        id_table, matrix, stats = tables
-        id_table.take(lists[i]), matrix.take(rows[i], axis=0), stats.take(rows[i], axis=0)
+        id_table.take(lists[i])
+        matrix.take(rows[i], axis=0)
+        stats.take(rows[i], axis=0)
 
     slices: dict[str, list[float]] = {"rerank": [], "reads": []}
 

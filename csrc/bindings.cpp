@@ -632,8 +632,8 @@ PYBIND11_MODULE(_core, m) {
         return sum;
       },
       py::arg("versions"), py::arg("rows"),
-      "Σ versions[rows] for int32 `rows`: a user's co-engagement scores' cache key, without the GIL "
-      "held over a numpy gather.");
+      "Σ versions[rows] for int32 `rows` (array.array('i')): a user's co-engagement scores' cache key, "
+      "in one call where a numpy gather and sum took ~4 µs.");
 
   m.def(
       "read_all",
