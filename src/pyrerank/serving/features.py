@@ -15,8 +15,20 @@ RECENCY_SCALE = DAY
 NO_CO_SCORES = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
+def gather_arguments(
+    stats: ItemStats, upstream: np.ndarray | None, co_scores: tuple[np.ndarray, np.ndarray], now: float
+) -> tuple:
+    """The features as _core.fused_topk and _core.fused_topk_keys gather them in the kernel call
+    (_core.candidate_features' arguments but the rows); `upstream` aligned with the candidates
+    as given to that call."""
+    co_rows, co_values = co_scores
+    return (stats.table, now, stats.half_life, RECENCY_SCALE, upstream, co_rows, co_values)
+
+
 class CandidateFeatures:
-    """The :class:`~pyrerank.interfaces.FeatureSource` of one (user, candidate block) at time `now`.
+    """The :class:`~pyrerank.interfaces.FeatureSource` of one (user, candidate block) at time `now`,
+    over the statistics table as it is when built (the caller holds the catalog lock: removing
+    items and fit swap in new tables, whose rows are not the request's).
 
     rows : (n,) int64 candidate rows; upstream : (n,) float32 or None
     co_scores : the user's co-engagement scores, (p,) int64 sorted rows and (p,) float32 values
@@ -32,22 +44,20 @@ class CandidateFeatures:
         co_scores: tuple[np.ndarray, np.ndarray],
         now: float,
     ) -> None:
-        self.stats, self.rows, self.upstream, self.co_scores, self.now = stats, rows, upstream, co_scores, now
+        self.rows = rows
+        self._gather = gather_arguments(stats, upstream, co_scores, now)
         self._all: np.ndarray | None = None
 
     def kernel_input(self) -> np.ndarray | tuple:
         """What _core.fused_topk takes as `features`: the (n, 5) matrix once built, else the
         arguments to gather it from (those of _core.candidate_features but the rows), so that
         gathering and scoring are one call without the GIL."""
-        if self._all is not None:
-            return self._all
-        co_rows, co_values = self.co_scores
-        return (self.stats.table, self.now, self.stats.half_life, RECENCY_SCALE, self.upstream, co_rows, co_values)
+        return self._gather if self._all is None else self._all
 
     def matrix(self, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
         """(n, len(names)) float32, C-contiguous; every column comes from one C++ pass."""
         if self._all is None:
-            stats, *options = self.kernel_input()
+            stats, *options = self._gather
             self._all = _core.candidate_features(stats, self.rows, *options)
         if names == FEATURE_NAMES:
             return self._all
