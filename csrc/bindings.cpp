@@ -189,30 +189,34 @@ void check_co_row(std::int64_t row, std::int64_t n_rows) {
 // co-engagement scores that one (user, candidate block) is scored with.
 struct FeatureInputs {
   const double* stats;
+  std::int64_t stats_rows;  // candidate rows must lie below it
   double now, half_life, recency_scale;
   const float* upstream;  // (n,) or nullptr
   const std::int64_t* co_rows;
   const float* co_values;
   std::int64_t p;
 
-  // The candidates' features, ready to fill any range of them; needs no GIL.
-  std::unique_ptr<pyrerank::CandidateFeatures> of(const Candidates& cand) const {
-    return std::make_unique<pyrerank::CandidateFeatures>(stats, cand.rows, cand.n, now, half_life,
-                                                         recency_scale, upstream, co_rows, co_values, p);
+  // The candidates' features, ready to fill any range of them; needs no GIL. `upstream` is
+  // aligned with `cand` (the given one, or a compacted copy of it).
+  std::unique_ptr<pyrerank::CandidateFeatures> of(const Candidates& cand,
+                                                  const float* aligned_upstream) const {
+    return std::make_unique<pyrerank::CandidateFeatures>(
+        stats, cand.rows, cand.n, now, half_life, recency_scale, aligned_upstream, co_rows, co_values, p);
   }
 };
 
-FeatureInputs as_feature_inputs(py::handle stats_obj, const Candidates& cand, double now, double half_life,
+// `n`: how many candidates the upstream scores (if any) are aligned with.
+FeatureInputs as_feature_inputs(py::handle stats_obj, std::int64_t n, double now, double half_life,
                                 double recency_scale, py::handle upstream_obj, py::handle co_rows_obj,
                                 py::handle co_values_obj) {
   const py::array stats = as_array(stats_obj, "stats");
   if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
       !(stats.flags() & py::array::c_style))
     throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
-  pyrerank::check_rows(stats.shape(0), cand);
   const py::array co_rows = as_array(co_rows_obj, "co_rows");
   const py::array co_values = as_array(co_values_obj, "co_values");
   FeatureInputs in{static_cast<const double*>(stats.data()),
+                   stats.shape(0),
                    now,
                    half_life,
                    recency_scale,
@@ -224,12 +228,80 @@ FeatureInputs as_feature_inputs(py::handle stats_obj, const Candidates& cand, do
   if (!upstream_obj.is_none()) {
     const py::array u = as_array(upstream_obj, "scores");
     in.upstream = f32_data(u, "scores", 1);
-    PYRERANK_REQUIRE(u.shape(0) == cand.n, "scores must have one value per candidate");
-    pyrerank::check_finite(in.upstream, cand.n, "scores");
+    PYRERANK_REQUIRE(u.shape(0) == n, "scores must have one value per candidate");
+    pyrerank::check_finite(in.upstream, n, "scores");
   }
   PYRERANK_REQUIRE(half_life > 0 && recency_scale > 0, "half_life and recency_scale must be > 0");
   return in;
 }
+
+// fused_topk's scoring arguments but the candidates, checked (the GIL held). `fusion.queries`
+// points into `queries` where there are extras: fill one in place, never copy it.
+struct FusionArgs {
+  pyrerank::Fusion fusion{};
+  std::vector<float> queries;                // interests then extras, when there are extras
+  std::optional<FeatureInputs> gather_from;  // the features, when they are gathered in the call
+
+  // `n`: the number of candidates (features and upstream scores are aligned with them);
+  // `listed`: whether they are listed (rows or keys), which features as a tuple need.
+  void parse(const Catalog& cat, std::int64_t n, bool listed, py::handle query, py::handle features,
+             py::handle weights, float sim_weight, py::handle interest_weights, py::handle extra,
+             py::handle extra_weights) {
+    const Queries q = as_queries(query, cat, "query");
+    PYRERANK_REQUIRE(std::fabs(sim_weight) <= pyrerank::kMaxMagnitude,
+                     "sim_weight must be finite with |value| <= 1e15");
+    fusion = pyrerank::Fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
+    if (!interest_weights.is_none()) {
+      const py::array w = as_array(interest_weights, "interest_weights");
+      fusion.interest_weights = f32_data(w, "interest_weights", 1);
+      PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
+                       "interest_weights has shape " + shape_of(w) + " but there are " +
+                           std::to_string(fusion.n_interests) + " interests");
+      pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
+    }
+    PYRERANK_REQUIRE(extra.is_none() == extra_weights.is_none(),
+                     "extra and extra_weights must be given together");
+    if (!extra.is_none()) {
+      const Queries e = as_queries(extra, cat, "extra");
+      const py::array ew = as_array(extra_weights, "extra_weights");
+      fusion.extra_weights = f32_data(ew, "extra_weights", 1);
+      PYRERANK_REQUIRE(ew.shape(0) == e.n, "extra_weights has shape " + shape_of(ew) + " but there are " +
+                                               std::to_string(e.n) + " extra queries");
+      pyrerank::check_finite(fusion.extra_weights, e.n, "extra_weights");
+      queries.assign(q.data, q.data + q.n * cat.dim);
+      queries.insert(queries.end(), e.data, e.data + e.n * cat.dim);
+      fusion.queries = queries.data();
+      fusion.n_extra = e.n;
+    }
+    PYRERANK_REQUIRE(features.is_none() == weights.is_none(), "features and weights must be given together");
+    if (py::isinstance<py::tuple>(features)) {
+      const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
+      PYRERANK_REQUIRE(f.size() == 7 && listed,
+                       "features as a tuple are candidate_features' arguments but rows (7), with rows");
+      gather_from = as_feature_inputs(f[0], n, f[1].cast<double>(), f[2].cast<double>(), f[3].cast<double>(),
+                                      f[4], f[5], f[6]);
+      const py::array wa = as_array(weights, "weights");
+      fusion.feature_weights = f32_data(wa, "weights", 1);
+      fusion.n_features = static_cast<std::int64_t>(pyrerank::kFeatureNames.size());
+      PYRERANK_REQUIRE(wa.shape(0) == fusion.n_features, "weights has shape " + shape_of(wa) +
+                                                             " but there are " +
+                                                             std::to_string(fusion.n_features) + " features");
+      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
+    } else if (!features.is_none()) {
+      const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
+      fusion.features = f32_data(fa, "features", 2);
+      fusion.feature_weights = f32_data(wa, "weights", 1);
+      fusion.n_features = fa.shape(1);
+      PYRERANK_REQUIRE(fa.shape(0) == n, "features has shape " + shape_of(fa) + " but there are " +
+                                             std::to_string(n) + " candidates");
+      PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "weights has shape " + shape_of(wa) +
+                                                       " but features has " + std::to_string(fa.shape(1)) +
+                                                       " columns");
+      pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
+      pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
+    }
+  }
+};
 
 py::tuple topk_outputs(std::int64_t n_queries, std::int64_t k, std::int64_t** out_rows, float** out_scores) {
   std::vector<py::ssize_t> shape{k};
@@ -300,78 +372,90 @@ PYBIND11_MODULE(_core, m) {
         const Candidates cand = as_candidates(rows, cat);
         check_k_threads(k, num_threads);
         const pyrerank::Ties tie_rule = as_ties(ties);
-        const Queries q = as_queries(query, cat, "query");
-        PYRERANK_REQUIRE(std::fabs(sim_weight) <= pyrerank::kMaxMagnitude,
-                         "sim_weight must be finite with |value| <= 1e15");
-        pyrerank::Fusion fusion{q.data, q.n, nullptr, sim_weight, 0, nullptr, nullptr, 0, nullptr};
-        if (!interest_weights.is_none()) {
-          const py::array w = as_array(interest_weights, "interest_weights");
-          fusion.interest_weights = f32_data(w, "interest_weights", 1);
-          PYRERANK_REQUIRE(w.shape(0) == fusion.n_interests,
-                           "interest_weights has shape " + shape_of(w) + " but there are " +
-                               std::to_string(fusion.n_interests) + " interests");
-          pyrerank::check_finite(fusion.interest_weights, w.shape(0), "interest_weights");
-        }
-        PYRERANK_REQUIRE(extra.is_none() == extra_weights.is_none(),
-                         "extra and extra_weights must be given together");
-        std::vector<float> queries;  // interests then extras, contiguous, when there are extras
-        if (!extra.is_none()) {
-          const Queries e = as_queries(extra, cat, "extra");
-          const py::array ew = as_array(extra_weights, "extra_weights");
-          fusion.extra_weights = f32_data(ew, "extra_weights", 1);
-          PYRERANK_REQUIRE(ew.shape(0) == e.n, "extra_weights has shape " + shape_of(ew) + " but there are " +
-                                                   std::to_string(e.n) + " extra queries");
-          pyrerank::check_finite(fusion.extra_weights, e.n, "extra_weights");
-          queries.assign(q.data, q.data + q.n * cat.dim);
-          queries.insert(queries.end(), e.data, e.data + e.n * cat.dim);
-          fusion.queries = queries.data();
-          fusion.n_extra = e.n;
-        }
-        PYRERANK_REQUIRE(features.is_none() == weights.is_none(),
-                         "features and weights must be given together");
-        std::optional<FeatureInputs> gather_from;  // the features, when they are gathered in this call
-        if (py::isinstance<py::tuple>(features)) {
-          const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
-          PYRERANK_REQUIRE(f.size() == 7 && cand.rows,
-                           "features as a tuple are candidate_features' arguments but rows (7), with rows");
-          gather_from = as_feature_inputs(f[0], cand, f[1].cast<double>(), f[2].cast<double>(),
-                                          f[3].cast<double>(), f[4], f[5], f[6]);
-          const py::array wa = as_array(weights, "weights");
-          fusion.feature_weights = f32_data(wa, "weights", 1);
-          fusion.n_features = static_cast<std::int64_t>(pyrerank::kFeatureNames.size());
-          PYRERANK_REQUIRE(wa.shape(0) == fusion.n_features,
-                           "weights has shape " + shape_of(wa) + " but there are " +
-                               std::to_string(fusion.n_features) + " features");
-          pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
-        } else if (!features.is_none()) {
-          const py::array fa = as_array(features, "features"), wa = as_array(weights, "weights");
-          fusion.features = f32_data(fa, "features", 2);
-          fusion.feature_weights = f32_data(wa, "weights", 1);
-          fusion.n_features = fa.shape(1);
-          PYRERANK_REQUIRE(fa.shape(0) == cand.n, "features has shape " + shape_of(fa) + " but there are " +
-                                                      std::to_string(cand.n) + " candidates");
-          PYRERANK_REQUIRE(wa.shape(0) == fa.shape(1), "weights has shape " + shape_of(wa) +
-                                                           " but features has " +
-                                                           std::to_string(fa.shape(1)) + " columns");
-          pyrerank::check_finite(fusion.features, fa.shape(0) * fa.shape(1), "features");
-          pyrerank::check_finite(fusion.feature_weights, wa.shape(0), "weights");
-        }
+        FusionArgs args;
+        args.parse(cat, cand.n, cand.rows != nullptr, query, features, weights, sim_weight, interest_weights,
+                   extra, extra_weights);
+        if (args.gather_from) pyrerank::check_rows(args.gather_from->stats_rows, cand);
         std::int64_t* out_rows;
         float* out_scores;
         py::tuple out = topk_outputs(0, std::min(k, cand.n), &out_rows, &out_scores);
         py::gil_scoped_release release;
         std::unique_ptr<pyrerank::CandidateFeatures> gathered;  // filled block by block in the kernel
-        if (gather_from) {
-          gathered = gather_from->of(cand);
-          fusion.gather = gathered.get();
+        if (args.gather_from) {
+          gathered = args.gather_from->of(cand, args.gather_from->upstream);
+          args.fusion.gather = gathered.get();
         }
-        pyrerank::fused_topk(cat, cand, fusion, k, num_threads, tie_rule, out_rows, out_scores);
+        pyrerank::fused_topk(cat, cand, args.fusion, k, num_threads, tie_rule, out_rows, out_scores);
         return out;
       },
       py::arg("matrix"), py::arg("query"), py::arg("features"), py::arg("weights"), py::arg("k"),
       py::kw_only(), py::arg("sim_weight") = 1.0f, py::arg("interest_weights") = py::none(),
       py::arg("extra") = py::none(), py::arg("extra_weights") = py::none(), py::arg("rows") = py::none(),
       py::arg("num_threads") = 1, py::arg("ties") = "row");
+
+  m.def(
+      "fused_topk_keys",
+      [](py::handle matrix, py::handle keys_obj, py::handle table_obj, std::int64_t n_rows,
+         py::handle seen_obj, py::handle features, std::int64_t k, py::handle query,
+         py::handle interest_weights, float sim_weight, py::handle extra, py::handle extra_weights,
+         py::handle weights) {
+        const Catalog cat = as_catalog(matrix);
+        const py::array keys = as_array(keys_obj, "keys"), table = as_array(table_obj, "table");
+        const std::int64_t* key_data = i64_data(keys, "keys");
+        const std::int64_t* table_data = i64_data(table, "table");
+        const std::int64_t n = keys.shape(0);
+        const auto [seen, m] = optional_i64(seen_obj, "seen");
+        check_k_threads(k, 1);
+        PYRERANK_REQUIRE(n > 0, "keys must not be empty");
+        PYRERANK_REQUIRE(
+            n_rows >= 0 && n_rows <= cat.n_rows,
+            "n_rows must lie in [0, " + std::to_string(cat.n_rows) + "], got " + std::to_string(n_rows));
+        FusionArgs args;
+        args.parse(cat, n, true, query, features, weights, sim_weight, interest_weights, extra,
+                   extra_weights);
+        PYRERANK_REQUIRE(!args.fusion.features,
+                         "features must be candidate_features' arguments (a tuple) here");
+        if (args.gather_from)
+          PYRERANK_REQUIRE(n_rows <= args.gather_from->stats_rows,
+                           "stats must have a row for each of n_rows");
+        py::array_t<std::int64_t> result_rows(std::min(k, n));
+        py::array_t<float> result_scores(std::min(k, n));
+        std::int64_t* out_rows = result_rows.mutable_data();
+        float* out_scores = result_scores.mutable_data();
+        pyrerank::KeptCandidates kept;
+        {
+          py::gil_scoped_release release;
+          // Written before they are read: not zeroed (8 KB and 4 KB per 1,000 candidates).
+          const std::unique_ptr<std::int64_t[]> rows(new std::int64_t[static_cast<std::size_t>(n)]);
+          const float* upstream = args.gather_from ? args.gather_from->upstream : nullptr;
+          const std::unique_ptr<float[]> upstream_kept(upstream ? new float[static_cast<std::size_t>(n)]
+                                                                : nullptr);
+          pyrerank::resolve_rows(table_data, table.shape(0), n_rows, key_data, n, rows.get());
+          kept = pyrerank::keep_candidates(rows.get(), upstream, n, seen, m, rows.get(), upstream_kept.get());
+          if (kept.kept > 0) {
+            const Candidates cand{rows.get(), kept.kept};
+            std::unique_ptr<pyrerank::CandidateFeatures> gathered;
+            if (args.gather_from) {
+              gathered = args.gather_from->of(cand, upstream_kept.get());
+              args.fusion.gather = gathered.get();
+            }
+            pyrerank::fused_topk(cat, cand, args.fusion, k, 1, pyrerank::Ties::position, out_rows,
+                                 out_scores);
+          }
+        }
+        result_rows.resize({std::min(k, kept.kept)});  // in place: arrays no one else holds yet
+        result_scores.resize({std::min(k, kept.kept)});
+        return py::make_tuple(result_rows, result_scores, kept.kept, kept.unknown, kept.repeated);
+      },
+      py::arg("matrix"), py::arg("keys"), py::arg("table"), py::arg("n_rows"), py::arg("seen"),
+      py::arg("features"), py::arg("k"), py::arg("query"), py::arg("interest_weights"), py::arg("sim_weight"),
+      py::arg("extra"), py::arg("extra_weights"), py::arg("weights"),
+      "fused_topk over int ids in one call: `keys` looked up in `table` (id -> row, as candidate_rows), "
+      "unknown, repeated and `seen` ones left out, then scored with ties to the earlier candidate. "
+      "features (candidate_features' arguments but rows, or None) carries the upstream scores aligned "
+      "with `keys`; the arguments after k are a pyrerank.interfaces.FusedScoring's fields, in order. Returns "
+      "(rows, "
+      "scores, how many were kept, how many unknown, how many repeated).");
 
   m.def(
       "mmr",
@@ -521,12 +605,13 @@ PYBIND11_MODULE(_core, m) {
         const py::array rows = as_array(rows_obj, "rows");
         const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
         const FeatureInputs in =
-            as_feature_inputs(stats, cand, now, half_life, recency_scale, upstream, co_rows, co_values);
+            as_feature_inputs(stats, cand.n, now, half_life, recency_scale, upstream, co_rows, co_values);
+        pyrerank::check_rows(in.stats_rows, cand);
         py::array_t<float> out(
             {static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
         float* o = out.mutable_data();
         py::gil_scoped_release release;
-        in.of(cand)->fill(0, cand.n, o);
+        in.of(cand, in.upstream)->fill(0, cand.n, o);
         return out;
       },
       py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pyrerank as pr
 from pyrerank import ops
@@ -423,3 +426,87 @@ def test_sparse_int_ids_fall_back_from_the_table_to_the_dict():
     assert [x.item for x in r.rerank("u", np.array([10**12, 7]), k=2)] == [7, 10**12]
     with pytest.warns(pr.PyrerankWarning, match="not in the catalog"):
         assert [x.item for x in r.rerank("u", np.array([7, 8]), k=2)] == [7]
+
+
+ONE_CALL_IDS = np.arange(0, 400, 2)  # dense int ids with gaps: the id table holds -1 between them
+
+
+def _one_call_reranker(ranker: str, interest: str) -> pr.Reranker:
+    """A catalog of ONE_CALL_IDS with statistics, co-engagement, and a user "u" who liked,
+    skipped and saw items; the bilinear ranker with a random learned part."""
+    rr = pr.Reranker(encoder="hashing", interest=interest, ranker=ranker, dtype="int8")
+    rr.add_items(ONE_CALL_IDS.tolist(), texts=[f"item {i} about topic {i % 7}" for i in ONE_CALL_IDS])
+    rng = np.random.default_rng(3)
+    for t, item in enumerate(rng.choice(ONE_CALL_IDS, 300)):
+        rr.observe(f"other{t % 20}", int(item), "click", timestamp=float(t))
+    for t, item in enumerate(rng.choice(ONE_CALL_IDS, 12)):
+        rr.observe("u", int(item), "skip" if t % 4 == 3 else "like", timestamp=300.0 + t)
+    if ranker == "bilinear":
+        dim = rr.catalog.dim
+        rr.ranker.a, rr.ranker.b = rng.standard_normal((2, dim, 4), dtype=np.float32) * 0.3
+        rr.ranker.prior = rng.standard_normal(dim, dtype=np.float32) * 0.1
+    return rr
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("fusion", "decay"), ("fusion", "multi"), ("cosine", "decay"), ("cosine", "multi"), ("bilinear", "decay")],
+    ids=lambda p: "-".join(p),
+)
+def one_call_rr(request):
+    return _one_call_reranker(*request.param)
+
+
+def _ranked_with_warnings(rr: pr.Reranker, candidates, **options) -> tuple[list, list[str]]:
+    """rerank's result and its warnings (each up to its examples, which print ids by type)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = rr.rerank("u", candidates, **options)
+    return out, [str(w.message).split(", e.g.")[0] for w in caught]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    candidates=st.lists(st.integers(-3, 405), min_size=1, max_size=60),
+    with_scores=st.booleans(),
+    exclude_seen=st.booleans(),
+    k=st.integers(1, 70),
+    typed=st.sampled_from([None, "topic 3", "item about topic 5"]),
+)
+def test_int_ids_in_one_call_rank_as_the_general_path_does(
+    one_call_rr, candidates, with_scores, exclude_seen, k, typed
+):
+    """A numpy int array on dense int ids is resolved, filtered and scored in one C++ call
+    (Ranker.fused_scoring); a list of the same ids takes the general path (ids looked up in
+    Python, then Ranker.rank). Same items, same scores to the bit, same warnings, for unknown
+    and repeated ids, seen items, upstream scores, a typed query and multi-interest users."""
+    scores = np.random.default_rng(len(candidates)).random(len(candidates)).astype(np.float32)
+    options = dict(k=k, now=400.0, exclude_seen=exclude_seen, query=typed, scores=scores if with_scores else None)
+    fast, fast_warnings = _ranked_with_warnings(one_call_rr, np.array(candidates, np.int64), **options)
+    general, general_warnings = _ranked_with_warnings(one_call_rr, list(candidates), **options)
+    assert fast == general
+    assert fast_warnings == general_warnings
+
+
+def test_int_ids_in_one_call_for_a_new_user_and_when_every_candidate_is_left_out():
+    rr = _one_call_reranker("fusion", "decay")
+    new_user = rr.rerank("nobody", np.array([4, 2, 8]), k=2, now=400.0)
+    assert new_user == rr.rerank("nobody", [4, 2, 8], k=2, now=400.0) and len(new_user) == 2
+    seen_ids = [rr.catalog.ids[r] for r in rr.view.record("u", rr.catalog).seen_rows().tolist()]
+    assert rr.rerank("u", np.array(seen_ids), k=5, now=400.0) == []
+    with pytest.warns(pr.PyrerankWarning, match="2 candidate ids are not in the catalog"):
+        assert rr.rerank("u", np.array([1, 3]), k=5, now=400.0) == []
+
+
+def test_int_ids_take_one_kernel_call_and_other_ids_the_ranker(monkeypatch):
+    """The equality above would hold trivially if the one-call path were never taken."""
+    calls = []
+    real = pr.reranker._core.fused_topk_keys
+    monkeypatch.setattr(pr.reranker._core, "fused_topk_keys", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    rr = _one_call_reranker("fusion", "decay")
+    rr.rerank("u", np.array([4, 2, 8]), k=2, now=400.0)
+    assert calls == [1]
+    rr.rerank("u", [4, 2, 8], k=2, now=400.0)
+    rr.ranker = pr.get_ranker("mmr")  # no fused scoring: the ranker's own rank()
+    rr.rerank("u", np.array([4, 2, 8]), k=2, now=400.0)
+    assert calls == [1]

@@ -33,6 +33,21 @@ def fused_topk(
     num_threads: int = 1,
     ties: str = "row",
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def fused_topk_keys(
+    matrix: np.ndarray,
+    keys: np.ndarray,
+    table: np.ndarray,
+    n_rows: int,
+    seen: np.ndarray | None,
+    features: tuple | None,  # candidate_features' arguments but rows, upstream aligned with keys
+    k: int,
+    query: np.ndarray,  # this and the rest: a pyrerank.interfaces.FusedScoring's fields, in order
+    interest_weights: np.ndarray | None,
+    sim_weight: float,
+    extra: np.ndarray | None,
+    extra_weights: np.ndarray | None,
+    weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, int, int, int]: ...
 def mmr(
     matrix: np.ndarray,
     relevance: np.ndarray,

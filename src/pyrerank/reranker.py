@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _core, persist, saving
 from . import _validate as check
-from . import persist, saving
 from .encoders.cache import CachedEncoder
 from .errors import PyrerankError, PyrerankWarning
 from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
@@ -29,13 +29,14 @@ from .interfaces import (
     Ranker,
     RankRequest,
     State,
+    UserQuery,
     replays_in_closed_form,
 )
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
 from .serving.catalog import Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
-from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
+from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures, gather_arguments
 from .serving.item_stats import ItemStats
 from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
@@ -48,6 +49,18 @@ class Ranked(NamedTuple):
 
     item: ItemId
     score: float
+
+
+class UserSide(NamedTuple):
+    """What a rank request holds of its user (see RankRequest): seen rows ((m,) int64 ascending,
+    or None: none left out), query, short-term vector, co-engagement scores, and the liked rows
+    for rankers that read texts (else None)."""
+
+    seen: np.ndarray | None
+    query: UserQuery | None
+    recent: np.ndarray | None
+    co_scores: tuple[np.ndarray, np.ndarray]
+    history: np.ndarray | None
 
 
 def _resolve(kind: str, spec: Any, interface: type, options: dict[str, Any] | None, device: str | None) -> Any:
@@ -356,6 +369,32 @@ class Reranker:
         return found
 
     # -- ranking -------------------------------------------------------------------------
+    def _user_side(self, user: Hashable, catalog: Catalog, now: float, exclude_seen: bool) -> UserSide:
+        """What a request for `user` holds of them at time `now`, after applying every logged
+        event (the caller holds the catalog lock)."""
+        with self.view.lock:
+            self.view.sync(catalog)
+            record = self.view.record(user, catalog)
+            if record is None:
+                return UserSide(None, None, None, NO_CO_SCORES, None)
+            if not record.query_valid:
+                record.query = self.interest.query(record.state, now)
+                record.recent_vector = record.short_term(catalog)
+                record.query_valid = True
+            key = (record.positives, self.stats.co.version_sum(record.recent))
+            if record.co_scores_key != key:
+                with self.stats.lock:
+                    record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
+                record.co_scores_key = key
+            return UserSide(
+                record.seen_rows() if exclude_seen else None,
+                record.query,
+                record.recent_vector,
+                record.co_scores,  # type: ignore[arg-type]
+                # only rankers that read texts read it: no copy per request for the others
+                np.array(record.recent, np.int64) if self.ranker.needs_texts else None,
+            )
+
     def _request(
         self,
         user: Hashable,
@@ -364,43 +403,28 @@ class Reranker:
         now: float,
         exclude_seen: bool = False,
         search: np.ndarray | None = None,
+        side: UserSide | None = None,
     ) -> tuple[RankRequest, int, int]:
-        """The ranker's input for `user`, consistent with one state of the catalog (the caller
-        holds the catalog lock), and how many candidate ids were unknown and how many repeated
-        (both left out); `exclude_seen`: without the rows the user has seen; `search`: a typed
-        query's (text_dim,) vector."""
+        """The ranker's input for `user` (`side`, when already taken), consistent with one state
+        of the catalog (the caller holds the catalog lock), and how many candidate ids were
+        unknown and how many repeated (both left out); `exclude_seen`: without the rows the user
+        has seen; `search`: a typed query's (text_dim,) vector."""
         catalog = self._catalog()
-        with self.view.lock:
-            self.view.sync(catalog)
-            record = self.view.record(user, catalog)
-            seen = record.seen_rows() if record is not None and exclude_seen else None
-            try:
-                rows, upstream, unknown, repeated = catalog.candidate_rows(candidates, seen, upstream)
-            except TypeError:  # an unhashable element: no id is one
-                bad = next((c for c in candidates if not isinstance(c, Hashable)), None)
-                if bad is None:
-                    raise
-                raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
-            history = None  # only rankers that read texts read it: no copy per request for the others
-            if record is None:
-                query, recent, co_scores = None, None, NO_CO_SCORES
-            else:
-                if not record.query_valid:
-                    record.query = self.interest.query(record.state, now)
-                    record.recent_vector = record.short_term(catalog)
-                    record.query_valid = True
-                key = (record.positives, self.stats.co.version_sum(record.recent))
-                if record.co_scores_key != key:
-                    with self.stats.lock:
-                        record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
-                    record.co_scores_key = key
-                query, recent, co_scores = record.query, record.recent_vector, record.co_scores  # type: ignore[assignment]
-                if self.ranker.needs_texts:
-                    history = np.array(record.recent, np.int64)
-        features = CandidateFeatures(self.stats, rows, upstream, co_scores, now)
+        if side is None:
+            side = self._user_side(user, catalog, now, exclude_seen)
+        try:
+            rows, upstream, unknown, repeated = catalog.candidate_rows(candidates, side.seen, upstream)
+        except TypeError:  # an unhashable element: no id is one
+            bad = next((c for c in candidates if not isinstance(c, Hashable)), None)
+            if bad is None:
+                raise
+            raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
+        features = CandidateFeatures(self.stats, rows, upstream, side.co_scores, now)
         searched = None if search is None else catalog.text_query(search)
         texts = catalog.text_of if self.ranker.needs_texts else None
-        request = RankRequest(catalog.matrix, rows, query, upstream, features, recent, searched, history, texts)
+        request = RankRequest(
+            catalog.matrix, rows, side.query, upstream, features, side.recent, searched, side.history, texts
+        )
         return request, unknown, repeated
 
     def _warn_dropped(self, candidates: Any, unknown: int, repeated: int) -> None:
@@ -450,16 +474,43 @@ class Reranker:
         upstream = None if scores is None else check.float_array(scores, "scores", (len(candidates),))
         search = None if query is None else self._text_vector(query, "query")  # encoded outside the lock
         with self._lock:  # a request sees the catalog before or after a change, never half of it
-            request, unknown, repeated = self._request(user, candidates, upstream, now, exclude, search)
-            if unknown or repeated:
-                self._warn_dropped(candidates, unknown, repeated)
-            ids = self._catalog().ids  # this catalog's: remove_items replaces the catalog, never its rows
+            catalog = self._catalog()
+            ids = catalog.ids  # this catalog's: remove_items replaces the catalog, never its rows
             ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
-        if len(request.rows) == 0:
-            return []
-        out_rows, out_scores = ranker.rank(request, k)  # the kernel: outside the lock and the GIL
+            side = self._user_side(user, catalog, now, exclude)
+            keyed, scoring = catalog.int_keys(candidates), None
+            if keyed is not None:  # int ids: resolved, filtered and scored in one C++ call, if the ranker can
+                searched = None if search is None else catalog.text_query(search)
+                scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
+                matrix = catalog.matrix
+            if scoring is None:
+                request, unknown, repeated = self._request(user, candidates, upstream, now, exclude, search, side)
+            elif scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
+                features = gather_arguments(self.stats, upstream, side.co_scores, now)
+            else:
+                features = None
+        if scoring is not None:  # outside the lock and the GIL
+            assert keyed is not None
+            out_rows, out_scores, ranked, unknown, repeated = _core.fused_topk_keys(
+                matrix,
+                *keyed,
+                side.seen,
+                features,
+                k,
+                scoring.interests,
+                scoring.interest_weights,
+                scoring.sim_weight,
+                scoring.extra,
+                scoring.extra_weights,
+                scoring.feature_weights,
+            )
+        else:
+            ranked = len(request.rows)
+            out_rows, out_scores = ranker.rank(request, k) if ranked else (request.rows, np.zeros(0, np.float32))
+        if unknown or repeated:
+            self._warn_dropped(candidates, unknown, repeated)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, len(request.rows), len(candidates), k)
+            log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, ranked, len(candidates), k)
         pairs = zip(map(ids.__getitem__, out_rows.tolist()), out_scores.tolist())
         return list(map(tuple.__new__, itertools.repeat(Ranked), pairs))  # Ranked(...) without a Python frame each
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..interfaces import RankRequest, State, TrainingExamples
+from ..interfaces import RankRequest, State, TrainingExamples, UserQuery
 from . import _training
 from .fusion import FusionRanker
 
@@ -42,23 +42,25 @@ class BilinearRanker(_training.ChoiceModel, FusionRanker):
         self.prior: np.ndarray | None = None  # (dim,) float32
         self.validation: dict[str, float] = {}
 
-    def interaction(self, request: RankRequest) -> np.ndarray | None:
+    def interaction(self, query: UserQuery | None, dim: int) -> np.ndarray | None:
         """(dim,) float32 query vector B Aᵀ u + b whose dot with a candidate's unit vector is its
-        learned part; None before fit and for a user with no signal."""
+        learned part, for a user with `query` on a catalog `dim` wide; None before fit and for a
+        user with no signal."""
         if self.a is None or self.b is None or self.prior is None:
             return None
-        if request.matrix.shape[1] != len(self.prior):
+        if dim != len(self.prior):
             raise ValueError(
-                f"the bilinear ranker learned {len(self.prior)}-d vectors, the catalog's are "
-                f"{request.matrix.shape[1]}-d: fit it again"
+                f"the bilinear ranker learned {len(self.prior)}-d vectors, the catalog's are {dim}-d: fit it again"
             )
-        if request.query is None:  # a new user: the recall stage's order, as fusion keeps it
+        if query is None:  # a new user: the recall stage's order, as fusion keeps it
             return None
-        return self.b @ (request.query.mean() @ self.a) + self.prior
+        return self.b @ (query.mean() @ self.a) + self.prior
 
-    def _extras(self, request: RankRequest) -> tuple[np.ndarray | None, np.ndarray | None]:
-        extra, weights = super()._extras(request)
-        learned = self.interaction(request)
+    def _extras(
+        self, query: UserQuery | None, recent: np.ndarray | None, search: np.ndarray | None, dim: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        extra, weights = super()._extras(query, recent, search, dim)
+        learned = self.interaction(query, dim)
         if learned is None:
             return extra, weights
         if extra is None or weights is None:
@@ -66,7 +68,7 @@ class BilinearRanker(_training.ChoiceModel, FusionRanker):
         return np.vstack([extra, learned]), np.append(weights, np.float32(1.0))
 
     def _learned_part(self, request: RankRequest) -> np.ndarray:
-        learned = self.interaction(request)
+        learned = self.interaction(request.query, request.matrix.shape[1])
         if learned is None:
             return np.zeros(len(request.rows), np.float32)
         return (request.vectors() @ learned).astype(np.float32)

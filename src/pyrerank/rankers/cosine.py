@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
-from ..interfaces import Ranker, RankRequest
+from ..interfaces import FusedScoring, Ranker, RankRequest, UserQuery
 
 
 class CosineRanker(Ranker):
@@ -19,29 +18,27 @@ class CosineRanker(Ranker):
         return request.similarity() + request.search_similarity()
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = request.query
-        if request.search is not None:
-            interests = np.zeros((1, request.matrix.shape[1]), np.float32) if q is None else q.interests
-            return _core.fused_topk(
-                request.matrix,
-                interests,
-                None,
-                None,
-                k,
-                sim_weight=0.0 if q is None else 1.0,
-                interest_weights=None if q is None else q.weights,
-                extra=request.search.reshape(1, -1),
-                extra_weights=np.ones(1, np.float32),
-                rows=request.rows,
-                ties="position",
-            )
-        if q is None:
-            if request.upstream is None:
-                return request.rows[:k], np.zeros(min(k, len(request.rows)), np.float32)
-            order = np.argsort(-request.upstream, kind="stable")[:k]
-            return request.rows[order], request.upstream[order].astype(np.float32)
-        return _core.fused_topk(
-            request.matrix, q.interests, None, None, k, interest_weights=q.weights, rows=request.rows, ties="position"
+        scoring = self.fused_scoring(request.query, request.recent, request.search, request.matrix.shape[1])
+        if scoring is not None:
+            return scoring.topk(request, k)
+        if request.upstream is None:
+            return request.rows[:k], np.zeros(min(k, len(request.rows)), np.float32)
+        order = np.argsort(-request.upstream, kind="stable")[:k]
+        return request.rows[order], request.upstream[order].astype(np.float32)
+
+    def fused_scoring(
+        self, query: UserQuery | None, recent: np.ndarray | None, search: np.ndarray | None, dim: int
+    ) -> FusedScoring | None:
+        """None for a user with no signal and no typed query (the upstream order decides)."""
+        if search is None:
+            return None if query is None else FusedScoring(query.interests, query.weights)
+        interests = np.zeros((1, dim), np.float32) if query is None else query.interests
+        return FusedScoring(
+            interests,
+            None if query is None else query.weights,
+            0.0 if query is None else 1.0,
+            search.reshape(1, -1),
+            np.ones(1, np.float32),
         )
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

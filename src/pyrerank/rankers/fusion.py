@@ -9,9 +9,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .. import _core
-from ..interfaces import COLUMNS, FEATURE_NAMES, Ranker, RankRequest, State, TrainingExamples
-from ..serving.features import CandidateFeatures
+from ..interfaces import (
+    COLUMNS,
+    FEATURE_NAMES,
+    FusedScoring,
+    Ranker,
+    RankRequest,
+    State,
+    TrainingExamples,
+    UserQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,36 +77,29 @@ class FusionRanker(Ranker):
         return (request.columns() @ self._all_weights).astype(np.float32)
 
     def rank(self, request: RankRequest, k: int) -> tuple[np.ndarray, np.ndarray]:
-        source = request.features  # the serving path's features are gathered in the kernel call
-        features = source.kernel_input() if isinstance(source, CandidateFeatures) else source.matrix()
-        q = request.query
-        if q is None:  # no interest yet: the features alone decide
-            interests, interest_weights, sim_weight = np.zeros((1, request.matrix.shape[1]), np.float32), None, 0.0
-        else:
-            interests, interest_weights, sim_weight = q.interests, q.weights, self._weights["similarity"]
-        extra, extra_weights = self._extras(request)
-        return _core.fused_topk(
-            request.matrix,
-            interests,
-            features,
-            self._vector,
-            k,
-            sim_weight=sim_weight,
-            interest_weights=interest_weights,
-            extra=extra,
-            extra_weights=extra_weights,
-            rows=request.rows,
-            ties="position",
-        )
+        scoring = self.fused_scoring(request.query, request.recent, request.search, request.matrix.shape[1])
+        return scoring.topk(request, k)
 
-    def _extras(self, request: RankRequest) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def fused_scoring(
+        self, query: UserQuery | None, recent: np.ndarray | None, search: np.ndarray | None, dim: int
+    ) -> FusedScoring:
+        if query is None:  # no interest yet: the features alone decide
+            interests, interest_weights, sim_weight = np.zeros((1, dim), np.float32), None, 0.0
+        else:
+            interests, interest_weights, sim_weight = query.interests, query.weights, self._weights["similarity"]
+        extra, extra_weights = self._extras(query, recent, search, dim)
+        return FusedScoring(interests, interest_weights, sim_weight, extra, extra_weights, self._vector)
+
+    def _extras(
+        self, query: UserQuery | None, recent: np.ndarray | None, search: np.ndarray | None, dim: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The kernel's extra queries, (e, dim) float32, and their (e,) weights: the short-term
-        vector and the typed query's, those the request has (None, None: neither)."""
-        if request.search is None:  # the usual request: no typed query
-            if request.recent is None:
+        vector and the typed query's, those there are (None, None: neither)."""
+        if search is None:  # the usual request: no typed query
+            if recent is None:
                 return None, None
-            return request.recent.reshape(1, -1), self._recent_weight
-        return _with_search(request.recent, request.search, self._extra_weights)
+            return recent.reshape(1, -1), self._recent_weight
+        return _with_search(recent, search, self._extra_weights)
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:
         out = []

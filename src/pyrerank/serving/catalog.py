@@ -6,7 +6,7 @@ import copy
 import itertools
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,6 +43,19 @@ def unit_rows(vectors: Any, n: int) -> np.ndarray:
     if (norms == 0).any():
         raise ValueError(f"vectors must be non-zero; row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
     return (arr / norms).astype(np.float32)
+
+
+class IntKeys(NamedTuple):
+    """Int item ids and the catalog's id -> row table as it was when they were taken: rows at
+    or past `n_rows` (items added since) count as unknown, so a request sees the catalog before
+    or after a change, never half of it.
+
+    keys : (n,) int64; table : (max id + 1,) int64, -1 for ids not in the catalog
+    """
+
+    keys: np.ndarray
+    table: np.ndarray
+    n_rows: int
 
 
 class Catalog:
@@ -382,6 +395,13 @@ class Catalog:
         self._int_table = table
         return True
 
+    def int_keys(self, items: Any) -> IntKeys | None:
+        """`items` with what resolves them in C++ as of now, where they are a numpy int array on a
+        catalog of dense int ids; else None (dict or str-index lookups)."""
+        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+            return IntKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
+        return None
+
     def candidate_rows(
         self, items: Any, seen: np.ndarray | None, upstream: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
@@ -389,17 +409,17 @@ class Catalog:
         `seen` ((m,) int64, or None), with `upstream` ((n,) float32 or None) beside them; and how
         many ids were unknown and how many repeated. Dense int ids in a numpy array take one C++
         call without the GIL."""
-        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            keys = np.ascontiguousarray(items, dtype=np.int64)
-            return _core.candidate_rows(keys, seen, upstream, table=self._int_table, n_rows=len(self.ids))
+        keyed = self.int_keys(items)
+        if keyed is not None:
+            return _core.candidate_rows(keyed.keys, seen, upstream, table=keyed.table, n_rows=keyed.n_rows)
         return _core.candidate_rows(self.rows_for(items)[0], seen, upstream)
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""
-        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            keys = np.ascontiguousarray(items, dtype=np.int64)
-            return _core.resolve_rows(self._int_table, len(self.ids), keys)
+        keyed = self.int_keys(items)
+        if keyed is not None:
+            return _core.resolve_rows(keyed.table, keyed.n_rows, keyed.keys)
         if self._id_kind is str and self._str_index is not None and type(items) in (list, tuple):
             return self._str_index.rows(items)
         # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.

@@ -136,6 +136,19 @@ def _best_match(q: UserQuery, items: np.ndarray) -> np.ndarray:
     return sims.max(axis=0)
 
 
+def _assert_best_by_score(
+    req: RankRequest, scores: np.ndarray, top_rows: np.ndarray, top_scores: np.ndarray, by: str
+) -> None:
+    """`top_rows` and `top_scores` (what `by` returned) are the best of the request's rows by
+    `scores` (score()'s), with score()'s values, best first."""
+    by_row = dict(zip(req.rows.tolist(), scores.tolist()))
+    picked = np.array([by_row[r] for r in top_rows.tolist()], np.float32)
+    np.testing.assert_allclose(top_scores, picked, atol=1e-4, err_msg=f"{by} scores differ from score()")
+    assert np.all(np.diff(top_scores) <= 1e-6), f"{by} must return the best first"
+    others = np.array([s for r, s in by_row.items() if r not in set(top_rows.tolist())])
+    assert picked.min() >= others.max() - 1e-4, f"{by} left out a candidate that score() puts in the top k"
+
+
 class RankerConformance:
     """Subclass and implement make_ranker()."""
 
@@ -174,14 +187,23 @@ class RankerConformance:
         assert len(set(top_rows.tolist())) == 5 and set(top_rows.tolist()) <= set(req.rows.tolist())
         all_rows, _ = ranker.rank(req, len(req.rows) + 3)
         assert sorted(all_rows.tolist()) == sorted(req.rows.tolist())
-        if ranker.diversifies:
-            return
-        by_row = dict(zip(req.rows.tolist(), scores.tolist()))
-        picked = np.array([by_row[r] for r in top_rows.tolist()], np.float32)
-        np.testing.assert_allclose(top_scores, picked, atol=1e-4, err_msg="rank() scores differ from score()")
-        assert np.all(np.diff(top_scores) <= 1e-6), "rank() must return the best first"
-        others = np.array([s for r, s in by_row.items() if r not in set(top_rows.tolist())])
-        assert picked.min() >= others.max() - 1e-4, "rank() left out a candidate that score() puts in the top k"
+        if not ranker.diversifies:
+            _assert_best_by_score(req, scores, top_rows, top_scores, "rank()")
+
+    def test_fused_scoring_ranks_by_score(self):
+        """Where a ranker describes its score as one kernel pass (Ranker.fused_scoring), the
+        Reranker scores int ids with it instead of calling rank(): it must pick the best by
+        score(), as rank() does, with and without a user signal and a typed query."""
+        ranker = self.make_ranker()
+        search = _unit_rows(1, 16, seed=6)[0]
+        for query in (UserQuery(_unit_rows(1, 16, seed=2)), UserQuery(_unit_rows(3, 16, seed=8)), None):
+            for typed in (None, search):
+                req = self._request(query)
+                req.search = typed
+                scoring = ranker.fused_scoring(req.query, req.recent, req.search, req.matrix.shape[1])
+                if scoring is not None:
+                    case = f"fused_scoring (query={query is not None}, typed={typed is not None})"
+                    _assert_best_by_score(req, np.asarray(ranker.score(req)), *scoring.topk(req, 7), case)
 
     def test_every_catalog_dtype_scores_alike(self):
         """The Reranker stores int8 rows by default: a ranker must read them as directions
