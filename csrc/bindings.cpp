@@ -400,9 +400,9 @@ PYBIND11_MODULE(_core, m) {
          py::handle interest_weights, float sim_weight, py::handle extra, py::handle extra_weights,
          py::handle weights) {
         const Catalog cat = as_catalog(matrix);
-        const py::array keys = as_array(keys_obj, "keys"), table = as_array(table_obj, "table");
+        const py::array keys = as_array(keys_obj, "keys");
         const std::int64_t* key_data = i64_data(keys, "keys");
-        const std::int64_t* table_data = i64_data(table, "table");
+        const auto [table, table_len] = optional_i64(table_obj, "table");
         const std::int64_t n = keys.shape(0);
         const auto [seen, m] = optional_i64(seen_obj, "seen");
         check_k_threads(k, 1);
@@ -430,7 +430,14 @@ PYBIND11_MODULE(_core, m) {
           const float* upstream = args.gather_from ? args.gather_from->upstream : nullptr;
           const std::unique_ptr<float[]> upstream_kept(upstream ? new float[static_cast<std::size_t>(n)]
                                                                 : nullptr);
-          pyrerank::resolve_rows(table_data, table.shape(0), n_rows, key_data, n, rows.get());
+          if (table) {
+            pyrerank::resolve_rows(table, table_len, n_rows, key_data, n, rows.get());
+          } else {  // rows already resolved: any other than -2 (repeated) outside [0, n_rows) is unknown
+            for (std::int64_t i = 0; i < n; ++i) {
+              const std::int64_t row = key_data[i];
+              rows[i] = (row >= 0 && row < n_rows) || row == -2 ? row : -1;
+            }
+          }
           kept = pyrerank::keep_candidates(rows.get(), upstream, n, seen, m, rows.get(), upstream_kept.get());
           if (kept.kept > 0) {
             const Candidates cand{rows.get(), kept.kept};
@@ -450,8 +457,9 @@ PYBIND11_MODULE(_core, m) {
       py::arg("matrix"), py::arg("keys"), py::arg("table"), py::arg("n_rows"), py::arg("seen"),
       py::arg("features"), py::arg("k"), py::arg("query"), py::arg("interest_weights"), py::arg("sim_weight"),
       py::arg("extra"), py::arg("extra_weights"), py::arg("weights"),
-      "fused_topk over int ids in one call: `keys` looked up in `table` (id -> row, as candidate_rows), "
-      "unknown, repeated and `seen` ones left out, then scored with ties to the earlier candidate. "
+      "fused_topk over candidates in one call: int ids `keys` looked up in `table` (id -> row, as "
+      "candidate_rows), or with table None rows already resolved (-1 unknown, -2 repeated); unknown, "
+      "repeated and `seen` ones left out, then scored with ties to the earlier candidate. "
       "features (candidate_features' arguments but rows, or None) carries the upstream scores aligned "
       "with `keys`; the arguments after k are a pyrerank.interfaces.FusedScoring's fields, in order. Returns "
       "(rows, "

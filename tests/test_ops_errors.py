@@ -200,7 +200,19 @@ BAD_CORE_CALLS = [
         "half_life and recency_scale must be > 0",
     ),
     (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, ties="rows"), ValueError, "ties must be 'row' or 'position'"),
+    (lambda: _keyed(n_rows=51), ValueError, "n_rows must lie in [0, 50], got 51"),
+    (lambda: _keyed(keys=np.zeros(0, np.int64)), ValueError, "keys must not be empty"),
+    (lambda: _keyed(keys=ROWS.astype(np.int32)), TypeError, "keys must be a 1-D C-contiguous int64 array"),
+    (lambda: _keyed(table=[0, 1]), TypeError, "table must be a numpy array"),
+    (lambda: _keyed(features=np.zeros((10, 5), np.float32)), ValueError, "features must be candidate_features'"),
+    (lambda: _keyed(features=(np.zeros((40, 4)),) + GATHER[1:]), ValueError, "stats must have a row for each"),
+    (lambda: _keyed(k=0), ValueError, "k must be >= 1"),
 ]
+
+
+def _keyed(keys=ROWS, table=None, n_rows=50, features=GATHER, k=3):
+    """_core.fused_topk_keys with one argument bad at a time (the rest valid)."""
+    return _core.fused_topk_keys(M, keys, table, n_rows, None, features, k, Q, None, 1.0, None, None, W5)
 
 
 @pytest.mark.parametrize("call, error, text", BAD_CORE_CALLS, ids=[f"core{i}" for i in range(len(BAD_CORE_CALLS))])

@@ -431,16 +431,17 @@ def test_sparse_int_ids_fall_back_from_the_table_to_the_dict():
 ONE_CALL_IDS = np.arange(0, 400, 2)  # dense int ids with gaps: the id table holds -1 between them
 
 
-def _one_call_reranker(ranker: str, interest: str) -> pr.Reranker:
-    """A catalog of ONE_CALL_IDS with statistics, co-engagement, and a user "u" who liked,
-    skipped and saw items; the bilinear ranker with a random learned part."""
+def _one_call_reranker(ranker: str, interest: str, ids: str = "int") -> pr.Reranker:
+    """A catalog of ONE_CALL_IDS (as "i<n>" for str ids) with statistics, co-engagement, and a
+    user "u" who liked, skipped and saw items; the bilinear ranker with a random learned part."""
     rr = pr.Reranker(encoder="hashing", interest=interest, ranker=ranker, dtype="int8")
-    rr.add_items(ONE_CALL_IDS.tolist(), texts=[f"item {i} about topic {i % 7}" for i in ONE_CALL_IDS])
+    item = int if ids == "int" else "i{}".format
+    rr.add_items([item(i) for i in ONE_CALL_IDS], texts=[f"item {i} about topic {i % 7}" for i in ONE_CALL_IDS])
     rng = np.random.default_rng(3)
-    for t, item in enumerate(rng.choice(ONE_CALL_IDS, 300)):
-        rr.observe(f"other{t % 20}", int(item), "click", timestamp=float(t))
-    for t, item in enumerate(rng.choice(ONE_CALL_IDS, 12)):
-        rr.observe("u", int(item), "skip" if t % 4 == 3 else "like", timestamp=300.0 + t)
+    for t, i in enumerate(rng.choice(ONE_CALL_IDS, 300)):
+        rr.observe(f"other{t % 20}", item(i), "click", timestamp=float(t))
+    for t, i in enumerate(rng.choice(ONE_CALL_IDS, 12)):
+        rr.observe("u", item(i), "skip" if t % 4 == 3 else "like", timestamp=300.0 + t)
     if ranker == "bilinear":
         dim = rr.catalog.dim
         rr.ranker.a, rr.ranker.b = rng.standard_normal((2, dim, 4), dtype=np.float32) * 0.3
@@ -450,8 +451,16 @@ def _one_call_reranker(ranker: str, interest: str) -> pr.Reranker:
 
 @pytest.fixture(
     scope="module",
-    params=[("fusion", "decay"), ("fusion", "multi"), ("cosine", "decay"), ("cosine", "multi"), ("bilinear", "decay")],
-    ids=lambda p: "-".join(p),
+    params=[
+        ("fusion", "decay", "int"),
+        ("fusion", "multi", "int"),
+        ("fusion", "decay", "str"),
+        ("cosine", "decay", "int"),
+        ("cosine", "multi", "str"),
+        ("bilinear", "decay", "int"),
+        ("bilinear", "decay", "str"),
+    ],
+    ids="-".join,
 )
 def one_call_rr(request):
     return _one_call_reranker(*request.param)
@@ -465,6 +474,21 @@ def _ranked_with_warnings(rr: pr.Reranker, candidates, **options) -> tuple[list,
     return out, [str(w.message).split(", e.g.")[0] for w in caught]
 
 
+class _OwnRank(pr.Ranker):
+    """`inner`'s score() and rank(), without its fused_scoring: a RankRequest and rank() always."""
+
+    name = "own-rank"
+
+    def __init__(self, inner: pr.Ranker) -> None:
+        self.inner = inner
+
+    def score(self, request):
+        return self.inner.score(request)
+
+    def rank(self, request, k):
+        return self.inner.rank(request, k)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     candidates=st.lists(st.integers(-3, 405), min_size=1, max_size=60),
@@ -473,22 +497,27 @@ def _ranked_with_warnings(rr: pr.Reranker, candidates, **options) -> tuple[list,
     k=st.integers(1, 70),
     typed=st.sampled_from([None, "topic 3", "item about topic 5"]),
 )
-def test_int_ids_in_one_call_rank_as_the_general_path_does(
-    one_call_rr, candidates, with_scores, exclude_seen, k, typed
-):
-    """A numpy int array on dense int ids is resolved, filtered and scored in one C++ call
-    (Ranker.fused_scoring); a list of the same ids takes the general path (ids looked up in
-    Python, then Ranker.rank). Same items, same scores to the bit, same warnings, for unknown
-    and repeated ids, seen items, upstream scores, a typed query and multi-interest users."""
+def test_one_kernel_call_ranks_as_the_rankers_own_rank(one_call_rr, candidates, with_scores, exclude_seen, k, typed):
+    """Where the ranker describes its score as one kernel pass (Ranker.fused_scoring), the
+    candidates are filtered and scored in one C++ call (int ids in a numpy array resolved there
+    too); it must give what the ranker's own rank() on a RankRequest gives: same items, same
+    scores to the bit, same warnings, for unknown and repeated ids, seen items, upstream scores,
+    a typed query and multi-interest users, int and str ids."""
     scores = np.random.default_rng(len(candidates)).random(len(candidates)).astype(np.float32)
     options = dict(k=k, now=400.0, exclude_seen=exclude_seen, query=typed, scores=scores if with_scores else None)
-    fast, fast_warnings = _ranked_with_warnings(one_call_rr, np.array(candidates, np.int64), **options)
-    general, general_warnings = _ranked_with_warnings(one_call_rr, list(candidates), **options)
-    assert fast == general
-    assert fast_warnings == general_warnings
+    listed = candidates if isinstance(one_call_rr.catalog.ids[0], int) else [f"i{c}" for c in candidates]
+    forms = [listed] + ([np.array(candidates, np.int64)] if listed is candidates else [])
+    one_call = [_ranked_with_warnings(one_call_rr, form, **options) for form in forms]
+    ranker = one_call_rr.ranker
+    one_call_rr.ranker = _OwnRank(ranker)
+    try:
+        general = _ranked_with_warnings(one_call_rr, listed, **options)
+    finally:
+        one_call_rr.ranker = ranker
+    assert all(result == general for result in one_call)
 
 
-def test_int_ids_in_one_call_for_a_new_user_and_when_every_candidate_is_left_out():
+def test_one_kernel_call_for_a_new_user_and_when_every_candidate_is_left_out():
     rr = _one_call_reranker("fusion", "decay")
     new_user = rr.rerank("nobody", np.array([4, 2, 8]), k=2, now=400.0)
     assert new_user == rr.rerank("nobody", [4, 2, 8], k=2, now=400.0) and len(new_user) == 2
@@ -498,15 +527,15 @@ def test_int_ids_in_one_call_for_a_new_user_and_when_every_candidate_is_left_out
         assert rr.rerank("u", np.array([1, 3]), k=5, now=400.0) == []
 
 
-def test_int_ids_take_one_kernel_call_and_other_ids_the_ranker(monkeypatch):
+def test_rankers_with_a_fused_scoring_take_one_kernel_call_and_others_their_rank(monkeypatch):
     """The equality above would hold trivially if the one-call path were never taken."""
     calls = []
     real = pr.reranker._core.fused_topk_keys
     monkeypatch.setattr(pr.reranker._core, "fused_topk_keys", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     rr = _one_call_reranker("fusion", "decay")
     rr.rerank("u", np.array([4, 2, 8]), k=2, now=400.0)
-    assert calls == [1]
     rr.rerank("u", [4, 2, 8], k=2, now=400.0)
+    assert calls == [1, 1]
     rr.ranker = pr.get_ranker("mmr")  # no fused scoring: the ranker's own rank()
     rr.rerank("u", np.array([4, 2, 8]), k=2, now=400.0)
-    assert calls == [1]
+    assert calls == [1, 1]

@@ -36,7 +36,7 @@ def fused_topk(
 def fused_topk_keys(
     matrix: np.ndarray,
     keys: np.ndarray,
-    table: np.ndarray,
+    table: np.ndarray | None,  # None: keys are rows already resolved (-1 unknown, -2 repeated)
     n_rows: int,
     seen: np.ndarray | None,
     features: tuple | None,  # candidate_features' arguments but rows, upstream aligned with keys

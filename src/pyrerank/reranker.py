@@ -34,7 +34,7 @@ from .interfaces import (
 )
 from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
-from .serving.catalog import Catalog, check_dtype, unit_rows
+from .serving.catalog import CandidateKeys, Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
 from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures, gather_arguments
 from .serving.item_stats import ItemStats
@@ -395,6 +395,17 @@ class Reranker:
                 np.array(record.recent, np.int64) if self.ranker.needs_texts else None,
             )
 
+    @staticmethod
+    def _candidate_keys(catalog: Catalog, candidates: Any) -> CandidateKeys:
+        """catalog.candidate_keys, naming an element that cannot be an id."""
+        try:
+            return catalog.candidate_keys(candidates)
+        except TypeError:  # an unhashable element: no id is one
+            bad = next((c for c in candidates if not isinstance(c, Hashable)), None)
+            if bad is None:
+                raise
+            raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
+
     def _request(
         self,
         user: Hashable,
@@ -412,13 +423,8 @@ class Reranker:
         catalog = self._catalog()
         if side is None:
             side = self._user_side(user, catalog, now, exclude_seen)
-        try:
-            rows, upstream, unknown, repeated = catalog.candidate_rows(candidates, side.seen, upstream)
-        except TypeError:  # an unhashable element: no id is one
-            bad = next((c for c in candidates if not isinstance(c, Hashable)), None)
-            if bad is None:
-                raise
-            raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
+        keys = self._candidate_keys(catalog, candidates)
+        rows, upstream, unknown, repeated = catalog.candidate_rows(keys, side.seen, upstream)
         features = CandidateFeatures(self.stats, rows, upstream, side.co_scores, now)
         searched = None if search is None else catalog.text_query(search)
         texts = catalog.text_of if self.ranker.needs_texts else None
@@ -478,19 +484,16 @@ class Reranker:
             ids = catalog.ids  # this catalog's: remove_items replaces the catalog, never its rows
             ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
             side = self._user_side(user, catalog, now, exclude)
-            keyed, scoring = catalog.int_keys(candidates), None
-            if keyed is not None:  # int ids: resolved, filtered and scored in one C++ call, if the ranker can
-                searched = None if search is None else catalog.text_query(search)
-                scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
-                matrix = catalog.matrix
-            if scoring is None:
+            searched = None if search is None else catalog.text_query(search)
+            scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
+            if scoring is None:  # the ranker's own rank() on a RankRequest
                 request, unknown, repeated = self._request(user, candidates, upstream, now, exclude, search, side)
-            elif scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
-                features = gather_arguments(self.stats, upstream, side.co_scores, now)
-            else:
+            else:  # filtered and scored in one C++ call (int ids resolved there too)
+                keyed, matrix = self._candidate_keys(catalog, candidates), catalog.matrix
                 features = None
+                if scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
+                    features = gather_arguments(self.stats, upstream, side.co_scores, now)
         if scoring is not None:  # outside the lock and the GIL
-            assert keyed is not None
             out_rows, out_scores, ranked, unknown, repeated = _core.fused_topk_keys(
                 matrix,
                 *keyed,

@@ -45,16 +45,15 @@ def unit_rows(vectors: Any, n: int) -> np.ndarray:
     return (arr / norms).astype(np.float32)
 
 
-class IntKeys(NamedTuple):
-    """Int item ids and the catalog's id -> row table as it was when they were taken: rows at
-    or past `n_rows` (items added since) count as unknown, so a request sees the catalog before
-    or after a change, never half of it.
-
-    keys : (n,) int64; table : (max id + 1,) int64, -1 for ids not in the catalog
-    """
+class CandidateKeys(NamedTuple):
+    """Candidate ids as the kernel resolves them, with the catalog as it was when they were
+    taken: `keys` (n,) int64 are int ids looked up in `table` ((max id + 1,) int64, -1 for ids
+    not in the catalog) in C++ without the GIL, or (table None) rows already resolved, -1 for
+    unknown ids and -2 for repeated ones. Rows at or past `n_rows` (items added since) count as
+    unknown, so a request sees the catalog before or after a change, never half of it."""
 
     keys: np.ndarray
-    table: np.ndarray
+    table: np.ndarray | None
     n_rows: int
 
 
@@ -395,31 +394,34 @@ class Catalog:
         self._int_table = table
         return True
 
-    def int_keys(self, items: Any) -> IntKeys | None:
-        """`items` with what resolves them in C++ as of now, where they are a numpy int array on a
-        catalog of dense int ids; else None (dict or str-index lookups)."""
-        if self._dense_ints and len(self._int_table) and isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            return IntKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
-        return None
+    def _by_int_table(self, items: Any) -> bool:
+        """Whether `items` resolve through the id table: a numpy int array, dense int ids."""
+        return (
+            self._dense_ints and len(self._int_table) > 0 and isinstance(items, np.ndarray) and items.dtype.kind in "iu"
+        )
+
+    def candidate_keys(self, items: Any) -> CandidateKeys:
+        """`items` for the kernel: dense int ids in a numpy array as they are (resolved in C++
+        without the GIL, the id table being replaced rather than changed in place where it
+        matters), others resolved to rows now (the str index and the dict change in place as
+        items are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
+        if self._by_int_table(items):
+            return CandidateKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
+        return CandidateKeys(self.rows_for(items)[0], None, len(self.ids))
 
     def candidate_rows(
-        self, items: Any, seen: np.ndarray | None, upstream: np.ndarray | None
+        self, keys: CandidateKeys, seen: np.ndarray | None, upstream: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
-        """The rows of `items` in order, without unknown and repeated ids and without the rows in
-        `seen` ((m,) int64, or None), with `upstream` ((n,) float32 or None) beside them; and how
-        many ids were unknown and how many repeated. Dense int ids in a numpy array take one C++
-        call without the GIL."""
-        keyed = self.int_keys(items)
-        if keyed is not None:
-            return _core.candidate_rows(keyed.keys, seen, upstream, table=keyed.table, n_rows=keyed.n_rows)
-        return _core.candidate_rows(self.rows_for(items)[0], seen, upstream)
+        """The rows of the candidates in order, without unknown and repeated ids and without the
+        rows in `seen` ((m,) int64, or None), with `upstream` ((n,) float32 or None) beside them;
+        and how many ids were unknown and how many repeated. One C++ call without the GIL."""
+        return _core.candidate_rows(keys.keys, seen, upstream, table=keys.table, n_rows=keys.n_rows)
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""
-        keyed = self.int_keys(items)
-        if keyed is not None:
-            return _core.resolve_rows(keyed.table, keyed.n_rows, keyed.keys)
+        if self._by_int_table(items):
+            return _core.resolve_rows(self._int_table, len(self.ids), np.ascontiguousarray(items, dtype=np.int64))
         if self._id_kind is str and self._str_index is not None and type(items) in (list, tuple):
             return self._str_index.rows(items)
         # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.
