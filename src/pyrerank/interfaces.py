@@ -336,7 +336,8 @@ class FusedScoring(NamedTuple):
 
 class Ranker(abc.ABC):
     """Scores a candidate block for a user. Implement :meth:`score`; override :meth:`rank`
-    where a faster fused path exists, :meth:`fit` to learn from logged feedback, and
+    where a faster path exists (:meth:`fused_scoring` where the score is one kernel pass),
+    :meth:`fit` to learn from logged feedback, and
     :meth:`get_state` / :meth:`set_state` so that a save keeps what was learned.
 
     diversifies : True for a ranker whose order deliberately departs from its scores (such as
@@ -365,10 +366,10 @@ class Ranker(abc.ABC):
     ) -> FusedScoring | None:
         """This ranker's score for a user as one kernel pass, given what a RankRequest would hold
         (`query`, `recent`, `search`; `dim` the catalog's width), or None where it is not one
-        (the default). Where it returns one, :meth:`rank` must return what
-        ``FusedScoring.topk`` does (the conformance suite checks), because the Reranker then
-        skips :meth:`rank` for int ids and resolves, filters and scores them in one C++ call:
-        a subclass that changes :meth:`score` or :meth:`rank` overrides this too."""
+        (the default). Where it returns one, it must rank by :meth:`score` as :meth:`rank` does
+        (the conformance suite checks), because the Reranker then skips :meth:`rank` and filters
+        and scores the candidates in one C++ call (int ids resolved there too): a subclass that
+        changes :meth:`score` or :meth:`rank` overrides this too."""
         return None
 
     def explain(self, request: RankRequest) -> list[dict[str, float]]:

@@ -401,10 +401,10 @@ class Catalog:
         )
 
     def candidate_keys(self, items: Any) -> CandidateKeys:
-        """`items` for the kernel: dense int ids in a numpy array as they are (resolved in C++
-        without the GIL, the id table being replaced rather than changed in place where it
-        matters), others resolved to rows now (the str index and the dict change in place as
-        items are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
+        """`items` for the kernel: dense int ids in a numpy array as they are, to be resolved in
+        C++ without the GIL or the lock (adding items grows the id table or writes entries past
+        n_rows); others resolved to rows now (the str index and the dict change in place as items
+        are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
         if self._by_int_table(items):
             return CandidateKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
         return CandidateKeys(self.rows_for(items)[0], None, len(self.ids))
