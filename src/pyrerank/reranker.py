@@ -407,26 +407,16 @@ class Reranker:
             raise TypeError(f"candidates must hold item ids (int or str), got {type(bad).__name__}") from None
 
     def _request(
-        self,
-        user: Hashable,
-        candidates: Any,
-        upstream: np.ndarray | None,
-        now: float,
-        exclude_seen: bool = False,
-        search: np.ndarray | None = None,
-        side: UserSide | None = None,
+        self, side: UserSide, candidates: Any, upstream: np.ndarray | None, now: float, searched: np.ndarray | None
     ) -> tuple[RankRequest, int, int]:
-        """The ranker's input for `user` (`side`, when already taken), consistent with one state
-        of the catalog (the caller holds the catalog lock), and how many candidate ids were
-        unknown and how many repeated (both left out); `exclude_seen`: without the rows the user
-        has seen; `search`: a typed query's (text_dim,) vector."""
+        """The ranker's input for the user of `side` over `candidates` (the seen rows in `side`
+        left out), consistent with one state of the catalog (the caller holds the catalog lock),
+        and how many candidate ids were unknown and how many repeated (both left out);
+        `searched`: a typed query's vector as catalog.text_query gives it, or None."""
         catalog = self._catalog()
-        if side is None:
-            side = self._user_side(user, catalog, now, exclude_seen)
         keys = self._candidate_keys(catalog, candidates)
         rows, upstream, unknown, repeated = catalog.candidate_rows(keys, side.seen, upstream)
         features = CandidateFeatures(self.stats, rows, upstream, side.co_scores, now)
-        searched = None if search is None else catalog.text_query(search)
         texts = catalog.text_of if self.ranker.needs_texts else None
         request = RankRequest(
             catalog.matrix, rows, side.query, upstream, features, side.recent, searched, side.history, texts
@@ -487,7 +477,7 @@ class Reranker:
             searched = None if search is None else catalog.text_query(search)
             scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
             if scoring is None:  # the ranker's own rank() on a RankRequest
-                request, unknown, repeated = self._request(user, candidates, upstream, now, exclude, search, side)
+                request, unknown, repeated = self._request(side, candidates, upstream, now, searched)
             else:  # filtered and scored in one C++ call (int ids resolved there too)
                 keyed, matrix = self._candidate_keys(catalog, candidates), catalog.matrix
                 features = None
@@ -536,10 +526,12 @@ class Reranker:
         search = None if query is None else self._text_vector(query, "query")
         with self._lock:
             row = self._row(item)
-            request, _, _ = self._request(user, [item], upstream, now, search=search)
+            catalog = self._catalog()
+            side = self._user_side(user, catalog, now, exclude_seen=False)
+            searched = None if search is None else catalog.text_query(search)
+            request, _, _ = self._request(side, [item], upstream, now, searched)
             parts = self.ranker.explain(request)[0]
             with self.view.lock:
-                catalog = self._catalog()
                 found = evidence(catalog, self.stats, self.view.record(user, catalog), row, parts, query)
         return Explanation(parts, self.explainer.reasons(found), found)
 
