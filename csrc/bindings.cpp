@@ -21,6 +21,7 @@
 #include "dispatch.hpp"
 #include "dot_block.hpp"
 #include "pack_rows.hpp"
+#include "prefetch.hpp"
 #include "rank.hpp"
 #include "string_index.hpp"
 
@@ -647,6 +648,12 @@ PYBIND11_MODULE(_core, m) {
             std::vector<std::string_view> keys(static_cast<std::size_t>(n));
             std::vector<char> is_str(static_cast<std::size_t>(n));
             for (py::ssize_t i = 0; i < n; ++i) {
+              if (i + 16 < n) {
+                const char* ahead =
+                    reinterpret_cast<const char*>(PySequence_Fast_GET_ITEM(seq.ptr(), i + 16));
+                pyrerank::prefetch(ahead);
+                pyrerank::prefetch(ahead + 63);
+              }
               PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
               Py_ssize_t size = 0;
               const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;

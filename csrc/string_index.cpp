@@ -38,7 +38,7 @@ void StringIndex::place(const Slot& slot) {
 }
 
 void StringIndex::grow() {
-  std::vector<Slot> old(slots_.empty() ? 1024 : 2 * slots_.size());
+  std::vector<Slot, HugePageAllocator<Slot>> old(slots_.empty() ? 1024 : 2 * slots_.size());
   old.swap(slots_);
   for (const Slot& slot : old)
     if (slot.row >= 0) place(slot);
@@ -47,11 +47,22 @@ void StringIndex::grow() {
 void StringIndex::insert(std::string_view key, std::int64_t row) {
   const std::uint64_t h = hash(key);
   if (find(key, h) >= 0) return;
-  if (arena_.size() + key.size() > std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("str item ids exceed 4 GiB in total");
+  if (row > std::numeric_limits<std::int32_t>::max())
+    throw std::length_error("a catalog of str ids holds < 2^31 items");
+  if (key.size() > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("a str item id exceeds 4 GiB");
   if (2 * (size_ + 1) > slots_.size()) grow();
-  place(Slot{h, row, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(key.size())});
-  arena_.append(key);
+  Slot slot;
+  slot.hash = h;
+  slot.row = static_cast<std::int32_t>(row);
+  slot.length = static_cast<std::uint32_t>(key.size());
+  if (key.size() <= kInline) {
+    std::memcpy(slot.bytes, key.data(), key.size());
+  } else {
+    slot.offset = arena_.size();
+    arena_.append(key);
+  }
+  place(slot);
   ++size_;
 }
 
@@ -62,7 +73,7 @@ std::int64_t StringIndex::find(std::string_view key, std::uint64_t h) const {
     const Slot& slot = slots_[s];
     if (slot.row < 0) return -1;
     if (slot.hash == h && slot.length == key.size() &&
-        std::memcmp(arena_.data() + slot.offset, key.data(), key.size()) == 0)
+        std::memcmp(key_bytes(slot), key.data(), key.size()) == 0)
       return slot.row;
   }
 }
@@ -72,26 +83,30 @@ void StringIndex::find_many(const std::string_view* keys, std::int64_t n, std::i
     for (std::int64_t i = 0; i < n; ++i) out[i] = -1;
     return;
   }
-  // Three passes, each one's loads independent of each other: hash (and fetch the home slot),
-  // probe to the first slot whose hash matches (and fetch its key bytes), compare the bytes.
+  // One pipelined pass: key i is hashed (and its home slot fetched) kAhead keys before it is
+  // probed (and a long key's bytes fetched), and probed kAhead keys before its bytes are
+  // compared, so about 2 * kAhead cache misses are in flight at any time.
+  constexpr std::int64_t kAhead = 16;
   const std::size_t mask = slots_.size() - 1;
   std::vector<std::uint64_t> hashes(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    hashes[i] = hash(keys[i]);
-    prefetch(&slots_[hashes[i] & mask]);
-  }
   std::vector<const Slot*> match(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::size_t s = hashes[i] & mask;
-    while (slots_[s].row >= 0 && slots_[s].hash != hashes[i]) s = (s + 1) & mask;
-    match[i] = slots_[s].row >= 0 ? &slots_[s] : nullptr;
-    if (match[i]) prefetch(arena_.data() + match[i]->offset);
-  }
-  for (std::int64_t i = 0; i < n; ++i) {
-    const Slot* slot = match[i];
-    const bool same = slot && slot->length == keys[i].size() &&
-                      std::memcmp(arena_.data() + slot->offset, keys[i].data(), keys[i].size()) == 0;
-    out[i] = same ? slot->row : (slot ? find(keys[i], hashes[i]) : -1);  // find: a 64-bit collision
+  for (std::int64_t i = 0; i < n + 2 * kAhead; ++i) {
+    if (i < n) {
+      hashes[i] = hash(keys[i]);
+      prefetch(&slots_[hashes[i] & mask]);
+    }
+    if (const std::int64_t p = i - kAhead; p >= 0 && p < n) {
+      std::size_t s = hashes[p] & mask;
+      while (slots_[s].row >= 0 && slots_[s].hash != hashes[p]) s = (s + 1) & mask;
+      match[p] = slots_[s].row >= 0 ? &slots_[s] : nullptr;
+      if (match[p] && match[p]->length > kInline) prefetch(arena_.data() + match[p]->offset);
+    }
+    if (const std::int64_t c = i - 2 * kAhead; c >= 0) {
+      const Slot* slot = match[c];
+      const bool same = slot && slot->length == keys[c].size() &&
+                        std::memcmp(key_bytes(*slot), keys[c].data(), keys[c].size()) == 0;
+      out[c] = same ? slot->row : (slot ? find(keys[c], hashes[c]) : -1);  // find: a 64-bit collision
+    }
   }
 }
 
