@@ -1,5 +1,5 @@
-"""Reranks per second from one thread and from two threads sharing one Reranker (1,000 int-id
-candidates of a 100,000 × 384 int8 catalog, fusion, cold rows; each thread its own users).
+"""Reranks per second from one thread and from two threads sharing one Reranker (1,000 int or
+str candidate ids of a 100,000 × 384 int8 catalog, fusion, cold rows; each thread its own users).
 The kernel runs outside the GIL; the Python around it does not, so two threads give less than
 twice one thread's rate. extra_info holds the median rates and ratio of ROUNDS pairs, and
 every pair's ratio.
@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from conftest import CATALOG_ROWS
 from test_reranker import CANDIDATES, POOL, make_reranker
 
@@ -20,13 +21,16 @@ CALLS = 4_000  # per thread
 ROUNDS = 5  # (one thread, two threads) pairs; the ratio reported is their median
 
 
-def test_two_threads_against_one(benchmark):
-    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+@pytest.mark.parametrize("ids", ["int", "str"])
+def test_two_threads_against_one(benchmark, ids):
+    item_ids = list(range(CATALOG_ROWS)) if ids == "int" else [f"item-{i}" for i in range(CATALOG_ROWS)]
+    rr = make_reranker(item_ids, "int8")
     rng = np.random.default_rng(4)
-    lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
+    picks = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False) for _ in range(POOL)]
+    lists = [p.astype(np.int64) if ids == "int" else [item_ids[i] for i in p] for p in picks]
     for user in ("a", "b"):
         for t, item in enumerate(rng.choice(CATALOG_ROWS, 30)):
-            rr.observe(user, int(item), "like", timestamp=5_000.0 + t)
+            rr.observe(user, item_ids[int(item)], "like", timestamp=5_000.0 + t)
 
     def work(user: str) -> None:
         for i in range(CALLS):

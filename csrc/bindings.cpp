@@ -641,20 +641,22 @@ PYBIND11_MODULE(_core, m) {
           "rows",
           [](const pyrerank::StringIndex& index, py::handle items) {
             // Rows of a list or tuple of ids: -1 unknown (or not a str), -2 repeated; and how many.
+            // Looked up without the GIL, so other threads run meanwhile (see string_index.hpp).
             if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
               throw py::type_error("items must be a list or tuple");
-            py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
-            const py::ssize_t n = static_cast<py::ssize_t>(seq.size());
+            // A tuple holds its ids (and their UTF-8 bytes) alive while a list may change.
+            const py::tuple held = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
+            if (!held) throw py::error_already_set();
+            const py::ssize_t n = PyTuple_GET_SIZE(held.ptr());
             std::vector<std::string_view> keys(static_cast<std::size_t>(n));
             std::vector<char> is_str(static_cast<std::size_t>(n));
             for (py::ssize_t i = 0; i < n; ++i) {
-              if (i + 16 < n) {
-                const char* ahead =
-                    reinterpret_cast<const char*>(PySequence_Fast_GET_ITEM(seq.ptr(), i + 16));
+              if (i + 16 < n) {  // the str objects of a list built long ago are cold
+                const char* ahead = reinterpret_cast<const char*>(PyTuple_GET_ITEM(held.ptr(), i + 16));
                 pyrerank::prefetch(ahead);
                 pyrerank::prefetch(ahead + 63);
               }
-              PyObject* item = PySequence_Fast_GET_ITEM(seq.ptr(), i);
+              PyObject* item = PyTuple_GET_ITEM(held.ptr(), i);
               Py_ssize_t size = 0;
               const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
               if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
@@ -663,13 +665,20 @@ PYBIND11_MODULE(_core, m) {
             }
             py::array_t<std::int64_t> rows(n);
             std::int64_t* out = rows.mutable_data();
-            index.find_many(keys.data(), n, out);
-            for (py::ssize_t i = 0; i < n; ++i)
-              if (!is_str[i]) out[i] = -1;
-            const std::int64_t repeated = pyrerank::mark_duplicates(out, n);
-            std::int64_t unknown = 0;
-            for (py::ssize_t i = 0; i < n; ++i) unknown += out[i] == -1;
-            return py::make_tuple(rows, repeated + unknown);
+            const auto table = index.table();
+            std::int64_t dropped = 0;
+            {
+              py::gil_scoped_release release;
+              if (table)
+                pyrerank::StringIndex::find_many(*table, keys.data(), n, out);
+              else
+                std::fill(out, out + n, -1);
+              for (py::ssize_t i = 0; i < n; ++i)
+                if (!is_str[i]) out[i] = -1;
+              dropped = pyrerank::mark_duplicates(out, n);
+              for (py::ssize_t i = 0; i < n; ++i) dropped += out[i] == -1;
+            }
+            return py::make_tuple(rows, dropped);
           },
           py::arg("items"))
       .def("__len__", &pyrerank::StringIndex::size);

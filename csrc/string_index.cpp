@@ -1,5 +1,6 @@
 #include "string_index.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -30,82 +31,107 @@ std::uint64_t StringIndex::hash(std::string_view key) {
   return h ^ (h >> 31);
 }
 
-void StringIndex::place(const Slot& slot) {
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t s = slot.hash & mask;
-  while (slots_[s].row >= 0) s = (s + 1) & mask;
-  slots_[s] = slot;
+namespace {
+
+inline std::int32_t row_of(const StringIndex::Slot& slot) {
+  return slot.row.load(std::memory_order_acquire);
+}
+
+inline const char* key_bytes(const StringIndex::Slot& slot) {
+  return slot.length <= StringIndex::kInline ? slot.bytes : slot.where;
+}
+
+}  // namespace
+
+void StringIndex::place(Table& table, std::uint64_t h, std::int32_t row, std::uint32_t length,
+                        const Slot& key) {
+  const std::size_t mask = table.size() - 1;
+  std::size_t s = h & mask;
+  while (row_of(table[s]) >= 0) s = (s + 1) & mask;
+  Slot& slot = table[s];
+  slot.hash = h;
+  slot.length = length;
+  std::memcpy(slot.bytes, key.bytes, kInline);  // the inline bytes, or the arena pointer among them
+  slot.row.store(row, std::memory_order_release);
 }
 
 void StringIndex::grow() {
-  std::vector<Slot, HugePageAllocator<Slot>> old(slots_.empty() ? 1024 : 2 * slots_.size());
-  old.swap(slots_);
-  for (const Slot& slot : old)
-    if (slot.row >= 0) place(slot);
+  auto bigger = std::make_shared<Table>(table_ ? 2 * table_->size() : 1024);
+  if (table_)
+    for (const Slot& slot : *table_)
+      if (const std::int32_t row = row_of(slot); row >= 0) place(*bigger, slot.hash, row, slot.length, slot);
+  table_ = std::move(bigger);  // readers that took the old table keep it until they are done
+}
+
+const char* StringIndex::keep(std::string_view key) {
+  if (key.size() > arena_left_) {
+    const std::size_t size = std::max<std::size_t>(std::size_t{1} << 20, key.size());
+    arena_.emplace_back(new char[size]);
+    arena_next_ = arena_.back().get();
+    arena_left_ = size;
+  }
+  char* at = arena_next_;
+  std::memcpy(at, key.data(), key.size());
+  arena_next_ += key.size();
+  arena_left_ -= key.size();
+  return at;
 }
 
 void StringIndex::insert(std::string_view key, std::int64_t row) {
   const std::uint64_t h = hash(key);
-  if (find(key, h) >= 0) return;
-  if (row > std::numeric_limits<std::int32_t>::max())
+  if (table_ && find(*table_, key, h) >= 0) return;
+  if (row < 0 || row > std::numeric_limits<std::int32_t>::max())
     throw std::length_error("a catalog of str ids holds < 2^31 items");
   if (key.size() > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("a str item id exceeds 4 GiB");
-  if (2 * (size_ + 1) > slots_.size()) grow();
-  Slot slot;
-  slot.hash = h;
-  slot.row = static_cast<std::int32_t>(row);
-  slot.length = static_cast<std::uint32_t>(key.size());
-  if (key.size() <= kInline) {
-    std::memcpy(slot.bytes, key.data(), key.size());
-  } else {
-    slot.offset = arena_.size();
-    arena_.append(key);
-  }
-  place(slot);
+  if (!table_ || 2 * (size_ + 1) > table_->size()) grow();
+  Slot bytes;
+  if (key.size() <= kInline)
+    std::memcpy(bytes.bytes, key.data(), key.size());
+  else
+    bytes.where = keep(key);
+  place(*table_, h, static_cast<std::int32_t>(row), static_cast<std::uint32_t>(key.size()), bytes);
   ++size_;
 }
 
-std::int64_t StringIndex::find(std::string_view key, std::uint64_t h) const {
-  if (slots_.empty()) return -1;
-  const std::size_t mask = slots_.size() - 1;
+std::int64_t StringIndex::find(const Table& table, std::string_view key, std::uint64_t h) {
+  const std::size_t mask = table.size() - 1;
   for (std::size_t s = h & mask;; s = (s + 1) & mask) {
-    const Slot& slot = slots_[s];
-    if (slot.row < 0) return -1;
+    const Slot& slot = table[s];
+    const std::int32_t row = row_of(slot);
+    if (row < 0) return -1;
     if (slot.hash == h && slot.length == key.size() &&
         std::memcmp(key_bytes(slot), key.data(), key.size()) == 0)
-      return slot.row;
+      return row;
   }
 }
 
-void StringIndex::find_many(const std::string_view* keys, std::int64_t n, std::int64_t* out) const {
-  if (slots_.empty()) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = -1;
-    return;
-  }
+void StringIndex::find_many(const Table& table, const std::string_view* keys, std::int64_t n,
+                            std::int64_t* out) {
   // One pipelined pass: key i is hashed (and its home slot fetched) kAhead keys before it is
   // probed (and a long key's bytes fetched), and probed kAhead keys before its bytes are
   // compared, so about 2 * kAhead cache misses are in flight at any time.
   constexpr std::int64_t kAhead = 16;
-  const std::size_t mask = slots_.size() - 1;
+  const std::size_t mask = table.size() - 1;
   std::vector<std::uint64_t> hashes(static_cast<std::size_t>(n));
   std::vector<const Slot*> match(static_cast<std::size_t>(n));
+  std::vector<std::int32_t> rows(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n + 2 * kAhead; ++i) {
     if (i < n) {
       hashes[i] = hash(keys[i]);
-      prefetch(&slots_[hashes[i] & mask]);
+      prefetch(&table[hashes[i] & mask]);
     }
     if (const std::int64_t p = i - kAhead; p >= 0 && p < n) {
       std::size_t s = hashes[p] & mask;
-      while (slots_[s].row >= 0 && slots_[s].hash != hashes[p]) s = (s + 1) & mask;
-      match[p] = slots_[s].row >= 0 ? &slots_[s] : nullptr;
-      if (match[p] && match[p]->length > kInline) prefetch(arena_.data() + match[p]->offset);
+      while ((rows[p] = row_of(table[s])) >= 0 && table[s].hash != hashes[p]) s = (s + 1) & mask;
+      match[p] = rows[p] >= 0 ? &table[s] : nullptr;
+      if (match[p] && match[p]->length > kInline) prefetch(match[p]->where);
     }
     if (const std::int64_t c = i - 2 * kAhead; c >= 0) {
       const Slot* slot = match[c];
       const bool same = slot && slot->length == keys[c].size() &&
                         std::memcmp(key_bytes(*slot), keys[c].data(), keys[c].size()) == 0;
-      out[c] = same ? slot->row : (slot ? find(keys[c], hashes[c]) : -1);  // find: a 64-bit collision
+      out[c] = same ? rows[c] : (slot ? find(table, keys[c], hashes[c]) : -1);  // find: a 64-bit collision
     }
   }
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -330,6 +333,45 @@ def test_string_index_agrees_with_a_dict(keys, probes):
     rows, dropped = index.rows(queries)
     np.testing.assert_array_equal(rows, expected)
     assert dropped == int((expected < 0).sum()) and len(index) == len(keys)
+
+
+def test_string_index_lookups_while_another_thread_adds_keys():
+    """rows() looks up without the GIL while add() grows the index (the Reranker resolves str
+    ids outside its catalog lock): an id added before a lookup began is always found at its
+    row; one added meanwhile is found at its row or not at all, never at another. Long ids
+    (arena) and short ones (in their slot) both."""
+    keys = [f"id-{i}" if i % 2 else f"a-much-longer-item-id-{i}" for i in range(60_000)]
+    index = _core.StringIndex()
+    index.add(keys[:1_000], 0)
+    added = [1_000]  # how many keys are in the index, written by the adding thread only
+    looking, lookups, failures = threading.Event(), [0], []
+
+    def add() -> None:
+        looking.wait()
+        for start in range(1_000, len(keys), 200):  # grows the table six times over
+            index.add(keys[start : start + 200], start)
+            added[0] = start + 200
+            time.sleep(0)  # lets the other thread run between batches as well as during them
+
+    def look() -> None:
+        rng = np.random.default_rng(0)
+        while added[0] < len(keys) and not failures:
+            known = added[0]
+            picks = rng.choice(len(keys), 2_000, replace=False)
+            rows, _ = index.rows([keys[i] for i in picks])
+            wrong = (rows != picks) & ((picks < known) | (rows != -1))
+            if wrong.any():
+                failures.append(f"{int(wrong.sum())} wrong rows with {known} keys added")
+            lookups[0] += 1
+            looking.set()
+
+    threads = [threading.Thread(target=add), threading.Thread(target=look)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and lookups[0] > 10
+    assert (index.rows(keys)[0] == np.arange(len(keys))).all()
 
 
 @given(data=st.data())

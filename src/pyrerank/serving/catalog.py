@@ -48,13 +48,21 @@ def unit_rows(vectors: Any, n: int) -> np.ndarray:
 class CandidateKeys(NamedTuple):
     """Candidate ids as the kernel resolves them, with the catalog as it was when they were
     taken: `keys` (n,) int64 are int ids looked up in `table` ((max id + 1,) int64, -1 for ids
-    not in the catalog) in C++ without the GIL, or (table None) rows already resolved, -1 for
-    unknown ids and -2 for repeated ones. Rows at or past `n_rows` (items added since) count as
+    not in the catalog) in C++ without the GIL; or a list or tuple of str ids to look up in
+    `table`, the str index (resolved()); or (table None) rows already resolved, -1 for unknown
+    ids and -2 for repeated ones. Rows at or past `n_rows` (items added since) count as
     unknown, so a request sees the catalog before or after a change, never half of it."""
 
-    keys: np.ndarray
-    table: np.ndarray | None
+    keys: Any
+    table: np.ndarray | _core.StringIndex | None
     n_rows: int
+
+    def resolved(self) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """(keys, table, n_rows) for the kernel, str ids looked up now in the index as it grows
+        (safe outside the catalog lock, and in C++ without the GIL: see csrc/string_index.hpp)."""
+        if isinstance(self.table, _core.StringIndex):
+            return self.table.rows(self.keys)[0], None, self.n_rows
+        return self.keys, self.table, self.n_rows
 
 
 class Catalog:
@@ -400,13 +408,20 @@ class Catalog:
             self._dense_ints and len(self._int_table) > 0 and isinstance(items, np.ndarray) and items.dtype.kind in "iu"
         )
 
+    def _by_str_index(self, items: Any) -> bool:
+        """Whether `items` resolve through the str index: a list or tuple, str ids here."""
+        return self._id_kind is str and self._str_index is not None and type(items) in (list, tuple)
+
     def candidate_keys(self, items: Any) -> CandidateKeys:
         """`items` for the kernel: dense int ids in a numpy array as they are, to be resolved in
         C++ without the GIL or the lock (adding items grows the id table or writes entries past
-        n_rows); others resolved to rows now (the str index and the dict change in place as items
-        are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
+        n_rows); a list or tuple of str ids with the str index, to be resolved outside the lock
+        (CandidateKeys.resolved); others resolved to rows now (the dict changes in place as
+        items are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
         if self._by_int_table(items):
             return CandidateKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
+        if self._by_str_index(items):
+            return CandidateKeys(items, self._str_index, len(self.ids))
         return CandidateKeys(self.rows_for(items)[0], None, len(self.ids))
 
     def candidate_rows(
@@ -415,15 +430,16 @@ class Catalog:
         """The rows of the candidates in order, without unknown and repeated ids and without the
         rows in `seen` ((m,) int64, or None), with `upstream` ((n,) float32 or None) beside them;
         and how many ids were unknown and how many repeated. One C++ call without the GIL."""
-        return _core.candidate_rows(keys.keys, seen, upstream, table=keys.table, n_rows=keys.n_rows)
+        resolved, table, n_rows = keys.resolved()
+        return _core.candidate_rows(resolved, seen, upstream, table=table, n_rows=n_rows)
 
     def rows_for(self, items: Any) -> tuple[np.ndarray, int]:
         """(n,) int64 catalog row of each of `items` — -1 where the id is unknown, -2 where an
         earlier entry of `items` already named the same item — and how many are negative."""
         if self._by_int_table(items):
             return _core.resolve_rows(self._int_table, len(self.ids), np.ascontiguousarray(items, dtype=np.int64))
-        if self._id_kind is str and self._str_index is not None and type(items) in (list, tuple):
-            return self._str_index.rows(items)
+        if self._by_str_index(items):
+            return self._str_index.rows(items)  # type: ignore[union-attr]  # not None there
         # A C-level loop of dict lookups; numpy ints and strs hash and compare like Python's.
         rows = np.fromiter(map(self.row_of.get, items, itertools.repeat(-1)), np.int64, count=len(items))
         repeated = _core.mark_duplicates(rows)
