@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -150,6 +151,51 @@ std::string_view utf8_of(py::handle key, py::ssize_t i) {
   }
   return std::string_view(data, static_cast<std::size_t>(size));
 }
+
+// The ids of a list or tuple as UTF-8 views (empty and marked not-a-str where an id is not a
+// str or not encodable), into a tuple that holds them alive while the GIL is released.
+struct StrKeys {
+  py::tuple held;
+  std::vector<std::string_view> keys;
+  std::vector<char> is_str;
+
+  explicit StrKeys(py::handle items) {
+    if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
+      throw py::type_error("str ids must be a list or tuple");
+    held = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));  // a list may change meanwhile
+    if (!held) throw py::error_already_set();
+    const py::ssize_t n = PyTuple_GET_SIZE(held.ptr());
+    keys.resize(static_cast<std::size_t>(n));
+    is_str.resize(static_cast<std::size_t>(n));
+    for (py::ssize_t i = 0; i < n; ++i) {
+      if (i + 16 < n) {  // the str objects of a list built long ago are cold
+        const char* ahead = reinterpret_cast<const char*>(PyTuple_GET_ITEM(held.ptr(), i + 16));
+        pyrerank::prefetch(ahead);
+        pyrerank::prefetch(ahead + 63);
+      }
+      PyObject* item = PyTuple_GET_ITEM(held.ptr(), i);
+      Py_ssize_t size = 0;
+      const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
+      if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
+      is_str[i] = data != nullptr;
+      if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
+    }
+  }
+  std::int64_t size() const { return static_cast<std::int64_t>(keys.size()); }
+
+  // out[i]: the row of keys[i] in `table` (taken with the GIL; nullptr: empty), -1 unknown or not
+  // a str, -2 repeated. No Python object is touched: call it without the GIL.
+  void resolve(const pyrerank::StringIndex::Table* table, std::int64_t* out) const {
+    const std::int64_t n = size();
+    if (table)
+      pyrerank::StringIndex::find_many(*table, keys.data(), n, out);
+    else
+      std::fill(out, out + n, -1);
+    for (std::int64_t i = 0; i < n; ++i)
+      if (!is_str[i]) out[i] = -1;
+    pyrerank::mark_duplicates(out, n);
+  }
+};
 
 // (indices, scores) arrays of shape (k,) when n_queries == 0, else (n_queries, k).
 pyrerank::Ties as_ties(const std::string& ties) {
@@ -401,10 +447,23 @@ PYBIND11_MODULE(_core, m) {
          py::handle interest_weights, float sim_weight, py::handle extra, py::handle extra_weights,
          py::handle weights) {
         const Catalog cat = as_catalog(matrix);
-        const py::array keys = as_array(keys_obj, "keys");
-        const std::int64_t* key_data = i64_data(keys, "keys");
-        const auto [table, table_len] = optional_i64(table_obj, "table");
-        const std::int64_t n = keys.shape(0);
+        // keys: int ids and their id table, str ids (a list or tuple) and the str index, or rows.
+        std::optional<StrKeys> str_keys;
+        std::shared_ptr<const pyrerank::StringIndex::Table> str_table;
+        py::array keys;
+        const std::int64_t* key_data = nullptr;
+        const std::int64_t* table = nullptr;
+        std::int64_t table_len = 0, n = 0;
+        if (py::isinstance<pyrerank::StringIndex>(table_obj)) {
+          str_keys.emplace(keys_obj);
+          str_table = table_obj.cast<const pyrerank::StringIndex&>().table();
+          n = str_keys->size();
+        } else {
+          keys = as_array(keys_obj, "keys");
+          key_data = i64_data(keys, "keys");
+          std::tie(table, table_len) = optional_i64(table_obj, "table");
+          n = keys.shape(0);
+        }
         const auto [seen, m] = optional_i64(seen_obj, "seen");
         check_k_threads(k, 1);
         PYRERANK_REQUIRE(n > 0, "keys must not be empty");
@@ -433,9 +492,11 @@ PYBIND11_MODULE(_core, m) {
                                                                 : nullptr);
           if (table) {
             pyrerank::resolve_rows(table, table_len, n_rows, key_data, n, rows.get());
-          } else {  // rows already resolved: any other than -2 (repeated) outside [0, n_rows) is unknown
+          } else {  // rows resolved (here for str ids): any but -2 (repeated) outside [0, n_rows) is unknown
+            if (str_keys) str_keys->resolve(str_table.get(), rows.get());
+            const std::int64_t* resolved = str_keys ? rows.get() : key_data;
             for (std::int64_t i = 0; i < n; ++i) {
-              const std::int64_t row = key_data[i];
+              const std::int64_t row = resolved[i];
               rows[i] = (row >= 0 && row < n_rows) || row == -2 ? row : -1;
             }
           }
@@ -642,41 +703,15 @@ PYBIND11_MODULE(_core, m) {
           [](const pyrerank::StringIndex& index, py::handle items) {
             // Rows of a list or tuple of ids: -1 unknown (or not a str), -2 repeated; and how many.
             // Looked up without the GIL, so other threads run meanwhile (see string_index.hpp).
-            if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
-              throw py::type_error("items must be a list or tuple");
-            // A tuple holds its ids (and their UTF-8 bytes) alive while a list may change.
-            const py::tuple held = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
-            if (!held) throw py::error_already_set();
-            const py::ssize_t n = PyTuple_GET_SIZE(held.ptr());
-            std::vector<std::string_view> keys(static_cast<std::size_t>(n));
-            std::vector<char> is_str(static_cast<std::size_t>(n));
-            for (py::ssize_t i = 0; i < n; ++i) {
-              if (i + 16 < n) {  // the str objects of a list built long ago are cold
-                const char* ahead = reinterpret_cast<const char*>(PyTuple_GET_ITEM(held.ptr(), i + 16));
-                pyrerank::prefetch(ahead);
-                pyrerank::prefetch(ahead + 63);
-              }
-              PyObject* item = PyTuple_GET_ITEM(held.ptr(), i);
-              Py_ssize_t size = 0;
-              const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
-              if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
-              is_str[i] = data != nullptr;
-              if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
-            }
-            py::array_t<std::int64_t> rows(n);
+            const StrKeys keys(items);
+            py::array_t<std::int64_t> rows(keys.size());
             std::int64_t* out = rows.mutable_data();
             const auto table = index.table();
             std::int64_t dropped = 0;
             {
               py::gil_scoped_release release;
-              if (table)
-                pyrerank::StringIndex::find_many(*table, keys.data(), n, out);
-              else
-                std::fill(out, out + n, -1);
-              for (py::ssize_t i = 0; i < n; ++i)
-                if (!is_str[i]) out[i] = -1;
-              dropped = pyrerank::mark_duplicates(out, n);
-              for (py::ssize_t i = 0; i < n; ++i) dropped += out[i] == -1;
+              keys.resolve(table.get(), out);
+              for (std::int64_t i = 0; i < keys.size(); ++i) dropped += out[i] < 0;
             }
             return py::make_tuple(rows, dropped);
           },

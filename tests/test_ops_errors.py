@@ -204,6 +204,8 @@ BAD_CORE_CALLS = [
     (lambda: _keyed(keys=np.zeros(0, np.int64)), ValueError, "keys must not be empty"),
     (lambda: _keyed(keys=ROWS.astype(np.int32)), TypeError, "keys must be a 1-D C-contiguous int64 array"),
     (lambda: _keyed(table=[0, 1]), TypeError, "table must be a numpy array"),
+    (lambda: _keyed(keys=np.array(["a", "b"]), table=_core.StringIndex()), TypeError, "str ids must be a list or tuple"),
+    (lambda: _keyed(keys=[], table=_core.StringIndex()), ValueError, "keys must not be empty"),
     (lambda: _keyed(features=np.zeros((10, 5), np.float32)), ValueError, "features must be candidate_features'"),
     (lambda: _keyed(features=(np.zeros((40, 4)),) + GATHER[1:]), ValueError, "stats must have a row for each"),
     (lambda: _keyed(k=0), ValueError, "k must be >= 1"),

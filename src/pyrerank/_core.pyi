@@ -35,8 +35,8 @@ def fused_topk(
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def fused_topk_keys(
     matrix: np.ndarray,
-    keys: np.ndarray,
-    table: np.ndarray | None,  # None: keys are rows already resolved (-1 unknown, -2 repeated)
+    keys: np.ndarray | list | tuple,  # int ids, str ids (a list or tuple) or rows
+    table: np.ndarray | StringIndex | None,  # their id table, the str index, or None: rows (-1 unknown, -2 repeated)
     n_rows: int,
     seen: np.ndarray | None,
     features: tuple | None,  # candidate_features' arguments but rows, upstream aligned with keys

@@ -478,7 +478,7 @@ class Reranker:
             scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
             if scoring is None:  # the ranker's own rank() on a RankRequest
                 request, unknown, repeated = self._request(side, candidates, upstream, now, searched)
-            else:  # filtered and scored in one C++ call (int ids resolved there too, str ids just before)
+            else:  # resolved, filtered and scored in one C++ call
                 keyed, matrix = self._candidate_keys(catalog, candidates), catalog.matrix
                 features = None
                 if scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
@@ -486,7 +486,7 @@ class Reranker:
         if scoring is not None:  # outside the lock and the GIL
             out_rows, out_scores, ranked, unknown, repeated = _core.fused_topk_keys(
                 matrix,
-                *keyed.resolved(),
+                *keyed,
                 side.seen,
                 features,
                 k,

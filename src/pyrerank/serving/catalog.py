@@ -48,18 +48,18 @@ def unit_rows(vectors: Any, n: int) -> np.ndarray:
 class CandidateKeys(NamedTuple):
     """Candidate ids as the kernel resolves them, with the catalog as it was when they were
     taken: `keys` (n,) int64 are int ids looked up in `table` ((max id + 1,) int64, -1 for ids
-    not in the catalog) in C++ without the GIL; or a list or tuple of str ids to look up in
-    `table`, the str index (resolved()); or (table None) rows already resolved, -1 for unknown
-    ids and -2 for repeated ones. Rows at or past `n_rows` (items added since) count as
-    unknown, so a request sees the catalog before or after a change, never half of it."""
+    not in the catalog), or a list or tuple of str ids looked up in `table`, the str index,
+    both in C++ without the GIL (or the lock: see csrc/string_index.hpp); or (table None) rows
+    already resolved, -1 for unknown ids and -2 for repeated ones. Rows at or past `n_rows`
+    (items added since) count as unknown, so a request sees the catalog before or after a
+    change, never half of it."""
 
     keys: Any
     table: np.ndarray | _core.StringIndex | None
     n_rows: int
 
     def resolved(self) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """(keys, table, n_rows) for the kernel, str ids looked up now in the index as it grows
-        (safe outside the catalog lock, and in C++ without the GIL: see csrc/string_index.hpp)."""
+        """(keys, table, n_rows) with str ids looked up now, for calls that take int ids or rows."""
         if isinstance(self.table, _core.StringIndex):
             return self.table.rows(self.keys)[0], None, self.n_rows
         return self.keys, self.table, self.n_rows
@@ -413,11 +413,11 @@ class Catalog:
         return self._id_kind is str and self._str_index is not None and type(items) in (list, tuple)
 
     def candidate_keys(self, items: Any) -> CandidateKeys:
-        """`items` for the kernel: dense int ids in a numpy array as they are, to be resolved in
-        C++ without the GIL or the lock (adding items grows the id table or writes entries past
-        n_rows); a list or tuple of str ids with the str index, to be resolved outside the lock
-        (CandidateKeys.resolved); others resolved to rows now (the dict changes in place as
-        items are added, so the caller holds the catalog lock). TypeError for unhashable ids."""
+        """`items` for the kernel: dense int ids in a numpy array with the id table, and a list
+        or tuple of str ids with the str index, to be resolved in C++ without the GIL or the
+        lock (adding items grows the table or index or writes entries past n_rows); others
+        resolved to rows now (the dict changes in place as items are added, so the caller holds
+        the catalog lock). TypeError for unhashable ids."""
         if self._by_int_table(items):
             return CandidateKeys(np.ascontiguousarray(items, dtype=np.int64), self._int_table, len(self.ids))
         if self._by_str_index(items):
