@@ -24,6 +24,7 @@
 #include "pack_rows.hpp"
 #include "prefetch.hpp"
 #include "rank.hpp"
+#include "replay.hpp"
 #include "string_index.hpp"
 
 namespace py = pybind11;
@@ -667,6 +668,46 @@ PYBIND11_MODULE(_core, m) {
         return out;
       },
       py::arg("packed"), py::arg("shape"), "The float32 rows of pack_rows' bytes, in `shape`.");
+
+  m.def(
+      "scaled_rows",
+      [](const py::array_t<std::int8_t, py::array::c_style>& matrix, py::handle rows_obj,
+         const py::array_t<float, py::array::c_style>& scale) {
+        PYRERANK_REQUIRE(matrix.ndim() == 2, "matrix must be 2-D");
+        PYRERANK_REQUIRE(scale.ndim() == 1 && scale.shape(0) >= matrix.shape(0),
+                         "scale must be 1-D with a value for each of matrix's rows");
+        const py::array rows = as_array(rows_obj, "rows");
+        const std::int64_t* row_data = i64_data(rows, "rows");
+        const std::int64_t n = rows.shape(0), d = matrix.shape(1);
+        pyrerank::check_rows(matrix.shape(0), Candidates{row_data, n});
+        py::array_t<float> out({n, d});
+        pyrerank::scaled_rows(matrix.data(), d, row_data, n, scale.data(), out.mutable_data());
+        return out;
+      },
+      py::arg("matrix"), py::arg("rows"), py::arg("scale"),
+      "(n, d) float32 matrix[rows] * scale[rows][:, None] of an int8 matrix.");
+
+  m.def(
+      "decay_replay",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& vectors,
+         const py::array_t<double, py::array::c_style | py::array::forcecast>& weights,
+         const py::array_t<double, py::array::c_style | py::array::forcecast>& timestamps, double per_second,
+         double per_event) {
+        const std::int64_t n = weights.size();
+        PYRERANK_REQUIRE(weights.ndim() == 1 && timestamps.ndim() == 1 && timestamps.size() == n && n > 0,
+                         "weights and timestamps must be 1-D, of one length > 0");
+        PYRERANK_REQUIRE(vectors.ndim() == 2 && vectors.shape(0) == n,
+                         "vectors must be (n, dim) for n = " + std::to_string(n) + " events");
+        const std::int64_t d = vectors.shape(1);
+        py::array_t<float> pos(d), neg(d);
+        const double latest =
+            pyrerank::decay_replay(vectors.data(), n, d, weights.data(), timestamps.data(), per_second,
+                                   per_event, pos.mutable_data(), neg.mutable_data());
+        return py::make_tuple(pos, neg, latest);
+      },
+      py::arg("vectors"), py::arg("weights"), py::arg("timestamps"), py::arg("per_second"),
+      py::arg("per_event"),
+      "(pos, neg, latest timestamp): a decay model's state after these events, oldest first.");
 
   m.def(
       "candidate_features",

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "prefetch.hpp"
+
 namespace pyrerank {
 namespace {
 
@@ -47,6 +49,20 @@ void unpack_rows(const float* peaks, const std::int8_t* steps, std::int64_t m, s
       const double step = static_cast<double>(peaks[i]) / 127.0;
       for (std::int64_t j = 0; j < d; ++j) row[j] = static_cast<float>(in[j] * step);
     }
+  }
+}
+
+void scaled_rows(const std::int8_t* matrix, std::int64_t d, const std::int64_t* rows, std::int64_t n,
+                 const float* scale, float* out) {
+  // A user's few rows, all requested before any is read: their misses overlap (a cold user's
+  // replay reads 5-32 rows that are rarely in cache).
+  for (std::int64_t i = 0; i < std::min<std::int64_t>(n, 64); ++i)
+    for (std::int64_t j = 0; j < d; j += 64) prefetch(matrix + rows[i] * d + j);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int8_t* in = matrix + rows[i] * d;
+    const float s = scale[rows[i]];
+    float* row = out + i * d;
+    for (std::int64_t j = 0; j < d; ++j) row[j] = static_cast<float>(in[j]) * s;
   }
 }
 

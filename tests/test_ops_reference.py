@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -333,6 +334,27 @@ def test_string_index_agrees_with_a_dict(keys, probes):
     rows, dropped = index.rows(queries)
     np.testing.assert_array_equal(rows, expected)
     assert dropped == int((expected < 0).sum()) and len(index) == len(keys)
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from([1.0, -1.0, 0.0, 0.5, -0.25, 3.0]), st.floats(-1e9, 1e10)), min_size=1, max_size=40
+    ),
+    half_life=st.floats(1.0, 1e8),
+    event_decay=st.floats(0.5, 1.0),
+    dim=st.integers(1, 70),
+)
+def test_decay_replay_matches_the_reference(events, half_life, event_decay, dim):
+    """Out-of-order, equal and far-apart timestamps; zero and negative weights."""
+    weights, timestamps = (np.array(column, np.float64) for column in zip(*events))
+    vectors = np.random.default_rng(len(events)).standard_normal((len(events), dim)).astype(np.float32)
+    per_second, per_event = -math.log(2.0) / half_life, math.log(event_decay)
+    pos, neg, latest = _core.decay_replay(vectors, weights, timestamps, per_second, per_event)
+    want_pos, want_neg, want_latest = ref.decay_replay(vectors, weights, timestamps, per_second, per_event)
+    scale = float(np.abs(weights).sum() * np.abs(vectors).max())  # float32 sums: error relative to the terms
+    np.testing.assert_allclose(pos, want_pos, rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(neg, want_neg, rtol=1e-5, atol=1e-6 * scale)
+    assert latest == want_latest and pos.shape == neg.shape == (dim,) and pos.dtype == np.float32
 
 
 def test_string_index_lookups_while_another_thread_adds_keys():

@@ -100,6 +100,14 @@ def co_user_scores(
     decay: float,
     scratch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def scaled_rows(matrix: np.ndarray, rows: np.ndarray, scale: np.ndarray) -> np.ndarray: ...
+def decay_replay(
+    vectors: np.ndarray,
+    weights: np.ndarray | array.array,
+    timestamps: np.ndarray | array.array,
+    per_second: float,
+    per_event: float,
+) -> tuple[np.ndarray, np.ndarray, float]: ...
 def co_version_sum(versions: np.ndarray, rows: array.array) -> int: ...
 
 class StringIndex:

@@ -7,6 +7,9 @@ at the end; ordering follows the kernel's rule (score descending, then row numbe
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 
@@ -144,3 +147,15 @@ def candidate_features(stats, rows, now, half_life, recency_scale, upstream, co_
     lookup = dict(zip(np.asarray(co_rows).tolist(), np.asarray(co_values, np.float64).tolist()))
     out[:, 4] = np.log1p([lookup.get(r, 0.0) for r in np.asarray(rows).tolist()])
     return out.astype(np.float32)
+
+
+def decay_replay(vectors: np.ndarray, weights: np.ndarray, timestamps: np.ndarray, per_second: float, per_event: float):
+    """(pos, neg, latest timestamp) of DecayInterest's closed form: each event's pull in Python
+    floats, the (2, n) @ (n, dim) product in float64, rounded to float32."""
+    latest = list(itertools.accumulate(timestamps.tolist(), max))
+    pulls = np.zeros((2, len(latest)))
+    for i, (weight, when) in enumerate(zip(weights.tolist(), latest)):
+        pull = abs(weight) * math.exp((latest[-1] - when) * per_second + (len(latest) - 1 - i) * per_event)
+        pulls[0 if weight > 0 else 1, i] = pull
+    pos, neg = (pulls @ vectors.astype(np.float64)).astype(np.float32)
+    return pos, neg, latest[-1]

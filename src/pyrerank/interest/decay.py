@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
+from .. import _core
 from ..interfaces import InterestModel, State, UserQuery
 from ._common import DAY, check_positive, decay_factor, unit
 
@@ -43,20 +43,13 @@ class DecayInterest(InterestModel):
     def replay(self, vectors: np.ndarray, weights: np.ndarray, timestamps: np.ndarray) -> State:
         """update() for each event in turn, in closed form: event i's pull is |weight_i| times the
         fades of every later event, event_decay ** (n - 1 - i) · 0.5 ** ((T - T_i) / half_life)
-        with T_i the latest timestamp up to event i (the fades' elapsed times sum to T - T_i)."""
+        with T_i the latest timestamp up to event i (the fades' elapsed times sum to T - T_i).
+        One C++ pass (_core.decay_replay): numpy's per-call cost was most of a cold user's replay."""
         if len(weights) == 0:
             return self.new_state()
-        latest = list(itertools.accumulate(timestamps.tolist(), max))
         per_second, per_event = -math.log(2.0) / self.half_life, math.log(self.event_decay)
-        later = len(latest)
-        pulls: tuple[list[float], list[float]] = ([], [])  # (positive, negative), one of them 0.0 per event
-        for weight, when in zip(weights.tolist(), latest):
-            later -= 1
-            pull = abs(weight) * math.exp((latest[-1] - when) * per_second + later * per_event)
-            pulls[0].append(pull if weight > 0 else 0.0)
-            pulls[1].append(0.0 if weight > 0 else pull)
-        pos, neg = np.array(pulls, np.float32) @ vectors
-        return {"pos": pos, "neg": neg, "t": latest[-1]}
+        pos, neg, latest = _core.decay_replay(vectors, weights, timestamps, per_second, per_event)
+        return {"pos": pos, "neg": neg, "t": latest}
 
     def query(self, state: State, now: float) -> UserQuery | None:
         if "pos" not in state:

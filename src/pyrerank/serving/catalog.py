@@ -131,11 +131,11 @@ class Catalog:
     def vectors(self, rows: Any) -> np.ndarray:
         """float32 unit item vectors as the kernel scores them: (dim,) for one int row, (n, dim)
         for an int array or list of rows."""
-        stored = self._matrix[rows]
         if self.dtype != np.int8:
-            return stored.astype(np.float32)
-        scale = self._row_scale[rows]
-        return np.multiply(stored, scale if stored.ndim == 1 else scale[:, None], dtype=np.float32)
+            return self._matrix[rows].astype(np.float32)
+        picked = np.asarray(rows, np.int64)
+        out = _core.scaled_rows(self._matrix, picked.reshape(-1), self._row_scale)  # one pass, not three numpy ops
+        return out.reshape(picked.shape + (self.dim,))
 
     def vector_sum(self, rows: np.ndarray) -> np.ndarray:
         """(dim,) float32 sum of the unit item vectors of (n,) int `rows` (as :meth:`vectors`
