@@ -29,7 +29,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 def test_pack_keeps_rows_seen_counters_and_scalars_and_bounds_the_state_error(rows, recent, seen):
     mass = np.arange(3, dtype=np.float32) / 3
     record = UserRecord(
-        state={"x": rows, "mass": mass, "t": 12.5, "n": 3},
+        stored_state={"x": rows, "mass": mass, "t": 12.5, "n": 3},
         recent=rows_array(recent),
         seen=rows_array(sorted(seen)),
         unsaved=7,
@@ -78,7 +78,7 @@ def test_only_the_most_recently_used_are_held_unpacked(monkeypatch):
     monkeypatch.setattr(users_module, "HOT_USERS", 2)
     cache = UserCache()
     for user in "abc":
-        cache.put(user, UserRecord(state={"pos": np.ones(128, np.float32)}))
+        cache.put(user, UserRecord(stored_state={"pos": np.ones(128, np.float32)}))
     held = dict(cache._records)
     assert isinstance(held["a"], bytes) and isinstance(held["b"], UserRecord) and isinstance(held["c"], UserRecord)
     a = cache.get("a")
@@ -248,6 +248,24 @@ def test_a_user_with_few_events_is_held_as_them_and_comes_back_as_their_updates_
     assert a.state["t"] == b.state["t"]
     for key in ("pos", "neg"):  # replayed, not int8 steps: float32 rounding apart
         np.testing.assert_allclose(a.state[key], b.state[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_cold_users_events_wait_for_a_rerank_to_replay_them(monkeypatch):
+    """An event from a user held as their events only appends to their log: the state is
+    replayed once, when a rerank reads it, from every event (observe stays cheap)."""
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = hashed_reranker()
+    replayed: list[int] = []
+    replay = rr.users.replay
+    rr.users.replay = lambda log: replayed.append(len(log.rows)) or replay(log)
+    play(rr, ["a", "b"])  # "a" packed after each of its events and unpacked for the next
+    assert replayed == []
+    warm = hashed_reranker()
+    play(warm, ["a", "b"])
+    got, expected = rr.rerank("a", np.arange(200), k=5), warm.rerank("a", np.arange(200), k=5)
+    assert [r.item for r in got] == [r.item for r in expected]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in expected], rtol=1e-5)
+    assert replayed == [10]
 
 
 @pytest.mark.parametrize("change", ["more events than are logged", "a text event"])

@@ -100,7 +100,7 @@ def replay_for_fit(
             for _ in range(2):  # half the users stand for all: their counts on the scale serving sees
                 folds[fold].record(user, row, w, t, links)
             pairs += [(row, other) for other in links if other != row]
-        record.apply(interest, row, catalog.vectors(row), w, t, False)
+        record.apply(interest, row, catalog.vectors, w, t, False)
     fitted = None
     if collaborative_dim or catalog.dim != catalog.text_dim:
         a, b = np.array(pairs, np.int64).reshape(-1, 2).T
@@ -145,7 +145,7 @@ def replay_for_fit(
             negs.append(x[1:])
             users.append(no_user if request.query is None else request.query.mean())
             groups.append(rows)
-        record.apply(interest, row, catalog.vectors(row), w, t, False)
+        record.apply(interest, row, catalog.vectors, w, t, False)
     width = len(COLUMNS)
     examples = TrainingExamples(
         COLUMNS,

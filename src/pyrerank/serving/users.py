@@ -95,7 +95,7 @@ class UserRecord:
     on demand, never persisted, and dropped when the user leaves the most recently used
     (UserCache)."""
 
-    state: State = dataclasses.field(default_factory=dict)
+    stored_state: State = dataclasses.field(default_factory=dict)  # read it as `state`
     recent: array.array = dataclasses.field(default_factory=rows_array)
     seen: array.array = dataclasses.field(default_factory=rows_array)
     seen_array: np.ndarray | None = None  # (len(seen),) int64 rows, rebuilt when seen grows
@@ -107,6 +107,16 @@ class UserRecord:
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
     log: EventLog | None = None  # UserCache.new_record starts one where the cache can replay it
+    # Set on a record unpacked from its events: `state` is replayed from `log` when first read,
+    # so that events which only append to the log (observe) never pay for the replay.
+    unreplayed: Replay | None = None
+
+    @property
+    def state(self) -> State:
+        """The interest state (replayed from the log on first use after an unpack)."""
+        if self.unreplayed is not None:
+            self.stored_state, self.unreplayed = self.unreplayed(self.log), None  # type: ignore[arg-type]
+        return self.stored_state
 
     def to_arrays(self, ids: list, width: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(state arrays, JSON): scalars, the recent items by id and the item-vector `width`
@@ -125,7 +135,7 @@ class UserRecord:
         state.update(meta["scalars"])
         recent = rows_array(r for r in map(row, meta["recent"]) if r is not None)
         seen = rows_array(sorted({r for r in map(row, meta.get("seen", ())) if r is not None}))  # 0.3+
-        return cls(state=state, recent=recent, seen=seen), int(meta["width"])
+        return cls(stored_state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
         """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
@@ -172,11 +182,12 @@ class UserRecord:
 
     @classmethod
     def from_log(cls, log: EventLog, replay: Replay, unsaved: int = 0) -> UserRecord:
-        """The record that applying `log`'s events to a new one gives, its state from `replay`."""
+        """The record that applying `log`'s events to a new one gives, its state left to `replay`
+        until first read."""
         liked = [row for row, weight in zip(log.rows, log.weights) if weight > 0]
         seen = sorted({row for row, flag in zip(log.rows, log.seen) if flag})
         recent = rows_array(liked[-HISTORY:])
-        return cls(replay(log), recent, rows_array(seen), unsaved=unsaved, positives=len(liked), log=log)
+        return cls({}, recent, rows_array(seen), unsaved=unsaved, positives=len(liked), log=log, unreplayed=replay)
 
     def renumber(self, remap: np.ndarray) -> None:
         """Follow a catalog renumbering (`remap`: old row -> new row, -1 for a removed item)."""
@@ -187,8 +198,13 @@ class UserRecord:
             if (rows >= 0).all():
                 self.log.rows = rows_array(rows.tolist())
             else:
-                self.log = None
+                self.drop_log()
         self.drop_derived()
+
+    def drop_log(self) -> None:
+        """Hold the state from now on, not the events (replayed first if it still waits for it)."""
+        _ = self.state
+        self.log = None
 
     def drop_derived(self) -> None:
         """Forget the derived caches (rebuilt on the next rerank)."""
@@ -219,15 +235,23 @@ class UserRecord:
         """Fold text the user wrote ((dim,) float32 unit vector) into their interest: it moves
         like an item event would, but names no item (no history, nothing seen)."""
         interest.update(self.state, vector, weight, timestamp)
-        self.log = None  # a text's vector is not the catalog's: the state no longer replays
+        self.drop_log()  # a text's vector is not the catalog's: the state no longer replays
         self.query_valid = False
 
     def apply(
-        self, interest: InterestModel, row: int, vector: np.ndarray, weight: float, timestamp: float, seen: bool
+        self,
+        interest: InterestModel,
+        row: int,
+        vector_of: Callable[[int], np.ndarray],
+        weight: float,
+        timestamp: float,
+        seen: bool,
     ) -> None:
-        """Fold one event on catalog `row` (item vector (dim,) float32) into this user's interest
-        and history; `seen`: the item counts as seen from now on."""
-        interest.update(self.state, vector, weight, timestamp)
+        """Fold one event on catalog `row` (its item vector: `vector_of(row)`, (dim,) float32, read
+        only if the state is) into this user's interest and history; `seen`: the item counts as
+        seen from now on."""
+        if self.unreplayed is None or len(self.log.rows) >= LOGGED_EVENTS:  # type: ignore[union-attr]
+            interest.update(self.state, vector_of(row), weight, timestamp)  # else the replay will apply it
         if self.log is not None:
             if len(self.log.rows) < LOGGED_EVENTS:
                 self.log.append(row, weight, timestamp, seen)
@@ -354,12 +378,12 @@ class UserCache:
             for user, held in list(self._records.items()):
                 if isinstance(held, UserRecord):
                     if held.log is not None and not rows.isdisjoint(held.log.rows):
-                        held.log = None
+                        held.drop_log()
                     continue
                 parts = marshal.loads(held)
                 if parts[0] == EVENTS_FORM and not rows.isdisjoint(array.array("i", parts[1])):
                     record = UserRecord.unpack(held, self.replay)
-                    record.log = None
+                    record.drop_log()
                     self._records[user] = record.pack()
 
     def __len__(self) -> int:

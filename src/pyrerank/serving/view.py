@@ -129,7 +129,7 @@ class StoreView:
         """Apply an item event (`row`) or a text event (row None) to the user's record."""
         if row is not None:
             seen = event.kind is None or event.kind in self.seen_kinds  # logs before 0.3: every event
-            record.apply(self.interest, row, catalog.vectors(row), event.weight, event.timestamp, seen)
+            record.apply(self.interest, row, catalog.vectors, event.weight, event.timestamp, seen)
         elif event.vector is not None and len(event.vector) == catalog.text_dim:
             record.apply_text(self.interest, catalog.text_query(event.vector), event.weight, event.timestamp)
         else:
