@@ -167,7 +167,8 @@ class UserRecord:
     @classmethod
     def unpack(cls, data: bytes, replay: Replay | None = None) -> UserRecord:
         """The inverse of pack: state rows as their int8 steps times max|row| / 127, or the
-        state `replay` rebuilds from the events (within float32 rounding of what it was)."""
+        events, from which `replay` rebuilds the state when it is first read (within float32
+        rounding of what it was)."""
         parts = marshal.loads(data)
         if parts[0] == EVENTS_FORM:
             if replay is None:
