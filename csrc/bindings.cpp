@@ -143,14 +143,22 @@ void check_k_threads(std::int64_t k, int num_threads) {
   PYRERANK_REQUIRE(num_threads >= 1, "num_threads must be >= 1, got " + std::to_string(num_threads));
 }
 
-std::string_view utf8_of(py::handle key, py::ssize_t i) {
+// The UTF-8 bytes of a str (cached in the object), or nothing for another type or a str with
+// no UTF-8 form (lone surrogates); no Python error is left set.
+std::optional<std::string_view> utf8_view(PyObject* item) {
   Py_ssize_t size = 0;
-  const char* data = PyUnicode_Check(key.ptr()) ? PyUnicode_AsUTF8AndSize(key.ptr(), &size) : nullptr;
+  const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
   if (!data) {
     PyErr_Clear();
-    throw py::type_error("keys[" + std::to_string(i) + "] must be a str encodable as UTF-8");
+    return std::nullopt;
   }
   return std::string_view(data, static_cast<std::size_t>(size));
+}
+
+std::string_view utf8_of(py::handle key, py::ssize_t i) {
+  const std::optional<std::string_view> view = utf8_view(key.ptr());
+  if (!view) throw py::type_error("keys[" + std::to_string(i) + "] must be a str encodable as UTF-8");
+  return *view;
 }
 
 // The ids of a list or tuple as UTF-8 views (empty and marked not-a-str where an id is not a
@@ -174,12 +182,9 @@ struct StrKeys {
         pyrerank::prefetch(ahead);
         pyrerank::prefetch(ahead + 63);
       }
-      PyObject* item = PyTuple_GET_ITEM(held.ptr(), i);
-      Py_ssize_t size = 0;
-      const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
-      if (!data) PyErr_Clear();  // not a str, or not encodable: unknown
-      is_str[i] = data != nullptr;
-      if (data) keys[i] = std::string_view(data, static_cast<std::size_t>(size));
+      const std::optional<std::string_view> view = utf8_view(PyTuple_GET_ITEM(held.ptr(), i));
+      is_str[i] = view.has_value();  // not a str, or not encodable: unknown
+      if (view) keys[i] = *view;
     }
   }
   std::int64_t size() const { return static_cast<std::int64_t>(keys.size()); }
