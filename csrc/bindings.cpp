@@ -89,6 +89,20 @@ const float* f32_data(const py::array& a, const char* name, int ndim) {
   return static_cast<const float*>(a.data());
 }
 
+// A catalog with its int8 rows' inverse norms: row_scale None, or (n_rows,) float32 as the
+// Python Catalog keeps them (trusted, not recomputed: the kernel then skips the sums of squares).
+Catalog as_catalog(py::handle matrix, py::handle row_scale) {
+  Catalog cat = as_catalog(matrix);
+  if (row_scale.is_none()) return cat;
+  PYRERANK_REQUIRE(cat.dtype == pyrerank::DType::i8, "row_scale goes with an int8 matrix only");
+  const py::array scale = as_array(row_scale, "row_scale");
+  cat.row_scale = f32_data(scale, "row_scale", 1);
+  PYRERANK_REQUIRE(scale.shape(0) == cat.n_rows, "row_scale must hold one value per matrix row (" +
+                                                     std::to_string(cat.n_rows) + "), got shape " +
+                                                     shape_of(scale));
+  return cat;
+}
+
 // A 1-D, C-contiguous int64 array (the internal entry points: Python builds these arrays).
 const std::int64_t* i64_data(const py::array& a, const char* name) {
   if (!a.dtype().is(py::dtype::of<std::int64_t>()) || a.ndim() != 1 || !(a.flags() & py::array::c_style))
@@ -448,11 +462,11 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "fused_topk_keys",
-      [](py::handle matrix, py::handle keys_obj, py::handle table_obj, std::int64_t n_rows,
-         py::handle seen_obj, py::handle features, std::int64_t k, py::handle query,
+      [](py::handle matrix, py::handle row_scale, py::handle keys_obj, py::handle table_obj,
+         std::int64_t n_rows, py::handle seen_obj, py::handle features, std::int64_t k, py::handle query,
          py::handle interest_weights, float sim_weight, py::handle extra, py::handle extra_weights,
          py::handle weights) {
-        const Catalog cat = as_catalog(matrix);
+        const Catalog cat = as_catalog(matrix, row_scale);
         // keys: int ids and their id table, str ids (a list or tuple) and the str index, or rows.
         std::optional<StrKeys> str_keys;
         std::shared_ptr<const pyrerank::StringIndex::Table> str_table;
@@ -522,10 +536,12 @@ PYBIND11_MODULE(_core, m) {
         result_scores.resize({std::min(k, kept.kept)});
         return py::make_tuple(result_rows, result_scores, kept.kept, kept.unknown, kept.repeated);
       },
-      py::arg("matrix"), py::arg("keys"), py::arg("table"), py::arg("n_rows"), py::arg("seen"),
-      py::arg("features"), py::arg("k"), py::arg("query"), py::arg("interest_weights"), py::arg("sim_weight"),
-      py::arg("extra"), py::arg("extra_weights"), py::arg("weights"),
-      "fused_topk over candidates in one call: int ids `keys` looked up in `table` (id -> row, as "
+      py::arg("matrix"), py::arg("row_scale"), py::arg("keys"), py::arg("table"), py::arg("n_rows"),
+      py::arg("seen"), py::arg("features"), py::arg("k"), py::arg("query"), py::arg("interest_weights"),
+      py::arg("sim_weight"), py::arg("extra"), py::arg("extra_weights"), py::arg("weights"),
+      "fused_topk over candidates in one call: row_scale is None or, for an int8 matrix, its rows' "
+      "1 / ||row|| (the catalog's: the kernel trusts them); int ids `keys` looked up in `table` (id -> row, "
+      "as "
       "candidate_rows), or with table None rows already resolved (-1 unknown, -2 repeated); unknown, "
       "repeated and `seen` ones left out, then scored with ties to the earlier candidate. "
       "features (candidate_features' arguments but rows, or None) carries the upstream scores aligned "

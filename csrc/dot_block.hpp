@@ -18,12 +18,17 @@ constexpr std::int64_t kMaxInt8Dim = 65536;
 template <class T>
 using DotBlockFn = void (*)(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
                             std::int64_t end, const float* queries, std::int64_t nq, float* out);
+// int8 rows, and row_scale: (n_rows,) 1 / ||row|| as the caller keeps it (0 for an all-zero
+// row), which spares the kernel a third of its integer work; nullptr: the kernel sums squares.
+using DotBlockInt8Fn = void (*)(const std::int8_t* base, std::int64_t dim, const std::int64_t* rows,
+                                std::int64_t begin, std::int64_t end, const float* queries, std::int64_t nq,
+                                const float* row_scale, float* out);
 
 struct DotBlockKernels {
   const char* isa;
   DotBlockFn<float> f32;
   DotBlockFn<std::uint16_t> f16;
-  DotBlockFn<std::int8_t> i8;
+  DotBlockInt8Fn i8;
 };
 
 namespace isa_avx512vnni {

@@ -16,7 +16,8 @@ using simd::ivec;
 using simd::vec;
 
 // The queries as tiles read them: float32 for float rows. For int8 rows, int16 copies scaled
-// so that no integer sum can overflow, and per query the factor back to float.
+// so that no integer sum can overflow, per query the factor back to float, and the rows'
+// inverse norms where the caller keeps them (see DotBlockInt8Fn).
 template <class T>
 struct TileQueries {
   const float* data;
@@ -25,6 +26,7 @@ template <>
 struct TileQueries<std::int8_t> {
   const std::int16_t* data;
   const float* unscale;
+  const float* row_scale;  // (n_rows,) or nullptr
 };
 
 // R rows x Q queries, accumulated in R*Q registers; one load of each row and query per step.
@@ -32,9 +34,12 @@ struct TileQueries<std::int8_t> {
 // more queries is long enough that the out-of-order window never reaches the next tile's loads,
 // and gathered rows arrive one tile at a time (benchmarks/test_kernel.py::test_topk, "subset"
 // cases, two queries; the gain is in benchmarks/README.md).
-template <int R, int Q, class T>
-inline void dot_tile(const T* const* row_ptr, const TileQueries<T>& queries, std::int64_t first_query,
-                     std::int64_t dim, float* out, std::int64_t out_stride, const T* const* next_ptr) {
+// (kKnownNorms: int8 rows only.)
+template <int R, int Q, bool kKnownNorms, class T>
+inline void dot_tile(const T* const* row_ptr, const float*, const TileQueries<T>& queries,
+                     std::int64_t first_query, std::int64_t dim, float* out, std::int64_t out_stride,
+                     const T* const* next_ptr) {
+  static_assert(!kKnownNorms, "float rows have no norms to know");
   const float* query_ptr[Q];
   for (int q = 0; q < Q; ++q) query_ptr[q] = queries.data + (first_query + q) * dim;
   vec acc[R][Q];
@@ -61,11 +66,12 @@ inline void dot_tile(const T* const* row_ptr, const TileQueries<T>& queries, std
 }
 
 // int8 rows (directions, see dot_block.hpp): exact integer dot products with the int16
-// queries, and each row's sum of squares from the same loads; back to float once per row.
-template <int R, int Q>
-inline void dot_tile(const std::int8_t* const* row_ptr, const TileQueries<std::int8_t>& queries,
-                     std::int64_t first_query, std::int64_t dim, float* out, std::int64_t out_stride,
-                     const std::int8_t* const* next_ptr) {
+// queries, back to float once per row. inverse_norms: the R rows' 1 / ||row|| (kKnownNorms),
+// else each row's sum of squares is taken from the same loads, a third more integer work.
+template <int R, int Q, bool kKnownNorms>
+inline void dot_tile(const std::int8_t* const* row_ptr, const float* inverse_norms,
+                     const TileQueries<std::int8_t>& queries, std::int64_t first_query, std::int64_t dim,
+                     float* out, std::int64_t out_stride, const std::int8_t* const* next_ptr) {
   const std::int16_t* query_ptr[Q];
   for (int q = 0; q < Q; ++q) query_ptr[q] = queries.data + (first_query + q) * dim;
   ivec acc[R][Q], squares[R];
@@ -81,7 +87,7 @@ inline void dot_tile(const std::int8_t* const* row_ptr, const TileQueries<std::i
       for (int r = 0; r < R; ++r) simd::prefetch(next_ptr[r] + j);
     for (int r = 0; r < R; ++r) {
       const ivec x = simd::widen(row_ptr[r] + j);
-      squares[r] = simd::madd(x, x, squares[r]);
+      if constexpr (!kKnownNorms) squares[r] = simd::madd(x, x, squares[r]);
       for (int q = 0; q < Q; ++q) acc[r][q] = simd::madd(x, qv[q], acc[r][q]);
     }
   }
@@ -94,13 +100,16 @@ inline void dot_tile(const std::int8_t* const* row_ptr, const TileQueries<std::i
   }
   for (; j < dim; ++j) {
     for (int r = 0; r < R; ++r) {
-      sum_squares[r] += row_ptr[r][j] * row_ptr[r][j];
+      if constexpr (!kKnownNorms) sum_squares[r] += row_ptr[r][j] * row_ptr[r][j];
       for (int q = 0; q < Q; ++q) dots[r][q] += row_ptr[r][j] * query_ptr[q][j];
     }
   }
   for (int r = 0; r < R; ++r) {
-    const float inverse_norm =
-        sum_squares[r] > 0 ? 1.0f / std::sqrt(static_cast<float>(sum_squares[r])) : 0.0f;
+    float inverse_norm;
+    if constexpr (kKnownNorms)
+      inverse_norm = inverse_norms[r];
+    else
+      inverse_norm = sum_squares[r] > 0 ? 1.0f / std::sqrt(static_cast<float>(sum_squares[r])) : 0.0f;
     for (int q = 0; q < Q; ++q)
       out[q * out_stride + r] =
           static_cast<float>(dots[r][q]) * queries.unscale[first_query + q] * inverse_norm;
@@ -128,22 +137,25 @@ inline float dot_row(const T* row, const float* query, std::int64_t dim) {
 }
 
 // Queries in tiles of QT (at most 16 accumulators), then pairs, then singles.
-template <int R, class T>
-inline void dot_rows(const T* const* row_ptr, const TileQueries<T>& queries, std::int64_t dim,
-                     std::int64_t nq, float* out, std::int64_t out_stride, const T* const* next_ptr) {
+template <int R, bool kKnownNorms, class T>
+inline void dot_rows(const T* const* row_ptr, const float* inverse_norms, const TileQueries<T>& queries,
+                     std::int64_t dim, std::int64_t nq, float* out, std::int64_t out_stride,
+                     const T* const* next_ptr) {
   constexpr int QT = (R * simd::kQueryTile <= 16) ? simd::kQueryTile : 1;
   std::int64_t q = 0;
   if constexpr (QT > 2) {
     for (; q + QT <= nq; q += QT)
-      dot_tile<R, QT>(row_ptr, queries, q, dim, out + q * out_stride, out_stride,
-                      q == 0 ? next_ptr : nullptr);
+      dot_tile<R, QT, kKnownNorms>(row_ptr, inverse_norms, queries, q, dim, out + q * out_stride, out_stride,
+                                   q == 0 ? next_ptr : nullptr);
   }
   if constexpr (R * 2 <= 16) {
     for (; q + 2 <= nq; q += 2)
-      dot_tile<R, 2>(row_ptr, queries, q, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
+      dot_tile<R, 2, kKnownNorms>(row_ptr, inverse_norms, queries, q, dim, out + q * out_stride, out_stride,
+                                  q == 0 ? next_ptr : nullptr);
   }
   for (; q < nq; ++q)
-    dot_tile<R, 1>(row_ptr, queries, q, dim, out + q * out_stride, out_stride, q == 0 ? next_ptr : nullptr);
+    dot_tile<R, 1, kKnownNorms>(row_ptr, inverse_norms, queries, q, dim, out + q * out_stride, out_stride,
+                                q == 0 ? next_ptr : nullptr);
 }
 
 template <int R, class T>
@@ -161,31 +173,48 @@ inline void load_row_ptrs(const T* base, std::int64_t dim, const std::int64_t* r
 // arrive ~1.4x faster at 16 rows than at one 4-row tile.
 constexpr int kPrefetchRows = 16;
 
-template <int R, class T>
+// kKnownNorms: the tile's inverse norms read from queries.row_scale (int8 rows), each requested
+// with its row.
+template <int R, bool kKnownNorms, class T>
 void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
                      std::int64_t end, const TileQueries<T>& queries, std::int64_t nq, float* out) {
   constexpr int D = std::max(1, kPrefetchRows / R);  // tiles ahead
   const std::int64_t out_stride = end - begin;
   const T* row_ptr[R];
   const T* next_ptr[R];
+  float inverse_norms[R];
+  const auto row_of = [rows](std::int64_t i) { return rows ? rows[i] : i; };
+  const auto request = [&](std::int64_t i) {  // row i's lines (and its norm) towards the cache
+    for (std::int64_t j = 0; j < dim * static_cast<std::int64_t>(sizeof(T)); j += 64)
+      simd::prefetch(reinterpret_cast<const char*>(base + row_of(i) * dim) + j);
+    if constexpr (kKnownNorms) simd::prefetch(queries.row_scale + row_of(i));
+  };
+  const auto read_norms = [&](std::int64_t i, int count) {
+    if constexpr (kKnownNorms)
+      for (int r = 0; r < count; ++r) inverse_norms[r] = queries.row_scale[row_of(i + r)];
+  };
   std::int64_t i = begin;
-  if (rows && D > 1) {  // the first D tiles at once; each tile then requests the one D tiles on
-    for (std::int64_t r = begin; r < std::min(begin + D * R, end); ++r)
-      for (std::int64_t j = 0; j < dim * static_cast<std::int64_t>(sizeof(T)); j += 64)
-        simd::prefetch(reinterpret_cast<const char*>(base + rows[r] * dim) + j);
-  }
+  if (rows && D > 1)  // the first D tiles at once; each tile then requests the one D tiles on
+    for (std::int64_t r = begin; r < std::min(begin + D * R, end); ++r) request(r);
   for (; i + R <= end; i += R) {
     load_row_ptrs<R>(base, dim, rows, i, row_ptr);
+    read_norms(i, R);
     // Gathered rows: request the rows D tiles on while this one computes, spread over its
     // steps (a contiguous scan is left to the hardware prefetcher).
     const bool fetch_next = rows && i + (D + 1) * R <= end;
-    if (fetch_next) load_row_ptrs<R>(base, dim, rows, i + D * R, next_ptr);
-    dot_rows<R>(row_ptr, queries, dim, nq, out + (i - begin), out_stride, fetch_next ? next_ptr : nullptr);
+    if (fetch_next) {
+      load_row_ptrs<R>(base, dim, rows, i + D * R, next_ptr);
+      if constexpr (kKnownNorms)
+        for (int r = 0; r < R; ++r) simd::prefetch(queries.row_scale + rows[i + D * R + r]);
+    }
+    dot_rows<R, kKnownNorms>(row_ptr, inverse_norms, queries, dim, nq, out + (i - begin), out_stride,
+                             fetch_next ? next_ptr : nullptr);
   }
   for (; i < end; ++i) {
     load_row_ptrs<1>(base, dim, rows, i, row_ptr);
-    dot_rows<1>(row_ptr, queries, dim, nq, out + (i - begin), out_stride,
-                static_cast<const T* const*>(nullptr));
+    read_norms(i, 1);
+    dot_rows<1, kKnownNorms>(row_ptr, inverse_norms, queries, dim, nq, out + (i - begin), out_stride,
+                             static_cast<const T* const*>(nullptr));
   }
 }
 
@@ -193,15 +222,28 @@ void dot_block_tiled(const T* base, std::int64_t dim, const std::int64_t* rows, 
 template <class T>
 void dot_block_by_tiles(const T* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
                         std::int64_t end, const TileQueries<T>& queries, std::int64_t nq, float* out) {
-  constexpr bool kInt8 = std::is_same_v<T, std::int8_t>;
   if (nq == 1) {
-    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTileSingle>(base, dim, rows, begin, end, queries,
-                                                                       nq, out);
+    dot_block_tiled<simd::kRowTileSingle, false>(base, dim, rows, begin, end, queries, nq, out);
   } else if (nq == 2) {  // an interest plus the short-term vector: the fusion ranker's usual case
-    dot_block_tiled<kInt8 ? simd::kRowTileInt8 : simd::kRowTilePair>(base, dim, rows, begin, end, queries, nq,
-                                                                     out);
+    dot_block_tiled<simd::kRowTilePair, false>(base, dim, rows, begin, end, queries, nq, out);
   } else {
-    dot_block_tiled<simd::kRowTileMulti>(base, dim, rows, begin, end, queries, nq, out);
+    dot_block_tiled<simd::kRowTileMulti, false>(base, dim, rows, begin, end, queries, nq, out);
+  }
+}
+
+template <>
+void dot_block_by_tiles(const std::int8_t* base, std::int64_t dim, const std::int64_t* rows,
+                        std::int64_t begin, std::int64_t end, const TileQueries<std::int8_t>& queries,
+                        std::int64_t nq, float* out) {
+  if (queries.row_scale) {
+    if (nq <= 2)
+      dot_block_tiled<simd::kRowTileInt8KnownNorms, true>(base, dim, rows, begin, end, queries, nq, out);
+    else
+      dot_block_tiled<simd::kRowTileMulti, true>(base, dim, rows, begin, end, queries, nq, out);
+  } else if (nq <= 2) {
+    dot_block_tiled<simd::kRowTileInt8, false>(base, dim, rows, begin, end, queries, nq, out);
+  } else {
+    dot_block_tiled<simd::kRowTileMulti, false>(base, dim, rows, begin, end, queries, nq, out);
   }
 }
 
@@ -218,7 +260,8 @@ void dot_block(const T* base, std::int64_t dim, const std::int64_t* rows, std::i
 // int8 rows: each query rounded to int16 with the largest scale at which |<row, query>| stays
 // below 2^31 for any int8 row (|row_j| <= 127), at most 32767 per element.
 void dot_block_int8(const std::int8_t* base, std::int64_t dim, const std::int64_t* rows, std::int64_t begin,
-                    std::int64_t end, const float* queries, std::int64_t nq, float* out) {
+                    std::int64_t end, const float* queries, std::int64_t nq, const float* row_scale,
+                    float* out) {
   std::vector<std::int16_t> rounded(static_cast<std::size_t>(nq * dim));
   std::vector<float> unscale(static_cast<std::size_t>(nq));
   const float limit = std::min(32767.0f, 2147483647.0f / (127.0f * static_cast<float>(dim)));
@@ -239,8 +282,8 @@ void dot_block_int8(const std::int8_t* base, std::int64_t dim, const std::int64_
     }
     unscale[q] = scale > 0.0f ? 1.0f / scale : 0.0f;
   }
-  dot_block_by_tiles(base, dim, rows, begin, end, TileQueries<std::int8_t>{rounded.data(), unscale.data()},
-                     nq, out);
+  dot_block_by_tiles(base, dim, rows, begin, end,
+                     TileQueries<std::int8_t>{rounded.data(), unscale.data(), row_scale}, nq, out);
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ void dot(const Catalog& cat, const Candidates& cand, std::int64_t begin, std::in
       k.f16(static_cast<const std::uint16_t*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
       break;
     case DType::i8:
-      k.i8(static_cast<const std::int8_t*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq, out);
+      k.i8(static_cast<const std::int8_t*>(cat.data), cat.dim, cand.rows, begin, end, queries, nq,
+           cat.row_scale, out);
       break;
   }
 }

@@ -13,11 +13,14 @@ enum class DType { f32, f16, i8 };
 // A C-contiguous (n_rows, dim) matrix of float32, IEEE half (stored as uint16) or int8.
 // An int8 row holds a direction without its length: every op uses row / ||row|| (an all-zero
 // row scores 0), so a unit vector quantised with any per-row scale needs no stored scale.
+// row_scale: for int8, (n_rows,) float32 1 / ||row|| where the caller keeps them (scoring
+// then skips the sums of squares), else nullptr.
 struct Catalog {
   const void* data;
   DType dtype;
   std::int64_t n_rows;
   std::int64_t dim;
+  const float* row_scale = nullptr;
 };
 
 // The candidates: n row numbers into the catalog, or (rows == nullptr) all its rows.

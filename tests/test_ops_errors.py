@@ -17,6 +17,7 @@ ROWS = np.arange(10, dtype=np.int64)
 # fused_topk's features as the statistics to gather them from (candidate_features' arguments but rows)
 GATHER = (np.zeros((50, 4)), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32))
 W5 = np.zeros(5, np.float32)
+M8 = ops.to_int8(M)
 
 # (call, exception, text the message must contain)
 BAD_CALLS = [
@@ -219,12 +220,18 @@ BAD_CORE_CALLS = [
     (lambda: _keyed(features=np.zeros((10, 5), np.float32)), ValueError, "features must be candidate_features'"),
     (lambda: _keyed(features=(np.zeros((40, 4)),) + GATHER[1:]), ValueError, "stats must have a row for each"),
     (lambda: _keyed(k=0), ValueError, "k must be >= 1"),
+    (lambda: _keyed(row_scale=np.ones(50, np.float32)), ValueError, "row_scale goes with an int8 matrix only"),
+    (lambda: _keyed(matrix=M8, row_scale=np.ones(49, np.float32)), ValueError, "one value per matrix row (50)"),
+    (lambda: _keyed(matrix=M8, row_scale=np.ones(50)), TypeError, "row_scale must be float32"),
+    (lambda: _keyed(matrix=M8, row_scale=[1.0] * 50), TypeError, "row_scale must be a numpy array"),
 ]
 
 
-def _keyed(keys=ROWS, table=None, n_rows=50, features=GATHER, k=3):
+def _keyed(keys=ROWS, table=None, n_rows=50, features=GATHER, k=3, matrix=M, row_scale=None):
     """_core.fused_topk_keys with one argument bad at a time (the rest valid)."""
-    return _core.fused_topk_keys(M, keys, table, n_rows, None, features, k, Q, None, 1.0, None, None, W5)
+    return _core.fused_topk_keys(
+        matrix, row_scale, keys, table, n_rows, None, features, k, Q, None, 1.0, None, None, W5
+    )
 
 
 @pytest.mark.parametrize("call, error, text", BAD_CORE_CALLS, ids=[f"core{i}" for i in range(len(BAD_CORE_CALLS))])

@@ -212,6 +212,40 @@ def test_int8_scores_are_identical_on_every_isa_and_close_to_the_reference(seed,
         assert not results[0][:, rows % 7 == 0].any()
 
 
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dim=st.sampled_from([1, 7, 31, 32, 33, 64, 95, 384, 448, 1000]),
+    n_queries=st.integers(1, 5),
+    n_candidates=st.integers(1, 300),
+)
+def test_int8_scores_with_known_norms_are_the_scores_without(seed, dim, n_queries, n_candidates):
+    """The catalog's row_scale (1 / ||row||, as it stores them) spares the kernel the sums of
+    squares and changes no bit of any score, on every instruction set and tile size."""
+    rng = np.random.default_rng(seed)
+    matrix = ops.to_int8(rng.standard_normal((300, dim)))
+    matrix[::7] = 0
+    norms = np.linalg.norm(matrix.astype(np.float32), axis=1)
+    row_scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    queries = rng.standard_normal((n_queries, dim)).astype(np.float32)
+    rows = rng.permutation(300)[:n_candidates].astype(np.int64)
+
+    def ranked(scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        out = _core.fused_topk_keys(
+            matrix, scale, rows, None, 300, None, None, n_candidates, queries, None, 1.0, None, None, None
+        )
+        return out[0], out[1]
+
+    best = _core.isa()
+    try:
+        for name in _core.runnable_isas():
+            _core.use_isa(name)
+            (rows_known, scores_known), (rows_summed, scores_summed) = ranked(row_scale), ranked(None)
+            np.testing.assert_array_equal(rows_known, rows_summed)
+            np.testing.assert_array_equal(scores_known, scores_summed)
+    finally:
+        _core.use_isa(best)
+
+
 def test_int8_mmr_picks_what_the_reference_picks(rng):
     matrix = ops.to_int8(rng.standard_normal((400, 64)))
     relevance = rng.random(400).astype(np.float32)

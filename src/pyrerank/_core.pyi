@@ -35,6 +35,7 @@ def fused_topk(
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def fused_topk_keys(
     matrix: np.ndarray,
+    row_scale: np.ndarray | None,  # int8 matrix: its rows' 1 / ||row|| (trusted), else None
     keys: np.ndarray | list | tuple,  # int ids, str ids (a list or tuple) or rows
     table: np.ndarray | StringIndex | None,  # their id table, the str index, or None: rows (-1 unknown, -2 repeated)
     n_rows: int,

@@ -479,13 +479,14 @@ class Reranker:
             if scoring is None:  # the ranker's own rank() on a RankRequest
                 request, unknown, repeated = self._request(side, candidates, upstream, now, searched)
             else:  # resolved, filtered and scored in one C++ call
-                keyed, matrix = self._candidate_keys(catalog, candidates), catalog.matrix
+                keyed, matrix, row_scale = self._candidate_keys(catalog, candidates), catalog.matrix, catalog.row_scale
                 features = None
                 if scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
                     features = gather_arguments(self.stats, upstream, side.co_scores, now)
         if scoring is not None:  # outside the lock and the GIL
             out_rows, out_scores, ranked, unknown, repeated = _core.fused_topk_keys(
                 matrix,
+                row_scale,
                 *keyed,
                 side.seen,
                 features,

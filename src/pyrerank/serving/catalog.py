@@ -128,6 +128,12 @@ class Catalog:
         """(len(self), dim) view of the stored rows (what the kernel reads); rows never move."""
         return self._matrix[: len(self.ids)]
 
+    @property
+    def row_scale(self) -> np.ndarray | None:
+        """(len(self),) float32 1 / ||row|| of int8 rows (0 for an all-zero row), which the
+        kernel would otherwise sum from each row; None for float rows."""
+        return self._row_scale[: len(self.ids)] if self.dtype == np.int8 else None
+
     def vectors(self, rows: Any) -> np.ndarray:
         """float32 unit item vectors as the kernel scores them: (dim,) for one int row, (n, dim)
         for an int array or list of rows."""
