@@ -540,14 +540,13 @@ PYBIND11_MODULE(_core, m) {
       py::arg("seen"), py::arg("features"), py::arg("k"), py::arg("query"), py::arg("interest_weights"),
       py::arg("sim_weight"), py::arg("extra"), py::arg("extra_weights"), py::arg("weights"),
       "fused_topk over candidates in one call: row_scale is None or, for an int8 matrix, its rows' "
-      "1 / ||row|| (the catalog's: the kernel trusts them); int ids `keys` looked up in `table` (id -> row, "
-      "as "
-      "candidate_rows), or with table None rows already resolved (-1 unknown, -2 repeated); unknown, "
-      "repeated and `seen` ones left out, then scored with ties to the earlier candidate. "
-      "features (candidate_features' arguments but rows, or None) carries the upstream scores aligned "
-      "with `keys`; the arguments after k are a pyrerank.interfaces.FusedScoring's fields, in order. Returns "
-      "(rows, "
-      "scores, how many were kept, how many unknown, how many repeated).");
+      "1 / ||row|| (the catalog's: the kernel trusts them); int ids `keys` looked up in `table` "
+      "(id -> row, as candidate_rows), or with table None rows already resolved (-1 unknown, -2 "
+      "repeated); unknown, repeated and `seen` ones left out, then scored with ties to the earlier "
+      "candidate. features (candidate_features' arguments but rows, or None) carries the upstream "
+      "scores aligned with `keys`; the arguments after k are a pyrerank.interfaces.FusedScoring's "
+      "fields, in order. Returns (rows, scores, how many were kept, how many unknown, how many "
+      "repeated).");
 
   m.def(
       "mmr",

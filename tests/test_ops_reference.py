@@ -317,6 +317,30 @@ def test_candidate_rows_agree_with_a_python_reference(keys, seen, n_rows, with_u
         assert kept_upstream is None
 
 
+@given(
+    st.integers(1, 3_000),
+    st.lists(st.tuples(st.integers(0, 2_999), st.integers(0, 2_999)), max_size=40),
+    st.lists(st.integers(0, 2_999), max_size=10),
+    st.integers(0, 2**32 - 1),
+)
+def test_mark_duplicates_keeps_each_rows_first_occurrence(n, copies, unknown, seed):
+    """Distinct rows with repeats (each a copy of another position's row) and unknown (-1)
+    entries, as string-id lists arrive after their lookup: each row's later occurrences become
+    -2, everything else is left as it was, and the count returned is the number marked."""
+    rows = np.random.default_rng(seed).permutation(100_000)[:n].astype(np.int64)
+    for source, target in copies:
+        rows[target % n] = rows[source % n]
+    rows[[i % n for i in unknown]] = -1
+    want, taken = [], set()
+    for row in rows.tolist():
+        want.append(-2 if row in taken else row)
+        if row >= 0:
+            taken.add(row)
+    marked = rows.copy()
+    assert _core.mark_duplicates(marked) == want.count(-2)
+    assert marked.tolist() == want
+
+
 def test_candidate_rows_of_marked_rows_need_no_table():
     """Rows already looked up (string ids): -1 unknown, -2 repeated, seen ones left out."""
     rows, upstream, unknown, repeated = _core.candidate_rows(np.array([5, -1, 3, -2, 9, 4], np.int64), np.array([9]))
