@@ -117,6 +117,49 @@ Fusion fold_linear_queries(const Fusion& fusion, std::int64_t dim, std::vector<f
   return one;
 }
 
+// values[i] += features[i] . weights for each of len candidates, the terms added in order;
+// features (len, f). F > 0: f == F, known when compiled.
+template <std::int64_t F>
+void add_weighted_features(const float* features, std::int64_t f, const float* weights, std::int64_t len,
+                           float* values) {
+  const std::int64_t n_terms = F > 0 ? F : f;
+  for (std::int64_t i = 0; i < len; ++i) {
+    const float* row_features = features + i * n_terms;
+    float value = values[i];
+    for (std::int64_t t = 0; t < n_terms; ++t) value += row_features[t] * weights[t];
+    values[i] = value;
+  }
+}
+
+// The fused scores of one block of `len` candidates (see Fusion) into values (len,), from the
+// kernel's scores s (n_interests + n_extra, len) and features (len, n_features) or nullptr.
+// Term by term over the block, so that the loops vectorise and the heap sees finished scores;
+// each candidate's terms are added in the order a per-candidate loop adds them (interests,
+// extras, features), so the scores round the same.
+void fuse_block(const Fusion& fusion, const float* s, const float* features, std::int64_t len,
+                float* values) {
+  const std::int64_t m = fusion.n_interests, f = fusion.n_features;
+  std::fill(values, values + len, -std::numeric_limits<float>::infinity());
+  for (std::int64_t j = 0; j < m; ++j) {
+    const float w = fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
+    const float* sj = s + j * len;
+    for (std::int64_t i = 0; i < len; ++i) values[i] = std::max(values[i], w * sj[i]);
+  }
+  for (std::int64_t i = 0; i < len; ++i) values[i] = fusion.sim_weight * values[i];
+  for (std::int64_t x = 0; x < fusion.n_extra; ++x) {
+    const float w = fusion.extra_weights[x];
+    const float* sx = s + (m + x) * len;
+    for (std::int64_t i = 0; i < len; ++i) values[i] += w * sx[i];
+  }
+  if (!features) return;
+  constexpr std::int64_t kGathered = kFeatureNames.size();  // unrolled for the gathered features' count
+  if (f == kGathered) {
+    add_weighted_features<kGathered>(features, f, fusion.feature_weights, len, values);
+  } else {
+    add_weighted_features<0>(features, f, fusion.feature_weights, len, values);
+  }
+}
+
 }  // namespace
 
 void check_rows(std::int64_t n_rows, const Candidates& cand) {
@@ -188,33 +231,21 @@ void fused_topk(const Catalog& cat, const Candidates& cand, const Fusion& given,
                   [&](std::int64_t begin, std::int64_t end, std::vector<TopK>& heaps) {
                     std::unique_ptr<float[]> block_features;  // gathered: one block's, not zeroed
                     if (fusion.gather) block_features.reset(new float[static_cast<std::size_t>(kBlock * f)]);
-                    for_each_block(
-                        cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
-                        [&](std::int64_t b, std::int64_t e, const float* s) {
-                          const std::int64_t len = e - b;
-                          const float* features = fusion.features ? fusion.features + b * f : nullptr;
-                          if (fusion.gather) {  // this block's, while its scores are in L1
-                            fusion.gather->fill(b, e, block_features.get());
-                            check_finite(block_features.get(), len * f, "features");
-                            features = block_features.get();
-                          }
-                          for (std::int64_t i = b; i < e; ++i) {
-                            float sim = -std::numeric_limits<float>::infinity();
-                            for (std::int64_t j = 0; j < m; ++j) {
-                              const float w = fusion.interest_weights ? fusion.interest_weights[j] : 1.0f;
-                              sim = std::max(sim, w * s[j * len + (i - b)]);
-                            }
-                            float value = fusion.sim_weight * sim;
-                            for (std::int64_t x = 0; x < fusion.n_extra; ++x)
-                              value += fusion.extra_weights[x] * s[(m + x) * len + (i - b)];
-                            if (features) {
-                              const float* row_features = features + (i - b) * f;
-                              for (std::int64_t t = 0; t < f; ++t)
-                                value += row_features[t] * fusion.feature_weights[t];
-                            }
-                            heaps[0].push(value, by_position ? i : row_of(cand, i));
-                          }
-                        });
+                    const std::unique_ptr<float[]> values(new float[kBlock]);  // one block's fused scores
+                    for_each_block(cat, cand, fusion.queries, m + fusion.n_extra, begin, end,
+                                   [&](std::int64_t b, std::int64_t e, const float* s) {
+                                     const std::int64_t len = e - b;
+                                     const float* features =
+                                         fusion.features ? fusion.features + b * f : nullptr;
+                                     if (fusion.gather) {  // this block's, while its scores are in L1
+                                       fusion.gather->fill(b, e, block_features.get());
+                                       check_finite(block_features.get(), len * f, "features");
+                                       features = block_features.get();
+                                     }
+                                     fuse_block(fusion, s, features, len, values.get());
+                                     for (std::int64_t i = b; i < e; ++i)
+                                       heaps[0].push(values[i - b], by_position ? i : row_of(cand, i));
+                                   });
                   });
   if (by_position) {
     for (std::int64_t j = 0, n_out = std::min(k, cand.n); j < n_out; ++j)
