@@ -201,7 +201,9 @@ class Reranker:
         With a ranker that reads texts (a cross-encoder), the texts are kept too, also when
         `vectors` are given beside them. A replaced vector changes no user's interest: their
         past events keep the pull of the vector they had (replacing reads every held user's
-        record first, ~1.2 µs each: 1.2 s at 1M held users).
+        record first, ~1.2 µs each: 1.2 s at 1M held users). Replaced vectors are written in
+        place (the catalog is not copied), so a rerank running at that moment may score a
+        replaced item with a row part old and part new, in that one request.
         """
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
