@@ -111,3 +111,34 @@ def test_topk(benchmark, impl, n, d, k, nq, dtype, mode):
     else:  # probe: the same number of bytes read from one contiguous block
         block = np.ascontiguousarray(catalog(d, dtype)[:n])
         benchmark(lambda: ops._read_all(block))
+
+
+@pytest.mark.parametrize("pool", [SUBSET_POOL, 1], ids=["cold", "warm"])
+@pytest.mark.parametrize("norms", ["known", "summed"])
+def test_int8_row_norms(benchmark, norms, pool):
+    """1,000 rows of the 100,000 × 384 int8 catalog, one query, k=10, through the call a rerank
+    makes (_core.fused_topk_keys, rows already resolved, no features): the rows' norms given
+    (row_scale, as a Reranker's catalog keeps them: 8-row tiles on AVX-512) or summed from
+    each row's squares in the kernel (row_scale None: 4-row tiles). warm: one list, its rows
+    cached; cold: 32 lists in turn."""
+    from pyrerank import _core
+
+    matrix, query = catalog(384, "int8"), queries(384, 1)
+    norms_f32 = np.linalg.norm(matrix.astype(np.float32), axis=1)
+    row_scale = (1.0 / norms_f32).astype(np.float32) if norms == "known" else None
+    rng = np.random.default_rng(11)
+    lists = [rng.choice(CATALOG_ROWS, 1_000, replace=False).astype(np.int64) for _ in range(pool)]
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % pool
+        keys = lists[state["i"]]
+        return _core.fused_topk_keys(
+            matrix, row_scale, keys, None, CATALOG_ROWS, None, None, 10, query, None, 1.0, None, None, None
+        )
+
+    benchmark.group = "int8 row norms: 1,000 rows of 100,000 x 384, one query, k=10"
+    benchmark.extra_info.update(isa=ops.isa())
+    benchmark.pedantic(call, rounds=5_000, iterations=1, warmup_rounds=100)
+    data = np.asarray(benchmark.stats.stats.data) * 1e6
+    benchmark.extra_info["median_us"] = float(np.median(data))

@@ -28,7 +28,8 @@ constexpr int kQueryTile = 4;
 // (benchmarks/test_kernel.py::test_topk, "subset" cases, two queries; see benchmarks/README.md).
 constexpr int kRowTileInt8 = 4;
 // Without the sums of squares (norms known) 8 rows x 2 queries fit: 1,000 cached rows, one
-// query, 10.7 us against 14.1 at 4 rows (benchmarks/README.md).
+// query, 14.6-15.0 us a call against 17.4-17.5 summing squares at 4 rows
+// (benchmarks/test_kernel.py::test_int8_row_norms; benchmarks/README.md, "Known int8 norms").
 constexpr int kRowTileInt8KnownNorms = 8;
 inline vec zero() {
   return _mm512_setzero_ps();
