@@ -646,6 +646,50 @@ PYBIND11_MODULE(_core, m) {
       py::arg("rows"), "Set repeated rows (>= 0) to -2 in place; returns how many.");
 
   m.def(
+      "named_pairs",
+      [](py::handle cls, py::handle ids, py::handle rows_obj, py::handle scores_obj) {
+        // Each pair made as tuple.__new__(cls, ...) makes a tuple subclass's instance (tp_alloc,
+        // then the items): ~0.7 us for ten results, against ~2.2 through map, zip and tuple.__new__.
+        if (!PyType_Check(cls.ptr()) ||
+            !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls.ptr()), &PyTuple_Type))
+          throw py::type_error("cls must be a tuple subclass (a NamedTuple of two fields)");
+        if (!PyList_Check(ids.ptr())) throw py::type_error("ids must be a list");
+        using Rows = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+        const Rows rows = Rows::ensure(rows_obj);
+        py::array scores = py::array::ensure(scores_obj);
+        if (!rows || !scores) throw py::type_error("rows and scores must be arrays");
+        if (!scores.dtype().is(py::dtype::of<float>()) || !(scores.flags() & py::array::c_style))
+          scores = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(scores);
+        PYRERANK_REQUIRE(rows.ndim() == 1 && scores.ndim() == 1 && rows.shape(0) == scores.shape(0),
+                         "rows and scores must be 1-D of one length, got shapes " + shape_of(rows) + " and " +
+                             shape_of(scores));
+        auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+        const std::int64_t n = rows.shape(0), n_ids = PyList_GET_SIZE(ids.ptr());
+        const std::int64_t* row = rows.data();
+        const bool f32 = scores.dtype().is(py::dtype::of<float>());
+        py::list out(n);
+        for (std::int64_t i = 0; i < n; ++i) {
+          if (row[i] < 0 || row[i] >= n_ids)
+            throw py::index_error("rows must lie in [0, " + std::to_string(n_ids) + "), found " +
+                                  std::to_string(row[i]) + " at index " + std::to_string(i));
+          const double score = f32 ? static_cast<const float*>(scores.data())[i]
+                                   : static_cast<const double*>(scores.data())[i];
+          py::object value = py::reinterpret_steal<py::object>(PyFloat_FromDouble(score));
+          py::object pair = py::reinterpret_steal<py::object>(type->tp_alloc(type, 2));
+          if (!value || !pair) throw py::error_already_set();
+          PyObject* item = PyList_GET_ITEM(ids.ptr(), row[i]);
+          Py_INCREF(item);
+          PyTuple_SET_ITEM(pair.ptr(), 0, item);
+          PyTuple_SET_ITEM(pair.ptr(), 1, value.release().ptr());
+          PyList_SET_ITEM(out.ptr(), i, pair.release().ptr());
+        }
+        return out;
+      },
+      py::arg("cls"), py::arg("ids"), py::arg("rows"), py::arg("scores"),
+      "[cls(ids[rows[i]], float(scores[i])) for each i], each built as tuple.__new__(cls, pair) builds it "
+      "(no Python call per pair): cls a tuple subclass of two fields (pyrerank.Ranked), ids a list.");
+
+  m.def(
       "crc32c",
       [](py::buffer data, std::uint32_t crc) {
         const py::buffer_info info = data.request();

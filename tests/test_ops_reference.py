@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrerank import _core, ops
+from pyrerank import Ranked, _core, ops
 from pyrerank import _reference as ref
 
 DTYPES = [np.float32, np.float16]
@@ -339,6 +339,24 @@ def test_mark_duplicates_keeps_each_rows_first_occurrence(n, copies, unknown, se
     marked = rows.copy()
     assert _core.mark_duplicates(marked) == want.count(-2)
     assert marked.tolist() == want
+
+
+@given(
+    st.lists(st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8)), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(0, 10**6), st.floats(allow_nan=True, width=32)), max_size=12),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_named_pairs_are_the_named_tuples_python_builds(ids, picks, dtype):
+    """What rerank returns: (id, float score) pairs of the Ranked type, ids taken from the list
+    itself (the same objects), scores as Python floats of the array's values."""
+    rows = np.array([row % len(ids) for row, _ in picks], np.int64)
+    scores = np.array([score for _, score in picks], dtype)
+    pairs = _core.named_pairs(Ranked, ids, rows, scores)
+    want = [Ranked(ids[row], score) for row, score in zip(rows.tolist(), scores.tolist())]
+    assert all(type(p) is Ranked for p in pairs)
+    assert [p.item for p in pairs] == [w.item for w in want]
+    assert all(p.item is ids[row] for p, row in zip(pairs, rows.tolist()))
+    assert np.array_equal([p.score for p in pairs], [w.score for w in want], equal_nan=True)
 
 
 def test_candidate_rows_of_marked_rows_need_no_table():

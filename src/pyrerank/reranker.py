@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import itertools
 import logging
 import os
 import threading
@@ -507,8 +506,7 @@ class Reranker:
             self._warn_dropped(candidates, unknown, repeated)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, ranked, len(candidates), k)
-        pairs = zip(map(ids.__getitem__, out_rows.tolist()), out_scores.tolist())
-        return list(map(tuple.__new__, itertools.repeat(Ranked), pairs))  # Ranked(...) without a Python frame each
+        return _core.named_pairs(Ranked, ids, out_rows, out_scores)  # Ranked(...) without a Python call each
 
     def explain(
         self,
