@@ -70,6 +70,8 @@ def vectors(value: Any, name: str, dim: int) -> np.ndarray:
 def float_array(value: Any, name: str, shape: tuple[int, ...], per: str = "") -> np.ndarray:
     """A float32 C-contiguous array of exactly `shape` (-1 matches any length); `per` says what
     the first axis counts, for the message (e.g. "one row per candidate in rows")."""
+    if _is_ready(value, F32) and value.shape == shape:  # the usual request: nothing to convert
+        return value
     arr = value if type(value) is np.ndarray else np.asarray(value)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
