@@ -658,20 +658,17 @@ PYBIND11_MODULE(_core, m) {
         const Rows rows = Rows::ensure(rows_obj);
         py::array scores = py::array::ensure(scores_obj);
         if (!rows || !scores) throw py::type_error("rows and scores must be arrays");
-        if (!scores.dtype().is(py::dtype::of<float>()) || !(scores.flags() & py::array::c_style))
-          scores = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(scores);
+        const bool f32 = scores.dtype().is(py::dtype::of<float>()) && (scores.flags() & py::array::c_style);
+        if (!f32) scores = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(scores);
         PYRERANK_REQUIRE(rows.ndim() == 1 && scores.ndim() == 1 && rows.shape(0) == scores.shape(0),
                          "rows and scores must be 1-D of one length, got shapes " + shape_of(rows) + " and " +
                              shape_of(scores));
         auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
         const std::int64_t n = rows.shape(0), n_ids = PyList_GET_SIZE(ids.ptr());
         const std::int64_t* row = rows.data();
-        const bool f32 = scores.dtype().is(py::dtype::of<float>());
+        pyrerank::check_rows(n_ids, Candidates{row, n});
         py::list out(n);
         for (std::int64_t i = 0; i < n; ++i) {
-          if (row[i] < 0 || row[i] >= n_ids)
-            throw py::index_error("rows must lie in [0, " + std::to_string(n_ids) + "), found " +
-                                  std::to_string(row[i]) + " at index " + std::to_string(i));
           const double score = f32 ? static_cast<const float*>(scores.data())[i]
                                    : static_cast<const double*>(scores.data())[i];
           py::object value = py::reinterpret_steal<py::object>(PyFloat_FromDouble(score));

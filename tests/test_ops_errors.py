@@ -226,8 +226,8 @@ BAD_CORE_CALLS = [
     (lambda: _keyed(matrix=M8, row_scale=[1.0] * 50), TypeError, "row_scale must be a numpy array"),
     (lambda: _core.named_pairs(list, ["a"], np.zeros(1, np.int64), np.ones(1)), TypeError, "cls must be a tuple"),
     (lambda: _core.named_pairs(tuple, ("a",), np.zeros(1, np.int64), np.ones(1)), TypeError, "ids must be a list"),
-    (lambda: _core.named_pairs(tuple, ["a"], np.array([1]), np.ones(1)), IndexError, "found 1 at index 0"),
-    (lambda: _core.named_pairs(tuple, ["a"], np.array([-1]), np.ones(1)), IndexError, "rows must lie in [0, 1)"),
+    (lambda: _core.named_pairs(tuple, ["a"], np.array([1]), np.ones(1)), IndexError, "rows[0] = 1 is out of range"),
+    (lambda: _core.named_pairs(tuple, ["a"], np.array([-1]), np.ones(1)), IndexError, "rows[0] = -1 is out of range"),
     (lambda: _core.named_pairs(tuple, ["a"], np.zeros(2, np.int64), np.ones(1)), ValueError, "of one length"),
 ]
 
