@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 import pytest
 from conftest import CATALOG_ROWS, catalog, queries
+from test_reranker import percentiles
 
 from pyrerank import ops
 
@@ -140,5 +141,4 @@ def test_int8_row_norms(benchmark, norms, pool):
     benchmark.group = "int8 row norms: 1,000 rows of 100,000 x 384, one query, k=10"
     benchmark.extra_info.update(isa=ops.isa())
     benchmark.pedantic(call, rounds=5_000, iterations=1, warmup_rounds=100)
-    data = np.asarray(benchmark.stats.stats.data) * 1e6
-    benchmark.extra_info["median_us"] = float(np.median(data))
+    percentiles(benchmark)
