@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 import pyrerank as pr
+import pyrerank._core
 from pyrerank.learning import replay
+from pyrerank.serving.catalog import Catalog
 from pyrerank.testing.stores import ITEMS, events, feed, make_reranker, rankings
 
 
@@ -649,3 +651,59 @@ def test_no_message_carries_the_redis_password(url, caplog):
         pr.Reranker(encoder="hashing", store=url)
     assert "s3cret-pw" not in str(caught.value) and "s3cret-pw" not in repr(caught.value)
     assert "s3cret-pw" not in caplog.text
+
+
+@pytest.mark.parametrize("ranker", ["fusion", "mmr"])  # scored in one kernel call / by Ranker.rank
+def test_a_rerank_reading_rows_while_add_items_rewrites_them_scores_every_item_as_after(monkeypatch, ranker):
+    """A rerank scores outside the lock. Here its scoring runs while add_items has written the
+    first half of each replaced int8 row and none of their norms (a writer caught in the middle,
+    as a second thread could catch it at any moment): each item must still score as before or
+    after the replacement, never with part of each. The writer finishes once that scoring has
+    returned."""
+    rng = np.random.default_rng(5)
+    old, new = rng.standard_normal((2, 200, 32)).astype(np.float32)
+    rr = pr.Reranker(encoder=None, dtype="int8", ranker=ranker)
+    rr.add_items(range(200), vectors=old)
+    rr.observe("u", 0, "like", timestamp=1.0)  # item 0 is never replaced: the user's short-term taste stays
+    candidates = np.arange(1, 200)
+
+    def scores() -> list[tuple[int, float]]:
+        return [(x.item, x.score) for x in rr.rerank("u", candidates, k=len(candidates), now=2.0)]
+
+    before = scores()
+    rr.add_items(range(1, 200), vectors=new[1:])
+    after = scores()
+    rr.add_items(range(1, 200), vectors=old[1:])
+    assert scores() == before != after
+
+    rows_written, scored = threading.Event(), threading.Event()
+    real_write = Catalog._write
+
+    def write_in_two_halves(catalog: Catalog, rows, vectors) -> None:
+        stored, scale = catalog._stored(vectors)
+        catalog._matrix[rows, :16] = stored[:, :16]
+        rows_written.set()
+        assert scored.wait(10)
+        catalog._matrix[rows, 16:] = stored[:, 16:]
+        catalog._row_scale[rows] = scale
+
+    writer = threading.Thread(target=rr.add_items, args=(range(1, 200),), kwargs={"vectors": new[1:]})
+    target, name = (pyrerank._core, "fused_topk_keys") if ranker == "fusion" else (rr.ranker, "rank")
+    real_score = getattr(target, name)
+
+    def score_mid_write(*args):
+        if not rows_written.is_set():  # the first call: while the writer is between its halves
+            monkeypatch.setattr(Catalog, "_write", write_in_two_halves)
+            writer.start()
+            assert rows_written.wait(10)
+            monkeypatch.setattr(Catalog, "_write", real_write)
+            try:
+                return real_score(*args)
+            finally:
+                scored.set()
+        return real_score(*args)
+
+    monkeypatch.setattr(target, name, score_mid_write)
+    got = scores()
+    writer.join()
+    assert got == after

@@ -9,9 +9,9 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
 
 log = logging.getLogger(__name__)  # debug: one line per observe, rerank and forget (off by default)
+T = TypeVar("T")
 
 
 class Ranked(NamedTuple):
@@ -201,8 +202,8 @@ class Reranker:
         `vectors` are given beside them. A replaced vector changes no user's interest: their
         past events keep the pull of the vector they had (replacing reads every held user's
         record first, ~1.2 µs each: 1.2 s at 1M held users). Replaced vectors are written in
-        place (the catalog is not copied), so a rerank running at that moment may score a
-        replaced item with a row part old and part new, in that one request.
+        place (the catalog is not copied); a rerank scoring at that moment notices and scores
+        again once they are written, so it sees each row before or after, never part of each.
         """
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError(f"ids must be a sequence of item ids (int or str), got {type(ids).__name__}")
@@ -474,6 +475,7 @@ class Reranker:
             catalog = self._catalog()
             ids = catalog.ids  # this catalog's: remove_items replaces the catalog, never its rows
             ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
+            rewrites = catalog.rewrites
             side = self._user_side(user, catalog, now, exclude)
             searched = None if search is None else catalog.text_query(search)
             scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
@@ -485,28 +487,32 @@ class Reranker:
                 if scoring.feature_weights is not None:  # this catalog's statistics table, as for the rows
                     features = gather_arguments(self.stats, upstream, side.co_scores, now)
         if scoring is not None:  # outside the lock and the GIL
-            out_rows, out_scores, ranked, unknown, repeated = _core.fused_topk_keys(
-                matrix,
-                row_scale,
-                *keyed,
-                side.seen,
-                features,
-                k,
-                scoring.interests,
-                scoring.interest_weights,
-                scoring.sim_weight,
-                scoring.extra,
-                scoring.extra_weights,
-                scoring.feature_weights,
+            fused = (matrix, row_scale, *keyed, side.seen, features, k, *scoring)
+            out_rows, out_scores, ranked, unknown, repeated = self._unrewritten(
+                catalog, rewrites, _core.fused_topk_keys, fused
             )
         else:
             ranked = len(request.rows)
-            out_rows, out_scores = ranker.rank(request, k) if ranked else (request.rows, np.zeros(0, np.float32))
+            out_rows, out_scores = (
+                self._unrewritten(catalog, rewrites, ranker.rank, (request, k))
+                if ranked
+                else (request.rows, np.zeros(0, np.float32))
+            )
         if unknown or repeated:
             self._warn_dropped(candidates, unknown, repeated)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("rerank user=%r: %d of %d candidates ranked, k=%d", user, ranked, len(candidates), k)
         return _core.named_pairs(Ranked, ids, out_rows, out_scores)  # Ranked(...) without a Python call each
+
+    def _unrewritten(self, catalog: Catalog, rewrites: int, score: Callable[..., T], arguments: tuple) -> T:
+        """score(*arguments), which reads `catalog`'s rows outside the lock; again, holding the
+        lock (so no add_items is writing), if add_items began rewriting rows in place since
+        `rewrites` was read under the lock: the rows read may have been part old, part new."""
+        result = score(*arguments)
+        if catalog.rewrites != rewrites:
+            with self._lock:
+                result = score(*arguments)
+        return result
 
     def explain(
         self,

@@ -76,6 +76,10 @@ class Catalog:
     divides by each row's length). Ids are ints or strs (not mixed). Int ids are looked up
     through a direct table when they are dense enough, so mapping 1,000 candidate ids costs a
     few microseconds.
+
+    rewrites : how many upserts have rewritten existing rows in place (counted as each begins).
+    A reader that scores rows outside the lock compares it before and after, and scores again
+    with writers held off if it changed (see Reranker.rerank).
     """
 
     def __init__(self, text_dim: int, dtype: str = "float32", dim: int | None = None) -> None:
@@ -99,6 +103,7 @@ class Catalog:
         self._dense_ints = True
         self._str_index: _core.StringIndex | None = _core.StringIndex()  # str id -> row, in C++
         self._lock = threading.Lock()
+        self.rewrites = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -269,6 +274,8 @@ class Catalog:
                 self._row_scale = np.concatenate(
                     [self._row_scale, np.ones(len(grown) - len(self._row_scale), np.float32)]
                 )
+            if n_before and int(rows.min()) < n_before:  # rows a rerank may be reading: see `rewrites`
+                self.rewrites += 1
             self._write(rows, vectors)
             if metadata is not None:
                 self.metadata.update(zip(ids, metadata))
