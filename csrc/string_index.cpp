@@ -41,6 +41,31 @@ inline const char* key_bytes(const StringIndex::Slot& slot) {
   return slot.length <= StringIndex::kInline ? slot.bytes : slot.where;
 }
 
+template <class Word>
+inline Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// Whether a key of `n` bytes at `a` equals `slot`'s (of the same length). Keys of up to kInline
+// bytes are compared as two overlapping words that stay inside both keys: libc's memcmp loads
+// 32 bytes, which from a slot's inline bytes reach into the table's next cache line (a miss of
+// its own on half of the lookups: 12% of a cold str-id rerank).
+inline bool same_key(const StringIndex::Slot& slot, const char* a, std::size_t n) {
+  const char* b = key_bytes(slot);
+  if (n > StringIndex::kInline) return std::memcmp(a, b, n) == 0;
+  if (n >= 8)
+    return ((load<std::uint64_t>(a) ^ load<std::uint64_t>(b)) |
+            (load<std::uint64_t>(a + n - 8) ^ load<std::uint64_t>(b + n - 8))) == 0;
+  if (n >= 4)
+    return ((load<std::uint32_t>(a) ^ load<std::uint32_t>(b)) |
+            (load<std::uint32_t>(a + n - 4) ^ load<std::uint32_t>(b + n - 4))) == 0;
+  bool same = true;
+  for (std::size_t i = 0; i < n; ++i) same &= a[i] == b[i];
+  return same;
+}
+
 }  // namespace
 
 void StringIndex::place(Table& table, std::uint64_t h, std::int32_t row, std::uint32_t length,
@@ -100,9 +125,7 @@ std::int64_t StringIndex::find(const Table& table, std::string_view key, std::ui
     const Slot& slot = table[s];
     const std::int32_t row = row_of(slot);
     if (row < 0) return -1;
-    if (slot.hash == h && slot.length == key.size() &&
-        std::memcmp(key_bytes(slot), key.data(), key.size()) == 0)
-      return row;
+    if (slot.hash == h && slot.length == key.size() && same_key(slot, key.data(), key.size())) return row;
   }
 }
 
@@ -129,8 +152,8 @@ void StringIndex::find_many(const Table& table, const std::string_view* keys, st
     }
     if (const std::int64_t c = i - 2 * kAhead; c >= 0) {
       const Slot* slot = match[c];
-      const bool same = slot && slot->length == keys[c].size() &&
-                        std::memcmp(key_bytes(*slot), keys[c].data(), keys[c].size()) == 0;
+      const bool same =
+          slot && slot->length == keys[c].size() && same_key(*slot, keys[c].data(), keys[c].size());
       out[c] = same ? rows[c] : (slot ? find(table, keys[c], hashes[c]) : -1);  // find: a 64-bit collision
     }
   }
