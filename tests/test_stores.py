@@ -369,6 +369,26 @@ def test_redis_memory_stays_bounded_and_lagging_readers_recover(redis_url, monke
     assert rankings(make_reranker(url)) == rankings(expected)  # kept records + tails
 
 
+def test_redis_user_lists_keep_events_without_their_links(redis_url):
+    """A user's list only serves to rebuild the user, who needs no links (the statistics read
+    them from the log): it keeps the events without them, and users rebuilt from it rank as
+    users who never left memory."""
+    redis = pytest.importorskip("redis", reason="needs the redis extra")
+    prefix = f"t{uuid.uuid4().hex}"
+    server = redis.Redis.from_url(redis_url)
+    stream = events(60, seed=3, users=USERS[:2])
+    feed(make_reranker(f"{redis_url}?prefix={prefix}"), stream)
+    expected = make_reranker()
+    feed(expected, stream)
+    logged = [pr.LoggedEvent.from_json(fields[b"e"]) for _, fields in server.xrange(f"{prefix}:log")]
+    assert any(event.links for event in logged)
+    for user in USERS[:2]:
+        entries = server.lrange(f'{prefix}:user:"{user}"', 0, -1)
+        listed = [pr.LoggedEvent.from_json(entry.partition(b" ")[2]) for entry in entries]
+        assert len(listed) == sum(u == user for u, *_ in stream) and not any(event.links for event in listed)
+    assert rankings(make_reranker(f"{redis_url}?prefix={prefix}"), USERS[:2]) == rankings(expected, USERS[:2])
+
+
 def test_redis_user_ttl_forgets_idle_users(redis_url):
     import time
 

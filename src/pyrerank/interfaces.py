@@ -587,8 +587,9 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
         """`user`'s last kept record (see save_user) or None, and their events after it up to the
-        cursor, oldest first; (None, []) where the store keeps no history. Raises StaleCursor if
-        the kept record is newer than the cursor."""
+        cursor, oldest first; (None, []) where the store keeps no history. Their ``links`` may
+        be empty: only the statistics read them, from the log. Raises StaleCursor if the kept
+        record is newer than the cursor."""
 
     def save_user(self, user: Hashable, data: bytes) -> None:  # noqa: B027 (optional, a no-op by default)
         """Keep `data`, the user's record as of the cursor, so that rebuilding the user starts
