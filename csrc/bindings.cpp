@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -160,6 +161,10 @@ void check_k_threads(std::int64_t k, int num_threads) {
 // The UTF-8 bytes of a str (cached in the object), or nothing for another type or a str with
 // no UTF-8 form (lone surrogates); no Python error is left set.
 std::optional<std::string_view> utf8_view(PyObject* item) {
+  if (PyUnicode_CheckExact(item) &&
+      PyUnicode_IS_COMPACT_ASCII(item))  // most ids: the bytes follow the header
+    return std::string_view(static_cast<const char*>(PyUnicode_DATA(item)),
+                            static_cast<std::size_t>(PyUnicode_GET_LENGTH(item)));
   Py_ssize_t size = 0;
   const char* data = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : nullptr;
   if (!data) {
@@ -181,7 +186,7 @@ std::string_view utf8_of(py::handle key, py::ssize_t i) {
 // costs less than a reference to each (a tuple of them: an increment and a decrement on every
 // str object, 9% of a cold str-id rerank).
 struct StrKeys {
-  std::vector<char> bytes;
+  std::unique_ptr<char[]> bytes;  // the ids' bytes one after another (not zeroed first)
   std::vector<std::string_view> keys;
   std::vector<char> is_str;
 
@@ -193,7 +198,8 @@ struct StrKeys {
     PyObject** objects = PySequence_Fast_ITEMS(sequence);  // no Python code runs below: the list stays
     std::vector<std::size_t> ends(static_cast<std::size_t>(n));
     is_str.resize(static_cast<std::size_t>(n));
-    bytes.reserve(static_cast<std::size_t>(n) * 16);
+    std::size_t capacity = static_cast<std::size_t>(n) * 16, used = 0;
+    bytes.reset(new char[capacity]);
     for (py::ssize_t i = 0; i < n; ++i) {
       if (i + 16 < n) {  // the str objects of a list built long ago are cold
         const char* ahead = reinterpret_cast<const char*>(objects[i + 16]);
@@ -202,12 +208,21 @@ struct StrKeys {
       }
       const std::optional<std::string_view> view = utf8_view(objects[i]);
       is_str[i] = view.has_value();  // not a str, or not encodable: unknown
-      if (view) bytes.insert(bytes.end(), view->begin(), view->end());
-      ends[i] = bytes.size();
+      if (view) {
+        if (used + view->size() > capacity) {
+          capacity = 2 * (used + view->size());
+          std::unique_ptr<char[]> grown(new char[capacity]);
+          std::memcpy(grown.get(), bytes.get(), used);
+          bytes = std::move(grown);
+        }
+        std::memcpy(bytes.get() + used, view->data(), view->size());
+        used += view->size();
+      }
+      ends[i] = used;
     }
     keys.resize(static_cast<std::size_t>(n));
     for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++])
-      keys[i] = std::string_view(bytes.data() + begin, ends[i] - begin);
+      keys[i] = std::string_view(bytes.get() + begin, ends[i] - begin);
   }
   std::int64_t size() const { return static_cast<std::int64_t>(keys.size()); }
 
