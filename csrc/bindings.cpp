@@ -186,7 +186,9 @@ std::string_view utf8_of(py::handle key, py::ssize_t i) {
 // costs less than a reference to each (a tuple of them: an increment and a decrement on every
 // str object, 9% of a cold str-id rerank).
 struct StrKeys {
-  std::unique_ptr<char[]> bytes;  // the ids' bytes one after another (not zeroed first)
+  // The ids' bytes one after another, copied with memcpy into a buffer not zeroed first
+  // (std::string::append cost ~28 more instructions an id: 699,066 -> 728,444 a str rerank).
+  std::unique_ptr<char[]> bytes;
   std::vector<std::string_view> keys;
   std::vector<char> is_str;
 
