@@ -621,7 +621,8 @@ class Reranker:
     def save(self, path: str | os.PathLike) -> None:
         """Write the catalog, item statistics, what the ranker learned, the encoder's name and
         the user records held in memory to folder `path`: a bundle of numpy arrays and JSON that
-        :meth:`load` opens in milliseconds (see pyrerank.saving and pyrerank.persist)."""
+        :meth:`load` opens in milliseconds, plus ~20 µs a held user (see pyrerank.saving and
+        pyrerank.persist)."""
         config = {
             "encoder": self._encoder_name(),
             "encoder_options": self._encoder_options or None,  # JSON: a path, a batch size, ...

@@ -4,9 +4,9 @@ itself is pyrerank.persist).
 Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget, max_neighbors), ``catalog``
 (vectors as stored, row scales, ids, metadata), ``item_stats`` (counts, links, per-user
 contributions where exact_forget keeps them), ``ranker``
-(what it learned) and ``users`` (the records a memory store holds: one byte blob, each record
-in the format a durable store keeps, so that opening a save reads two arrays however many
-users there are).
+(what it learned) and ``users`` (the records a memory store holds, as the columns of
+pyrerank.serving.user_columns: opening a save slices a few arrays however many users there are;
+saves before 0.5 held one byte blob of records in the format a durable store keeps).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .interfaces import Ranker, split_state, user_key
 from .persist import Part
 from .serving.catalog import Catalog
 from .serving.item_stats import ItemStats
+from .serving.user_columns import from_columns, to_columns
 from .serving.users import UserCache, UserRecord
 
 SETTINGS = ("encoder", "interest", "ranker", "dtype")
@@ -31,16 +32,15 @@ def parts_of(
     config: dict[str, Any], catalog: Catalog, stats: ItemStats, ranker: Ranker, users: UserCache
 ) -> dict[str, Part]:
     """Everything a save holds, copied (the caller holds the locks that keep it consistent)."""
-    records = [(user, record.to_bytes(catalog.ids, catalog.dim)) for user, record in users.items()]
-    blob = np.frombuffer(b"".join(data for _, data in records), np.uint8)
-    ends = np.cumsum([len(data) for _, data in records], dtype=np.int64)
+    ids, records = zip(*users.items()) if len(users) else ((), ())
+    user_arrays, user_meta = to_columns(records)
     ranker_arrays, ranker_scalars = split_state(ranker.get_state())
     return {
         "config": ({}, config),
         "catalog": catalog.to_arrays(),
         "item_stats": stats.to_arrays(),
         "ranker": ({k: v.copy() for k, v in ranker_arrays.items()}, ranker_scalars),
-        "users": ({"blob": blob, "ends": ends}, {"ids": [user for user, _ in records]}),
+        "users": (user_arrays, {**user_meta, "ids": list(ids), "width": catalog.dim}),
     }
 
 
@@ -75,6 +75,25 @@ def restore(
     if users is None:
         return catalog
     arrays, meta = parts["users"]
+    if "blob" in arrays:
+        _restore_records(arrays, meta, catalog, users)
+        return catalog
+    if meta.get("width") != catalog.dim:
+        raise PyrerankError(
+            f"the saved users were built on vectors {meta.get('width')} wide, the catalog's are {catalog.dim}"
+        )
+    try:
+        ids = list(meta["ids"])
+        records = from_columns(arrays, meta, len(ids), len(catalog), keep_logs=users.replay is not None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PyrerankError(f"the saved users' records are corrupt: {exc}") from exc
+    for user, record in zip(ids, records):
+        users.put(user_key(user), record)
+    return catalog
+
+
+def _restore_records(arrays: dict[str, np.ndarray], meta: dict[str, Any], catalog: Catalog, users: UserCache) -> None:
+    """Users as saves before 0.5 held them: one blob of UserRecord.to_bytes records."""
     blob, ends, ids = arrays["blob"], arrays["ends"], meta["ids"]
     if len(ends) != len(ids) or (len(ends) and (int(ends[-1]) != len(blob) or (np.diff(ends) < 0).any())):
         raise PyrerankError("the saved users' records do not match their ids")
@@ -84,4 +103,3 @@ def restore(
         if width != catalog.dim:
             raise PyrerankError(f"user record {i} was built on vectors {width} wide, the catalog's are {catalog.dim}")
         users.put(user_key(user), record)
-    return catalog
