@@ -1,8 +1,12 @@
-"""A save holds the users of a memory store as columns (pyrerank.serving.user_columns): what a
-user relies on is that every user comes back exactly as saved, hot or packed, and that a save
-written before the columns still opens."""
+"""Users at rest: a save holds the users of a memory store as columns
+(pyrerank.serving.user_columns), a durable store keeps each user's record as one buffer
+(UserRecord.to_bytes). What a user relies on is that every user comes back exactly as saved or
+kept, that what earlier versions wrote still opens, and that a damaged one is refused by name."""
 
 from __future__ import annotations
+
+import io
+import json
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ import pytest
 import pyrerank as pr
 from pyrerank import persist
 from pyrerank.serving import users as users_module
+from pyrerank.serving.users import UserRecord, rows_array
 
 USERS = ["hot", "cold", "busy", "writer", 7]
 
@@ -134,3 +139,63 @@ def test_saved_users_that_do_not_fit_together_are_refused_by_name(tmp_path, chan
     persist.save(tmp_path / "edited", parts)
     with pytest.raises(pr.PyrerankError, match="saved users"):
         pr.Reranker.load(tmp_path / "edited")
+
+
+def kept_record() -> UserRecord:
+    rng = np.random.default_rng(2)
+    state = {"pos": rng.standard_normal(48).astype(np.float32), "neg": np.zeros((2, 3), np.float64), "t": 7.25}
+    return UserRecord(stored_state=state, recent=rows_array([4, 9, 2]), seen=rows_array([2, 4, 9, 11]))
+
+
+def test_a_kept_record_comes_back_exactly_and_so_does_one_kept_before_0_5():
+    record, ids = kept_record(), [f"item{i}" for i in range(12)]
+    arrays, meta = record.to_arrays(ids, 48)
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.array(json.dumps(meta)), **arrays)  # how 0.4 kept a record
+    for data in (record.to_bytes(ids, 48), buffer.getvalue()):
+        back, width = UserRecord.from_bytes(data, lambda item: ids.index(item) if item in ids else None)
+        assert width == 48 and (back.recent, back.seen) == (record.recent, record.seen)
+        assert back.state["t"] == 7.25 and back.state.keys() == record.state.keys()
+        for key in ("pos", "neg"):
+            assert back.state[key].dtype == record.state[key].dtype
+            assert np.array_equal(back.state[key], record.state[key])
+            back.state[key] += 1  # writable, its own memory
+        assert np.array_equal(record.state["neg"], np.zeros((2, 3)))
+
+
+def _damage(data: bytes, how: str) -> bytes:
+    header_end = len(users_module.RECORD_MAGIC) + 4 + int.from_bytes(data[5:9], "little")
+    header = json.loads(data[9:header_end])
+    if how == "truncated":
+        return data[:-3]
+    if how == "trailing bytes":
+        return data + b"\0"
+    if how == "header length past the end":
+        return data[:5] + (10**6).to_bytes(4, "little") + data[9:]
+    if how == "another magic":
+        return b"XYZ" + data[3:]
+    header["arrays"][0][1] = "|O" if how == "object dtype" else header["arrays"][0][1]
+    header["arrays"][0][2] = [-1] if how == "negative shape" else header["arrays"][0][2]
+    text = json.dumps(header if how != "header not an object" else [header]).encode()
+    if how == "nested JSON":
+        text = b"[" * 100_000 + b"]" * 100_000
+    return data[:5] + len(text).to_bytes(4, "little") + text + data[header_end:]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated",
+        "trailing bytes",
+        "header length past the end",
+        "another magic",
+        "object dtype",
+        "negative shape",
+        "header not an object",
+        "nested JSON",
+    ],
+)
+def test_a_damaged_kept_record_is_refused_by_name(how):
+    data = _damage(kept_record().to_bytes(list(range(12)), 48), how)
+    with pytest.raises(pr.PyrerankError, match="kept user record is corrupt"):
+        UserRecord.from_bytes(data, lambda item: item)

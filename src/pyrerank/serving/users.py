@@ -11,6 +11,7 @@ import json
 import marshal
 import math
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _core
+from ..errors import PyrerankError
 from ..interfaces import InterestModel, State, UserQuery, split_state
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ HOT_USERS = 1_000  # the most recently used users are held as records with their
 PACKED_WIDTH = 64  # a cold user's float32 state rows at least this wide are held as int8 (see pack)
 LOGGED_EVENTS = 32  # a record built from at most this many item events keeps them: held cold, it is them
 EVENTS_FORM = "events"  # the first part of a record packed as its events
+RECORD_MAGIC = b"PYRR\x01"  # how a record kept by a store (UserRecord.to_bytes) starts
 
 
 def rows_array(rows: Any = ()) -> array.array:
@@ -138,19 +141,24 @@ class UserRecord:
         return cls(stored_state=state, recent=recent, seen=seen), int(meta["width"])
 
     def to_bytes(self, ids: list, width: int) -> bytes:
-        """:meth:`to_arrays` as npz bytes (no pickle), for a store to keep."""
+        """:meth:`to_arrays` in one buffer, for a store to keep: RECORD_MAGIC, the length of a JSON
+        header (uint32, little-endian), the header (to_arrays' JSON and each array's name, dtype
+        and shape) and the arrays' bytes in that order. Reading it runs no code (no pickle)."""
         arrays, meta = self.to_arrays(ids, width)
-        buffer = io.BytesIO()
-        np.savez(buffer, __meta__=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]  # numpy's stub
-        return buffer.getvalue()
+        meta["arrays"] = [[name, value.dtype.str, list(value.shape)] for name, value in arrays.items()]
+        header = json.dumps(meta).encode()
+        values = [np.ascontiguousarray(value).tobytes() for value in arrays.values()]
+        return b"".join([RECORD_MAGIC, len(header).to_bytes(4, "little"), header, *values])
 
     @classmethod
     def from_bytes(cls, data: bytes, row: Callable[[Any], int | None]) -> tuple[UserRecord, int]:
-        """The inverse of to_bytes."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            meta = json.loads(str(npz["__meta__"]))
-            arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
-        return cls.from_arrays(arrays, meta, row)
+        """The inverse of to_bytes; it also reads the npz records of pyrerank before 0.5.
+        PyrerankError if `data` is not a whole record."""
+        try:
+            arrays, meta = _npz_record(data) if data[:4] == b"PK\x03\x04" else _record_parts(data)
+            return cls.from_arrays(arrays, meta, row)
+        except (ValueError, KeyError, TypeError, OSError, RecursionError, zipfile.BadZipFile) as exc:
+            raise PyrerankError(f"a kept user record is corrupt: {exc!r}") from exc
 
     def pack(self) -> bytes:
         """This record in one compact buffer (derived caches left out), for a user outside the
@@ -267,6 +275,36 @@ class UserRecord:
             del self.recent[:-HISTORY]
             self.positives += 1
         self.query_valid = False
+
+
+def _record_parts(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, JSON) of a UserRecord.to_bytes buffer, checked to hold exactly what its header
+    says (ValueError otherwise)."""
+    start = len(RECORD_MAGIC) + 4
+    if not data.startswith(RECORD_MAGIC) or len(data) < start:
+        raise ValueError("it does not start as a user record")
+    end = start + int.from_bytes(data[len(RECORD_MAGIC) : start], "little")
+    meta = json.loads(data[start:end])
+    if not isinstance(meta, dict):
+        raise ValueError("its header is not a JSON object")
+    arrays, at = {}, end
+    for name, dtype, shape in meta.pop("arrays"):
+        kind = np.dtype(dtype)
+        if kind.hasobject or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError(f"array {name!r} has dtype {dtype} and shape {shape}")
+        count = math.prod(shape)
+        arrays[name] = np.frombuffer(data, kind, count, at).reshape(shape)  # ValueError past the end
+        at += count * kind.itemsize
+    if at != len(data):
+        raise ValueError(f"{len(data) - at} bytes after its arrays")
+    return arrays, meta
+
+
+def _npz_record(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, JSON) of a record kept by pyrerank before 0.5, an npz file."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        meta = json.loads(str(npz["__meta__"]))
+        return {k: npz[k] for k in npz.files if k != "__meta__"}, meta
 
 
 def _pack_value(value: Any) -> Any:
