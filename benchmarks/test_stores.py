@@ -113,6 +113,42 @@ def test_observe_throughput(benchmark, store, tmp_path, request):
     rr.close()
 
 
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_rerank_of_a_user_only_the_store_holds(benchmark, store, tmp_path, request):
+    """A process that holds none of its users (max_users=1, as for a user outside a large
+    service's LRU) re-ranks 1,000 candidates for 1,500 users in turn, each rebuilt from the store:
+    their record kept after 64 events (USER_SAVE_EVERY) and the 6 events logged after it.
+    extra_info: the median against re-ranking one held user."""
+    if store == "redis":
+        url = f"{request.getfixturevalue('redis_url')}?prefix={uuid.uuid4().hex}&durability=relaxed"
+    else:
+        url = f"sqlite:///{tmp_path / 'p.db'}?synchronous=normal"
+    writer = catalog_reranker(store=url)
+    rng = np.random.default_rng(3)
+    users = 1_500
+    for step in range(70):
+        for user, item in enumerate(rng.integers(0, ITEMS, users).tolist()):
+            writer.observe(user, item, ("like", "click", "skip")[step % 3], timestamp=1e9 + step)
+    reader = catalog_reranker(store=url, max_users=1)
+    candidates = [rng.choice(ITEMS, 1_000, replace=False) for _ in range(32)]
+    turn = iter(range(10**9))
+
+    def rerank():
+        i = next(turn)
+        reader.rerank(i % users, candidates[i % 32], k=10, now=1e9 + 100)
+
+    benchmark.group = "rerank of a user rebuilt from the store"
+    benchmark.pedantic(rerank, rounds=users, iterations=1, warmup_rounds=0)
+    held = []
+    for i in range(300):
+        started = time.perf_counter()
+        reader.rerank(0, candidates[i % 32], k=10, now=1e9 + 100)
+        held.append(time.perf_counter() - started)
+    benchmark.extra_info.update(median_us=benchmark.stats.stats.median * 1e6, held_user_median_us=np.median(held) * 1e6)
+    writer.close()
+    reader.close()
+
+
 @pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])
 def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path, exact_forget):
     """60 s (PYRERANK_SOAK_SECONDS) of observe from 2,000 users into an SQLite store
