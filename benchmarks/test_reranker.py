@@ -134,14 +134,19 @@ def test_rerank_keeping_seen_items(benchmark):
     percentiles(benchmark)
 
 
+@pytest.mark.parametrize("links", ["sparse", "full"])
 @pytest.mark.parametrize("after_observe", [False, True], ids=["steady", "after-observe"])
-def test_rerank_after_an_observe(benchmark, after_observe):
+def test_rerank_after_an_observe(benchmark, after_observe, links):
     """int ids, int8, cold: each rerank right after one of the user's own events (the user's
     query, short-term vector and co-engagement scores are rebuilt), against reranks with no
     event between. The events revisit 50 items, so what the user has seen stays ~80 rows. Only
-    the rerank is timed."""
+    the rerank is timed. sparse: the 5,000 events of make_reranker linked items; full: every
+    item holds its 256 links (fill_links), as in a service that has run a while, so the user's
+    co-engagement scores cover ~12,000 items."""
     rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
     rng = np.random.default_rng(2)
+    if links == "full":
+        fill_links(rr, rng)
     lists = [rng.choice(CATALOG_ROWS, CANDIDATES, replace=False).astype(np.int64) for _ in range(POOL)]
     items = rng.choice(rng.integers(0, CATALOG_ROWS, 50), ROUNDS + 200).tolist()  # 50 items: seen stays small
     state = {"i": 0}
@@ -269,6 +274,31 @@ def test_observe_as_links_fill(benchmark):
             rr.observe(user, item, STREAM_KINDS[j % 4], timestamp=5_000.0)
     time_stream(benchmark, rr, rng.integers(0, 1_000, STREAM_EVENTS), rng)
     benchmark.extra_info["links"] = int(rr.stats.co.sizes.sum())
+
+
+def test_observe_on_full_links(benchmark):
+    """The stream of test_observe_as_links_fill on statistics that are already full, as in a
+    service that has run a while: every item's 256 link slots filled first (fill_links).
+    Nothing left to grow but the per-event contributions (and each user's seen items), so the
+    windows show whether observe stays flat."""
+    rr = make_reranker(list(range(CATALOG_ROWS)), "int8")
+    rng = np.random.default_rng(6)
+    for user in range(1_000):
+        for j, item in enumerate(rng.integers(0, CATALOG_ROWS, 12).tolist()):
+            rr.observe(user, item, STREAM_KINDS[j % 4], timestamp=5_000.0)
+    fill_links(rr, rng)
+    benchmark.extra_info["links_before"] = int(rr.stats.co.sizes.sum())
+    time_stream(benchmark, rr, rng.integers(0, 1_000, STREAM_EVENTS), rng)
+    benchmark.extra_info["links"] = int(rr.stats.co.sizes.sum())
+
+
+def fill_links(rr: pr.Reranker, rng: np.random.Generator) -> None:
+    """Fills every item's 256 co-engagement slots: 3M events' links (a row and 5 recent rows,
+    both ways) added straight to the tables, as a long-running service's would be."""
+    co = rr.stats.co
+    rows, recent = rng.integers(0, CATALOG_ROWS, 3_000_000).tolist(), rng.integers(0, CATALOG_ROWS, (3_000_000, 5))
+    for row, others in zip(rows, recent.tolist()):
+        co.add(row, others)
 
 
 def time_stream(benchmark, rr: pr.Reranker, users: np.ndarray, rng: np.random.Generator) -> None:

@@ -283,40 +283,34 @@ struct FeatureInputs {
   const double* stats;
   std::int64_t stats_rows;  // candidate rows must lie below it
   double now, half_life, recency_scale;
-  const float* upstream;  // (n,) or nullptr
-  const std::int64_t* co_rows;
-  const float* co_values;
-  std::int64_t p;
+  const float* upstream;         // (n,) or nullptr
+  const pyrerank::CoScores* co;  // or nullptr; the caller's Python object keeps it alive
 
   // The candidates' features, ready to fill any range of them; needs no GIL. `upstream` is
   // aligned with `cand` (the given one, or a compacted copy of it).
   std::unique_ptr<pyrerank::CandidateFeatures> of(const Candidates& cand,
                                                   const float* aligned_upstream) const {
-    return std::make_unique<pyrerank::CandidateFeatures>(
-        stats, cand.rows, cand.n, now, half_life, recency_scale, aligned_upstream, co_rows, co_values, p);
+    return std::make_unique<pyrerank::CandidateFeatures>(stats, cand.rows, cand.n, now, half_life,
+                                                         recency_scale, aligned_upstream, co);
   }
 };
 
 // `n`: how many candidates the upstream scores (if any) are aligned with.
 FeatureInputs as_feature_inputs(py::handle stats_obj, std::int64_t n, double now, double half_life,
-                                double recency_scale, py::handle upstream_obj, py::handle co_rows_obj,
-                                py::handle co_values_obj) {
+                                double recency_scale, py::handle upstream_obj, py::handle co_obj) {
   const py::array stats = as_array(stats_obj, "stats");
   if (!stats.dtype().is(py::dtype::of<double>()) || stats.ndim() != 2 || stats.shape(1) != 4 ||
       !(stats.flags() & py::array::c_style))
     throw py::type_error("stats must be a C-contiguous (n_rows, 4) float64 array");
-  const py::array co_rows = as_array(co_rows_obj, "co_rows");
-  const py::array co_values = as_array(co_values_obj, "co_values");
+  if (!co_obj.is_none() && !py::isinstance<pyrerank::CoScores>(co_obj))
+    throw py::type_error("co_scores must be a CoScores (co_user_scores) or None");
   FeatureInputs in{static_cast<const double*>(stats.data()),
                    stats.shape(0),
                    now,
                    half_life,
                    recency_scale,
                    nullptr,
-                   i64_data(co_rows, "co_rows"),
-                   f32_data(co_values, "co_values", 1),
-                   co_rows.shape(0)};
-  PYRERANK_REQUIRE(co_values.shape(0) == co_rows.shape(0), "co_values must match co_rows in length");
+                   co_obj.is_none() ? nullptr : co_obj.cast<const pyrerank::CoScores*>()};
   if (!upstream_obj.is_none()) {
     const py::array u = as_array(upstream_obj, "scores");
     in.upstream = f32_data(u, "scores", 1);
@@ -368,10 +362,10 @@ struct FusionArgs {
     PYRERANK_REQUIRE(features.is_none() == weights.is_none(), "features and weights must be given together");
     if (py::isinstance<py::tuple>(features)) {
       const py::tuple f = py::reinterpret_borrow<py::tuple>(features);
-      PYRERANK_REQUIRE(f.size() == 7 && listed,
-                       "features as a tuple are candidate_features' arguments but rows (7), with rows");
+      PYRERANK_REQUIRE(f.size() == 6 && listed,
+                       "features as a tuple are candidate_features' arguments but rows (6), with rows");
       gather_from = as_feature_inputs(f[0], n, f[1].cast<double>(), f[2].cast<double>(), f[3].cast<double>(),
-                                      f[4], f[5], f[6]);
+                                      f[4], f[5]);
       const py::array wa = as_array(weights, "weights");
       fusion.feature_weights = f32_data(wa, "weights", 1);
       fusion.n_features = static_cast<std::int64_t>(pyrerank::kFeatureNames.size());
@@ -798,11 +792,11 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "candidate_features",
       [](py::handle stats, py::handle rows_obj, double now, double half_life, double recency_scale,
-         py::handle upstream, py::handle co_rows, py::handle co_values) {
+         py::handle upstream, py::handle co_scores) {
         const py::array rows = as_array(rows_obj, "rows");
         const Candidates cand{i64_data(rows, "rows"), rows.shape(0)};
         const FeatureInputs in =
-            as_feature_inputs(stats, cand.n, now, half_life, recency_scale, upstream, co_rows, co_values);
+            as_feature_inputs(stats, cand.n, now, half_life, recency_scale, upstream, co_scores);
         pyrerank::check_rows(in.stats_rows, cand);
         py::array_t<float> out(
             {static_cast<py::ssize_t>(cand.n), static_cast<py::ssize_t>(pyrerank::kFeatureNames.size())});
@@ -812,7 +806,7 @@ PYBIND11_MODULE(_core, m) {
         return out;
       },
       py::arg("stats"), py::arg("rows"), py::arg("now"), py::arg("half_life"), py::arg("recency_scale"),
-      py::arg("upstream"), py::arg("co_rows"), py::arg("co_values"),
+      py::arg("upstream"), py::arg("co_scores"),
       "(n, len(FEATURE_NAMES)) float32 fusion features of candidate rows (see csrc/candidates.hpp).");
 
   py::class_<pyrerank::StringIndex>(m, "StringIndex", "str item id -> catalog row.")
@@ -863,28 +857,51 @@ PYBIND11_MODULE(_core, m) {
       py::arg("others"), py::arg("amount"), py::arg("both"),
       "Add `amount` to the links row -> other (and other -> row if both) for each of `others`, in place.");
 
+  py::class_<pyrerank::CoScores>(m, "CoScores",
+                                 "A user's co-engagement scores, row -> score, as the kernels look them up.")
+      .def(py::init([](const py::array& rows_obj, const py::array& values_obj) {
+             const py::array rows = as_array(rows_obj, "rows");
+             const py::array values = as_array(values_obj, "values");
+             const std::int64_t* r = i64_data(rows, "rows");
+             const float* v = f32_data(values, "values", 1);
+             PYRERANK_REQUIRE(rows.ndim() == 1 && values.shape(0) == rows.shape(0),
+                              "rows and values must be 1-D and of one length");
+             pyrerank::check_finite(v, values.shape(0), "values");
+             std::vector<std::int64_t> distinct(r, r + rows.shape(0));
+             std::sort(distinct.begin(), distinct.end());
+             PYRERANK_REQUIRE(distinct.empty() || (distinct.front() >= 0 && distinct.back() <= INT32_MAX),
+                              "rows must lie in [0, 2**31)");
+             PYRERANK_REQUIRE(std::adjacent_find(distinct.begin(), distinct.end()) == distinct.end(),
+                              "rows must be distinct");
+             pyrerank::CoScores scores(rows.shape(0));
+             for (py::ssize_t i = 0; i < rows.shape(0); ++i) scores.add(r[i], v[i]);
+             return scores;
+           }),
+           py::arg("rows"), py::arg("values"))
+      .def("__len__", &pyrerank::CoScores::size)
+      .def(
+          "arrays",
+          [](const pyrerank::CoScores& scores) {
+            py::array_t<std::int64_t> rows(scores.size());
+            py::array_t<float> values(scores.size());
+            scores.sorted(rows.mutable_data(), values.mutable_data());
+            return py::make_tuple(rows, values);
+          },
+          "(p,) int64 rows, ascending, and (p,) float32 their scores.");
+
   m.def(
       "co_user_scores",
       [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
-         const py::array& versions, const std::vector<std::int64_t>& recent, double decay,
-         const py::array& scratch) {
+         const py::array& versions, const std::vector<std::int64_t>& recent, double decay) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
-        float* zeros = table_data<float>(scratch, "scratch", links.n_rows, 0);
         for (std::int64_t row : recent) check_co_row(row, links.n_rows);
-        const auto m = static_cast<std::int64_t>(recent.size());
-        std::vector<std::int64_t> rows(static_cast<std::size_t>(m * links.k));
-        std::vector<float> values(rows.size());
-        const std::int64_t p =
-            pyrerank::co_user_scores(links, recent.data(), m, decay, zeros, rows.data(), values.data());
-        py::array_t<std::int64_t> out_rows(p);
-        py::array_t<float> out_values(p);
-        std::copy(rows.begin(), rows.begin() + p, out_rows.mutable_data());
-        std::copy(values.begin(), values.begin() + p, out_values.mutable_data());
-        return py::make_tuple(out_rows, out_values);
+        PYRERANK_REQUIRE(decay > 0 && decay <= 1, "decay must be in (0, 1]");
+        py::gil_scoped_release release;
+        return pyrerank::co_user_scores(links, recent.data(), static_cast<std::int64_t>(recent.size()),
+                                        decay);
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("recent"),
-      py::arg("decay"), py::arg("scratch"),
-      "A user's co-engagement scores over their recent rows (newest last): (p,) sorted rows, (p,) float32.");
+      py::arg("decay"), "A user's co-engagement scores over their recent rows (newest last), as a CoScores.");
 
   m.def(
       "co_version_sum",

@@ -124,48 +124,16 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
   return out;
 }
 
-// Open addressing over the co-engagement scores' rows, keys stored in the slots and a load of at most 1/4:
-// a candidate without a score (most of them) costs one probe of one slot.
-class CandidateFeatures::CoScores {
- public:
-  CoScores(const std::int64_t* keys, const float* values, std::int64_t p) {
-    std::size_t cap = 16;
-    while (cap < static_cast<std::size_t>(4 * p)) cap *= 2;
-    mask_ = cap - 1;
-    slots_.assign(cap, Slot{-1, 0.0f});
-    for (std::int64_t i = 0; i < p; ++i) {
-      std::size_t h = hash_row(keys[i], mask_);
-      while (slots_[h].key >= 0) h = (h + 1) & mask_;
-      slots_[h] = Slot{keys[i], values[i]};
-    }
-  }
-  float get(std::int64_t key) const {
-    for (std::size_t h = hash_row(key, mask_);; h = (h + 1) & mask_) {
-      const Slot& slot = slots_[h];
-      if (slot.key == key) return slot.value;
-      if (slot.key < 0) return 0.0f;
-    }
-  }
-
- private:
-  struct Slot {
-    std::int64_t key;  // -1: empty
-    float value;
-  };
-  std::size_t mask_ = 0;
-  std::vector<Slot> slots_;
-};
-
 CandidateFeatures::CandidateFeatures(const double* stats, const std::int64_t* rows, std::int64_t n,
                                      double now, double half_life, double recency_scale,
-                                     const float* upstream, const std::int64_t* co_rows,
-                                     const float* co_values, std::int64_t p)
+                                     const float* upstream, const CoScores* co)
     : stats_(stats),
       rows_(rows),
       upstream_(upstream),
       now_(now),
       ln2_per_second_(0.6931471805599453 / half_life),
-      inv_scale_(1.0 / recency_scale) {
+      inv_scale_(1.0 / recency_scale),
+      co_(co) {
   if (upstream && n > 1) {
     mean_ = sum4(upstream, n, [](double x) { return x; }) / static_cast<double>(n);
     const double mean = mean_;
@@ -173,7 +141,6 @@ CandidateFeatures::CandidateFeatures(const double* stats, const std::int64_t* ro
                                     static_cast<double>(n));
     inv_spread_ = spread > 0.0 ? 1.0 / spread : 0.0;
   }
-  if (p > 0) co_scores_ = std::make_unique<CoScores>(co_rows, co_values, p);
 }
 
 CandidateFeatures::~CandidateFeatures() = default;
@@ -194,7 +161,7 @@ void CandidateFeatures::fill(std::int64_t begin, std::int64_t end, float* out) c
     o[1] = static_cast<float>(std::max(0.0, s[1] - ln2_per_second_ * recent_age));
     o[2] = static_cast<float>(1.0 / (1.0 + last_age * inv_scale_));
     o[3] = inv_spread_ > 0.0 ? static_cast<float>((upstream_[i] - mean_) * inv_spread_) : 0.0f;
-    const float co = co_scores_ ? co_scores_->get(rows_[i]) : 0.0f;
+    const float co = co_ ? co_->get(rows_[i]) : 0.0f;
     o[4] = co != 0.0f ? std::log1p(co) : 0.0f;  // most candidates have no co-engagement score
   }
 }

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "co_scores.hpp"
+
 namespace pyrerank {
 
 // The columns candidate_features writes, in order; Python reads them as _core.FEATURE_NAMES.
@@ -42,15 +44,15 @@ KeptCandidates keep_candidates(const std::int64_t* rows, const float* upstream, 
 //   3 upstream standardised over the candidates (0 without upstream or with no spread)
 //   4 log1p(co-engagement): the row's value in the user's co-engagement scores, 0 if absent
 // stats (n_rows, 4) float64 = [log1p(popularity), log1p(recent as of recent_time), recent_time,
-// last_time]; upstream (n,) or nullptr; co_rows (p,) distinct, co_values (p,).
+// last_time]; upstream (n,) or nullptr; co the user's co-engagement scores or nullptr (it must
+// outlive this object).
 // Ages below 0 count as 0. Built once per list (the upstream's mean and spread, the
 // co-engagement scores' lookup); `fill` then writes any range of candidates, so that a kernel
 // computes each block's features beside its scores (no (n, 5) buffer per request).
 class CandidateFeatures {
  public:
   CandidateFeatures(const double* stats, const std::int64_t* rows, std::int64_t n, double now,
-                    double half_life, double recency_scale, const float* upstream,
-                    const std::int64_t* co_rows, const float* co_values, std::int64_t p);
+                    double half_life, double recency_scale, const float* upstream, const CoScores* co);
   ~CandidateFeatures();
   CandidateFeatures(const CandidateFeatures&) = delete;
   CandidateFeatures& operator=(const CandidateFeatures&) = delete;
@@ -59,12 +61,11 @@ class CandidateFeatures {
   void fill(std::int64_t begin, std::int64_t end, float* out) const;
 
  private:
-  class CoScores;
   const double* stats_;
   const std::int64_t* rows_;
   const float* upstream_;
   double now_, ln2_per_second_, inv_scale_, mean_ = 0.0, inv_spread_ = 0.0;
-  std::unique_ptr<CoScores> co_scores_;  // nullptr when the user has none
+  const CoScores* co_;  // nullptr when the user has none
 };
 
 }  // namespace pyrerank

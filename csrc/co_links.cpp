@@ -86,26 +86,18 @@ void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount)
   ++links.versions[a];
 }
 
-std::int64_t co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay,
-                            float* scratch, std::int64_t* out_rows, float* out_values) {
-  std::int64_t p = 0;
+CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay) {
+  std::int64_t bound = 0;  // distinct rows at most: every link of every recent row
+  for (std::int64_t j = 0; j < m; ++j) bound += links.sizes[recent[j]];
+  CoScores scores(bound);
   for (std::int64_t j = 0; j < m; ++j) {
     const std::int64_t row = recent[j];
     const float weight = static_cast<float>(std::pow(decay, static_cast<double>(m - 1 - j)));
     const std::int32_t* neighbors = links.neighbors + row * links.k;
     const float* counts = links.counts + row * links.k;
-    for (std::int32_t i = 0; i < links.sizes[row]; ++i) {
-      const std::int32_t other = neighbors[i];
-      if (scratch[other] == 0.0f) out_rows[p++] = other;
-      scratch[other] += counts[i] * weight;
-    }
+    for (std::int32_t i = 0; i < links.sizes[row]; ++i) scores.add(neighbors[i], counts[i] * weight);
   }
-  std::sort(out_rows, out_rows + p);
-  for (std::int64_t i = 0; i < p; ++i) {
-    out_values[i] = scratch[out_rows[i]];
-    scratch[out_rows[i]] = 0.0f;
-  }
-  return p;
+  return scores.fitted();
 }
 
 }  // namespace pyrerank

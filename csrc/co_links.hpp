@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "co_scores.hpp"
+
 namespace pyrerank {
 
 struct CoLinks {
@@ -20,10 +22,7 @@ struct CoLinks {
 void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount);
 
 // A user's co-engagement scores: sum over their recent rows j (newest last) of
-// decay^(age of j) * count(j -> r), for every linked row r. Writes the p distinct rows in
-// ascending order to out_rows and their scores to out_values (each sized m * k); returns p.
-// scratch (n_rows,) float32, all zero on entry and on return.
-std::int64_t co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay,
-                            float* scratch, std::int64_t* out_rows, float* out_values);
+// decay^(age of j) * count(j -> r), for every linked row r (each sum in that order).
+CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay);
 
 }  // namespace pyrerank

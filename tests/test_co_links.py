@@ -82,7 +82,7 @@ def check_against_reference(k: int, n_rows: int, stream: list, recent: list[int]
     for row in range(n_rows):
         assert (co.links(row) or {}) == ref.links.get(row, {})
         assert list((co.links(row) or {}).keys()) == list(ref.links.get(row, {}).keys()), "slot order"
-    got_rows, got_values = co.user_scores(recent, 0.9)
+    got_rows, got_values = co.user_scores(recent, 0.9).arrays()
     want = ref.user_scores(recent, 0.9)
     assert got_rows.tolist() == sorted(want)
     np.testing.assert_allclose(got_values, [want[r] for r in sorted(want)], rtol=1e-6)

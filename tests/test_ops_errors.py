@@ -15,7 +15,7 @@ M = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
 Q = M[0].copy()
 ROWS = np.arange(10, dtype=np.int64)
 # fused_topk's features as the statistics to gather them from (candidate_features' arguments but rows)
-GATHER = (np.zeros((50, 4)), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32))
+GATHER = (np.zeros((50, 4)), 0.0, 1.0, 1.0, None, None)
 W5 = np.zeros(5, np.float32)
 M8 = ops.to_int8(M)
 
@@ -153,12 +153,12 @@ BAD_CORE_CALLS = [
     (
         lambda: _core.fused_topk(M, Q, (np.zeros((50, 4)), 0.0, 1.0, 1.0), np.zeros(5, np.float32), 3, rows=ROWS),
         ValueError,
-        "features as a tuple are candidate_features' arguments but rows (7), with rows",
+        "features as a tuple are candidate_features' arguments but rows (6), with rows",
     ),
     (
         lambda: _core.fused_topk(M, Q, GATHER, W5, 3),
         ValueError,
-        "features as a tuple are candidate_features' arguments but rows (7), with rows",
+        "features as a tuple are candidate_features' arguments but rows (6), with rows",
     ),
     (
         lambda: _core.fused_topk(M, Q, GATHER, np.zeros(4, np.float32), 3, rows=ROWS),
@@ -171,32 +171,33 @@ BAD_CORE_CALLS = [
         "scores must have one value per candidate",
     ),
     (lambda: _core.mmr(M, np.zeros(50, np.float32), 3, lambda_=2.0), ValueError, "lambda_ must lie in [0, 1]"),
+    (
+        lambda: _core.candidate_features(np.zeros((50, 4)), ROWS, 0.0, 1.0, 1.0, None, (ROWS, np.ones(10, np.float32))),
+        TypeError,
+        "co_scores must be a CoScores (co_user_scores) or None",
+    ),
+    (lambda: _core.CoScores(np.array([3, 5, 3]), np.ones(3, np.float32)), ValueError, "rows must be distinct"),
+    (lambda: _core.CoScores(np.array([-1]), np.ones(1, np.float32)), ValueError, "rows must lie in [0, 2**31)"),
+    (lambda: _core.CoScores(ROWS, np.ones(9, np.float32)), ValueError, "rows and values must be 1-D and of one length"),
+    (lambda: _core.CoScores(ROWS[:1], np.array([np.nan], np.float32)), ValueError, "values"),
     (lambda: _core.use_isa("sse9"), ValueError, "isa must be one this CPU and build can run"),
     (
-        lambda: _core.candidate_features(
-            np.zeros((50, 4)), None, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ),
+        lambda: _core.candidate_features(np.zeros((50, 4)), None, 0.0, 1.0, 1.0, None, None),
         TypeError,
         "rows must be a numpy array, got NoneType",
     ),
     (
-        lambda: _core.candidate_features(
-            np.zeros((50, 4)), np.array([50]), 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ),
+        lambda: _core.candidate_features(np.zeros((50, 4)), np.array([50]), 0.0, 1.0, 1.0, None, None),
         IndexError,
         "rows[0] = 50 is out of range for a matrix with 50 rows",
     ),
     (
-        lambda: _core.candidate_features(
-            np.zeros((50, 4), np.float32), ROWS, 0.0, 1.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ),
+        lambda: _core.candidate_features(np.zeros((50, 4), np.float32), ROWS, 0.0, 1.0, 1.0, None, None),
         TypeError,
         "stats must be a C-contiguous (n_rows, 4) float64",
     ),
     (
-        lambda: _core.candidate_features(
-            np.zeros((50, 4)), ROWS, 0.0, 0.0, 1.0, None, np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ),
+        lambda: _core.candidate_features(np.zeros((50, 4)), ROWS, 0.0, 0.0, 1.0, None, None),
         ValueError,
         "half_life and recency_scale must be > 0",
     ),

@@ -495,9 +495,10 @@ def test_candidate_features_match_the_reference(data):
     p = data.draw(st.integers(0, n_rows))
     co_rows = np.sort(rng.choice(n_rows, p, replace=False)).astype(np.int64)
     co_values = (rng.random(p) * 5 * (rng.random(p) < 0.8)).astype(np.float32)  # some zeros
-    args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, co_rows, co_values)
+    args = (stats, rows, 5e5, 7 * 86400.0, 86400.0, upstream, _core.CoScores(co_rows, co_values) if p else None)
     features = _core.candidate_features(*args)
-    np.testing.assert_allclose(features, ref.candidate_features(*args), rtol=2e-6, atol=2e-6)
+    want = ref.candidate_features(*args[:-1], co_rows, co_values)
+    np.testing.assert_allclose(features, want, rtol=2e-6, atol=2e-6)
     # The serving path hands fused_topk these arguments (all but the rows) to gather the same
     # features inside its own call, block by block: the same ranking, bit for bit, with one
     # interest or two, with or without an extra query (the short-term vector), on any threads.

@@ -35,7 +35,7 @@ from .learning.replay import replay_for_fit
 from .plugins import get_encoder, get_store, registry
 from .serving.catalog import CandidateKeys, Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
-from .serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures, gather_arguments
+from .serving.features import NO_CO_SCORES, CandidateFeatures, co_engagement_scores, co_recent, gather_arguments
 from .serving.item_stats import ItemStats
 from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
@@ -59,7 +59,7 @@ class UserSide(NamedTuple):
     seen: np.ndarray | None
     query: UserQuery | None
     recent: np.ndarray | None
-    co_scores: tuple[np.ndarray, np.ndarray]
+    co_scores: _core.CoScores | None
     history: np.ndarray | None
 
 
@@ -383,16 +383,16 @@ class Reranker:
                 record.query = self.interest.query(record.state, now)
                 record.recent_vector = record.short_term(catalog)
                 record.query_valid = True
-            key = (record.positives, self.stats.co.version_sum(record.recent))
+            key = (record.positives, self.stats.co.version_sum(co_recent(record.recent)))
             if record.co_scores_key != key:
                 with self.stats.lock:
-                    record.co_scores = self.stats.co.user_scores(record.recent, CO_DECAY)
+                    record.co_scores = co_engagement_scores(self.stats, record.recent)
                 record.co_scores_key = key
             return UserSide(
                 record.seen_rows() if exclude_seen else None,
                 record.query,
                 record.recent_vector,
-                record.co_scores,  # type: ignore[arg-type]
+                record.co_scores,
                 # only rankers that read texts read it: no copy per request for the others
                 np.array(record.recent, np.int64) if self.ranker.needs_texts else None,
             )

@@ -15,7 +15,7 @@ from ..errors import PyrerankWarning
 from ..events import Event, event_weight
 from ..interfaces import COLUMNS, InterestModel, Ranker, RankRequest, TrainingExamples
 from ..serving.catalog import Catalog
-from ..serving.features import CO_DECAY, NO_CO_SCORES, CandidateFeatures
+from ..serving.features import NO_CO_SCORES, CandidateFeatures, co_engagement_scores
 from ..serving.item_stats import ItemStats
 from ..serving.users import UserRecord
 from .collab import item_factors, text_projection
@@ -137,8 +137,7 @@ def replay_for_fit(
                 rows = rows + n  # their rows in the examples' item vectors
             else:
                 other_half = folds[1 - fold_of[user]]
-                co_scores = other_half.co.user_scores(record.recent, CO_DECAY)
-                features = CandidateFeatures(other_half, rows, None, co_scores, t)
+                features = CandidateFeatures(other_half, rows, None, co_engagement_scores(other_half, record.recent), t)
                 request = RankRequest(catalog.matrix, rows, query, None, features, recent)
             x = request.columns(COLUMNS)
             positives.append(x[0])

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..interfaces import Evidence
 from .catalog import Catalog
+from .features import co_recent
 from .item_stats import ItemStats
 from .users import UserRecord
 
@@ -55,8 +56,9 @@ def evidence(
         for i in np.argsort(-similarity, kind="stable")[:SHOWN]:
             if similarity[i] >= bar and rows[i] != row:
                 liked.append((display_name(catalog, catalog.ids[rows[i]]), float(similarity[i])))
+        co_rows = set(co_recent(record.recent))  # those the co-engagement score summed over
         with stats.lock:
-            counts = [((stats.co.links(r) or {}).get(row, 0.0), r) for r in rows if r != row]
+            counts = [((stats.co.links(r) or {}).get(row, 0.0), r) for r in rows if r != row and r in co_rows]
         for count, r in sorted(counts, key=lambda c: -c[0])[:SHOWN]:
             if count > 0:
                 co_engaged.append((display_name(catalog, catalog.ids[r]), float(count)))

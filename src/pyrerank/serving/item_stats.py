@@ -42,7 +42,6 @@ class CoEngagement:
         self.counts = np.zeros((capacity, k), np.float32)
         self.sizes = np.zeros(capacity, np.int32)
         self.versions = np.zeros(capacity, np.int64)
-        self._scratch = np.zeros(capacity, np.float32)
 
     def resize(self, n_rows: int) -> None:
         """Room for `n_rows` items (capacity doubles, so adding items one by one stays cheap)."""
@@ -79,18 +78,17 @@ class CoEngagement:
         if recent_rows:
             _core.co_link(*self._tables(), row, recent_rows, amount, True)
 
-    def user_scores(self, recent_rows: Sequence[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
+    def user_scores(self, recent_rows: Sequence[int], decay: float) -> _core.CoScores:
         """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
-        (newest last), as (p,) int64 sorted rows and (p,) float32 values. Not thread-safe (a
-        shared scratch row): callers hold the statistics' lock."""
-        return _core.co_user_scores(*self._tables(), list(recent_rows), decay, self._scratch)
+        (newest last), as the table the kernels look candidates up in (``arrays()``: the rows and
+        their scores). Callers hold the statistics' lock (links change under add and bump)."""
+        return _core.co_user_scores(*self._tables(), list(recent_rows), decay)
 
     def copy(self) -> CoEngagement:
         """An independent copy (links and their versions)."""
         out = CoEngagement(self.max_neighbors)
         out.neighbors, out.counts = self.neighbors.copy(), self.counts.copy()
         out.sizes, out.versions = self.sizes.copy(), self.versions.copy()
-        out._scratch = np.zeros_like(self._scratch)
         return out
 
     def slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

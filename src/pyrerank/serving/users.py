@@ -106,7 +106,7 @@ class UserRecord:
     recent_vector: np.ndarray | None = None
     query_valid: bool = False
     co_scores_key: Any = None
-    co_scores: tuple[np.ndarray, np.ndarray] | None = None
+    co_scores: _core.CoScores | None = None
     unsaved: int = 0  # events applied since the store last kept this record (durable stores)
     positives: int = 0  # positive events applied in this process: `recent` changed if this did
     log: EventLog | None = None  # UserCache.new_record starts one where the cache can replay it
