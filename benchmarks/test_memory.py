@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import pyrerank as pr
+from pyrerank import _core
 
 ITEMS, DIM, EVENTS = 100_000, 448, 20
 KINDS = ["like", "skip", "click", "view"]
@@ -40,6 +41,8 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
     seen.add(id(obj))
     if isinstance(obj, np.ndarray):
         return obj.nbytes + 112 if obj.base is None else 112
+    if isinstance(obj, _core.CoScores):
+        return obj.nbytes + sys.getsizeof(obj)
     size = sys.getsizeof(obj)
     if isinstance(obj, dict):
         size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())

@@ -879,6 +879,7 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("rows"), py::arg("values"))
       .def("__len__", &pyrerank::CoScores::size)
+      .def_property_readonly("nbytes", &pyrerank::CoScores::nbytes, "Bytes its table holds.")
       .def(
           "arrays",
           [](const pyrerank::CoScores& scores) {
