@@ -867,14 +867,12 @@ PYBIND11_MODULE(_core, m) {
              PYRERANK_REQUIRE(rows.ndim() == 1 && values.shape(0) == rows.shape(0),
                               "rows and values must be 1-D and of one length");
              pyrerank::check_finite(v, values.shape(0), "values");
-             std::vector<std::int64_t> distinct(r, r + rows.shape(0));
-             std::sort(distinct.begin(), distinct.end());
-             PYRERANK_REQUIRE(distinct.empty() || (distinct.front() >= 0 && distinct.back() <= INT32_MAX),
+             const auto [low, high] = std::minmax_element(r, r + rows.shape(0));
+             PYRERANK_REQUIRE(rows.shape(0) == 0 || (*low >= 0 && *high <= INT32_MAX),
                               "rows must lie in [0, 2**31)");
-             PYRERANK_REQUIRE(std::adjacent_find(distinct.begin(), distinct.end()) == distinct.end(),
-                              "rows must be distinct");
              pyrerank::CoScores scores(rows.shape(0));
              for (py::ssize_t i = 0; i < rows.shape(0); ++i) scores.add(r[i], v[i]);
+             PYRERANK_REQUIRE(scores.size() == rows.shape(0), "rows must be distinct");  // repeats merge
              return scores;
            }),
            py::arg("rows"), py::arg("values"))

@@ -97,7 +97,8 @@ CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::i
     const float* counts = links.counts + row * links.k;
     for (std::int32_t i = 0; i < links.sizes[row]; ++i) scores.add(neighbors[i], counts[i] * weight);
   }
-  return scores.fitted();
+  scores.fit();
+  return scores;
 }
 
 }  // namespace pyrerank

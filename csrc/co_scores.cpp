@@ -1,6 +1,7 @@
 #include "co_scores.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace pyrerank {
 
@@ -17,12 +18,12 @@ CoScores::CoScores(std::int64_t capacity) {
   shift_ = 64 - bits;
 }
 
-CoScores CoScores::fitted() const {
-  if ((std::size_t{1} << bits_for(size_)) == slots_.size()) return *this;
+void CoScores::fit() {
+  if ((std::size_t{1} << bits_for(size_)) == slots_.size()) return;
   CoScores out(size_);
   for (const Slot& slot : slots_)
     if (slot.row >= 0) out.add(slot.row, slot.value);
-  return out;
+  *this = std::move(out);
 }
 
 void CoScores::sorted(std::int64_t* rows, float* values) const {

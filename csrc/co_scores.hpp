@@ -33,9 +33,9 @@ class CoScores {
   }
   std::int64_t size() const { return size_; }
   std::int64_t nbytes() const { return static_cast<std::int64_t>(slots_.size() * sizeof(Slot)); }
-  // The same scores in the smallest table for them, if smaller than this one (a table built for
-  // an upper bound on its rows may be mostly empty, and a user holds it for every rerank).
-  CoScores fitted() const;
+  // Moves the scores into the smallest table for them, if smaller than this one (a table built
+  // for an upper bound on its rows may be mostly empty, and a user holds it for every rerank).
+  void fit();
   // Writes the rows, ascending, and their scores (for inspection, not a rerank's path).
   void sorted(std::int64_t* rows, float* values) const;
 
