@@ -591,6 +591,12 @@ class ProfileStore(abc.ABC):
         be empty: only the statistics read them, from the log. Raises StaleCursor if the kept
         record is newer than the cursor."""
 
+    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], tuple[bytes | None, list[LoggedEvent]] | None]:
+        """read(), and where the store can take it in the same round trip, :meth:`user_history`
+        of `user` as of the moved cursor (else None: the caller asks for it after applying the
+        events). For a user this process must rebuild; the default reads the log only."""
+        return self.read(), None
+
     def save_user(self, user: Hashable, data: bytes) -> None:  # noqa: B027 (optional, a no-op by default)
         """Keep `data`, the user's record as of the cursor, so that rebuilding the user starts
         from it; the store may then drop the user's events before it."""

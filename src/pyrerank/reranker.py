@@ -375,8 +375,8 @@ class Reranker:
         """What a request for `user` holds of them at time `now`, after applying every logged
         event (the caller holds the catalog lock)."""
         with self.view.lock:
-            self.view.sync(catalog)
-            record = self.view.record(user, catalog)
+            history = self.view.sync(catalog, user)
+            record = self.view.record(user, catalog, history)
             if record is None:
                 return UserSide(None, None, None, NO_CO_SCORES, None)
             if not record.query_valid:

@@ -368,6 +368,10 @@ class UserCache:
             self._touch(user, record)
             return record
 
+    def __contains__(self, user: Hashable) -> bool:
+        with self._lock:
+            return user in self._records
+
     def put(self, user: Hashable, record: UserRecord) -> None:
         with self._lock:
             self._touch(user, record)

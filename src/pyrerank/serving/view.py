@@ -19,6 +19,8 @@ from .users import UserCache, UserRecord
 
 log = logging.getLogger(__name__)
 
+History = tuple[bytes | None, list[LoggedEvent]]  # a user's kept record and their events after it
+
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots, at least (durable stores)
 # ... and at least the last snapshot's size over this, so that snapshots write at most this many
 # bytes per appended event on average, whatever the catalog (a whole snapshot of 10M items with
@@ -47,19 +49,23 @@ class StoreView:
         self._next_snapshot = SNAPSHOT_EVERY  # the value of _appended at which the next is due
         self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
 
-    def sync(self, catalog: Catalog) -> None:
-        """Apply every event logged since the last sync (by any process)."""
+    def sync(self, catalog: Catalog, user: Hashable | None = None) -> History | None:
+        """Apply every event logged since the last sync (by any process). With `user`, a user
+        this view does not hold, their history as of the moved cursor where the store reads it
+        in the same round trip (ProfileStore.read_with_user; for :meth:`record`), else None."""
         with self.lock:
             if not self._started:
                 self._start(catalog)
+            rebuild = user is not None and self.store.durable and user not in self.users
             try:
-                events = self.store.read()
+                events, history = self.store.read_with_user(user) if rebuild else (self.store.read(), None)
             except StaleCursor:  # compacted past us: start again from the store's snapshot
                 self._start(catalog, reload=True)
-                events = self.store.read()
+                events, history = self.store.read(), None
             if events:
                 log.debug("%s store: applying %d logged events", self.store.name, len(events))
                 self._apply_all(events, catalog)
+            return history
 
     def _start(self, catalog: Catalog, reload: bool = False) -> None:
         """Statistics from the store's snapshot where it has one (they replace what this view
@@ -142,15 +148,16 @@ class StoreView:
             return
         record.unsaved += 1
 
-    def record(self, user: Hashable, catalog: Catalog) -> UserRecord | None:
-        """The user's record as of the last sync: cached, or rebuilt from the store's history."""
+    def record(self, user: Hashable, catalog: Catalog, history: History | None = None) -> UserRecord | None:
+        """The user's record as of the last sync: cached, or rebuilt from the store's history
+        (`history` where :meth:`sync` brought it)."""
         with self.lock:
             record = self.users.get(user)
             if record is not None or not self.store.durable:
                 return record
             for _ in range(10):
                 try:
-                    kept, events = self.store.user_history(user)
+                    kept, events = history if history is not None else self.store.user_history(user)
                     break
                 except StaleCursor:  # another process kept the user at a later point: catch up
                     self.sync(catalog)

@@ -57,6 +57,13 @@ READ = """
 return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
         redis.call('GET', KEYS[3]) or ''}
 """
+# KEYS log, trimmed, epoch, user record, user list; ARGV cursor, count. READ, and a user's kept
+# record and list read at the same moment (a user this process rebuilds: one round trip, not two).
+READ_WITH_USER = """
+return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
+        redis.call('GET', KEYS[3]) or '', redis.call('HMGET', KEYS[4], 'cursor', 'data'),
+        redis.call('LRANGE', KEYS[5], 0, -1)}
+"""
 # KEYS log, user list, user record; ARGV marker, the start of the user's log entries. Every one of
 # the user's entries leaves the log (those a kept record covers are no longer in the user's list:
 # the log is scanned for them, up to two snapshot intervals of entries), then the marker enters.
@@ -193,6 +200,7 @@ class RedisStore(ProfileStore):
             for name, code in (
                 ("append", APPEND),
                 ("read", READ),
+                ("read_with_user", READ_WITH_USER),
                 ("forget", FORGET),
                 ("snapshot", SAVE_SNAPSHOT),
                 ("load_snapshot", LOAD_SNAPSHOT),
@@ -292,17 +300,38 @@ class RedisStore(ProfileStore):
             if len(page) < PAGE:
                 return events
 
+    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], tuple[bytes | None, list[LoggedEvent]] | None]:
+        user_list, record = self._keys(user)
+        trimmed, page, epoch, (kept_at, data), entries = self._call(
+            self._scripts["read_with_user"],
+            keys=[self._log, self._trimmed, self._epoch_key, record, user_list],
+            args=[self._cursor, PAGE],
+        )
+        events = self._take(trimmed, page, epoch)
+        if len(page) == PAGE:  # more of the log to read: the user's history is read after it
+            return events + self.read(), None
+        try:
+            return events, self._history(user, record, kept_at, data, entries)
+        except StaleCursor:  # the events are taken: the caller asks for the history again
+            return events, None
+
     def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
         user_list, record = self._keys(user)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hmget(record, ["cursor", "data"])
         pipe.lrange(user_list, 0, -1)
         (kept_at, data), entries = self._call(pipe.execute)
+        return self._history(user, record, kept_at, data, entries)
+
+    def _history(
+        self, user: Hashable, record: str, kept_at: bytes | None, data: bytes | None, entries: list[bytes]
+    ) -> tuple[bytes | None, list[LoggedEvent]]:
+        """user_history from the user's record fields and list entries as read from the server."""
         cursor = _stream_id(self._cursor)
         kept = None if kept_at is None else self._mark(kept_at, record)
         if kept is not None and kept > cursor:
-            raise StaleCursor(f"user {user!r} was kept at {kept_at.decode()}, past this reader's {self._cursor}")
-        rows = []
+            raise StaleCursor(f"user {user!r} was kept at {kept[0]}-{kept[1]}, past this reader's {self._cursor}")
+        rows: list[tuple[str, str | bytes]] = []
         for position, entry in enumerate(entries):
             entry_id, _, body = entry.decode("utf-8", "replace").partition(" ")
             try:

@@ -164,6 +164,27 @@ class StoreConformance:
         assert rankings(rr) == rankings(model)
         rr.close()
 
+    def test_a_user_read_with_the_log_is_the_user_read_after_it(self, tmp_path: Path) -> None:
+        """ProfileStore.read_with_user gives read()'s events and, where it gives a history, what
+        user_history gives after them (kept records included: users with over 64 events), so a
+        process holding none of its users ranks each as the model while another one writes."""
+        url = self._durable_store(tmp_path)
+        writer, reader, model = make_reranker(url), make_reranker(url, max_users=1), make_reranker()
+        together, apart = make_reranker(url).store, make_reranker(url).store
+        assert together.read() == apart.read()
+        for step, (user, item, kind, t) in enumerate(events(300, seed=9, users=USERS[:2])):
+            writer.observe(user, item, kind, timestamp=t)
+            model.observe(user, item, kind, timestamp=t)
+            if step % 20 == 19:
+                logged, history = together.read_with_user(user)
+                assert logged == apart.read() and len(logged) == 20
+                assert history is None or history == apart.user_history(user)
+                assert rankings(reader, [user]) == rankings(model, [user])
+        for rr in (writer, reader):
+            rr.close()
+        together.close()
+        apart.close()
+
     def test_text_events_move_users_alike_after_a_rebuild(self, tmp_path: Path) -> None:
         """Text a user wrote (observe_text) is logged with its vector: a durable store rebuilds
         the user from it, in another instance and after the user left memory."""
