@@ -12,34 +12,44 @@ import numpy as np
 from ..errors import PyrerankError
 from ..interfaces import user_key
 
-# Column -> (numpy dtype, array.array type code of the same width).
-COLUMNS = {
-    "user": (np.int32, "i"),
-    "row": (np.int32, "i"),
-    "weight": (np.float64, "d"),
-    "time": (np.float64, "d"),
-    "n_links": (np.int32, "i"),
-}
+# The columns as columns() gives them -> their numpy dtype.
+COLUMNS = {"user": np.int32, "row": np.int32, "weight": np.float64, "time": np.float64, "n_links": np.int32}
+TAIL = 5  # a user's last contributions whose rows an event's links may be (users.CO_PAIRS)
+OWN_LINKS = -1  # an event's `links` code where its links are stored, not derived
 
 
 class Contributions:
     """The counted events, oldest first, as columns: user number, catalog row, weight, time and
     the rows the event was linked with (co-engagement), plus the user of each number. Appended
-    to compact typed buffers (array.array: ~0.3 µs an event, no Python object kept per event).
+    to compact typed buffers (array.array: no Python object kept per event).
 
-    Memory: 28 bytes per counted event and 4 per link (at most 5 links an event: about 48
-    bytes), plus one dict entry per user (about 100 bytes).
+    An event's links are almost always the rows of its user's previous positives, which are their
+    previous contributions: such links are not stored but derived (the event keeps their count,
+    and columns() reads them off the user's earlier events); others are stored as they came.
+    Weights are held as float32 until one needs float64.
+
+    Memory: 21 bytes per counted event (user, row, weight, time, links code) and 4 per stored
+    link, plus per user a dict entry (about 100 bytes) and the rows of their last TAIL
+    contributions (20 bytes).
     """
 
     def __init__(self) -> None:
         self.user_number: dict[Hashable, int] = {}
         self._next_number = 0
-        self._buffers: dict[str, array.array[Any]] = {name: array.array(code) for name, (_, code) in COLUMNS.items()}
-        self._links = array.array("i")  # every event's links, one after another
+        self._user, self._row, self._time = array.array("i"), array.array("i"), array.array("d")
+        self._weight = array.array("f")  # "d" once a weight is not a float32
+        self._links = array.array("b")  # per event: k >= 0 derived links, or OWN_LINKS
+        self._own_counts, self._own_links = array.array("i"), array.array("i")  # events with OWN_LINKS
+        self._tail = array.array("i")  # per user number: their last TAIL events' rows, -1 before the first
         self.complete = True  # False once statistics arrived without their contributions
 
     def __len__(self) -> int:
-        return len(self._buffers["row"])
+        return len(self._row)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the buffers' entries take (their growth room and the user dict aside)."""
+        return sum(len(b) * b.itemsize for b in map(self.__getattribute__, _BUFFERS))
 
     def add(self, user: Hashable, row: int, weight: float, timestamp: float, links: list[int]) -> None:
         """One counted event (after it went into the statistics)."""
@@ -47,36 +57,78 @@ class Contributions:
         if number is None:
             number = self.user_number[user] = self._next_number
             self._next_number += 1
-        b = self._buffers
-        b["user"].append(number)
-        b["row"].append(row)
-        b["weight"].append(weight)
-        b["time"].append(timestamp)
-        b["n_links"].append(len(links))
-        self._links.extend(links)
+            self._tail.extend(_NO_TAIL)
+        at = number * TAIL
+        k = len(links)
+        if k <= TAIL and (k == 0 or self._tail[at + TAIL - k : at + TAIL].tolist() == list(links)):
+            self._links.append(k)
+        else:
+            self._links.append(OWN_LINKS)
+            self._own_counts.append(k)
+            self._own_links.extend(links)
+        self._tail[at : at + TAIL - 1] = self._tail[at + 1 : at + TAIL]
+        self._tail[at + TAIL - 1] = row
+        if self._weight.typecode == "f":
+            _FLOAT32[0] = weight
+            if _FLOAT32[0] != weight:
+                self._weight = array.array("d", self._weight)
+        self._weight.append(weight)
+        self._user.append(number)
+        self._row.append(row)
+        self._time.append(timestamp)
 
     def columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Copies of the columns ((n,) each) and of the links ((Σ n_links,) int32)."""
-        columns = {name: np.array(self._buffers[name], dtype) for name, (dtype, _) in COLUMNS.items()}
-        return columns, np.array(self._links, np.int32)
+        """Copies of the columns ((n,) each, COLUMNS' dtypes) and of every event's links, one
+        after another ((Σ n_links,) int32)."""
+        user, row = _view(self._user).copy(), _view(self._row).copy()
+        own = _view(self._links) == OWN_LINKS
+        n_links = _view(self._links).astype(np.int32)
+        n_links[own] = _view(self._own_counts)
+        links = np.empty(int(n_links.sum()), np.int32)
+        own_slot = np.repeat(own, n_links)
+        links[own_slot] = _view(self._own_links)
+        _, back = _link_slots(user, n_links)
+        links[~own_slot] = row[back[~own_slot]]
+        columns = {"user": user, "row": row, "weight": _view(self._weight).astype(np.float64)}
+        columns.update(time=_view(self._time).copy(), n_links=n_links)
+        return columns, links
 
     def _set(self, columns: Mapping[str, np.ndarray], links: np.ndarray) -> None:
-        for name, (dtype, code) in COLUMNS.items():
-            self._buffers[name] = array.array(code, np.ascontiguousarray(columns[name], dtype).tobytes())
-        self._links = array.array("i", np.ascontiguousarray(links, np.int32).tobytes())
+        """Hold `columns` and `links` (as columns() gives them; user numbers below _next_number),
+        links derived wherever they are the rows of the user's previous events."""
+        user, row = np.ascontiguousarray(columns["user"], np.int32), np.ascontiguousarray(columns["row"], np.int32)
+        n_links = np.asarray(columns["n_links"], np.int64)
+        links = np.asarray(links, np.int32)
+        owner, back = _link_slots(user, n_links)
+        valid = back >= 0
+        wrong = np.bincount(owner[~valid | (row[np.maximum(back, 0)] != links)], minlength=len(row))
+        derived = (wrong == 0) & (n_links <= TAIL)
+        self._user, self._row = array.array("i", user.tobytes()), array.array("i", row.tobytes())
+        weight = np.asarray(columns["weight"], np.float64)
+        held = weight.astype(np.float32) if (weight.astype(np.float32) == weight).all() else weight
+        self._weight = array.array("f" if held.dtype == np.float32 else "d", held.tobytes())
+        self._time = array.array("d", np.ascontiguousarray(columns["time"], np.float64).tobytes())
+        self._links = array.array("b", np.where(derived, n_links, OWN_LINKS).astype(np.int8).tobytes())
+        self._own_counts = array.array("i", n_links[~derived].astype(np.int32).tobytes())
+        self._own_links = array.array("i", links[np.repeat(~derived, n_links)].tobytes())
+        self._tail = array.array("i", _tails(user, row, self._next_number).tobytes())
 
     def remove(self, user: Hashable) -> np.ndarray | None:
         """Drop the user's events; (m,) int64 rows whose statistics they touched (their items
-        and the items they were linked with), or None if the user added nothing."""
+        and the items they were linked with), or None if the user added nothing. The others'
+        links are derived from their own events: they stay as they are."""
         number = self.user_number.pop(user, None)
         if number is None:
             return None
         columns, links = self.columns()
         mine = columns["user"] == number
-        link_mine = np.repeat(mine, columns["n_links"])
-        touched = np.union1d(columns["row"][mine], links[link_mine]).astype(np.int64)
-        self._set({name: column[~mine] for name, column in columns.items()}, links[~link_mine])
-        return touched
+        touched = np.union1d(columns["row"][mine], links[np.repeat(mine, columns["n_links"])]).astype(np.int64)
+        own = _view(self._links) == OWN_LINKS
+        own_links_kept = np.repeat(~mine[own], _view(self._own_counts))
+        for name, keep in (*((name, ~mine) for name in _EVENT_BUFFERS), ("_own_counts", ~mine[own])):
+            setattr(self, name, _kept(getattr(self, name), keep))
+        self._own_links = _kept(self._own_links, own_links_kept)
+        return touched  # the number is not given again: its tail is never read
 
     def touching(self, rows: np.ndarray) -> Iterator[tuple[int, float, float, list[int]]]:
         """(row, weight, time, links) of every event on one of `rows` or linked with one, oldest
@@ -94,8 +146,9 @@ class Contributions:
     def copy(self) -> Contributions:
         out = Contributions()
         out.user_number, out._next_number, out.complete = dict(self.user_number), self._next_number, self.complete
-        out._buffers = {name: array.array(buffer.typecode, buffer) for name, buffer in self._buffers.items()}
-        out._links = array.array("i", self._links)
+        for name in _BUFFERS:
+            buffer = getattr(self, name)
+            setattr(out, name, array.array(buffer.typecode, buffer))
         return out
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], list[Any]]:
@@ -122,7 +175,7 @@ class Contributions:
             out.complete = False
             return out
         try:
-            columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, (dtype, _) in COLUMNS.items()}
+            columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
             links = np.asarray(arrays["contrib_links"], np.int32)
         except KeyError as exc:
             raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
@@ -144,7 +197,51 @@ class Contributions:
             links = links[np.repeat(keep, columns["n_links"])]
             columns = {name: c[keep] for name, c in columns.items()}
             columns["row"] = rows[keep]
-        out._set(columns, links)
         out.user_number = {user_key(u): i for i, u in enumerate(users)}
         out._next_number = len(users)
+        out._set(columns, links)
         return out
+
+
+_EVENT_BUFFERS = ("_user", "_row", "_weight", "_time", "_links")  # one entry per event
+_BUFFERS = (*_EVENT_BUFFERS, "_own_counts", "_own_links", "_tail")
+_NO_TAIL = array.array("i", [-1] * TAIL)
+_FLOAT32 = array.array("f", [0.0])  # a weight stored here reads back unchanged if a float32 holds it
+
+
+def _view(buffer: array.array) -> np.ndarray:
+    """The buffer's entries as a numpy array (no copy), of its type code's dtype."""
+    return np.frombuffer(buffer, buffer.typecode)
+
+
+def _kept(buffer: array.array, keep: np.ndarray) -> array.array:
+    """A new buffer of the entries of `buffer` where (len(buffer),) bool `keep` is True."""
+    return array.array(buffer.typecode, _view(buffer)[keep].tobytes())
+
+
+def _link_slots(user: np.ndarray, n_links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For events' (n,) user numbers and (n,) link counts, per link slot ((Σ n_links,) int64
+    each): the event it belongs to, and the event whose row it is if derived (the user's
+    previous n_links events, oldest first), -1 where the user has no such event."""
+    n = len(user)
+    order = np.argsort(user, kind="stable")  # each user's events together, in log order
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    first = np.searchsorted(user[order], user, side="left")  # where each event's user starts in order
+    owner = np.repeat(np.arange(n), n_links)
+    slot = np.arange(len(owner)) - np.repeat(np.cumsum(n_links) - n_links, n_links)  # 0 .. n_links - 1
+    source = rank[owner] - n_links[owner] + slot
+    back = np.where(source >= first[owner], order[np.maximum(source, 0)] if n else source, -1)
+    return owner, back
+
+
+def _tails(user: np.ndarray, row: np.ndarray, n_users: int) -> np.ndarray:
+    """(n_users * TAIL,) int32: each user number's last TAIL rows of `row`, oldest first, -1
+    before their first event."""
+    tails = np.full((n_users, TAIL), -1, np.int32)
+    order = np.argsort(user, kind="stable")
+    ends = np.cumsum(np.bincount(user, minlength=n_users))  # in order, after each user's last event
+    from_end = ends[user[order]] - np.arange(len(order))  # 1 for a user's last event
+    last = from_end <= TAIL
+    tails[user[order][last], TAIL - from_end[last]] = row[order][last]
+    return tails.reshape(-1)

@@ -1,0 +1,99 @@
+"""Per-event contributions (what makes forget exact) give back every event as it was added,
+links derived from the user's own events or stored, through forget, copies and saves."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyrerank.serving.contributions import Contributions
+
+ROWS = 12
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[tuple[str, int, float, float, list[int]]]:
+    """Events of a few users whose links are mostly their previous positives (as observe makes
+    them), sometimes other rows, longer lists or weights no float32 holds."""
+    out: list[tuple[str, int, float, float, list[int]]] = []
+    previous: dict[str, list[int]] = {}
+    for t in range(draw(st.integers(0, 40))):
+        user = draw(st.sampled_from(["a", "b", "c"]))
+        row = draw(st.integers(0, ROWS - 1))
+        mine = previous.setdefault(user, [])
+        links = draw(
+            st.one_of(
+                st.just(mine[-5:]),
+                st.just(mine[-draw(st.integers(1, 5)) :]),
+                st.lists(st.integers(0, ROWS - 1), max_size=8),
+            )
+        )
+        weight = draw(st.sampled_from([1.0, 2.0, 0.25, 0.1, 3.0]))
+        out.append((user, row, weight, 1_000.0 + t / 3, list(links)))
+        mine.append(row)
+    return out
+
+
+def filled(stream: list[tuple[str, int, float, float, list[int]]]) -> Contributions:
+    contributions = Contributions()
+    for event in stream:
+        contributions.add(*event)
+    return contributions
+
+
+def events_of(contributions: Contributions) -> list[tuple[str, int, float, float, list[int]]]:
+    """The events columns() gives back, with user names."""
+    columns, links = contributions.columns()
+    name = {number: user for user, number in contributions.user_number.items()}
+    ends = np.cumsum(columns["n_links"])
+    return [
+        (name[u], r, w, t, links[end - n : end].tolist())
+        for u, r, w, t, n, end in zip(
+            *(columns[c].tolist() for c in ("user", "row", "weight", "time", "n_links")), ends.tolist()
+        )
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(), st.sampled_from(["a", "b", "c"]))
+def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone):
+    contributions = filled(stream)
+    assert events_of(contributions) == stream
+    copy = contributions.copy()
+    touched = contributions.remove(gone)
+    mine = [e for e in stream if e[0] == gone]
+    if not mine:
+        assert touched is None
+    else:
+        assert touched.tolist() == sorted({r for e in mine for r in [e[1], *e[4]]})
+    rest = [e for e in stream if e[0] != gone]
+    assert events_of(contributions) == rest
+    assert events_of(copy) == stream  # the copy kept its own
+    arrays, users = contributions.to_arrays()
+    assert events_of(Contributions.from_arrays(arrays, users, ROWS, None)) == rest
+    here = np.arange(ROWS)
+    here[3], here[4:] = -1, np.arange(3, ROWS - 1)  # item 3 left the catalog; later rows move up
+    moved = [(u, int(here[r]), w, t, [int(here[x]) for x in ls if here[x] >= 0]) for u, r, w, t, ls in rest if r != 3]
+    assert events_of(Contributions.from_arrays(arrays, users, ROWS, here)) == moved
+    for user, row, weight, t, links in rest[:3]:  # adding goes on after a restore
+        contributions.add(user, row, weight, t + 100, links)
+    assert events_of(contributions) == rest + [(u, r, w, t + 100, ls) for u, r, w, t, ls in rest[:3]]
+
+
+def test_links_from_the_users_previous_events_are_not_stored():
+    """What observe logs (each positive linked with the user's last five) costs 21 bytes an
+    event: user, row, weight (float32: it holds every default weight), time and a count."""
+    stream, recent = [], {}
+    rng = np.random.default_rng(0)
+    for t in range(10_000):
+        user = f"u{rng.integers(100)}"
+        row = int(rng.integers(1_000))
+        mine = recent.setdefault(user, [])
+        stream.append((user, row, float(rng.choice([0.25, 1.0, 2.0, 3.0])), float(t), mine[-5:]))
+        mine.append(row)
+    contributions = filled(stream)
+    assert events_of(contributions) == stream
+    assert contributions.nbytes <= 21 * len(stream) + 20 * 100 + 4_096  # buffers' growth room aside
+    contributions.add("u1", 5, 0.1, 1e5, [])  # a weight float32 cannot hold: every weight in float64
+    assert events_of(contributions)[-1] == ("u1", 5, 0.1, 1e5, [])
