@@ -69,6 +69,9 @@ def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone
         assert touched.tolist() == sorted({r for e in mine for r in [e[1], *e[4]]})
     rest = [e for e in stream if e[0] != gone]
     assert events_of(contributions) == rest
+    if touched is not None:  # what forget recounts
+        wanted = [(r, w, t, ls) for _, r, w, t, ls in rest if r in touched or set(ls) & set(touched.tolist())]
+        assert list(contributions.touching(touched)) == wanted
     assert events_of(copy) == stream  # the copy kept its own
     arrays, users = contributions.to_arrays()
     assert events_of(Contributions.from_arrays(arrays, users, ROWS, None)) == rest

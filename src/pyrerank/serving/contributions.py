@@ -59,20 +59,23 @@ class Contributions:
             self._next_number += 1
             self._tail.extend(_NO_TAIL)
         at = number * TAIL
+        tail = self._tail[at : at + TAIL]
         k = len(links)
-        if k <= TAIL and (k == 0 or self._tail[at + TAIL - k : at + TAIL].tolist() == list(links)):
+        if k <= TAIL and tail.tolist()[TAIL - k :] == links:
             self._links.append(k)
         else:
             self._links.append(OWN_LINKS)
             self._own_counts.append(k)
             self._own_links.extend(links)
-        self._tail[at : at + TAIL - 1] = self._tail[at + 1 : at + TAIL]
-        self._tail[at + TAIL - 1] = row
-        if self._weight.typecode == "f":
+        del tail[0]
+        tail.append(row)
+        self._tail[at : at + TAIL] = tail
+        weights = self._weight
+        if weights.typecode == "f":
             _FLOAT32[0] = weight
             if _FLOAT32[0] != weight:
-                self._weight = array.array("d", self._weight)
-        self._weight.append(weight)
+                weights = self._weight = array.array("d", weights)
+        weights.append(weight)
         self._user.append(number)
         self._row.append(row)
         self._time.append(timestamp)
@@ -80,17 +83,25 @@ class Contributions:
     def columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Copies of the columns ((n,) each, COLUMNS' dtypes) and of every event's links, one
         after another ((Σ n_links,) int32)."""
-        user, row = _view(self._user).copy(), _view(self._row).copy()
-        own = _view(self._links) == OWN_LINKS
-        n_links = _view(self._links).astype(np.int32)
-        n_links[own] = _view(self._own_counts)
-        links = np.empty(int(n_links.sum()), np.int32)
-        own_slot = np.repeat(own, n_links)
-        links[own_slot] = _view(self._own_links)
-        _, back = _link_slots(user, n_links)
-        links[~own_slot] = row[back[~own_slot]]
-        columns = {"user": user, "row": row, "weight": _view(self._weight).astype(np.float64)}
-        columns.update(time=_view(self._time).copy(), n_links=n_links)
+        return self._events(np.arange(len(self)))
+
+    def _events(self, index: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """columns() of the events at (m,) int64 `index` (ascending), which must hold every
+        event of each user whose derived links are wanted: they are read off those events."""
+        code = _view(self._links)
+        own_all = code == OWN_LINKS
+        counts = code.astype(np.int64)
+        counts[own_all] = _view(self._own_counts)
+        own_start = np.zeros(len(code), np.int64)  # where an own-links event's links start
+        own_start[own_all] = np.cumsum(_view(self._own_counts)) - _view(self._own_counts)
+        user, row, n_links = _view(self._user)[index], _view(self._row)[index], counts[index]
+        owner, slot, back = _link_slots(user, n_links)
+        own = own_all[index][owner]
+        links = np.empty(len(owner), np.int32)
+        links[own] = _view(self._own_links)[own_start[index][owner[own]] + slot[own]]
+        links[~own] = row[back[~own]]
+        columns = {"user": user, "row": row, "weight": _view(self._weight)[index].astype(np.float64)}
+        columns.update(time=_view(self._time)[index], n_links=n_links.astype(np.int32))
         return columns, links
 
     def _set(self, columns: Mapping[str, np.ndarray], links: np.ndarray) -> None:
@@ -99,7 +110,7 @@ class Contributions:
         user, row = np.ascontiguousarray(columns["user"], np.int32), np.ascontiguousarray(columns["row"], np.int32)
         n_links = np.asarray(columns["n_links"], np.int64)
         links = np.asarray(links, np.int32)
-        owner, back = _link_slots(user, n_links)
+        owner, _, back = _link_slots(user, n_links)
         valid = back >= 0
         wrong = np.bincount(owner[~valid | (row[np.maximum(back, 0)] != links)], minlength=len(row))
         derived = (wrong == 0) & (n_links <= TAIL)
@@ -120,9 +131,9 @@ class Contributions:
         number = self.user_number.pop(user, None)
         if number is None:
             return None
-        columns, links = self.columns()
-        mine = columns["user"] == number
-        touched = np.union1d(columns["row"][mine], links[np.repeat(mine, columns["n_links"])]).astype(np.int64)
+        mine = _view(self._user) == number
+        columns, links = self._events(np.flatnonzero(mine))
+        touched = np.union1d(columns["row"], links).astype(np.int64)
         own = _view(self._links) == OWN_LINKS
         own_links_kept = np.repeat(~mine[own], _view(self._own_counts))
         for name, keep in (*((name, ~mine) for name in _EVENT_BUFFERS), ("_own_counts", ~mine[own])):
@@ -132,8 +143,13 @@ class Contributions:
 
     def touching(self, rows: np.ndarray) -> Iterator[tuple[int, float, float, list[int]]]:
         """(row, weight, time, links) of every event on one of `rows` or linked with one, oldest
-        first."""
-        c, all_links = self.columns()
+        first. Only the events that can be are expanded: those on `rows`, every event of their
+        users (whose later events derive links from them) and those whose stored links name one."""
+        user, own = _view(self._user), _view(self._links) == OWN_LINKS
+        on = np.isin(_view(self._row), rows)
+        own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
+        named = own_events[np.isin(_view(self._own_links), rows)]
+        c, all_links = self._events(np.union1d(np.flatnonzero(np.isin(user, user[on])), named))
         starts = np.concatenate([[0], np.cumsum(c["n_links"])]).astype(np.int64)
         linked = np.zeros(len(c["row"]), bool)
         hits = np.flatnonzero(np.isin(all_links, rows))
@@ -219,20 +235,22 @@ def _kept(buffer: array.array, keep: np.ndarray) -> array.array:
     return array.array(buffer.typecode, _view(buffer)[keep].tobytes())
 
 
-def _link_slots(user: np.ndarray, n_links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _link_slots(user: np.ndarray, n_links: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For events' (n,) user numbers and (n,) link counts, per link slot ((Σ n_links,) int64
-    each): the event it belongs to, and the event whose row it is if derived (the user's
-    previous n_links events, oldest first), -1 where the user has no such event."""
+    each): the event it belongs to, its place among that event's links (0, 1, ...) and the event
+    whose row it is if derived (the user's previous n_links events, oldest first), -1 where the
+    user has no such event."""
     n = len(user)
     order = np.argsort(user, kind="stable")  # each user's events together, in log order
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    first = np.searchsorted(user[order], user, side="left")  # where each event's user starts in order
+    new_user = np.r_[True, user[order][1:] != user[order][:-1]] if n else np.zeros(0, bool)
+    first = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))[rank]  # rank of the user's first
     owner = np.repeat(np.arange(n), n_links)
-    slot = np.arange(len(owner)) - np.repeat(np.cumsum(n_links) - n_links, n_links)  # 0 .. n_links - 1
-    source = rank[owner] - n_links[owner] + slot
-    back = np.where(source >= first[owner], order[np.maximum(source, 0)] if n else source, -1)
-    return owner, back
+    slot = np.arange(len(owner)) - np.repeat(np.cumsum(n_links) - n_links, n_links)
+    source = np.repeat(rank - n_links, n_links) + slot
+    back = np.where(source >= np.repeat(first, n_links), order[np.maximum(source, 0)], -1)
+    return owner, slot, back
 
 
 def _tails(user: np.ndarray, row: np.ndarray, n_users: int) -> np.ndarray:
