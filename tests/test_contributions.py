@@ -4,9 +4,11 @@ links derived from the user's own events or stored, through forget, copies and s
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyrerank as pr
 from pyrerank.serving.contributions import Contributions
 
 ROWS = 12
@@ -100,3 +102,38 @@ def test_links_from_the_users_previous_events_are_not_stored():
     assert contributions.nbytes <= 21 * len(stream) + 20 * 100 + 4_096  # buffers' growth room aside
     contributions.add("u1", 5, 0.1, 1e5, [])  # a weight float32 cannot hold: every weight in float64
     assert events_of(contributions)[-1] == ("u1", 5, 0.1, 1e5, [])
+
+
+def saved_stream() -> tuple[dict[str, np.ndarray], list[str]]:
+    stream = [("a", 1, 1.0, 1.0, []), ("b", 2, 0.1, 2.0, [7, 8]), ("a", 3, 2.0, 3.0, [1]), ("a", 4, 1.0, 4.0, [1, 3])]
+    return filled(stream).to_arrays()
+
+
+def test_an_earlier_saves_layout_with_every_link_stored_is_read():
+    arrays, users = saved_stream()
+    contributions = Contributions.from_arrays(arrays, users, ROWS, None)
+    columns, links = contributions.columns()
+    earlier = {f"contrib_{name}": column for name, column in columns.items()} | {"contrib_links": links}
+    assert events_of(Contributions.from_arrays(earlier, users, ROWS, None)) == events_of(contributions)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.update(contrib_row=a["contrib_row"][:-1]),  # a column shorter than the rest
+        lambda a: a.update(contrib_row=a["contrib_row"].astype(np.float64)),  # a float where rows are ints
+        lambda a: a.update(contrib_row=a["contrib_row"] + ROWS),  # rows past the catalog
+        lambda a: a.update(contrib_user=a["contrib_user"] + 5),  # users not named
+        lambda a: a.update(contrib_codes=np.full_like(a["contrib_codes"], 3)),  # links before a user's first event
+        lambda a: a.update(contrib_codes=np.full_like(a["contrib_codes"], 9)),  # a code past TAIL
+        lambda a: a.update(contrib_own_counts=a["contrib_own_counts"] + 1),  # stored links miscounted
+        lambda a: a.update(contrib_time=np.full_like(a["contrib_time"], np.nan)),
+        lambda a: a.update(contrib_own_links=np.int32(3)),  # not an array of links
+        lambda a: a.pop("contrib_own_links"),
+    ],
+)
+def test_saved_contributions_that_disagree_are_refused(damage):
+    arrays, users = saved_stream()
+    damage(arrays)
+    with pytest.raises(pr.PyrerankError, match="contributions"):
+        Contributions.from_arrays(arrays, users, ROWS, None)

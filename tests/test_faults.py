@@ -256,8 +256,8 @@ def test_an_array_file_of_another_layout_is_refused(saved_model, tmp_path):
     for change in ("fortran", "dtype"):
         folder = tmp_path / change
         shutil.copytree(saved_model[0], folder)
-        path = next(p for p in folder.glob("arrays-*/*.npy") if np.load(p).dtype == np.int8)  # the item vectors
-        array = np.load(path)
+        path = next(p for p in folder.glob("arrays-*/*.npy") if np.load(p).dtype == np.int8 and np.load(p).ndim == 2)
+        array = np.load(path)  # the item vectors
         np.save(path, np.asfortranarray(array) if change == "fortran" else array.view(np.uint8))
         with pytest.raises(pr.PyrerankError, match="is not the .* array model.json lists"):
             pr.Reranker.load(folder)

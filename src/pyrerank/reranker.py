@@ -108,8 +108,9 @@ class Reranker:
         same thing again (groceries, music) pass False, or narrow `seen_kinds`.
     seen_kinds : the event kinds after which an item counts as seen (default: every kind in
         pyrerank.events.DEFAULT_WEIGHTS, "skip" and "dislike" included)
-    exact_forget : keep who counted what in the item statistics (~50 bytes per counted event,
-        in memory and in a durable store's snapshot), so that forget() takes a user's counts out
+    exact_forget : keep who counted what in the item statistics (~21 bytes per counted event,
+        every one ever counted, and ~130 per user, in memory and in a durable store's snapshot),
+        so that forget() takes a user's counts out
         exactly (default True). False: forget() still erases the user's record, logged events
         and id, but their anonymous counts stay in popularity, trending and co-engagement;
         memory and a durable store then stay bounded by items and users, not by events

@@ -38,7 +38,7 @@ class Contributions:
         self._next_number = 0
         self._user, self._row, self._time = array.array("i"), array.array("i"), array.array("d")
         self._weight = array.array("f")  # "d" once a weight is not a float32
-        self._links = array.array("b")  # per event: k >= 0 derived links, or OWN_LINKS
+        self._codes = array.array("b")  # per event: k >= 0 derived links, or OWN_LINKS
         self._own_counts, self._own_links = array.array("i"), array.array("i")  # events with OWN_LINKS
         self._tail = array.array("i")  # per user number: their last TAIL events' rows, -1 before the first
         self.complete = True  # False once statistics arrived without their contributions
@@ -62,9 +62,9 @@ class Contributions:
         tail = self._tail[at : at + TAIL]
         k = len(links)
         if k <= TAIL and tail.tolist()[TAIL - k :] == links:
-            self._links.append(k)
+            self._codes.append(k)
         else:
-            self._links.append(OWN_LINKS)
+            self._codes.append(OWN_LINKS)
             self._own_counts.append(k)
             self._own_links.extend(links)
         del tail[0]
@@ -88,7 +88,7 @@ class Contributions:
     def _events(self, index: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """columns() of the events at (m,) int64 `index` (ascending), which must hold every
         event of each user whose derived links are wanted: they are read off those events."""
-        code = _view(self._links)
+        code = _view(self._codes)
         own_all = code == OWN_LINKS
         counts = code.astype(np.int64)
         counts[own_all] = _view(self._own_counts)
@@ -119,7 +119,7 @@ class Contributions:
         held = weight.astype(np.float32) if (weight.astype(np.float32) == weight).all() else weight
         self._weight = array.array("f" if held.dtype == np.float32 else "d", held.tobytes())
         self._time = array.array("d", np.ascontiguousarray(columns["time"], np.float64).tobytes())
-        self._links = array.array("b", np.where(derived, n_links, OWN_LINKS).astype(np.int8).tobytes())
+        self._codes = array.array("b", np.where(derived, n_links, OWN_LINKS).astype(np.int8).tobytes())
         self._own_counts = array.array("i", n_links[~derived].astype(np.int32).tobytes())
         self._own_links = array.array("i", links[np.repeat(~derived, n_links)].tobytes())
         self._tail = array.array("i", _tails(user, row, self._next_number).tobytes())
@@ -134,7 +134,7 @@ class Contributions:
         mine = _view(self._user) == number
         columns, links = self._events(np.flatnonzero(mine))
         touched = np.union1d(columns["row"], links).astype(np.int64)
-        own = _view(self._links) == OWN_LINKS
+        own = _view(self._codes) == OWN_LINKS
         own_links_kept = np.repeat(~mine[own], _view(self._own_counts))
         for name, keep in (*((name, ~mine) for name in _EVENT_BUFFERS), ("_own_counts", ~mine[own])):
             setattr(self, name, _kept(getattr(self, name), keep))
@@ -145,7 +145,7 @@ class Contributions:
         """(row, weight, time, links) of every event on one of `rows` or linked with one, oldest
         first. Only the events that can be are expanded: those on `rows`, every event of their
         users (whose later events derive links from them) and those whose stored links name one."""
-        user, own = _view(self._user), _view(self._links) == OWN_LINKS
+        user, own = _view(self._user), _view(self._codes) == OWN_LINKS
         on = np.isin(_view(self._row), rows)
         own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
         named = own_events[np.isin(_view(self._own_links), rows)]
@@ -168,15 +168,14 @@ class Contributions:
         return out
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], list[Any]]:
-        """(arrays named ``contrib_<column>`` and ``contrib_links``, the users in number order
-        as JSON values), user numbers renumbered 0, 1, ... in that order."""
-        columns, links = self.columns()
+        """(arrays named ``contrib_<buffer>`` as held: user, row, weight, time, codes,
+        own_counts and own_links; the users in number order as JSON values), user numbers
+        renumbered 0, 1, ... in that order."""
         users = sorted(self.user_number.items(), key=lambda kv: kv[1])
         renumber = np.full(self._next_number, -1, np.int32)
         renumber[[n for _, n in users]] = np.arange(len(users), dtype=np.int32)
-        arrays = {f"contrib_{name}": column for name, column in columns.items()}
-        arrays["contrib_user"] = renumber[columns["user"]] if len(users) else columns["user"]
-        arrays["contrib_links"] = links
+        arrays = {f"contrib{name}": _view(getattr(self, name)).copy() for name in _SAVED}
+        arrays["contrib_user"] = renumber[arrays["contrib_user"]]
         return arrays, [user for user, _ in users]
 
     @classmethod
@@ -184,43 +183,93 @@ class Contributions:
         cls, arrays: Mapping[str, np.ndarray], users: list[Any] | None, n_rows: int, here: np.ndarray | None
     ) -> Contributions:
         """The inverse of to_arrays for statistics of `n_rows` saved rows (``complete`` False
-        where `users` is None: saved before 0.3); `here` maps saved rows to this catalog's rows
-        (-1: not here; its events and links are left out), None keeps them."""
+        where `users` is None: saved before 0.3; earlier saves' layout, every event's links
+        stored as columns() gives them, is read too); `here` maps saved rows to this catalog's
+        rows (-1: not here; its events and links are left out), None keeps them.
+        PyrerankError if the arrays disagree."""
         out = cls()
         if users is None:
             out.complete = False
             return out
-        try:
-            columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
-            links = np.asarray(arrays["contrib_links"], np.int32)
-        except KeyError as exc:
-            raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
-        n = len(columns["row"])
-        lengths_ok = all(len(c) == n for c in columns.values()) and int(columns["n_links"].sum()) == len(links)
-        users_ok = ((columns["user"] >= 0) & (columns["user"] < len(users))).all() and (columns["n_links"] >= 0).all()
-        rows_ok = all(((r >= 0) & (r < n_rows)).all() for r in (columns["row"], links))
-        finite = np.isfinite(columns["weight"]).all() and np.isfinite(columns["time"]).all()
-        if not (lengths_ok and users_ok and rows_ok and finite):
-            raise PyrerankError("item statistics' contributions are inconsistent (lengths, users, rows or values)")
-        if here is not None:
-            owner = np.repeat(np.arange(n), columns["n_links"])
-            links = here[links] if len(links) else links
-            kept_link = links >= 0
-            columns["n_links"] = np.bincount(owner[kept_link], minlength=n).astype(np.int32)
-            links = links[kept_link]
-            rows = here[columns["row"]] if n else columns["row"]
-            keep = rows >= 0
-            links = links[np.repeat(keep, columns["n_links"])]
-            columns = {name: c[keep] for name, c in columns.items()}
-            columns["row"] = rows[keep]
         out.user_number = {user_key(u): i for i, u in enumerate(users)}
         out._next_number = len(users)
+        try:
+            if "contrib_links" in arrays:  # an earlier save: every event's links stored
+                columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
+                links = np.asarray(arrays["contrib_links"], np.int32)
+            else:
+                out._hold({name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED}, n_rows)
+                if here is None:
+                    return out
+                columns, links = out.columns()
+        except KeyError as exc:
+            raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
+        _check(columns, links, len(users), n_rows)
+        if here is not None:
+            columns, links = _moved(columns, links, here)
         out._set(columns, links)
         return out
 
+    def _hold(self, saved: Mapping[str, np.ndarray], n_rows: int) -> None:
+        """Take to_arrays' buffers (users numbered below _next_number, rows below `n_rows`);
+        PyrerankError unless they agree (types, lengths, links codes, derivable links, values)."""
+        typecodes = {**_TYPECODES, "_weight": "f" if saved["_weight"].dtype == np.float32 else "d"}
+        try:
+            held = {name: np.asarray(saved[name]).astype(typecodes[name], casting="safe") for name in _SAVED}
+        except TypeError:
+            raise PyrerankError("item statistics' contributions are inconsistent (types)") from None
+        code, counts = held["_codes"], held["_own_counts"]
+        if not all(a.ndim == 1 for a in held.values()):
+            raise PyrerankError("item statistics' contributions are inconsistent (shapes)")
+        own = code == OWN_LINKS
+        lengths_ok = all(len(held[b]) == len(code) for b in _EVENT_BUFFERS) and len(counts) == own.sum()
+        counts_ok = (counts >= 0).all() and counts.sum() == len(held["_own_links"])
+        if not (lengths_ok and counts_ok and ((code >= OWN_LINKS) & (code <= TAIL)).all()):
+            raise PyrerankError("item statistics' contributions are inconsistent (lengths or links counts)")
+        if (_link_slots(held["_user"], np.where(own, 0, code))[2] < 0).any():
+            raise PyrerankError("item statistics' contributions are inconsistent (links before a user's first event)")
+        for name, value in held.items():
+            setattr(self, name, array.array(typecodes[name], value.tobytes()))
+        columns, links = self.columns()
+        _check(columns, links, self._next_number, n_rows)
+        self._tail = array.array("i", _tails(columns["user"], columns["row"], self._next_number).tobytes())
 
-_EVENT_BUFFERS = ("_user", "_row", "_weight", "_time", "_links")  # one entry per event
-_BUFFERS = (*_EVENT_BUFFERS, "_own_counts", "_own_links", "_tail")
+
+def _check(columns: Mapping[str, np.ndarray], links: np.ndarray, n_users: int, n_rows: int) -> None:
+    """PyrerankError unless columns() and its links agree in length, user numbers (below
+    `n_users`), rows (below `n_rows`) and finite values."""
+    n = len(columns["row"])
+    lengths_ok = all(len(c) == n for c in columns.values()) and int(columns["n_links"].sum()) == len(links)
+    users_ok = ((columns["user"] >= 0) & (columns["user"] < n_users)).all() and (columns["n_links"] >= 0).all()
+    rows_ok = all(((r >= 0) & (r < n_rows)).all() for r in (columns["row"], links))
+    finite = np.isfinite(columns["weight"]).all() and np.isfinite(columns["time"]).all()
+    if not (lengths_ok and users_ok and rows_ok and finite):
+        raise PyrerankError("item statistics' contributions are inconsistent (lengths, users, rows or values)")
+
+
+def _moved(
+    columns: dict[str, np.ndarray], links: np.ndarray, here: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """columns() and links with rows mapped by `here` (saved row -> row here, -1: gone): the
+    events on gone rows left out, and links to them."""
+    n = len(columns["row"])
+    owner = np.repeat(np.arange(n), columns["n_links"])
+    links = here[links] if len(links) else links
+    kept_link = links >= 0
+    columns["n_links"] = np.bincount(owner[kept_link], minlength=n).astype(np.int32)
+    links = links[kept_link]
+    rows = here[columns["row"]] if n else columns["row"]
+    keep = rows >= 0
+    links = links[np.repeat(keep, columns["n_links"])]
+    columns = {name: c[keep] for name, c in columns.items()}
+    columns["row"] = rows[keep]
+    return columns, links
+
+
+_EVENT_BUFFERS = ("_user", "_row", "_weight", "_time", "_codes")  # one entry per event
+_TYPECODES = {"_user": "i", "_row": "i", "_time": "d", "_codes": "b", "_own_counts": "i", "_own_links": "i"}
+_SAVED = (*_EVENT_BUFFERS, "_own_counts", "_own_links")  # all but the tails, which they give
+_BUFFERS = (*_SAVED, "_tail")
 _NO_TAIL = array.array("i", [-1] * TAIL)
 _FLOAT32 = array.array("f", [0.0])  # a weight stored here reads back unchanged if a float32 holds it
 

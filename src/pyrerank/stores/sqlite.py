@@ -7,7 +7,7 @@ process whose cursor falls behind that point gets StaleCursor and restarts from 
 Each compaction is one transaction, so a kill -9 in the middle of one loses nothing. The pages
 a replaced snapshot and deleted events free are reused, and the write-ahead log is cut back to
 WAL_LIMIT after each checkpoint, so the file's size follows what is kept: the snapshot (bounded
-by items, plus ~50 bytes per counted event with ``exact_forget``, the default), the user
+by items, plus ~21 bytes per counted event with ``exact_forget``, the default), the user
 records, and each user's events since their last record.
 
 Every event row and the statistics snapshot carry a CRC-32 of their position and content, so a
