@@ -503,6 +503,9 @@ class LoggedEvent(NamedTuple):
         return events
 
 
+UserHistory = tuple[bytes | None, list[LoggedEvent]]  # a user's kept record (or None) and their events after it
+
+
 def _text_vector(encoded: Any) -> np.ndarray:
     """The (d,) float32 vector a text event's base64 field holds; ValueError unless finite and
     1 to 65,536 wide."""
@@ -585,13 +588,13 @@ class ProfileStore(abc.ABC):
         moves the cursor past them."""
 
     @abc.abstractmethod
-    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+    def user_history(self, user: Hashable) -> UserHistory:
         """`user`'s last kept record (see save_user) or None, and their events after it up to the
         cursor, oldest first; (None, []) where the store keeps no history. Their ``links`` may
         be empty: only the statistics read them, from the log. Raises StaleCursor if the kept
         record is newer than the cursor."""
 
-    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], tuple[bytes | None, list[LoggedEvent]] | None]:
+    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], UserHistory | None]:
         """read(), and where the store can take it in the same round trip, :meth:`user_history`
         of `user` as of the moved cursor (else None: the caller asks for it after applying the
         events). For a user this process must rebuild; the default reads the log only."""

@@ -12,14 +12,12 @@ from collections.abc import Hashable
 import numpy as np
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import InterestModel, LoggedEvent, ProfileStore
+from ..interfaces import InterestModel, LoggedEvent, ProfileStore, UserHistory
 from .catalog import Catalog
 from .item_stats import ItemStats
 from .users import UserCache, UserRecord
 
 log = logging.getLogger(__name__)
-
-History = tuple[bytes | None, list[LoggedEvent]]  # a user's kept record and their events after it
 
 SNAPSHOT_EVERY = 10_000  # events this view appends between statistics snapshots, at least (durable stores)
 # ... and at least the last snapshot's size over this, so that snapshots write at most this many
@@ -49,7 +47,7 @@ class StoreView:
         self._next_snapshot = SNAPSHOT_EVERY  # the value of _appended at which the next is due
         self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
 
-    def sync(self, catalog: Catalog, user: Hashable | None = None) -> History | None:
+    def sync(self, catalog: Catalog, user: Hashable | None = None) -> UserHistory | None:
         """Apply every event logged since the last sync (by any process). With `user`, a user
         this view does not hold, their history as of the moved cursor where the store reads it
         in the same round trip (ProfileStore.read_with_user; for :meth:`record`), else None."""
@@ -148,7 +146,7 @@ class StoreView:
             return
         record.unsaved += 1
 
-    def record(self, user: Hashable, catalog: Catalog, history: History | None = None) -> UserRecord | None:
+    def record(self, user: Hashable, catalog: Catalog, history: UserHistory | None = None) -> UserRecord | None:
         """The user's record as of the last sync: cached, or rebuilt from the store's history
         (`history` where :meth:`sync` brought it)."""
         with self.lock:

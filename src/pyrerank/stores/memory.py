@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from ..interfaces import LoggedEvent, ProfileStore
+from ..interfaces import LoggedEvent, ProfileStore, UserHistory
 
 
 class MemoryStore(ProfileStore):
@@ -24,7 +24,7 @@ class MemoryStore(ProfileStore):
         events, self._pending = self._pending, []
         return events
 
-    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+    def user_history(self, user: Hashable) -> UserHistory:
         return None, []
 
     def forget(self, user: Hashable) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import LoggedEvent, ProfileStore, keyed_pseudonym, user_text
+from ..interfaces import LoggedEvent, ProfileStore, UserHistory, keyed_pseudonym, user_text
 
 DURABILITY = ("warn", "strict", "relaxed")
 _warned: set[str] = set()  # servers already warned about, once per process
@@ -300,7 +300,7 @@ class RedisStore(ProfileStore):
             if len(page) < PAGE:
                 return events
 
-    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], tuple[bytes | None, list[LoggedEvent]] | None]:
+    def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], UserHistory | None]:
         user_list, record = self._keys(user)
         trimmed, page, epoch, (kept_at, data), entries = self._call(
             self._scripts["read_with_user"],
@@ -315,7 +315,7 @@ class RedisStore(ProfileStore):
         except StaleCursor:  # the events are taken: the caller asks for the history again
             return events, None
 
-    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+    def user_history(self, user: Hashable) -> UserHistory:
         user_list, record = self._keys(user)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hmget(record, ["cursor", "data"])
@@ -325,7 +325,7 @@ class RedisStore(ProfileStore):
 
     def _history(
         self, user: Hashable, record: str, kept_at: bytes | None, data: bytes | None, entries: list[bytes]
-    ) -> tuple[bytes | None, list[LoggedEvent]]:
+    ) -> UserHistory:
         """user_history from the user's record fields and list entries as read from the server."""
         cursor = _stream_id(self._cursor)
         kept = None if kept_at is None else self._mark(kept_at, record)

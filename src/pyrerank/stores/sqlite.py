@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import LoggedEvent, ProfileStore, keyed_pseudonym, user_text
+from ..interfaces import LoggedEvent, ProfileStore, UserHistory, keyed_pseudonym, user_text
 from .sqlite_wal import wal_commits_lost
 
 SCHEMA = """
@@ -220,7 +220,7 @@ class SQLiteStore(ProfileStore):
             self._cursor = rows[-1][0]
         return events
 
-    def user_history(self, user: Hashable) -> tuple[bytes | None, list[LoggedEvent]]:
+    def user_history(self, user: Hashable) -> UserHistory:
         key = user_text(user)
         kept = self._run("SELECT seq, data, crc FROM records WHERE user = ?", (key,))
         since, data = 0, None
