@@ -99,6 +99,11 @@ def client(server) -> Iterator[httpx.Client]:
         yield c
 
 
+def gauge(metrics: str, name: str) -> float:
+    """The value of an unlabelled gauge in Prometheus text."""
+    return float(next(line.split()[1] for line in metrics.splitlines() if line.startswith(name + " ")))
+
+
 def test_every_endpoint_answers_as_documented(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["items"] == len(ITEMS) + 1
@@ -122,6 +127,13 @@ def test_every_endpoint_answers_as_documented(client):
     metrics = client.get("/metrics").text
     assert 'pyrerank_requests_total{endpoint="/rerank",status="200"}' in metrics
     assert "pyrerank_events_observed_total 3.0" in metrics
+    assert gauge(metrics, "pyrerank_items") == 31
+    assert client.post("/observe", json={"user": "g1", "item": 4, "kind": "like"}).status_code == 202
+    assert client.post("/rerank", json={"user": "g1", "candidates": [2, 4]}).status_code == 200  # g1 held now
+    after = client.get("/metrics").text
+    assert gauge(after, "pyrerank_contribution_events") == gauge(metrics, "pyrerank_contribution_events") + 1
+    assert gauge(after, "pyrerank_contribution_bytes") > gauge(metrics, "pyrerank_contribution_bytes")
+    assert gauge(after, "pyrerank_users_held") >= 1
     assert "/rerank" in client.get("/openapi.json").json()["paths"] and client.get("/docs").status_code == 200
 
 

@@ -133,7 +133,7 @@ def create_app(
         server shuts down, after in-flight requests finished
     """
     rr = reranker
-    metrics = Metrics()
+    metrics = Metrics(rr)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -49,7 +49,7 @@ class Contributions:
     @property
     def nbytes(self) -> int:
         """Bytes the buffers' entries take (their growth room and the user dict aside)."""
-        return sum(len(b) * b.itemsize for b in map(self.__getattribute__, _BUFFERS))
+        return sum(len(getattr(self, name)) * getattr(self, name).itemsize for name in _BUFFERS)
 
     def add(self, user: Hashable, row: int, weight: float, timestamp: float, links: list[int]) -> None:
         """One counted event (after it went into the statistics)."""
