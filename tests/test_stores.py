@@ -18,6 +18,7 @@ from concurrency import together_and_alone
 
 import pyrerank as pr
 from pyrerank.serving.item_stats import ItemStats
+from pyrerank.stores.listed import MAGIC, from_listed
 from pyrerank.stores.sqlite import WAL_LIMIT
 from pyrerank.testing import StoreConformance, redis_server
 from pyrerank.testing.stores import ITEMS, USERS, assert_same_statistics, events, feed, make_reranker, rankings
@@ -386,7 +387,8 @@ def test_redis_user_lists_keep_events_without_their_links(redis_url):
     assert any(event.links for event in logged)
     for user in USERS[:2]:
         entries = server.lrange(f'{prefix}:user:"{user}"', 0, -1)
-        listed = [pr.LoggedEvent.from_json(entry.partition(b" ")[2]) for entry in entries]
+        listed = [from_listed(entry.partition(b" ")[2], user) for entry in entries]
+        assert all(entry.partition(b" ")[2][:1] == MAGIC for entry in entries)  # binary, not JSON
         assert len(listed) == sum(u == user for u, *_ in stream) and not any(event.links for event in listed)
     assert rankings(make_reranker(f"{redis_url}?prefix={prefix}"), USERS[:2]) == rankings(expected, USERS[:2])
 

@@ -483,14 +483,21 @@ class LoggedEvent(NamedTuple):
         return cls(user_key(user), item, float(weight), float(timestamp), counted, tuple(links), kind, vector)
 
     @classmethod
-    def parse_rows(cls, rows: Iterable[tuple[Any, str | bytes]], where: str) -> list[LoggedEvent]:
-        """The events of a store's (position, text) rows, oldest first. A malformed row is left
-        out, with one PyrerankWarning naming `where` and the positions (never the content), so
-        that every process applies the same valid rows around it."""
+    def parse_rows(
+        cls,
+        rows: Iterable[tuple[Any, str | bytes]],
+        where: str,
+        parse: Callable[[str | bytes], LoggedEvent] | None = None,
+    ) -> list[LoggedEvent]:
+        """The events of a store's (position, text) rows, oldest first, read by `parse` (default
+        from_json; ValueError for a malformed row). A malformed row is left out, with one
+        PyrerankWarning naming `where` and the positions (never the content), so that every
+        process applies the same valid rows around it."""
+        parse = parse or cls.from_json
         events, bad = [], []
         for position, text in rows:
             try:
-                events.append(cls.from_json(text))
+                events.append(parse(text))
             except ValueError:
                 bad.append(position)
         if bad:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
 from ..interfaces import LoggedEvent, ProfileStore, UserHistory, keyed_pseudonym, user_text
+from .listed import from_listed, to_listed
 
 DURABILITY = ("warn", "strict", "relaxed")
 _warned: set[str] = set()  # servers already warned about, once per process
@@ -39,9 +40,10 @@ local function older(a, b)
   return am < bm or (am == bm and as < bs)
 end
 """
-# KEYS log, user list, user record, trimmed, epoch; ARGV body, cursor, ttl, the body without its
-# links (rebuilding the user needs none: a third less per event in the list). The event enters the
-# log and its user's list together, and one round trip returns the log from the cursor through it.
+# KEYS log, user list, user record, trimmed, epoch; ARGV body, cursor, ttl, the event as its
+# user's list keeps it (listed.to_listed: binary, without the user and the links, which rebuilding
+# the user does not need). The event enters the log and its user's list together, and one round
+# trip returns the log from the cursor through it.
 APPEND = """
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('RPUSH', KEYS[2], id .. ' ' .. ARGV[4])
@@ -282,7 +284,7 @@ class RedisStore(ProfileStore):
         """Raises StaleCursor after keeping the event if this reader fell behind a trim."""
         user_list, record = self._keys(event.user)
         body = event.to_json()
-        listed = event._replace(links=()).to_json() if event.links else body
+        listed = to_listed(event)
         trimmed, page, epoch = self._call(
             self._scripts["append"],
             keys=[self._log, user_list, record, self._trimmed, self._epoch_key],
@@ -333,15 +335,16 @@ class RedisStore(ProfileStore):
             raise StaleCursor(f"user {user!r} was kept at {kept[0]}-{kept[1]}, past this reader's {self._cursor}")
         rows: list[tuple[str, str | bytes]] = []
         for position, entry in enumerate(entries):
-            entry_id, _, body = entry.decode("utf-8", "replace").partition(" ")
+            entry_id, _, body = entry.partition(b" ")
             try:
                 at = _stream_id(entry_id)
-            except ValueError:
+            except (ValueError, UnicodeDecodeError):
                 rows.append((f"user list entry {position}", b""))  # malformed: parse_rows skips it
                 continue
             if at <= cursor and (kept is None or at > kept):
-                rows.append((entry_id, body))
-        return (None if data is None else bytes(data)), LoggedEvent.parse_rows(rows, repr(self))
+                rows.append((entry_id.decode(), body))
+        events = LoggedEvent.parse_rows(rows, repr(self), lambda body: from_listed(body, user))
+        return (None if data is None else bytes(data)), events
 
     def save_user(self, user: Hashable, data: bytes) -> None:
         self._call(
