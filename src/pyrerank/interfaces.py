@@ -510,6 +510,7 @@ class LoggedEvent(NamedTuple):
         return events
 
 
+MAX_TEXT_DIM = 65_536  # the widest text vector a logged event may carry
 UserHistory = tuple[bytes | None, list[LoggedEvent]]  # a user's kept record (or None) and their events after it
 
 
@@ -520,7 +521,7 @@ def _text_vector(encoded: Any) -> np.ndarray:
         raw = base64.b64decode(encoded, validate=True)
     except (TypeError, ValueError):
         raise ValueError("vector not base64") from None
-    if not 0 < len(raw) <= 4 * 65_536 or len(raw) % 4:
+    if not 0 < len(raw) <= 4 * MAX_TEXT_DIM or len(raw) % 4:
         raise ValueError("vector of the wrong length")
     vector = np.frombuffer(raw, "<f4").astype(np.float32)
     if not np.isfinite(vector).all():

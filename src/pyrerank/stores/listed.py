@@ -18,12 +18,11 @@ from collections.abc import Hashable
 import numpy as np
 
 from ..events import MAX_WEIGHT
-from ..interfaces import LoggedEvent, user_key
+from ..interfaces import MAX_TEXT_DIM, LoggedEvent, user_key
 
 MAGIC = b"\x01"  # never the first byte of JSON
 COUNTED, STR_ITEM, TEXT, WIDE_WEIGHT = 1, 2, 4, 8  # FLAGS
 NO_KIND = 255
-MAX_TEXT_DIM = 65_536
 
 
 def to_listed(event: LoggedEvent) -> bytes:
