@@ -81,6 +81,15 @@ def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone
     here[3], here[4:] = -1, np.arange(3, ROWS - 1)  # item 3 left the catalog; later rows move up
     moved = [(u, int(here[r]), w, t, [int(here[x]) for x in ls if here[x] >= 0]) for u, r, w, t, ls in rest if r != 3]
     assert events_of(Contributions.from_arrays(arrays, users, ROWS, here)) == moved
+    reverse = np.arange(ROWS)[::-1].copy()  # every item still here, rows renumbered
+    restored = Contributions.from_arrays(arrays, users, ROWS, reverse)
+    assert events_of(restored) == [(u, int(reverse[r]), w, t, reverse[ls].tolist()) for u, r, w, t, ls in rest]
+    for user in {e[0] for e in rest}:  # an event linked with the user's last rows stores no links
+        last = [int(reverse[e[1]]) for e in rest if e[0] == user][-5:]
+        before = restored.nbytes
+        restored.add(user, 0, 1.0, 9e3, last)
+        assert restored.nbytes - before in (21, 25)  # 25 where weights went float64; stored links add 8+
+        assert events_of(restored)[-1] == (user, 0, 1.0, 9e3, last)
     for user, row, weight, t, links in rest[:3]:  # adding goes on after a restore
         contributions.add(user, row, weight, t + 100, links)
     assert events_of(contributions) == rest + [(u, r, w, t + 100, ls) for u, r, w, t, ls in rest[:3]]

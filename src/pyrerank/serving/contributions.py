@@ -199,7 +199,8 @@ class Contributions:
                 links = np.asarray(arrays["contrib_links"], np.int32)
             else:
                 out._hold({name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED}, n_rows)
-                if here is None:
+                if here is None or (here >= 0).all():  # every saved item is here: rows renumbered in place
+                    out._renumber(here)
                     return out
                 columns, links = out.columns()
         except KeyError as exc:
@@ -228,11 +229,23 @@ class Contributions:
             raise PyrerankError("item statistics' contributions are inconsistent (lengths or links counts)")
         if (_link_slots(held["_user"], np.where(own, 0, code))[2] < 0).any():
             raise PyrerankError("item statistics' contributions are inconsistent (links before a user's first event)")
+        user, row = held["_user"], held["_row"]  # derived links are rows of earlier events: checked with them
+        users_ok = ((user >= 0) & (user < self._next_number)).all()
+        rows_ok = all(((r >= 0) & (r < n_rows)).all() for r in (row, held["_own_links"]))
+        if not (users_ok and rows_ok and np.isfinite(held["_weight"]).all() and np.isfinite(held["_time"]).all()):
+            raise PyrerankError("item statistics' contributions are inconsistent (users, rows or values)")
         for name, value in held.items():
             setattr(self, name, array.array(typecodes[name], value.tobytes()))
-        columns, links = self.columns()
-        _check(columns, links, self._next_number, n_rows)
-        self._tail = array.array("i", _tails(columns["user"], columns["row"], self._next_number).tobytes())
+        self._tail = array.array("i", _tails(user, row, self._next_number).tobytes())
+
+    def _renumber(self, here: np.ndarray | None) -> None:
+        """Rows as (n_saved_rows,) int64 `here` maps them, every one to a row (None: unchanged)."""
+        if here is None:
+            return
+        self._row = array.array("i", here[_view(self._row)].astype(np.int32).tobytes())
+        self._own_links = array.array("i", here[_view(self._own_links)].astype(np.int32).tobytes())
+        tail = _view(self._tail)
+        self._tail = array.array("i", np.where(tail >= 0, here[np.maximum(tail, 0)], -1).astype(np.int32).tobytes())
 
 
 def _check(columns: Mapping[str, np.ndarray], links: np.ndarray, n_users: int, n_rows: int) -> None:
