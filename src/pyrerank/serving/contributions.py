@@ -197,7 +197,8 @@ class Contributions:
             if "contrib_links" in arrays:  # an earlier save: every event's links stored
                 columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
                 links = np.asarray(arrays["contrib_links"], np.int32)
-            else:
+                _check(columns, links, len(users), n_rows)
+            else:  # checked by _hold
                 out._hold({name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED}, n_rows)
                 if here is None or (here >= 0).all():  # every saved item is here: rows renumbered in place
                     out._renumber(here)
@@ -205,7 +206,6 @@ class Contributions:
                 columns, links = out.columns()
         except KeyError as exc:
             raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
-        _check(columns, links, len(users), n_rows)
         if here is not None:
             columns, links = _moved(columns, links, here)
         out._set(columns, links)
@@ -306,13 +306,19 @@ def _link_slots(user: np.ndarray, n_links: np.ndarray) -> tuple[np.ndarray, np.n
     order = np.argsort(user, kind="stable")  # each user's events together, in log order
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    new_user = np.r_[True, user[order][1:] != user[order][:-1]] if n else np.zeros(0, bool)
-    first = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))[rank]  # rank of the user's first
+    earlier = place_in_group(user[order])[rank]  # how many of its user's events come before each
     owner = np.repeat(np.arange(n), n_links)
-    slot = np.arange(len(owner)) - np.repeat(np.cumsum(n_links) - n_links, n_links)
+    slot = place_in_group(owner)
     source = np.repeat(rank - n_links, n_links) + slot
-    back = np.where(source >= np.repeat(first, n_links), order[np.maximum(source, 0)], -1)
+    back = np.where(slot >= np.repeat(n_links - earlier, n_links), order[np.maximum(source, 0)], -1)
     return owner, slot, back
+
+
+def place_in_group(items: np.ndarray) -> np.ndarray:
+    """For (m,) integers sorted so that equal ones are together: each entry's place among its
+    equals, 0, 1, ... in order."""
+    starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+    return np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
 
 
 def _tails(user: np.ndarray, row: np.ndarray, n_users: int) -> np.ndarray:

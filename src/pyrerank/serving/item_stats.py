@@ -18,7 +18,7 @@ import numpy as np
 from .. import _core
 from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
-from .contributions import Contributions
+from .contributions import Contributions, place_in_group
 
 
 class CoEngagement:
@@ -117,14 +117,14 @@ class CoEngagement:
         self.resize(int(pairs.max()) + 1)
         order = np.argsort(pairs[:, 0], kind="stable")
         items, others, counts = pairs[order, 0], pairs[order, 1], counts[order]
-        slot = _place_in_group(items)
+        slot = place_in_group(items)
         if (slot >= self.max_neighbors).any():  # saved with more links an item than these slots hold
             strongest_first = np.lexsort((slot, -counts, items))
             strength = np.empty_like(slot)
             strength[strongest_first] = slot  # strongest_first keeps each item's group where it was
             keep = strength < self.max_neighbors
             items, others, counts = items[keep], others[keep], counts[keep]
-            slot = _place_in_group(items)
+            slot = place_in_group(items)
         self.neighbors[items, slot] = others
         self.counts[items, slot] = counts
         self.sizes[:] = np.bincount(items, minlength=len(self.sizes))[: len(self.sizes)]
@@ -318,13 +318,6 @@ class ItemStats:
                         if other in affected:
                             self.co.bump(other, row)
             return True
-
-
-def _place_in_group(items: np.ndarray) -> np.ndarray:
-    """For (m,) int64 rows sorted so that equal ones are together: each entry's place among its
-    equals, 0, 1, ... in order."""
-    starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
-    return np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
 
 
 def _saved_links(arrays: Mapping[str, np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
