@@ -54,18 +54,15 @@ end
 return {redis.call('GET', KEYS[4]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id),
         redis.call('GET', KEYS[5]) or ''}
 """
-# KEYS log, trimmed, epoch; ARGV cursor, count.
-READ = """
-return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
-        redis.call('GET', KEYS[3]) or ''}
-"""
+# KEYS log, trimmed, epoch; ARGV cursor, count: the trim mark, the log's entries after the cursor, the epoch.
+LOG_PAGE = """redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
+        redis.call('GET', KEYS[3]) or ''"""
+READ = f"return {{{LOG_PAGE}}}"
 # KEYS log, trimmed, epoch, user record, user list; ARGV cursor, count. READ, and a user's kept
 # record and list read at the same moment (a user this process rebuilds: one round trip, not two).
-READ_WITH_USER = """
-return {redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
-        redis.call('GET', KEYS[3]) or '', redis.call('HMGET', KEYS[4], 'cursor', 'data'),
-        redis.call('LRANGE', KEYS[5], 0, -1)}
-"""
+READ_WITH_USER = (
+    f"return {{{LOG_PAGE}, redis.call('HMGET', KEYS[4], 'cursor', 'data'), redis.call('LRANGE', KEYS[5], 0, -1)}}"
+)
 # KEYS log, user list, user record; ARGV marker, the start of the user's log entries. Every one of
 # the user's entries leaves the log (those a kept record covers are no longer in the user's list:
 # the log is scanned for them, up to two snapshot intervals of entries), then the marker enters.
