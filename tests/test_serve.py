@@ -137,6 +137,21 @@ def test_every_endpoint_answers_as_documented(client):
     assert "/rerank" in client.get("/openapi.json").json()["paths"] and client.get("/docs").status_code == 200
 
 
+def test_the_openapi_document_describes_the_bodies_parsed_in_one_pass(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, field in (("/rerank", "candidates"), ("/explain", "item")):
+        body = paths[path]["post"]["requestBody"]
+        assert body["required"] and field in body["content"]["application/json"]["schema"]["properties"]
+        assert "200" in paths[path]["post"]["responses"]
+
+
+def test_ids_written_as_text_stay_text(client):
+    """Candidates "5" and "3" are not the items 5 and 3 (numpy would have read them as ints)."""
+    assert client.post("/rerank", json={"user": "t1", "candidates": ["5", "3"]}).json()["items"] == []
+    mixed = client.post("/rerank", json={"user": "t1", "candidates": [5, "3"], "k": 5}).json()["items"]
+    assert [x["item"] for x in mixed] == [5]
+
+
 BAD_REQUESTS = [
     ("POST", "/rerank", {"user": None, "candidates": [1]}, 422, "user"),
     ("POST", "/rerank", {"user": 1.5, "candidates": [1]}, 422, "user"),
@@ -204,13 +219,16 @@ def test_an_api_key_guards_everything_but_health(bundle, tmp_path):
             assert c.post("/rerank", json={"user": "u", "candidates": [1, 2]}, headers=right).status_code == 200
             huge = c.post("/rerank", content=b"[" * (9 << 20), headers={**right, "content-type": "application/json"})
             assert huge.status_code == 413 and huge.json()["error"] == "too_large"
+            assert c.post("/rerank", content=b"[" * (9 << 20)).status_code == 401  # refused before it is read
+            assert c.get("/no-such-path").status_code == 401  # what exists is not told
+            assert c.get("/openapi.json").status_code == 200 and c.get("/docs").status_code == 200
     finally:
         output = guarded.stop()
     assert "s3cret" not in output and "Traceback" not in output
 
 
 def test_two_workers_see_each_others_events_at_once(bundle, tmp_path):
-    served = Server(bundle, f"sqlite:///{tmp_path / 'shared.db'}", "--workers", "2")
+    served = Server(bundle, f"sqlite:///{tmp_path / 'shared.db'}", "--workers", "2", "--no-access-log")
     try:
         for step in range(20):  # fresh connections: the two workers take turns at random
             user, item = f"w{step}", step % 30
@@ -220,7 +238,8 @@ def test_two_workers_see_each_others_events_at_once(bundle, tmp_path):
                 ranked = c.post("/rerank", json={"user": user, "candidates": list(range(30)), "k": 30}).json()
             assert item not in [x["item"] for x in ranked["items"]], f"step {step}: the other worker missed the event"
     finally:
-        served.stop()
+        output = served.stop()
+    assert "POST /rerank" not in output and "Application startup complete" in output  # --no-access-log
 
 
 def _acknowledged_then_killed(bundle: Path, store: str) -> list[str]:
@@ -263,4 +282,5 @@ def test_sigterm_finishes_and_snapshots_the_store(bundle, tmp_path):
     output = served.stop(signal.SIGTERM)
     assert served.process.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises it after shutting down
     assert "Application shutdown complete" in output and "Traceback" not in output
+    assert '"POST /observe HTTP/1.1" 202' in output  # an access log line per request, by default
     assert sqlite3.connect(str(db)).execute("SELECT count(*) FROM snapshot").fetchone() == (1,)

@@ -176,6 +176,7 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         api_key_file=args.api_key_file,
         max_body_bytes=args.max_body_bytes,
+        access_log=args.access_log,
     )
     return 0
 
@@ -240,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--workers", type=_positive_int, default=1, help="processes (need a shared store)")
     p_serve.add_argument("--api-key-file", help="require Authorization: Bearer <the key in this file>")
     p_serve.add_argument("--max-body-bytes", type=_positive_int, default=8 << 20)
+    p_serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no log line per request (/metrics still counts them): ~10%% more reranks/s a worker",
+    )
     p_serve.set_defaults(run=serve)
     p_eval = sub.add_parser(
         "eval", help="replay-100, full-ranking and cold-item evaluation on MovieLens-layout data (docs/EVAL.md)"

@@ -2,24 +2,28 @@
 
 Every error is JSON ``{"error": kind, "detail": message naming the field}`` with a 4xx status
 (5xx only for a store that cannot be reached, 503, or a bug, 500), never a traceback, a store
-path or a password. Endpoints are plain functions: FastAPI runs them on its thread pool, and the
-Reranker is thread-safe with its kernel outside the GIL.
+path or a password. /rerank and /explain run on the event loop (short CPU work; the kernel
+releases the GIL) and parse their bodies themselves in one pass; what may wait on the store runs
+on FastAPI's thread pool. The Reranker is thread-safe.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hmac
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import Depends, FastAPI, Request
+import pydantic_core
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import PyrerankError, StoreError
@@ -32,6 +36,8 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 << 20  # a request body larger than this is refused (413)
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class _Failure(Exception):
@@ -88,6 +94,25 @@ class Measured:
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
+class BearerKey:
+    """ASGI middleware: 401 for a request without ``Authorization: Bearer <key>`` (compared in
+    constant time) to any path but `open_paths`, before its body is read (one check for every
+    route, cheaper than a FastAPI dependency solved on each request)."""
+
+    def __init__(self, app: ASGIApp, key: bytes, open_paths: frozenset[str]) -> None:
+        self.app, self.key, self.open_paths = app, key, open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+            given = dict(scope.get("headers", [])).get(b"authorization", b"")
+            scheme, _, token = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.key):
+                detail = "this service needs the header Authorization: Bearer <API key>"
+                await _problem(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """ASGI middleware: 413 for a request body past `limit` bytes, counted as it streams (a
     declared Content-Length past it is refused before reading)."""
@@ -127,8 +152,8 @@ def create_app(
 ) -> FastAPI:
     """The service around `reranker` (mount it in an existing ASGI app, or run it with uvicorn).
 
-    api_key : when set, every endpoint but /healthz and /readyz needs ``Authorization: Bearer
-        <api_key>`` (compared in constant time); 401 without it
+    api_key : when set, every path but /healthz, /readyz and the OpenAPI documents needs
+        ``Authorization: Bearer <api_key>`` (compared in constant time); 401 without it
     close_on_shutdown : close the reranker (a durable store snapshots its statistics) when the
         server shuts down, after in-flight requests finished
     """
@@ -148,24 +173,16 @@ def create_app(
         lifespan=lifespan,
         responses={code: {"model": schemas.Problem} for code in (400, 401, 404, 413, 422, 503)},
     )
-    app.add_middleware(Measured, metrics=metrics)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
-    expected = None if api_key is None else api_key.encode()
-
-    async def authorized(request: Request) -> None:  # async: no thread-pool hop per request
-        if expected is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            raise _Failure(401, "unauthorized", "this service needs the header Authorization: Bearer <API key>")
-
-    guarded = [Depends(authorized)]
+    if api_key is not None:
+        documents = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+        open_paths = frozenset(["/healthz", "/readyz", *(path for path in documents if path)])
+        app.add_middleware(BearerKey, key=api_key.encode(), open_paths=open_paths)
+    app.add_middleware(Measured, metrics=metrics)  # the outermost: refused requests are counted too
 
     @app.exception_handler(_Failure)
     async def failure(_: Request, exc: _Failure) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _problem(exc.status, exc.error, exc.detail, headers)
+        return _problem(exc.status, exc.error, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -216,12 +233,17 @@ def create_app(
             return _problem(503, "store_unavailable", f"the {rr.store.name} store could not be reached")
         return JSONResponse({"status": "ready", "items": len(rr.catalog)})
 
-    @app.get("/metrics", summary="Prometheus metrics", dependencies=guarded)
+    @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
         return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post("/rerank", response_model=schemas.RerankResponse, dependencies=guarded)
-    async def rerank(body: schemas.RerankRequest) -> dict[str, Any]:
+    @app.post(
+        "/rerank",
+        response_model=schemas.RerankResponse,
+        openapi_extra=_documented_body(schemas.RerankRequest),
+    )
+    async def rerank(request: Request) -> Response:
+        body = await _parsed(request, schemas.RerankRequest)
         started = time.perf_counter()
         ranked = call(
             rr.rerank,
@@ -234,15 +256,20 @@ def create_app(
             query=body.query,
         )
         took = (time.perf_counter() - started) * 1e6
-        return {"items": [{"item": r.item, "score": r.score} for r in ranked], "took_us": took}
+        return _json({"items": [{"item": r.item, "score": r.score} for r in ranked], "took_us": took})
 
-    @app.post("/explain", response_model=schemas.ExplainResponse, dependencies=guarded)
-    async def explain(body: schemas.ExplainRequest) -> dict[str, Any]:
+    @app.post(
+        "/explain",
+        response_model=schemas.ExplainResponse,
+        openapi_extra=_documented_body(schemas.ExplainRequest),
+    )
+    async def explain(request: Request) -> Response:
+        body = await _parsed(request, schemas.ExplainRequest)
         why = call(rr.explain, _user(body.user), body.item, scores=body.scores, now=body.now, query=body.query)
         parts = {k: v for k, v in why.items() if k != "score"}
-        return {"score": why["score"], "parts": parts, "reasons": why.reasons}
+        return _json({"score": why["score"], "parts": parts, "reasons": why.reasons})
 
-    @app.post("/observe", status_code=202, response_model=schemas.Accepted, dependencies=guarded)
+    @app.post("/observe", status_code=202, response_model=schemas.Accepted)
     def observe(body: schemas.Event | schemas.EventBatch) -> dict[str, int]:
         """202 once the store has acknowledged every event; the events are checked first, so a
         bad one (an unknown item or kind) stores none of them."""
@@ -259,19 +286,19 @@ def create_app(
             metrics.events.inc()
         return {"accepted": len(events)}
 
-    @app.delete("/users/{user}", response_model=schemas.Forgotten, dependencies=guarded)
+    @app.delete("/users/{user}", response_model=schemas.Forgotten)
     def forget(user: str) -> dict[str, bool]:
         """Erase a user (see Reranker.forget). The path segment is read as JSON when it is an int,
         a quoted str or a list (``42``, ``"42"``, ``["tenant",7]``), else as the text itself."""
         return {"forgotten": call(rr.forget, _path_user(user))}
 
-    @app.put("/items", response_model=schemas.ItemsResponse, dependencies=guarded)
+    @app.put("/items", response_model=schemas.ItemsResponse)
     def put_items(body: schemas.ItemsRequest) -> dict[str, int]:
         """Add items or replace their vectors; texts are encoded with the model's encoder."""
         call(rr.add_items, body.ids, body.texts, vectors=body.vectors, metadata=body.metadata)
         return {"items": len(rr.catalog or ())}
 
-    @app.delete("/items", response_model=schemas.ItemsResponse, dependencies=guarded)
+    @app.delete("/items", response_model=schemas.ItemsResponse)
     def delete_items(body: schemas.RemoveItemsRequest) -> dict[str, int]:
         call(rr.remove_items, body.ids)
         return {"items": len(rr.catalog or ())}
@@ -279,14 +306,33 @@ def create_app(
     return app
 
 
+async def _parsed(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model`, parsed and checked in one pass by pydantic-core (for
+    1,000 ids, half the time of FastAPI's json.loads then validation); errors answered as FastAPI's."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _json(content: dict[str, Any]) -> Response:
+    """A 200 JSON answer, written by pydantic-core (a sixth of json.dumps' time for 10 items)."""
+    return Response(pydantic_core.to_json(content), media_type="application/json")
+
+
+def _documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that reads `model` from its JSON body itself (_parsed)."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def _ids(ids: list[Any]) -> Any:
     """Candidate ids as an int64 array when they are all ints (the kernel's fast look-up), else
-    as given."""
+    as given (array.array refuses a str, where numpy would read "12" as 12)."""
     try:
-        array = np.asarray(ids)
-    except OverflowError:  # past int64: the library names it
+        return np.frombuffer(array.array("q", ids), np.int64)
+    except (TypeError, OverflowError):  # a str id, or an int past int64: the library names it
         return ids
-    return array if array.dtype == np.int64 else ids
 
 
 def _field(loc: Any) -> str:

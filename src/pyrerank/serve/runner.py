@@ -52,9 +52,11 @@ def run(
     api_key_file: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     log_level: str = "info",
+    access_log: bool = True,
 ) -> None:
     """Serve the bundle saved at `bundle` (see Reranker.save) on `store` until SIGTERM/SIGINT:
-    in-flight requests finish, then each worker closes its Reranker (a durable store snapshots)."""
+    in-flight requests finish, then each worker closes its Reranker (a durable store snapshots).
+    access_log : uvicorn's line per request (off: /metrics still counts every request)"""
     import uvicorn
 
     if not (Path(bundle) / "model.json").is_file():
@@ -74,4 +76,5 @@ def run(
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=30,
+        access_log=access_log,
     )
