@@ -1,6 +1,6 @@
 """Load generator for `pyrerank serve`: a real server process on loopback, an async httpx client.
 
-    python benchmarks/load_service.py --workers 1 2 --concurrency 1 16 64 --seconds 10
+    python benchmarks/load_service.py --workers 1 2 --concurrency 1 16 64 --seconds 10 [--no-access-log]
 
 Builds a 100,000 x 384 int8 bundle (random unit vectors), serves it on an SQLite store, and for
 each (workers, concurrency) measures /rerank (1,000 random int candidates, k=10) and /observe:
@@ -39,13 +39,15 @@ def make_bundle(folder: Path) -> Path:
     return folder / "bundle"
 
 
-def start(bundle: Path, store: str, workers: int) -> tuple[subprocess.Popen, int]:
+def start(bundle: Path, store: str, workers: int, *extra: str) -> tuple[subprocess.Popen, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "pyrerank.cli", "serve", str(bundle), "--store", store]
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "--port", str(port), "--workers", str(workers), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -137,6 +139,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--no-access-log", action="store_true", help="serve with --no-access-log")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     rng = np.random.default_rng(1)
@@ -158,7 +161,8 @@ def main() -> None:
         bundle = make_bundle(Path(tmp))
         print(f"bundle of {ITEMS} x {DIM} int8 made in {time.perf_counter() - started:.1f} s", flush=True)
         for workers in args.workers:
-            process, port = start(bundle, f"sqlite:///{tmp}/profiles-{workers}.db", workers)
+            extra = ["--no-access-log"] if args.no_access_log else []
+            process, port = start(bundle, f"sqlite:///{tmp}/profiles-{workers}.db", workers, *extra)
             try:
                 if workers == 1:
                     row = {"workers": 1, "concurrency": 1, "endpoint": "rerank (httpx.Client)"}
