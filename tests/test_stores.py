@@ -17,6 +17,7 @@ import pytest
 from concurrency import together_and_alone
 
 import pyrerank as pr
+from pyrerank.interfaces import STORE_FORMAT
 from pyrerank.serving.item_stats import ItemStats
 from pyrerank.stores.listed import MAGIC, from_listed
 from pyrerank.stores.sqlite import WAL_LIMIT
@@ -311,6 +312,46 @@ def test_a_redis_server_that_goes_away_fails_observe_without_acknowledging(tmp_p
         rr.observe("u", 0, "like")
     with pytest.raises(pr.StoreError, match="Redis store at"):
         rr.observe("u", 1, "like")
+
+
+def _store_format(url: str, version: int | None = None) -> int:
+    """A durable store's format marker, set first to `version` where given (as a process of that
+    format would leave it)."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        if version is not None:
+            db.execute("UPDATE format SET version = ?", (version,))
+        return db.execute("SELECT version FROM format").fetchone()[0]
+    import redis
+
+    server = redis.Redis.from_url(url.partition("?")[0])
+    key = url.partition("prefix=")[2] + ":format"
+    if version is not None:
+        server.set(key, version)
+    return int(server.get(key))
+
+
+def test_a_store_a_newer_pyrerank_opened_is_refused_rather_than_misread(durable_url):
+    """A store remembers the newest format of the processes that opened it: an older process
+    refuses it (at open, or at its next call if the newer one came later) and writes nothing."""
+    older = make_reranker(durable_url)
+    older.observe("u", 0, "like", timestamp=100.0)
+    assert _store_format(durable_url) == STORE_FORMAT
+    _store_format(durable_url, 1)  # a process of an older format left it so: raised again on open
+    make_reranker(durable_url).close()
+    assert _store_format(durable_url) == STORE_FORMAT
+    _store_format(durable_url, STORE_FORMAT + 1)  # a newer process opened it meanwhile
+    for call in (lambda: older.observe("u", 1, "like", timestamp=101.0), lambda: older.rerank("u", [1, 2, 3])):
+        with pytest.raises(pr.StoreError, match=f"newer pyrerank \\(store format {STORE_FORMAT + 1};.*upgrade"):
+            call()
+    with pytest.raises(pr.StoreError, match="newer pyrerank"):
+        make_reranker(durable_url)
+    _store_format(durable_url, STORE_FORMAT)
+    expected = make_reranker()
+    expected.observe("u", 0, "like", timestamp=100.0)
+    assert rankings(make_reranker(durable_url), ["u"]) == rankings(expected, ["u"])  # item 1 never entered
 
 
 @pytest.mark.parametrize(

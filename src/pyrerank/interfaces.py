@@ -566,6 +566,21 @@ def _plain(value: Any) -> int:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+# The layout of what a durable store holds (logged events, user lists and records, statistics
+# snapshots): 1 before 0.5; 2 since (user lists in binary, compact per-event contributions). A
+# store marks itself with the newest format of the processes that opened it, and a process
+# refuses a store marked newer than it reads (newer_format), rather than skip what it cannot read.
+STORE_FORMAT = 2
+
+
+def newer_format(where: str, found: int) -> str:
+    """The StoreError message for a store marked with format `found` > STORE_FORMAT."""
+    return (
+        f"{where} holds data written by a newer pyrerank (store format {found}; this one reads formats up to "
+        f"{STORE_FORMAT}): upgrade this process; every process sharing a store must be upgraded together"
+    )
+
+
 class ProfileStore(abc.ABC):
     """Where user profiles come from: an ordered event log shared by every process that opens
     it, read through a cursor that belongs to this instance (one instance per Reranker), plus

@@ -5,7 +5,9 @@ a log position; past PART_BYTES, the rest in a list ``snapshot:parts:<token>`` i
 ``trimmed`` (the log holds nothing older than this), ``epoch`` (a token set
 once: a process that finds it gone or changed knows the server lost data, and resynchronises),
 ``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
-position), ``secret`` (keys the hash that names a forgotten user in the log). Memory stays
+position), ``secret`` (keys the hash that names a forgotten user in the log), ``format`` (the
+newest STORE_FORMAT of the processes that connected: one that reads older formats only refuses
+the store, at connect or at its next read, instead of skipping entries it cannot read). Memory stays
 bounded: each statistics snapshot trims the log to the previous snapshot's position, each kept
 user record trims that user's list, and ``user_ttl`` expires users who stop coming back.
 
@@ -26,7 +28,15 @@ from collections.abc import Hashable
 from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import LoggedEvent, ProfileStore, UserHistory, keyed_pseudonym, user_text
+from ..interfaces import (
+    STORE_FORMAT,
+    LoggedEvent,
+    ProfileStore,
+    UserHistory,
+    keyed_pseudonym,
+    newer_format,
+    user_text,
+)
 from .listed import from_listed, to_listed
 
 DURABILITY = ("warn", "strict", "relaxed")
@@ -40,11 +50,14 @@ local function older(a, b)
   return am < bm or (am == bm and as < bs)
 end
 """
-# KEYS log, user list, user record, trimmed, epoch; ARGV body, cursor, ttl, the event as its
+# KEYS log, user list, user record, trimmed, epoch, format; ARGV body, cursor, ttl, the event as its
 # user's list keeps it (listed.to_listed: binary, without the user and the links, which rebuilding
-# the user does not need). The event enters the log and its user's list together, and one round
-# trip returns the log from the cursor through it.
+# the user does not need), STORE_FORMAT. The event enters the log and its user's list together,
+# and one round trip returns the log from the cursor through it; in a store of a newer format
+# nothing enters (the format is returned for the error).
 APPEND = """
+local form = redis.call('GET', KEYS[6]) or '0'
+if (tonumber(form) or 0) > tonumber(ARGV[5]) then return {'', {}, '', form} end
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('RPUSH', KEYS[2], id .. ' ' .. ARGV[4])
 if tonumber(ARGV[3]) > 0 then
@@ -52,17 +65,28 @@ if tonumber(ARGV[3]) > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 return {redis.call('GET', KEYS[4]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], id),
-        redis.call('GET', KEYS[5]) or ''}
+        redis.call('GET', KEYS[5]) or '', form}
 """
-# KEYS log, trimmed, epoch; ARGV cursor, count: the trim mark, the log's entries after the cursor, the epoch.
+# KEYS log, trimmed, epoch, format; ARGV cursor, count: the trim mark, the log's entries after the
+# cursor, the epoch, the store's format.
 LOG_PAGE = """redis.call('GET', KEYS[2]) or '0-0', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
-        redis.call('GET', KEYS[3]) or ''"""
+        redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or '0'"""
 READ = f"return {{{LOG_PAGE}}}"
-# KEYS log, trimmed, epoch, user record, user list; ARGV cursor, count. READ, and a user's kept
-# record and list read at the same moment (a user this process rebuilds: one round trip, not two).
+# KEYS log, trimmed, epoch, format, user record, user list; ARGV cursor, count. READ, and a user's
+# kept record and list read at the same moment (a user this process rebuilds: one round trip, not two).
 READ_WITH_USER = (
-    f"return {{{LOG_PAGE}, redis.call('HMGET', KEYS[4], 'cursor', 'data'), redis.call('LRANGE', KEYS[5], 0, -1)}}"
+    f"return {{{LOG_PAGE}, redis.call('HMGET', KEYS[5], 'cursor', 'data'), redis.call('LRANGE', KEYS[6], 0, -1)}}"
 )
+# KEYS format; ARGV this process's STORE_FORMAT: the store's format raised to it (never lowered); what it is now.
+CLAIM_FORMAT = """
+local found = redis.call('GET', KEYS[1])
+local n = tonumber(found or '0')
+if n and n < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return found
+"""
 # KEYS log, user list, user record; ARGV marker, the start of the user's log entries. Every one of
 # the user's entries leaves the log (those a kept record covers are no longer in the user's list:
 # the log is scanned for them, up to two snapshot intervals of entries), then the marker enters.
@@ -190,7 +214,8 @@ class RedisStore(ProfileStore):
             self._check_durability(durability == "strict", redis.ResponseError)
         self._prefix = prefix
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
-        self._epoch_key = f"{prefix}:epoch"
+        self._epoch_key, self._format_key = f"{prefix}:epoch", f"{prefix}:format"
+        self._check_format(self._call(self._redis.eval, CLAIM_FORMAT, 1, self._format_key, STORE_FORMAT))
         self._epoch = self._claim_epoch()
         self._call(self._redis.set, f"{prefix}:secret", secrets.token_bytes(32), nx=True)
         self._secret = self._call(self._redis.get, f"{prefix}:secret")
@@ -236,6 +261,17 @@ class RedisStore(ProfileStore):
             _warned.add(self.where)
             warnings.warn(message, PyrerankWarning, stacklevel=5)
 
+    def _check_format(self, found: bytes | str | None) -> None:
+        """StoreError if the store's format (the `format` key's value) is newer than STORE_FORMAT."""
+        try:
+            number = int(found or 0)
+        except ValueError:
+            raise StoreError(
+                f"Redis store at {self.where}: key {self._format_key!r} is damaged (not a number)"
+            ) from None
+        if number > STORE_FORMAT:
+            raise StoreError(newer_format(f"Redis store at {self.where}", number))
+
     def _claim_epoch(self) -> bytes:
         """The server's data epoch: set by the first process to connect (or to notice a loss)."""
         self._call(self._redis.set, self._epoch_key, secrets.token_hex(8), nx=True)
@@ -253,11 +289,12 @@ class RedisStore(ProfileStore):
         except ValueError:
             raise StoreError(f"Redis store at {self.where}: key {key!r} is damaged (not a stream id)") from None
 
-    def _take(self, trimmed: bytes, page: list, epoch: bytes) -> list[LoggedEvent]:
+    def _take(self, trimmed: bytes, page: list, epoch: bytes, form: bytes) -> list[LoggedEvent]:
         """Log entries [id, [b"e", body]] as events, moving the cursor past them; StaleCursor if
         entries after the cursor were trimmed before this reader saw them, or if the server lost
-        its data (the epoch changed). A malformed entry is skipped with a warning
-        (LoggedEvent.parse_rows)."""
+        its data (the epoch changed); StoreError if a process of a newer store format connected
+        (`form`). A malformed entry is skipped with a warning (LoggedEvent.parse_rows)."""
+        self._check_format(form)
         if epoch != self._epoch:
             warnings.warn(
                 f"Redis store at {self.where} lost data (restarted without persistence, or flushed): this "
@@ -265,6 +302,7 @@ class RedisStore(ProfileStore):
                 PyrerankWarning,
                 stacklevel=4,
             )
+            self._call(self._redis.eval, CLAIM_FORMAT, 1, self._format_key, STORE_FORMAT)
             self._epoch, self._cursor = self._claim_epoch(), "0-0"
             raise StaleCursor("the server's data epoch changed")
         if self._mark(trimmed, self._trimmed) > _stream_id(self._cursor):
@@ -282,31 +320,33 @@ class RedisStore(ProfileStore):
         user_list, record = self._keys(event.user)
         body = event.to_json()
         listed = to_listed(event)
-        trimmed, page, epoch = self._call(
+        trimmed, page, epoch, form = self._call(
             self._scripts["append"],
-            keys=[self._log, user_list, record, self._trimmed, self._epoch_key],
-            args=[body, self._cursor, self.user_ttl, listed],
+            keys=[self._log, user_list, record, self._trimmed, self._epoch_key, self._format_key],
+            args=[body, self._cursor, self.user_ttl, listed, STORE_FORMAT],
         )
-        return self._take(trimmed, page, epoch)
+        return self._take(trimmed, page, epoch, form)
 
     def read(self) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         while True:
-            trimmed, page, epoch = self._call(
-                self._scripts["read"], keys=[self._log, self._trimmed, self._epoch_key], args=[self._cursor, PAGE]
+            trimmed, page, epoch, form = self._call(
+                self._scripts["read"],
+                keys=[self._log, self._trimmed, self._epoch_key, self._format_key],
+                args=[self._cursor, PAGE],
             )
-            events += self._take(trimmed, page, epoch)
+            events += self._take(trimmed, page, epoch, form)
             if len(page) < PAGE:
                 return events
 
     def read_with_user(self, user: Hashable) -> tuple[list[LoggedEvent], UserHistory | None]:
         user_list, record = self._keys(user)
-        trimmed, page, epoch, (kept_at, data), entries = self._call(
+        trimmed, page, epoch, form, (kept_at, data), entries = self._call(
             self._scripts["read_with_user"],
-            keys=[self._log, self._trimmed, self._epoch_key, record, user_list],
+            keys=[self._log, self._trimmed, self._epoch_key, self._format_key, record, user_list],
             args=[self._cursor, PAGE],
         )
-        events = self._take(trimmed, page, epoch)
+        events = self._take(trimmed, page, epoch, form)
         if len(page) == PAGE:  # more of the log to read: the user's history is read after it
             return events + self.read(), None
         try:

@@ -33,7 +33,15 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..errors import PyrerankWarning, StaleCursor, StoreError
-from ..interfaces import LoggedEvent, ProfileStore, UserHistory, keyed_pseudonym, user_text
+from ..interfaces import (
+    STORE_FORMAT,
+    LoggedEvent,
+    ProfileStore,
+    UserHistory,
+    keyed_pseudonym,
+    newer_format,
+    user_text,
+)
 from .sqlite_wal import wal_commits_lost
 
 SCHEMA = """
@@ -49,7 +57,14 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS trimmed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO trimmed (id, seq) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS snapshot_parts (part INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS format (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
 """
+# The store's format (interfaces.STORE_FORMAT), raised to ?1 by each process that opens it, never lowered.
+CLAIM_FORMAT = """
+INSERT INTO format (id, version) VALUES (1, ?1)
+ON CONFLICT (id) DO UPDATE SET version = max(version, excluded.version)
+"""
+FORMAT = "SELECT COALESCE((SELECT version FROM format WHERE id = 1), 0)"
 # A snapshot is kept in parts of at most this many bytes: the first in `snapshot`, the others in
 # `snapshot_parts` (SQLite refuses a value over 1 GB, and a snapshot with saturated co-engagement
 # links holds ~2 KB per item). The checksum covers the whole.
@@ -63,11 +78,13 @@ COMPACT = """
 DELETE FROM events WHERE seq <= ?1
   AND seq <= (SELECT records.seq FROM records WHERE records.user = events.user)
 """
-# One statement, so one implicit transaction: the row, its position and its checksum together.
-INSERT_EVENT = """
+# One statement, so one implicit transaction: the row, its position and its checksum together;
+# nothing in a store of a format newer than ?3 (the read after it names the error).
+INSERT_EVENT = f"""
 INSERT INTO events (seq, user, body, crc)
 SELECT n, ?1, ?2, pyrerank_crc(n, ?1, ?2)
 FROM (SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1 AS n)
+WHERE ({FORMAT}) <= ?3
 """
 
 
@@ -124,6 +141,8 @@ class SQLiteStore(ProfileStore):
                 if found != [("ok",)]:
                     raise StoreError(f"SQLite store {self.path!r} is damaged: {found[0][0][:200]}")
             self._secret = bytes(self._db.execute("SELECT value FROM secret WHERE id = 1").fetchone()[0])
+            self._db.execute(CLAIM_FORMAT, (STORE_FORMAT,))
+            self._check_format(self._db.execute(FORMAT).fetchone()[0])
             for table in ("events", "snapshot"):  # files from before checksums: add the column
                 if "crc" not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     try:
@@ -136,6 +155,11 @@ class SQLiteStore(ProfileStore):
         self._seen_version: int | None = None  # PRAGMA data_version: moves when another connection commits
         self._wrote = True
         self._purge_pending = False  # a user was forgotten: truncate the write-ahead log after the next snapshot
+
+    def _check_format(self, found: int) -> None:
+        """StoreError if the file's format is newer than STORE_FORMAT (a newer process opened it)."""
+        if found > STORE_FORMAT:
+            raise StoreError(newer_format(f"SQLite store {self.path!r}", found))
 
     def _wal_mode(self) -> str:
         """Switch to (or confirm) WAL mode; the journal mode. Processes opening a new file at once
@@ -192,7 +216,7 @@ class SQLiteStore(ProfileStore):
 
     @staticmethod
     def _insert(db: sqlite3.Connection, user: str, body: str) -> None:
-        db.execute(INSERT_EVENT, (user, body))
+        db.execute(INSERT_EVENT, (user, body, STORE_FORMAT))
 
     def _checked(self, rows: list[tuple]) -> list[LoggedEvent]:
         """Events of (seq, user, body, crc) rows; StoreError naming the first damaged row."""
@@ -202,7 +226,7 @@ class SQLiteStore(ProfileStore):
         return LoggedEvent.parse_rows([(seq, body) for seq, _, body, _ in rows], repr(self))
 
     def append(self, event: LoggedEvent) -> list[LoggedEvent]:
-        self._run(INSERT_EVENT, (user_text(event.user), event.to_json()))
+        self._run(INSERT_EVENT, (user_text(event.user), event.to_json(), STORE_FORMAT))
         self._wrote = True
         return self.read()
 
@@ -211,7 +235,9 @@ class SQLiteStore(ProfileStore):
         version = self._run("PRAGMA data_version")[0][0]
         if not self._wrote and version == self._seen_version:
             return []
-        if self._run("SELECT seq FROM trimmed WHERE id = 1")[0][0] > self._cursor:
+        trimmed, form = self._run(f"SELECT (SELECT seq FROM trimmed WHERE id = 1), ({FORMAT})")[0]
+        self._check_format(form)
+        if trimmed > self._cursor:
             raise StaleCursor(f"SQLite store {self.path!r} was compacted past this reader's position {self._cursor}")
         rows = self._run("SELECT seq, user, body, crc FROM events WHERE seq > ? ORDER BY seq", (self._cursor,))
         events = self._checked(rows)  # before the cursor moves: a damaged row stops here, every time
