@@ -343,7 +343,8 @@ def test_a_store_a_newer_pyrerank_opened_is_refused_rather_than_misread(durable_
     make_reranker(durable_url).close()
     assert _store_format(durable_url) == STORE_FORMAT
     _store_format(durable_url, STORE_FORMAT + 1)  # a newer process opened it meanwhile
-    for call in (lambda: older.observe("u", 1, "like", timestamp=101.0), lambda: older.rerank("u", [1, 2, 3])):
+    calls = (lambda: older.observe("u", 1, "like", timestamp=101.0), lambda: older.rerank("u", [1, 2, 3]))
+    for call in (*calls, lambda: older.forget("u")):
         with pytest.raises(pr.StoreError, match=f"newer pyrerank \\(store format {STORE_FORMAT + 1};.*upgrade"):
             call()
     with pytest.raises(pr.StoreError, match="newer pyrerank"):

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="no log line per request (/metrics still counts them): ~10%% more reranks/s a worker",
+        help="no uvicorn log line per request (/metrics still counts them)",
     )
     p_serve.set_defaults(run=serve)
     p_eval = sub.add_parser(

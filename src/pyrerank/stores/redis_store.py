@@ -6,10 +6,11 @@ a log position; past PART_BYTES, the rest in a list ``snapshot:parts:<token>`` i
 once: a process that finds it gone or changed knows the server lost data, and resynchronises),
 ``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
 position), ``secret`` (keys the hash that names a forgotten user in the log), ``format`` (the
-newest STORE_FORMAT of the processes that connected: one that reads older formats only refuses
-the store, at connect or at its next read, instead of skipping entries it cannot read). Memory stays
-bounded: each statistics snapshot trims the log to the previous snapshot's position, each kept
-user record trims that user's list, and ``user_ttl`` expires users who stop coming back.
+newest STORE_FORMAT of the processes that connected: a process that reads only older formats
+refuses the store, at connect or at its next call, instead of skipping entries it cannot read).
+Memory stays bounded: each statistics snapshot trims the log to the previous snapshot's
+position, each kept user record trims that user's list, and ``user_ttl`` expires users who stop
+coming back.
 
 forget() deletes the user's keys and every log entry of theirs; the server's own files (RDB
 snapshots, the append-only file) hold older copies until it rewrites them (BGREWRITEAOF).
@@ -87,10 +88,13 @@ if n and n < tonumber(ARGV[1]) then
 end
 return found
 """
-# KEYS log, user list, user record; ARGV marker, the start of the user's log entries. Every one of
+# KEYS log, user list, user record, format; ARGV marker, the start of the user's log entries,
+# STORE_FORMAT; the store's format (in a store of a newer one, nothing changes). Every one of
 # the user's entries leaves the log (those a kept record covers are no longer in the user's list:
 # the log is scanned for them, up to two snapshot intervals of entries), then the marker enters.
 FORGET = """
+local form = redis.call('GET', KEYS[4]) or '0'
+if (tonumber(form) or 0) > tonumber(ARGV[3]) then return form end
 for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   redis.call('XDEL', KEYS[1], string.match(entry, '^(%S+)'))
 end
@@ -104,7 +108,8 @@ while true do
   end
   start = '(' .. page[#page][1]
 end
-return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+return form
 """
 # KEYS snapshot, log, trimmed, parts; ARGV cursor, data, has_parts. Never replaces a newer
 # snapshot; `parts` (staged beforehand: a list of the parts after `data`) replaces the old one's;
@@ -215,7 +220,7 @@ class RedisStore(ProfileStore):
         self._prefix = prefix
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
         self._epoch_key, self._format_key = f"{prefix}:epoch", f"{prefix}:format"
-        self._check_format(self._call(self._redis.eval, CLAIM_FORMAT, 1, self._format_key, STORE_FORMAT))
+        self._claim_format()
         self._epoch = self._claim_epoch()
         self._call(self._redis.set, f"{prefix}:secret", secrets.token_bytes(32), nx=True)
         self._secret = self._call(self._redis.get, f"{prefix}:secret")
@@ -261,6 +266,10 @@ class RedisStore(ProfileStore):
             _warned.add(self.where)
             warnings.warn(message, PyrerankWarning, stacklevel=5)
 
+    def _claim_format(self) -> None:
+        """Raise the store's format to STORE_FORMAT (never lower it); StoreError if it is newer."""
+        self._check_format(self._call(self._redis.eval, CLAIM_FORMAT, 1, self._format_key, STORE_FORMAT))
+
     def _check_format(self, found: bytes | str | None) -> None:
         """StoreError if the store's format (the `format` key's value) is newer than STORE_FORMAT."""
         try:
@@ -302,7 +311,7 @@ class RedisStore(ProfileStore):
                 PyrerankWarning,
                 stacklevel=4,
             )
-            self._call(self._redis.eval, CLAIM_FORMAT, 1, self._format_key, STORE_FORMAT)
+            self._claim_format()
             self._epoch, self._cursor = self._claim_epoch(), "0-0"
             raise StaleCursor("the server's data epoch changed")
         if self._mark(trimmed, self._trimmed) > _stream_id(self._cursor):
@@ -393,7 +402,8 @@ class RedisStore(ProfileStore):
 
     def forget(self, user: Hashable) -> None:
         marker = LoggedEvent(self.pseudonym(user), None).to_json()
-        self._call(self._scripts["forget"], keys=[self._log, *self._keys(user)], args=[marker, f"[{user_text(user)}, "])
+        keys, start = [self._log, *self._keys(user), self._format_key], f"[{user_text(user)}, "
+        self._check_format(self._call(self._scripts["forget"], keys=keys, args=[marker, start, STORE_FORMAT]))
 
     def save_snapshot(self, data: bytes) -> None:
         view = memoryview(data)

@@ -280,6 +280,7 @@ class SQLiteStore(ProfileStore):
         key, name = user_text(user), self.pseudonym(user)
 
         def work(db: sqlite3.Connection) -> None:
+            self._check_format(db.execute(FORMAT).fetchone()[0])  # else the marker would not enter
             db.execute("DELETE FROM events WHERE user = ?", (key,))
             db.execute("DELETE FROM records WHERE user = ?", (key,))
             self._insert(db, user_text(name), LoggedEvent(name, None).to_json())
