@@ -110,7 +110,8 @@ class Contributions:
         user, row = np.ascontiguousarray(columns["user"], np.int32), np.ascontiguousarray(columns["row"], np.int32)
         n_links = np.asarray(columns["n_links"], np.int64)
         links = np.asarray(links, np.int32)
-        owner, _, back = _link_slots(user, n_links)
+        order = np.argsort(user, kind="stable")  # shared by the links and the tails
+        owner, _, back = _link_slots(user, n_links, order)
         valid = back >= 0
         wrong = np.bincount(owner[~valid | (row[np.maximum(back, 0)] != links)], minlength=len(row))
         derived = (wrong == 0) & (n_links <= TAIL)
@@ -122,7 +123,7 @@ class Contributions:
         self._codes = array.array("b", np.where(derived, n_links, OWN_LINKS).astype(np.int8).tobytes())
         self._own_counts = array.array("i", n_links[~derived].astype(np.int32).tobytes())
         self._own_links = array.array("i", links[np.repeat(~derived, n_links)].tobytes())
-        self._tail = array.array("i", _tails(user, row, self._next_number).tobytes())
+        self._tail = array.array("i", _tails(user, row, self._next_number, order).tobytes())
 
     def remove(self, user: Hashable) -> np.ndarray | None:
         """Drop the user's events; (m,) int64 rows whose statistics they touched (their items
@@ -227,7 +228,8 @@ class Contributions:
         counts_ok = (counts >= 0).all() and counts.sum() == len(held["_own_links"])
         if not (lengths_ok and counts_ok and ((code >= OWN_LINKS) & (code <= TAIL)).all()):
             raise PyrerankError("item statistics' contributions are inconsistent (lengths or links counts)")
-        if (_link_slots(held["_user"], np.where(own, 0, code))[2] < 0).any():
+        order = np.argsort(held["_user"], kind="stable")  # shared by the links' check and the tails
+        if (_link_slots(held["_user"], np.where(own, 0, code), order)[2] < 0).any():
             raise PyrerankError("item statistics' contributions are inconsistent (links before a user's first event)")
         user, row = held["_user"], held["_row"]  # derived links are rows of earlier events: checked with them
         users_ok = ((user >= 0) & (user < self._next_number)).all()
@@ -236,7 +238,7 @@ class Contributions:
             raise PyrerankError("item statistics' contributions are inconsistent (users, rows or values)")
         for name, value in held.items():
             setattr(self, name, array.array(typecodes[name], value.tobytes()))
-        self._tail = array.array("i", _tails(user, row, self._next_number).tobytes())
+        self._tail = array.array("i", _tails(user, row, self._next_number, order).tobytes())
 
     def _renumber(self, here: np.ndarray | None) -> None:
         """Rows as (n_saved_rows,) int64 `here` maps them, every one to a row (None: unchanged)."""
@@ -297,13 +299,16 @@ def _kept(buffer: array.array, keep: np.ndarray) -> array.array:
     return array.array(buffer.typecode, _view(buffer)[keep].tobytes())
 
 
-def _link_slots(user: np.ndarray, n_links: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _link_slots(
+    user: np.ndarray, n_links: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For events' (n,) user numbers and (n,) link counts, per link slot ((Σ n_links,) int64
     each): the event it belongs to, its place among that event's links (0, 1, ...) and the event
     whose row it is if derived (the user's previous n_links events, oldest first), -1 where the
-    user has no such event."""
+    user has no such event. `order`: np.argsort(user, kind="stable") where the caller has it."""
     n = len(user)
-    order = np.argsort(user, kind="stable")  # each user's events together, in log order
+    if order is None:  # each user's events together, in log order
+        order = np.argsort(user, kind="stable")
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
     earlier = place_in_group(user[order])[rank]  # how many of its user's events come before each
@@ -321,11 +326,10 @@ def place_in_group(items: np.ndarray) -> np.ndarray:
     return np.arange(len(items)) - np.repeat(starts, np.diff(np.r_[starts, len(items)]))
 
 
-def _tails(user: np.ndarray, row: np.ndarray, n_users: int) -> np.ndarray:
+def _tails(user: np.ndarray, row: np.ndarray, n_users: int, order: np.ndarray) -> np.ndarray:
     """(n_users * TAIL,) int32: each user number's last TAIL rows of `row`, oldest first, -1
-    before their first event."""
+    before their first event; `order` is np.argsort(user, kind="stable")."""
     tails = np.full((n_users, TAIL), -1, np.int32)
-    order = np.argsort(user, kind="stable")
     ends = np.cumsum(np.bincount(user, minlength=n_users))  # in order, after each user's last event
     from_end = ends[user[order]] - np.arange(len(order))  # 1 for a user's last event
     last = from_end <= TAIL
