@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import uuid
 
@@ -147,6 +148,44 @@ def test_rerank_of_a_user_only_the_store_holds(benchmark, store, tmp_path, reque
     benchmark.extra_info.update(median_us=benchmark.stats.stats.median * 1e6, held_user_median_us=np.median(held) * 1e6)
     writer.close()
     reader.close()
+
+
+def test_threads_reranking_on_a_redis_store(benchmark, redis_url):
+    """Reranks/s of held users from 1, 2, 4 and 8 threads sharing one Reranker on a Redis store
+    (loopback, 1,000 candidates of 10,000 items): each rerank needs the log's new events, and
+    reranks that wait on one another's read share the next one (StoreView.read_mark).
+    extra_info: reranks/s by threads."""
+    rr = catalog_reranker(store=f"{redis_url}?prefix={uuid.uuid4().hex}&durability=relaxed")
+    rng = np.random.default_rng(3)
+    users = [f"u{i}" for i in range(8)]
+    for user in users:
+        for t, item in enumerate(rng.integers(0, ITEMS, 20).tolist()):
+            rr.observe(user, item, "like", timestamp=1e9 + t)
+    lists = [rng.choice(ITEMS, 1_000, replace=False) for _ in range(32)]
+    calls = 1_500
+
+    def work(user: str) -> None:
+        for i in range(calls):
+            rr.rerank(user, lists[i % 32], k=10, now=1e9 + 100)
+
+    def rate(threads: int) -> float:
+        workers = [threading.Thread(target=work, args=(user,)) for user in users[:threads]]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return threads * calls / (time.perf_counter() - started)
+
+    rates: dict[str, list[int]] = {str(n): [] for n in (1, 2, 4, 8)}
+
+    def each() -> None:
+        for n in rates:
+            rates[n].append(round(rate(int(n))))
+
+    benchmark.pedantic(each, rounds=2, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["reranks_per_s"] = rates
+    rr.close()
 
 
 @pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 
 import numpy as np
@@ -20,6 +22,7 @@ import pyrerank as pr
 from pyrerank.interfaces import STORE_FORMAT
 from pyrerank.serving.item_stats import ItemStats
 from pyrerank.stores.listed import MAGIC, from_listed
+from pyrerank.stores.memory import MemoryStore
 from pyrerank.stores.sqlite import WAL_LIMIT
 from pyrerank.testing import StoreConformance, redis_server
 from pyrerank.testing.stores import ITEMS, USERS, assert_same_statistics, events, feed, make_reranker, rankings
@@ -312,6 +315,69 @@ def test_a_redis_server_that_goes_away_fails_observe_without_acknowledging(tmp_p
         rr.observe("u", 0, "like")
     with pytest.raises(pr.StoreError, match="Redis store at"):
         rr.observe("u", 1, "like")
+
+
+class _CountedStore(MemoryStore):
+    """A memory store whose reads are counted and can be held at their start until `release`
+    is set (`reading` says one began)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.reading, self.release = threading.Event(), threading.Event()
+        self.release.set()
+
+    def read(self):
+        self.reads += 1
+        self.reading.set()
+        self.release.wait()
+        return super().read()
+
+
+def test_a_read_begun_after_a_request_serves_it_and_no_earlier_one_does():
+    rr = make_reranker(_CountedStore())
+    rr.rerank("u", [1, 2])
+    store, view = rr.store, rr.view
+    before = store.reads
+    mark = view.read_mark()
+    view.sync(rr.catalog)  # begun after the mark: it serves
+    assert view.sync(rr.catalog, since=mark) is None and store.reads == before + 1
+    store.release.clear()
+    store.reading.clear()
+    earlier = threading.Thread(target=view.sync, args=(rr.catalog,))
+    earlier.start()
+    store.reading.wait(10)
+    mark = view.read_mark()  # taken while a read begun before it is in flight
+    store.release.set()
+    earlier.join()
+    view.sync(rr.catalog, since=mark)
+    assert store.reads == before + 3, "a read begun before the request must not serve it"
+
+
+def test_reranks_waiting_on_one_read_share_the_next():
+    """Seven reranks that begin while an eighth's read of the log is in flight are served by
+    one more read (the first of them to get the lock makes it), not by seven."""
+    rr = make_reranker(_CountedStore())
+    for user, item, kind, t in events(200, seed=3):
+        rr.observe(user, item, kind, timestamp=t)
+    one = USERS[:1]  # one rerank a call
+    alone = rankings(rr, one)
+    store = rr.store
+    before = store.reads
+    store.release.clear()
+    store.reading.clear()
+    found: list[dict] = []
+    first = threading.Thread(target=lambda: found.append(rankings(rr, one)))
+    first.start()
+    assert store.reading.wait(10)
+    waiting = [threading.Thread(target=lambda: found.append(rankings(rr, one))) for _ in range(7)]
+    for w in waiting:
+        w.start()
+    time.sleep(0.2)  # each has taken its read mark and waits on the lock
+    store.release.set()
+    for w in [first, *waiting]:
+        w.join()
+    assert store.reads - before == 2 and found == [alone] * 8
 
 
 def _store_format(url: str, version: int | None = None) -> int:

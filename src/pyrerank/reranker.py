@@ -372,11 +372,12 @@ class Reranker:
         return found
 
     # -- ranking -------------------------------------------------------------------------
-    def _user_side(self, user: Hashable, catalog: Catalog, now: float, exclude_seen: bool) -> UserSide:
-        """What a request for `user` holds of them at time `now`, after applying every logged
-        event (the caller holds the catalog lock)."""
+    def _user_side(self, user: Hashable, catalog: Catalog, now: float, exclude_seen: bool, since: int) -> UserSide:
+        """What a request for `user` holds of them at time `now`, after applying every event
+        logged before the request began (`since`, its StoreView.read_mark(); the caller holds
+        the catalog lock)."""
         with self.view.lock:
-            history = self.view.sync(catalog, user)
+            history = self.view.sync(catalog, user, since)
             record = self.view.record(user, catalog, history)
             if record is None:
                 return UserSide(None, None, None, NO_CO_SCORES, None)
@@ -472,12 +473,13 @@ class Reranker:
             return []
         upstream = None if scores is None else check.float_array(scores, "scores", (len(candidates),))
         search = None if query is None else self._text_vector(query, "query")  # encoded outside the lock
+        since = self.view.read_mark()  # before waiting on the lock: a read begun while we wait serves us
         with self._lock:  # a request sees the catalog before or after a change, never half of it
             catalog = self._catalog()
             ids = catalog.ids  # this catalog's: remove_items replaces the catalog, never its rows
             ranker = self.ranker  # this catalog's: fit swaps in a ranker trained on new item vectors
             rewrites = catalog.rewrites
-            side = self._user_side(user, catalog, now, exclude)
+            side = self._user_side(user, catalog, now, exclude, since)
             searched = None if search is None else catalog.text_query(search)
             scoring = ranker.fused_scoring(side.query, side.recent, searched, catalog.dim)
             if scoring is None:  # the ranker's own rank() on a RankRequest
@@ -532,10 +534,11 @@ class Reranker:
         now = time.time() if now is None else check.finite_scalar(now, "now")
         upstream = None if scores is None else np.array([check.finite_scalar(scores, "scores")], np.float32)
         search = None if query is None else self._text_vector(query, "query")
+        since = self.view.read_mark()
         with self._lock:
             row = self._row(item)
             catalog = self._catalog()
-            side = self._user_side(user, catalog, now, exclude_seen=False)
+            side = self._user_side(user, catalog, now, False, since)
             searched = None if search is None else catalog.text_query(search)
             request, _, _ = self._request(side, [item], upstream, now, searched)
             parts = self.ranker.explain(request)[0]

@@ -46,15 +46,27 @@ class StoreView:
         self._appended = 0
         self._next_snapshot = SNAPSHOT_EVERY  # the value of _appended at which the next is due
         self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
+        self._reads_begun = self._reads_applied = 0  # reads of the log, numbered as they begin (sync)
 
-    def sync(self, catalog: Catalog, user: Hashable | None = None) -> UserHistory | None:
+    def read_mark(self) -> int:
+        """Taken when a request begins, for sync(since=...): every read of the log begun after
+        this call applies all the events acknowledged before it."""
+        return self._reads_begun
+
+    def sync(self, catalog: Catalog, user: Hashable | None = None, since: int | None = None) -> UserHistory | None:
         """Apply every event logged since the last sync (by any process). With `user`, a user
         this view does not hold, their history as of the moved cursor where the store reads it
-        in the same round trip (ProfileStore.read_with_user; for :meth:`record`), else None."""
+        in the same round trip (ProfileStore.read_with_user; for :meth:`record`), else None.
+        `since`: the request's read_mark(); where a read begun after it was applied meanwhile
+        (requests waiting on this lock share it), the log is not read again."""
         with self.lock:
             if not self._started:
                 self._start(catalog)
             rebuild = user is not None and self.store.durable and user not in self.users
+            if not rebuild and since is not None and self._reads_applied > since:
+                return None
+            self._reads_begun += 1
+            number = self._reads_begun
             try:
                 events, history = self.store.read_with_user(user) if rebuild else (self.store.read(), None)
             except StaleCursor:  # compacted past us: start again from the store's snapshot
@@ -63,6 +75,7 @@ class StoreView:
             if events:
                 log.debug("%s store: applying %d logged events", self.store.name, len(events))
                 self._apply_all(events, catalog)
+            self._reads_applied = number
             return history
 
     def _start(self, catalog: Catalog, reload: bool = False) -> None:
