@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--no-access-log", action="store_true", help="serve with --no-access-log")
+    parser.add_argument("--store", help="a store URL to serve on instead of a fresh SQLite file (e.g. redis://...)")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     rng = np.random.default_rng(1)
@@ -162,7 +163,8 @@ def main() -> None:
         print(f"bundle of {ITEMS} x {DIM} int8 made in {time.perf_counter() - started:.1f} s", flush=True)
         for workers in args.workers:
             extra = ["--no-access-log"] if args.no_access_log else []
-            process, port = start(bundle, f"sqlite:///{tmp}/profiles-{workers}.db", workers, *extra)
+            store = args.store or f"sqlite:///{tmp}/profiles-{workers}.db"
+            process, port = start(bundle, store, workers, *extra)
             try:
                 if workers == 1:
                     row = {"workers": 1, "concurrency": 1, "endpoint": "rerank (httpx.Client)"}
