@@ -237,11 +237,7 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post(
-        "/rerank",
-        response_model=schemas.RerankResponse,
-        openapi_extra=_documented_body(schemas.RerankRequest),
-    )
+    @app.post("/rerank", **_parsed_route(schemas.RerankRequest, schemas.RerankResponse))
     async def rerank(request: Request) -> Response:
         body = await _parsed(request, schemas.RerankRequest)
         started = time.perf_counter()
@@ -258,11 +254,7 @@ def create_app(
         took = (time.perf_counter() - started) * 1e6
         return _json({"items": [{"item": r.item, "score": r.score} for r in ranked], "took_us": took})
 
-    @app.post(
-        "/explain",
-        response_model=schemas.ExplainResponse,
-        openapi_extra=_documented_body(schemas.ExplainRequest),
-    )
+    @app.post("/explain", **_parsed_route(schemas.ExplainRequest, schemas.ExplainResponse))
     async def explain(request: Request) -> Response:
         body = await _parsed(request, schemas.ExplainRequest)
         why = call(rr.explain, _user(body.user), body.item, scores=body.scores, now=body.now, query=body.query)
@@ -320,10 +312,10 @@ def _json(content: dict[str, Any]) -> Response:
     return Response(pydantic_core.to_json(content), media_type="application/json")
 
 
-def _documented_body(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a route that reads `model` from its JSON body itself (_parsed)."""
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+def _parsed_route(body: type[BaseModel], answer: type[BaseModel]) -> dict[str, Any]:
+    """app.post()'s documentation of a route that reads `body` itself (_parsed) and answers `answer`."""
+    content = {"application/json": {"schema": body.model_json_schema()}}
+    return {"response_model": answer, "openapi_extra": {"requestBody": {"required": True, "content": content}}}
 
 
 def _ids(ids: list[Any]) -> Any:
