@@ -3,6 +3,7 @@ talked to with httpx. One server per configuration, started once for the module.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,9 @@ import pytest
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx (the test extra)")
 pytest.importorskip("fastapi", reason="the service needs the serve extra: pip install 'pyrerank[serve]'")
 
+import pyrerank as pr  # noqa: E402
+from pyrerank.encoders.hashing import HashingEncoder  # noqa: E402
+from pyrerank.serve.app import create_app  # noqa: E402
 from pyrerank.testing.stores import ITEMS, make_reranker  # noqa: E402
 
 
@@ -143,6 +148,41 @@ def test_the_openapi_document_describes_the_bodies_parsed_in_one_pass(client):
         body = paths[path]["post"]["requestBody"]
         assert body["required"] and field in body["content"]["application/json"]["schema"]["properties"]
         assert "200" in paths[path]["post"]["responses"]
+
+
+class _HeldQueries(HashingEncoder):
+    """The hashing encoder, but encoding one text (a query) waits until `release` is set (at
+    most 10 s); `released` says whether it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoding, self.release, self.released = threading.Event(), threading.Event(), False
+
+    def encode(self, texts):
+        if len(texts) == 1:
+            self.encoding.set()
+            self.released = self.release.wait(10)
+        return super().encode(texts)
+
+
+def test_a_query_is_encoded_off_the_event_loop():
+    """While a /rerank waits on its query's encoding (a language model takes milliseconds),
+    the service answers other requests: it is not run on the event loop."""
+    encoder = _HeldQueries()
+    rr = pr.Reranker(encoder=encoder)
+    rr.add_items(list(range(len(ITEMS))), ITEMS)
+
+    async def meanwhile() -> tuple[int, int]:
+        transport = httpx.ASGITransport(app=create_app(rr))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as c:
+            slow = asyncio.create_task(c.post("/rerank", json={"user": "q", "candidates": [1, 2], "query": "jazz"}))
+            while not encoder.encoding.is_set():
+                await asyncio.sleep(0.01)
+            health = (await c.get("/healthz")).status_code
+            encoder.release.set()
+            return health, (await slow).status_code
+
+    assert asyncio.run(meanwhile()) == (200, 200) and encoder.released
 
 
 def test_ids_written_as_text_stay_text(client):

@@ -3,8 +3,8 @@
 Every error is JSON ``{"error": kind, "detail": message naming the field}`` with a 4xx status
 (5xx only for a store that cannot be reached, 503, or a bug, 500), never a traceback, a store
 path or a password. /rerank and /explain run on the event loop (short CPU work; the kernel
-releases the GIL) and parse their bodies themselves in one pass; what may wait on the store runs
-on FastAPI's thread pool. The Reranker is thread-safe.
+releases the GIL) and parse their bodies themselves in one pass; a request with a query to
+encode, and what may wait on the store, run on the thread pool. The Reranker is thread-safe.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import PyrerankError, StoreError
@@ -241,7 +242,9 @@ def create_app(
     async def rerank(request: Request) -> Response:
         body = await _parsed(request, schemas.RerankRequest)
         started = time.perf_counter()
-        ranked = call(
+        ranked = await _on_loop_unless(
+            body.query is not None,
+            call,
             rr.rerank,
             _user(body.user),
             _ids(body.candidates),
@@ -257,7 +260,16 @@ def create_app(
     @app.post("/explain", **_parsed_route(schemas.ExplainRequest, schemas.ExplainResponse))
     async def explain(request: Request) -> Response:
         body = await _parsed(request, schemas.ExplainRequest)
-        why = call(rr.explain, _user(body.user), body.item, scores=body.scores, now=body.now, query=body.query)
+        why = await _on_loop_unless(
+            body.query is not None,
+            call,
+            rr.explain,
+            _user(body.user),
+            body.item,
+            scores=body.scores,
+            now=body.now,
+            query=body.query,
+        )
         parts = {k: v for k, v in why.items() if k != "score"}
         return _json({"score": why["score"], "parts": parts, "reasons": why.reasons})
 
@@ -305,6 +317,12 @@ async def _parsed(request: Request, model: type[Body]) -> Body:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+async def _on_loop_unless(slow: bool, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """function(*args, **kwargs) on the event loop, or on the thread pool where `slow` (a query
+    to encode: milliseconds with a language model, while the loop keeps answering others)."""
+    return await run_in_threadpool(function, *args, **kwargs) if slow else function(*args, **kwargs)
 
 
 def _json(content: dict[str, Any]) -> Response:
