@@ -165,9 +165,17 @@ class _HeldQueries(HashingEncoder):
         return super().encode(texts)
 
 
-def test_a_query_is_encoded_off_the_event_loop():
-    """While a /rerank waits on its query's encoding (a language model takes milliseconds),
-    the service answers other requests: it is not run on the event loop."""
+@pytest.mark.parametrize(
+    "path, body, status",
+    [
+        ("/rerank", {"user": "q", "candidates": [1, 2], "query": "jazz"}, 200),
+        ("/explain", {"user": "q", "item": 1, "query": "jazz"}, 200),
+        ("/observe", {"user": "q", "text": "jazz", "kind": "query"}, 202),
+    ],
+)
+def test_a_text_is_encoded_off_the_event_loop(path, body, status):
+    """While a request waits on its text's encoding (a language model takes milliseconds), the
+    service answers other requests: it is not run on the event loop."""
     encoder = _HeldQueries()
     rr = pr.Reranker(encoder=encoder)
     rr.add_items(list(range(len(ITEMS))), ITEMS)
@@ -175,14 +183,31 @@ def test_a_query_is_encoded_off_the_event_loop():
     async def meanwhile() -> tuple[int, int]:
         transport = httpx.ASGITransport(app=create_app(rr))
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as c:
-            slow = asyncio.create_task(c.post("/rerank", json={"user": "q", "candidates": [1, 2], "query": "jazz"}))
+            slow = asyncio.create_task(c.post(path, json=body))
             while not encoder.encoding.is_set():
                 await asyncio.sleep(0.01)
             health = (await c.get("/healthz")).status_code
             encoder.release.set()
             return health, (await slow).status_code
 
-    assert asyncio.run(meanwhile()) == (200, 200) and encoder.released
+    assert asyncio.run(meanwhile()) == (200, status) and encoder.released
+
+
+def test_events_on_a_memory_store_over_http():
+    """On a memory store /observe runs on the event loop: the events count, a bad batch stores none."""
+    rr = make_reranker()
+
+    async def requests() -> list[int]:
+        transport = httpx.ASGITransport(app=create_app(rr))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as c:
+            liked = await c.post("/observe", json={"events": [{"user": "m", "item": 3, "kind": "like"}]})
+            bad = {"events": [{"user": "m", "item": 4, "kind": "like"}, {"user": "m", "item": 999, "kind": "like"}]}
+            refused = await c.post("/observe", json=bad)
+            ranked = await c.post("/rerank", json={"user": "m", "candidates": list(range(30)), "k": 30})
+            return [liked.status_code, refused.status_code, *(x["item"] for x in ranked.json()["items"])]
+
+    liked, refused, *ranked = asyncio.run(requests())
+    assert (liked, refused) == (202, 404) and 3 not in ranked and 4 in ranked  # 3 seen; 4 never stored
 
 
 def test_ids_written_as_text_stay_text(client):

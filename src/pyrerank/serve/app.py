@@ -2,9 +2,10 @@
 
 Every error is JSON ``{"error": kind, "detail": message naming the field}`` with a 4xx status
 (5xx only for a store that cannot be reached, 503, or a bug, 500), never a traceback, a store
-path or a password. /rerank and /explain run on the event loop (short CPU work; the kernel
-releases the GIL) and parse their bodies themselves in one pass; a request with a query to
-encode, and what may wait on the store, run on the thread pool. The Reranker is thread-safe.
+path or a password. Short CPU work runs on the event loop (/rerank, /explain, and /observe on a
+memory store; the kernel releases the GIL); a request with a text to encode, and what may wait on
+a durable store, runs on the thread pool. /rerank and /explain parse their bodies themselves in
+one pass. The Reranker is thread-safe.
 """
 
 from __future__ import annotations
@@ -274,12 +275,17 @@ def create_app(
         return _json({"score": why["score"], "parts": parts, "reasons": why.reasons})
 
     @app.post("/observe", status_code=202, response_model=schemas.Accepted)
-    def observe(body: schemas.Event | schemas.EventBatch) -> dict[str, int]:
+    async def observe(body: schemas.Event | schemas.EventBatch) -> dict[str, int]:
         """202 once the store has acknowledged every event; the events are checked first, so a
-        bad one (an unknown item or kind) stores none of them."""
+        bad one (an unknown item or kind) stores none of them. On the thread pool where a
+        durable store is waited on or a text encoded, else on the event loop."""
         events = body.events if isinstance(body, schemas.EventBatch) else [body]
+        slow = rr.store.durable or any(event.text is not None for event in events)
+        return await _on_loop_unless(slow, accept, events, isinstance(body, schemas.EventBatch))
+
+    def accept(events: list[schemas.Event], batch: bool) -> dict[str, int]:
         for i, event in enumerate(events):
-            _check_event(rr, event, f"events[{i}]" if isinstance(body, schemas.EventBatch) else "event")
+            _check_event(rr, event, f"events[{i}]" if batch else "event")
         for i, event in enumerate(events):
             try:
                 _observe(rr, call, event)
