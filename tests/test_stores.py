@@ -367,13 +367,18 @@ def test_reranks_waiting_on_one_read_share_the_next():
     store.release.clear()
     store.reading.clear()
     found: list[dict] = []
+    marks: list[int] = []
+    take_mark = rr.view.read_mark
+    rr.view.read_mark = lambda: marks.append(take_mark()) or marks[-1]
     first = threading.Thread(target=lambda: found.append(rankings(rr, one)))
     first.start()
     assert store.reading.wait(10)
     waiting = [threading.Thread(target=lambda: found.append(rankings(rr, one))) for _ in range(7)]
     for w in waiting:
         w.start()
-    time.sleep(0.2)  # each has taken its read mark and waits on the lock
+    deadline = time.monotonic() + 10
+    while len(marks) < 8 and time.monotonic() < deadline:  # each has taken its mark during the read
+        time.sleep(0.01)
     store.release.set()
     for w in [first, *waiting]:
         w.join()
