@@ -26,7 +26,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import numpy as np
 
 from . import _core
-from .errors import PyrerankWarning
+from .errors import PyrerankWarning, StoreError
 from .events import MAX_WEIGHT, ItemId
 
 # A user's interest state, a ranker's learned state: numpy arrays and JSON scalars only, so that
@@ -569,16 +569,17 @@ def _plain(value: Any) -> int:
 # The layout of what a durable store holds (logged events, user lists and records, statistics
 # snapshots): 1 before 0.5; 2 since (user lists in binary, compact per-event contributions). A
 # store marks itself with the newest format of the processes that opened it, and a process
-# refuses a store marked newer than it reads (newer_format), rather than skip what it cannot read.
+# refuses a store marked newer than it reads (check_store_format), rather than skip what it cannot read.
 STORE_FORMAT = 2
 
 
-def newer_format(where: str, found: int) -> str:
-    """The StoreError message for a store marked with format `found` > STORE_FORMAT."""
-    return (
-        f"{where} holds data written by a newer pyrerank (store format {found}; this one reads formats up to "
-        f"{STORE_FORMAT}): upgrade this process; every process sharing a store must be upgraded together"
-    )
+def check_store_format(where: str, found: int) -> None:
+    """StoreError if the store at `where` is marked with a format newer than STORE_FORMAT."""
+    if found > STORE_FORMAT:
+        raise StoreError(
+            f"{where} holds data written by a newer pyrerank (store format {found}; this one reads formats up to "
+            f"{STORE_FORMAT}): upgrade this process; every process sharing a store must be upgraded together"
+        )
 
 
 class ProfileStore(abc.ABC):

@@ -326,8 +326,9 @@ async def _parsed(request: Request, model: type[Body]) -> Body:
 
 
 async def _on_loop_unless(slow: bool, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """function(*args, **kwargs) on the event loop, or on the thread pool where `slow` (a query
-    to encode: milliseconds with a language model, while the loop keeps answering others)."""
+    """function(*args, **kwargs) on the event loop, or on the thread pool where `slow` (a text to
+    encode, milliseconds with a language model, or a durable store to wait on), while the loop
+    keeps answering others."""
     return await run_in_threadpool(function, *args, **kwargs) if slow else function(*args, **kwargs)
 
 

@@ -34,8 +34,8 @@ from ..interfaces import (
     LoggedEvent,
     ProfileStore,
     UserHistory,
+    check_store_format,
     keyed_pseudonym,
-    newer_format,
     user_text,
 )
 from .listed import from_listed, to_listed
@@ -278,8 +278,7 @@ class RedisStore(ProfileStore):
             raise StoreError(
                 f"Redis store at {self.where}: key {self._format_key!r} is damaged (not a number)"
             ) from None
-        if number > STORE_FORMAT:
-            raise StoreError(newer_format(f"Redis store at {self.where}", number))
+        check_store_format(f"Redis store at {self.where}", number)
 
     def _claim_epoch(self) -> bytes:
         """The server's data epoch: set by the first process to connect (or to notice a loss)."""

@@ -38,8 +38,8 @@ from ..interfaces import (
     LoggedEvent,
     ProfileStore,
     UserHistory,
+    check_store_format,
     keyed_pseudonym,
-    newer_format,
     user_text,
 )
 from .sqlite_wal import wal_commits_lost
@@ -158,8 +158,7 @@ class SQLiteStore(ProfileStore):
 
     def _check_format(self, found: int) -> None:
         """StoreError if the file's format is newer than STORE_FORMAT (a newer process opened it)."""
-        if found > STORE_FORMAT:
-            raise StoreError(newer_format(f"SQLite store {self.path!r}", found))
+        check_store_format(f"SQLite store {self.path!r}", found)
 
     def _wal_mode(self) -> str:
         """Switch to (or confirm) WAL mode; the journal mode. Processes opening a new file at once
