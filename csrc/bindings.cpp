@@ -847,15 +847,25 @@ PYBIND11_MODULE(_core, m) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
         check_co_row(row, links.n_rows);
         for (std::int64_t other : others) check_co_row(other, links.n_rows);
-        for (std::int64_t other : others) {
+        py::list undo;  // almost always empty
+        pyrerank::CoEviction e;
+        for (std::size_t i = 0; i < others.size(); ++i) {
+          const std::int64_t other = others[i];
           if (other == row) continue;
-          pyrerank::co_bump(links, row, other, amount);
-          if (both) pyrerank::co_bump(links, other, row, amount);
+          const auto bump = static_cast<std::int64_t>(2 * i);
+          if (pyrerank::co_bump(links, row, other, amount, &e))
+            undo.append(py::make_tuple(bump, e.slot, e.neighbor, e.count));
+          if (both && pyrerank::co_bump(links, other, row, amount, &e))
+            undo.append(py::make_tuple(bump + 1, e.slot, e.neighbor, e.count));
         }
+        return undo;
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("row"),
       py::arg("others"), py::arg("amount"), py::arg("both"),
-      "Add `amount` to the links row -> other (and other -> row if both) for each of `others`, in place.");
+      "Add `amount` to the links row -> other (and other -> row if both) for each of `others`, in place. "
+      "[(bump, slot, neighbor, count)] for the bumps (2 * i: row -> others[i], 2 * i + 1: back) that evicted "
+      "a link (slot >= 0, the link evicted) or lost the addition to rounding (slot -1, count the one "
+      "before).");
 
   py::class_<pyrerank::CoScores>(m, "CoScores",
                                  "A user's co-engagement scores, row -> score, as the kernels look them up.")

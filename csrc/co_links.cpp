@@ -62,19 +62,25 @@ std::int32_t weakest_slot(const float* counts, std::int32_t size) {
 
 }  // namespace
 
-void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount) {
+bool co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount, CoEviction* undo) {
   std::int32_t* neighbors = links.neighbors + a * links.k;
   float* counts = links.counts + a * links.k;
   std::int32_t size = links.sizes[a];
   const std::int32_t found = find_slot(neighbors, size, static_cast<std::int32_t>(b));
   if (found >= 0) {
+    const float before = counts[found];
     counts[found] += amount;
     ++links.versions[a];
-    return;
+    if (counts[found] - amount == before) return false;
+    *undo = {-1, -1, before};  // rounded: undone by restoring the count
+    return true;
   }
+  bool evicted = false;
   if (size >= links.k) {
     const std::int32_t weakest = weakest_slot(counts, size);
-    if (counts[weakest] > amount) return;
+    if (counts[weakest] > amount) return false;
+    *undo = {weakest, neighbors[weakest], counts[weakest]};
+    evicted = true;
     std::size_t tail = static_cast<std::size_t>(size - weakest - 1);
     std::memmove(neighbors + weakest, neighbors + weakest + 1, tail * sizeof(std::int32_t));
     std::memmove(counts + weakest, counts + weakest + 1, tail * sizeof(float));
@@ -84,6 +90,7 @@ void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount)
   counts[size] = amount;
   links.sizes[a] = size + 1;
   ++links.versions[a];
+  return evicted;
 }
 
 CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay) {

@@ -16,10 +16,19 @@ struct CoLinks {
   std::int64_t k;
 };
 
+// What co_bump did that the bump alone does not tell: a link it evicted (its slot, neighbour and
+// count), or an addition lost to float32 rounding (slot -1). Enough to undo the bump exactly.
+struct CoEviction {
+  std::int32_t slot = -1;
+  std::int32_t neighbor = -1;
+  float count = 0;
+};
+
 // Adds `amount` to the link a -> b; a new link takes the next slot, or, when all k are used,
 // replaces the weakest (the first of the smallest counts: the others keep their order) unless
-// that one is stronger than `amount` (then nothing changes).
-void co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount);
+// that one is stronger than `amount` (then nothing changes). True where it evicted a link or
+// lost the addition to rounding, described in `*undo`.
+bool co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount, CoEviction* undo);
 
 // A user's co-engagement scores: sum over their recent rows j (newest last) of
 // decay^(age of j) * count(j -> r), for every linked row r (each sum in that order).

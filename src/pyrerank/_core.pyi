@@ -94,7 +94,7 @@ def co_link(
     others: list[int],
     amount: float,
     both: bool,
-) -> None: ...
+) -> list[tuple[int, int, int, float]]: ...
 def co_user_scores(
     neighbors: np.ndarray,
     counts: np.ndarray,

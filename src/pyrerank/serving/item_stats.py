@@ -47,14 +47,15 @@ class CoEngagement:
         """Room for `n_rows` items (capacity doubles, so adding items one by one stays cheap)."""
         if n_rows <= len(self.sizes):
             return
-        neighbors, counts, sizes, versions = self._tables()
+        neighbors, counts, sizes, versions = self.tables()
         self._allocate(max(n_rows, 2 * len(sizes)))
         n = len(sizes)
         self.sizes[:n], self.versions[:n] = sizes, versions
         linked = np.flatnonzero(sizes)  # only their slots: copying the rest would touch every page
         self.neighbors[linked], self.counts[linked] = neighbors[linked], counts[linked]
 
-    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(neighbors, counts, sizes, versions), the arrays the kernel reads and updates."""
         return self.neighbors, self.counts, self.sizes, self.versions
 
     def links(self, row: int) -> dict[int, float] | None:
@@ -69,20 +70,20 @@ class CoEngagement:
         self.sizes[row] = 0
         self.versions[row] += 1
 
-    def bump(self, a: int, b: int, amount: float = 1.0) -> None:
-        """Add `amount` to the link a -> b only."""
-        _core.co_link(*self._tables(), a, [b], amount, False)
+    def bump(self, a: int, b: int, amount: float = 1.0) -> list[tuple[int, int, int, float]]:
+        """Add `amount` to the link a -> b only; co_link's report (bump 0)."""
+        return _core.co_link(*self.tables(), a, [b], amount, False)
 
-    def add(self, row: int, recent_rows: list[int], amount: float = 1.0) -> None:
-        """Link `row` with each of the user's recent rows (both directions)."""
-        if recent_rows:
-            _core.co_link(*self._tables(), row, recent_rows, amount, True)
+    def add(self, row: int, recent_rows: list[int], amount: float = 1.0) -> list[tuple[int, int, int, float]]:
+        """Link `row` with each of the user's recent rows (both directions); co_link's report of
+        the bumps that evicted a link or rounded (UndoLog)."""
+        return _core.co_link(*self.tables(), row, recent_rows, amount, True) if recent_rows else []
 
     def user_scores(self, recent_rows: Sequence[int], decay: float) -> _core.CoScores:
         """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
         (newest last), as the table the kernels look candidates up in (``arrays()``: the rows and
         their scores). Callers hold the statistics' lock (links change under add and bump)."""
-        return _core.co_user_scores(*self._tables(), list(recent_rows), decay)
+        return _core.co_user_scores(*self.tables(), list(recent_rows), decay)
 
     def copy(self) -> CoEngagement:
         """An independent copy (links and their versions)."""
