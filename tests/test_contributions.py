@@ -73,7 +73,7 @@ def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone
     assert events_of(contributions) == rest
     if touched is not None:  # what forget recounts
         wanted = [(r, w, t, ls) for _, r, w, t, ls in rest if r in touched or set(ls) & set(touched.tolist())]
-        assert list(contributions.touching(touched)) == wanted
+        assert [e[1:] for e in contributions.touching(touched)] == wanted
     assert events_of(copy) == stream  # the copy kept its own
     arrays, users = contributions.to_arrays()
     assert events_of(Contributions.from_arrays(arrays, users, ROWS, None)) == rest
@@ -93,6 +93,40 @@ def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone
     for user, row, weight, t, links in rest[:3]:  # adding goes on after a restore
         contributions.add(user, row, weight, t + 100, links)
     assert events_of(contributions) == rest + [(u, r, w, t + 100, ls) for u, r, w, t, ls in rest[:3]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(), st.integers(0, 45), st.data())
+def test_settled_events_leave_and_the_rest_come_back_as_added(stream, n, data):
+    """drop_oldest (the horizon settling events) keeps every later event as it was added, links
+    read off a dropped event included, forgets users left with none, and adding goes on."""
+    contributions = filled(stream)
+    n = min(n, len(stream))
+    contributions.drop_oldest(n)
+    rest = stream[n:]
+    assert events_of(contributions) == rest
+    assert set(contributions.user_number) == {e[0] for e in rest}
+    rows = np.array(data.draw(st.lists(st.integers(0, ROWS - 1), max_size=3, unique=True)), np.int64)
+    wanted = [(r, w, t, ls) for _, r, w, t, ls in rest if r in rows or set(ls) & set(rows.tolist())]
+    assert [e[1:] for e in contributions.touching(rows)] == wanted  # links read off settled rows too
+    more = data.draw(streams())
+    for user, row, weight, t, links in more:  # the users' tails know only their kept events
+        contributions.add(user, row, weight, t + 100, links)
+    assert events_of(contributions) == rest + [(u, r, w, t + 100, ls) for u, r, w, t, ls in more]
+    arrays, users = contributions.to_arrays()
+    assert events_of(Contributions.from_arrays(arrays, users, ROWS, None)) == events_of(contributions)
+
+
+def test_users_gone_from_the_horizon_give_their_numbers_back():
+    contributions = Contributions()
+    for t in range(5_000):  # each user's one event settles before the next user's many
+        contributions.add(f"u{t}", t % ROWS, 1.0, float(t), [])
+        if len(contributions) > 10:
+            contributions.drop_oldest(5)
+    assert len(contributions.user_number) <= 11 and contributions.nbytes < 100_000  # 200 kB without
+    assert events_of(contributions) == [
+        (f"u{t}", t % ROWS, 1.0, float(t), []) for t in range(5_000 - len(contributions), 5_000)
+    ]
 
 
 def test_links_from_the_users_previous_events_are_not_stored():

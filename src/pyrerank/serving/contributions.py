@@ -35,12 +35,14 @@ class Contributions:
 
     def __init__(self) -> None:
         self.user_number: dict[Hashable, int] = {}
+        self._user_of: list[Hashable] = []  # by number: the user it was given to (None once gone)
         self._next_number = 0
         self._user, self._row, self._time = array.array("i"), array.array("i"), array.array("d")
         self._weight = array.array("f")  # "d" once a weight is not a float32
         self._codes = array.array("b")  # per event: k >= 0 derived links, or OWN_LINKS
         self._own_counts, self._own_links = array.array("i"), array.array("i")  # events with OWN_LINKS
         self._tail = array.array("i")  # per user number: their last TAIL events' rows, -1 before the first
+        self._settled_tail = array.array("i")  # per user number: their last TAIL settled events' rows
         self.complete = True  # False once statistics arrived without their contributions
 
     def __len__(self) -> int:
@@ -56,8 +58,10 @@ class Contributions:
         number = self.user_number.get(user)
         if number is None:
             number = self.user_number[user] = self._next_number
+            self._user_of.append(user)
             self._next_number += 1
             self._tail.extend(_NO_TAIL)
+            self._settled_tail.extend(_NO_TAIL)
         at = number * TAIL
         tail = self._tail[at : at + TAIL]
         k = len(links)
@@ -99,7 +103,9 @@ class Contributions:
         own = own_all[index][owner]
         links = np.empty(len(owner), np.int32)
         links[own] = _view(self._own_links)[own_start[index][owner[own]] + slot[own]]
-        links[~own] = row[back[~own]]
+        derived, settled = ~own & (back >= 0), ~own & (back < 0)
+        links[derived] = row[back[derived]]
+        links[settled] = _view(self._settled_tail)[user[owner[settled]] * TAIL + TAIL + back[settled]]
         columns = {"user": user, "row": row, "weight": _view(self._weight)[index].astype(np.float64)}
         columns.update(time=_view(self._time)[index], n_links=n_links.astype(np.int32))
         return columns, links
@@ -124,33 +130,88 @@ class Contributions:
         self._own_counts = array.array("i", n_links[~derived].astype(np.int32).tobytes())
         self._own_links = array.array("i", links[np.repeat(~derived, n_links)].tobytes())
         self._tail = array.array("i", _tails(user, row, self._next_number, order).tobytes())
+        self._settled_tail = array.array("i", _NO_TAIL * self._next_number)  # no link is derived from one
 
-    def remove(self, user: Hashable) -> np.ndarray | None:
-        """Drop the user's events; (m,) int64 rows whose statistics they touched (their items
-        and the items they were linked with), or None if the user added nothing. The others'
-        links are derived from their own events: they stay as they are."""
-        number = self.user_number.pop(user, None)
+    def touched_by(self, user: Hashable) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's events as (m,) int64 positions, oldest first, and the rows whose statistics
+        they touched ((r,) int64: their items and the items they were linked with); None if the
+        user has no event here."""
+        number = self.user_number.get(user)
         if number is None:
             return None
-        mine = _view(self._user) == number
-        columns, links = self._events(np.flatnonzero(mine))
-        touched = np.union1d(columns["row"], links).astype(np.int64)
+        mine = np.flatnonzero(_view(self._user) == number)
+        columns, links = self._events(mine)
+        return mine, np.union1d(columns["row"], links).astype(np.int64)
+
+    def remove(self, user: Hashable) -> np.ndarray | None:
+        """Drop the user's events; touched_by's rows, or None if the user added nothing. The
+        others' links are derived from their own events: they stay as they are."""
+        found = self.touched_by(user)
+        if found is None:
+            return None
+        self._user_of[self.user_number.pop(user)] = None  # the number is not given again
+        mine = np.zeros(len(self), bool)
+        mine[found[0]] = True
         own = _view(self._codes) == OWN_LINKS
         own_links_kept = np.repeat(~mine[own], _view(self._own_counts))
         for name, keep in (*((name, ~mine) for name in _EVENT_BUFFERS), ("_own_counts", ~mine[own])):
             setattr(self, name, _kept(getattr(self, name), keep))
         self._own_links = _kept(self._own_links, own_links_kept)
-        return touched  # the number is not given again: its tail is never read
+        return found[1]
 
-    def touching(self, rows: np.ndarray) -> Iterator[tuple[int, float, float, list[int]]]:
-        """(row, weight, time, links) of every event on one of `rows` or linked with one, oldest
-        first. Only the events that can be are expanded: those on `rows`, every event of their
-        users (whose later events derive links from them) and those whose stored links name one."""
+    def drop_oldest(self, n: int) -> None:
+        """Drop the first `n` events (settled: counted for good); users left with none are
+        dropped. A later event's links derived from a dropped event are read off the user's
+        settled tail. Costs a sort of n user numbers and a copy of the buffers, not a rebuild."""
+        user, row = _view(self._user), _view(self._row)
+        latest = _tails(user[:n], row[:n], self._next_number, np.argsort(user[:n], kind="stable"))
+        dropped = np.bincount(user[:n], minlength=self._next_number)
+        losing = np.flatnonzero(dropped)
+        settled = _view(self._settled_tail).reshape(-1, TAIL)
+        both = np.concatenate([settled[losing], latest.reshape(-1, TAIL)[losing]], axis=1)
+        shift = np.minimum(dropped[losing], TAIL)[:, None] + np.arange(TAIL)  # the last TAIL of both's rows
+        settled[losing] = np.take_along_axis(both, np.where(shift < TAIL, shift, TAIL + np.arange(TAIL)), axis=1)
+        first = int(np.count_nonzero(_view(self._codes)[:n] == OWN_LINKS))  # own-links events dropped
+        cut = int(_view(self._own_counts)[:first].sum())
+        left = np.bincount(user[n:], minlength=self._next_number)[losing]
+        del user, row, settled
+        self._own_counts, self._own_links = self._own_counts[first:], self._own_links[cut:]
+        for name in _EVENT_BUFFERS:
+            setattr(self, name, getattr(self, name)[n:])
+        for number in losing[left == 0].tolist():
+            del self.user_number[self._user_of[number]]
+            self._user_of[number] = None
+        if self._next_number > 2 * len(self.user_number) + 1024:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Number the users 0, 1, ... again (numbers of users gone hold a tail each)."""
+        live = np.array(sorted(self.user_number.values()), np.int64)
+        renumber = np.full(self._next_number, -1, np.int32)
+        renumber[live] = np.arange(len(live), dtype=np.int32)
+        self._user = array.array("i", renumber[_view(self._user)].tobytes())
+        for name in ("_tail", "_settled_tail"):
+            setattr(self, name, array.array("i", _view(getattr(self, name)).reshape(-1, TAIL)[live].tobytes()))
+        self._user_of = [self._user_of[k] for k in live.tolist()]
+        self.user_number = {u: k for k, u in enumerate(self._user_of)}
+        self._next_number = len(live)
+
+    def oldest(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first `n` events' (n,) int32 rows, float64 weights and float64 times."""
+        return _view(self._row)[:n], _view(self._weight)[:n].astype(np.float64), _view(self._time)[:n]
+
+    def touching(self, rows: np.ndarray) -> Iterator[tuple[int, int, float, float, list[int]]]:
+        """(position, row, weight, time, links) of every event on one of `rows` or linked with
+        one, oldest first. Only the events that can be are expanded: those on `rows`, every event
+        of their users (whose later events derive links from them) and of users whose settled tail
+        names one, and those whose stored links name one."""
         user, own = _view(self._user), _view(self._codes) == OWN_LINKS
         on = np.isin(_view(self._row), rows)
+        settled_on = np.flatnonzero(np.isin(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
         own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
         named = own_events[np.isin(_view(self._own_links), rows)]
-        c, all_links = self._events(np.union1d(np.flatnonzero(np.isin(user, user[on])), named))
+        expanded = np.union1d(np.flatnonzero(np.isin(user, np.union1d(user[on], settled_on))), named)
+        c, all_links = self._events(expanded)
         starts = np.concatenate([[0], np.cumsum(c["n_links"])]).astype(np.int64)
         linked = np.zeros(len(c["row"]), bool)
         hits = np.flatnonzero(np.isin(all_links, rows))
@@ -158,11 +219,12 @@ class Contributions:
             linked[np.searchsorted(starts, hits, side="right") - 1] = True
         for i in np.flatnonzero(np.isin(c["row"], rows) | linked).tolist():
             links = all_links[starts[i] : starts[i + 1]].tolist()
-            yield int(c["row"][i]), float(c["weight"][i]), float(c["time"][i]), links
+            yield int(expanded[i]), int(c["row"][i]), float(c["weight"][i]), float(c["time"][i]), links
 
     def copy(self) -> Contributions:
         out = Contributions()
         out.user_number, out._next_number, out.complete = dict(self.user_number), self._next_number, self.complete
+        out._user_of = list(self._user_of)
         for name in _BUFFERS:
             buffer = getattr(self, name)
             setattr(out, name, array.array(buffer.typecode, buffer))
@@ -170,13 +232,15 @@ class Contributions:
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], list[Any]]:
         """(arrays named ``contrib_<buffer>`` as held: user, row, weight, time, codes,
-        own_counts and own_links; the users in number order as JSON values), user numbers
-        renumbered 0, 1, ... in that order."""
+        own_counts, own_links and settled_tail; the users in number order as JSON values), user
+        numbers renumbered 0, 1, ... in that order."""
         users = sorted(self.user_number.items(), key=lambda kv: kv[1])
+        numbers = np.array([n for _, n in users], np.int64)
         renumber = np.full(self._next_number, -1, np.int32)
-        renumber[[n for _, n in users]] = np.arange(len(users), dtype=np.int32)
+        renumber[numbers] = np.arange(len(users), dtype=np.int32)
         arrays = {f"contrib{name}": _view(getattr(self, name)).copy() for name in _SAVED}
         arrays["contrib_user"] = renumber[arrays["contrib_user"]]
+        arrays["contrib_settled_tail"] = arrays["contrib_settled_tail"].reshape(-1, TAIL)[numbers].reshape(-1)
         return arrays, [user for user, _ in users]
 
     @classmethod
@@ -192,15 +256,17 @@ class Contributions:
         if users is None:
             out.complete = False
             return out
-        out.user_number = {user_key(u): i for i, u in enumerate(users)}
+        out._user_of = [user_key(u) for u in users]
+        out.user_number = {u: i for i, u in enumerate(out._user_of)}
         out._next_number = len(users)
         try:
             if "contrib_links" in arrays:  # an earlier save: every event's links stored
                 columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
                 links = np.asarray(arrays["contrib_links"], np.int32)
                 _check(columns, links, len(users), n_rows)
-            else:  # checked by _hold
-                out._hold({name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED}, n_rows)
+            else:  # checked by _hold; saves without settled tails settled nothing
+                saved = {name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED if f"contrib{name}" in arrays}
+                out._hold({"_settled_tail": np.full(len(users) * TAIL, -1, np.int32), **saved}, n_rows)
                 if here is None or (here >= 0).all():  # every saved item is here: rows renumbered in place
                     out._renumber(here)
                     return out
@@ -228,14 +294,18 @@ class Contributions:
         counts_ok = (counts >= 0).all() and counts.sum() == len(held["_own_links"])
         if not (lengths_ok and counts_ok and ((code >= OWN_LINKS) & (code <= TAIL)).all()):
             raise PyrerankError("item statistics' contributions are inconsistent (lengths or links counts)")
-        order = np.argsort(held["_user"], kind="stable")  # shared by the links' check and the tails
-        if (_link_slots(held["_user"], np.where(own, 0, code), order)[2] < 0).any():
-            raise PyrerankError("item statistics' contributions are inconsistent (links before a user's first event)")
-        user, row = held["_user"], held["_row"]  # derived links are rows of earlier events: checked with them
+        user, row, settled = held["_user"], held["_row"], held["_settled_tail"]
         users_ok = ((user >= 0) & (user < self._next_number)).all()
-        rows_ok = all(((r >= 0) & (r < n_rows)).all() for r in (row, held["_own_links"]))
-        if not (users_ok and rows_ok and np.isfinite(held["_weight"]).all() and np.isfinite(held["_time"]).all()):
+        rows_ok = all(((r >= 0) & (r < n_rows)).all() for r in (row, held["_own_links"]))  # derived: rows too
+        settled_ok = len(settled) == self._next_number * TAIL and ((settled >= -1) & (settled < n_rows)).all()
+        values_ok = np.isfinite(held["_weight"]).all() and np.isfinite(held["_time"]).all()
+        if not (users_ok and rows_ok and settled_ok and values_ok):
             raise PyrerankError("item statistics' contributions are inconsistent (users, rows or values)")
+        order = np.argsort(user, kind="stable")  # shared by the links' check and the tails
+        owner, _, back = _link_slots(user, np.where(own, 0, code), order)
+        before = back < 0  # read off the user's settled tail, which must hold that many rows
+        if (settled[user[owner[before]] * TAIL + TAIL + back[before]] < 0).any():
+            raise PyrerankError("item statistics' contributions are inconsistent (links before a user's first event)")
         for name, value in held.items():
             setattr(self, name, array.array(typecodes[name], value.tobytes()))
         self._tail = array.array("i", _tails(user, row, self._next_number, order).tobytes())
@@ -246,8 +316,10 @@ class Contributions:
             return
         self._row = array.array("i", here[_view(self._row)].astype(np.int32).tobytes())
         self._own_links = array.array("i", here[_view(self._own_links)].astype(np.int32).tobytes())
-        tail = _view(self._tail)
-        self._tail = array.array("i", np.where(tail >= 0, here[np.maximum(tail, 0)], -1).astype(np.int32).tobytes())
+        for name in ("_tail", "_settled_tail"):
+            tail = _view(getattr(self, name))
+            moved = np.where(tail >= 0, here[np.maximum(tail, 0)], -1).astype(np.int32)
+            setattr(self, name, array.array("i", moved.tobytes()))
 
 
 def _check(columns: Mapping[str, np.ndarray], links: np.ndarray, n_users: int, n_rows: int) -> None:
@@ -283,7 +355,8 @@ def _moved(
 
 _EVENT_BUFFERS = ("_user", "_row", "_weight", "_time", "_codes")  # one entry per event
 _TYPECODES = {"_user": "i", "_row": "i", "_time": "d", "_codes": "b", "_own_counts": "i", "_own_links": "i"}
-_SAVED = (*_EVENT_BUFFERS, "_own_counts", "_own_links")  # all but the tails, which they give
+_TYPECODES["_settled_tail"] = "i"
+_SAVED = (*_EVENT_BUFFERS, "_own_counts", "_own_links", "_settled_tail")  # all but the tails, which they give
 _BUFFERS = (*_SAVED, "_tail")
 _NO_TAIL = array.array("i", [-1] * TAIL)
 _FLOAT32 = array.array("f", [0.0])  # a weight stored here reads back unchanged if a float32 holds it
@@ -304,8 +377,9 @@ def _link_slots(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For events' (n,) user numbers and (n,) link counts, per link slot ((Σ n_links,) int64
     each): the event it belongs to, its place among that event's links (0, 1, ...) and the event
-    whose row it is if derived (the user's previous n_links events, oldest first), -1 where the
-    user has no such event. `order`: np.argsort(user, kind="stable") where the caller has it."""
+    whose row it is if derived (the user's previous n_links events, oldest first), or -m where
+    the user has no such event here: their m-th settled event back (1: the latest), -1 where none
+    was settled either. `order`: np.argsort(user, kind="stable") where the caller has it."""
     n = len(user)
     if order is None:  # each user's events together, in log order
         order = np.argsort(user, kind="stable")
@@ -314,8 +388,9 @@ def _link_slots(
     earlier = place_in_group(user[order])[rank]  # how many of its user's events come before each
     owner = np.repeat(np.arange(n), n_links)
     slot = place_in_group(owner)
-    source = np.repeat(rank - n_links, n_links) + slot
-    back = np.where(slot >= np.repeat(n_links - earlier, n_links), order[np.maximum(source, 0)], -1)
+    source = np.repeat(rank - n_links, n_links) + slot  # below the user's first event: settled
+    first = np.repeat(rank - earlier, n_links)
+    back = np.where(source >= first, order[np.maximum(source, 0)], source - first)
     return owner, slot, back
 
 

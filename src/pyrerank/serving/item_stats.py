@@ -309,7 +309,7 @@ class ItemStats:
             affected = set(touched.tolist())
             for row in affected:
                 self.co.drop(row)
-            for row, weight, timestamp, links in self.contributions.touching(touched):
+            for _, row, weight, timestamp, links in self.contributions.touching(touched):
                 if row in affected:
                     self._count(row, weight, timestamp)
                 for other in links:  # CoEngagement.add, for the touched items' links only
