@@ -119,3 +119,30 @@ def test_bundle_saves_exact_forget_and_max_neighbors(tmp_path):
     assert rr.stats.exact_forget is False and len(rr.stats.contributions) == 0
     assert rr.stats.co.max_neighbors == 4
     assert rr.stats.popularity.sum() > 0, "the fitted counts are kept, without who made them"
+
+
+@pytest.mark.parametrize(("given", "saved", "held"), [("5", 5, 6), ("none", None, 12)])
+def test_bundle_saves_the_forget_horizon(tmp_path, given, saved, held):
+    items = tmp_path / "items.jsonl"
+    events = tmp_path / "events.jsonl"
+    items.write_text("".join(json.dumps({"id": i, "text": f"jazz record number {i}"}) + "\n" for i in range(20)))
+    events.write_text("".join(json.dumps({"user": f"u{i % 3}", "item": i, "kind": "like"}) + "\n" for i in range(12)))
+    done = pyrerank(
+        "bundle",
+        str(items),
+        str(tmp_path / "m"),
+        "--encoder",
+        "hashing",
+        "--events",
+        str(events),
+        "--forget-horizon",
+        given,
+    )
+    assert done.returncode == 0, done.stderr
+    rr = pr.Reranker.load(tmp_path / "m")
+    assert rr.stats.forget_horizon == saved and len(rr.stats.contributions) == held
+
+
+def test_bundle_refuses_a_negative_forget_horizon(tmp_path):
+    done = pyrerank("bundle", "items.jsonl", str(tmp_path / "m"), "--forget-horizon", "-3")
+    assert done.returncode == 2 and "argument --forget-horizon: must be >= 0" in done.stderr

@@ -140,7 +140,12 @@ def bundle(args: argparse.Namespace) -> int:
     except (KeyError, TypeError):
         raise PyrerankError(f"{args.items}: every line must be an object with an id and a text") from None
     metadata = [row.get("metadata") for row in items]
-    rr = pr.Reranker(encoder=args.encoder, exact_forget=args.exact_forget, max_neighbors=args.max_neighbors)
+    rr = pr.Reranker(
+        encoder=args.encoder,
+        exact_forget=args.exact_forget,
+        forget_horizon=args.forget_horizon,
+        max_neighbors=args.max_neighbors,
+    )
     rr.add_items(ids, texts, metadata=metadata if any(m is not None for m in metadata) else None)
     if args.events:
         log = _jsonl(args.events, "events")
@@ -190,6 +195,19 @@ def plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _horizon(text: str) -> int | None:
+    """An argparse type: a whole number >= 0, or "none"."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'none', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: a whole number >= 1 (argparse turns the error into one usage line)."""
     try:
@@ -225,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="keep no per-event contributions: memory and the store's snapshot stay bounded by items; "
         "forget leaves a user's anonymous counts in the statistics",
+    )
+    p_bundle.add_argument(
+        "--forget-horizon",
+        type=_horizon,
+        default=1_000_000,
+        help="latest counted events forget takes out exactly; older ones stay as anonymous counts "
+        "(default 1000000; 'none': every event, ~21 bytes each without end)",
     )
     p_bundle.add_argument(
         "--max-neighbors",

@@ -567,10 +567,12 @@ def _plain(value: Any) -> int:
 
 
 # The layout of what a durable store holds (logged events, user lists and records, statistics
-# snapshots): 1 before 0.5; 2 since (user lists in binary, compact per-event contributions). A
-# store marks itself with the newest format of the processes that opened it, and a process
-# refuses a store marked newer than it reads (check_store_format), rather than skip what it cannot read.
-STORE_FORMAT = 2
+# snapshots): 1 before 0.5; 2 since (user lists in binary, compact per-event contributions); 3
+# since snapshots may hold settled events (the forget horizon: settled counts, an undo log, links
+# read off settled tails), which a format-2 process would recount without. A store marks itself
+# with the newest format of the processes that opened it, and a process refuses a store marked
+# newer than it reads (check_store_format), rather than skip what it cannot read.
+STORE_FORMAT = 3
 
 
 def check_store_format(where: str, found: int) -> None:

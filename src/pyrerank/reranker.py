@@ -36,7 +36,7 @@ from .plugins import get_encoder, get_store, registry
 from .serving.catalog import CandidateKeys, Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
 from .serving.features import NO_CO_SCORES, CandidateFeatures, co_engagement_scores, co_recent, gather_arguments
-from .serving.item_stats import ItemStats
+from .serving.item_stats import FORGET_HORIZON, ItemStats
 from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
 
@@ -108,12 +108,16 @@ class Reranker:
         same thing again (groceries, music) pass False, or narrow `seen_kinds`.
     seen_kinds : the event kinds after which an item counts as seen (default: every kind in
         pyrerank.events.DEFAULT_WEIGHTS, "skip" and "dislike" included)
-    exact_forget : keep who counted what in the item statistics (~21 bytes per counted event,
-        every one ever counted, and ~130 per user, in memory and in a durable store's snapshot),
-        so that forget() takes a user's counts out
-        exactly (default True). False: forget() still erases the user's record, logged events
-        and id, but their anonymous counts stay in popularity, trending and co-engagement;
-        memory and a durable store then stay bounded by items and users, not by events
+    exact_forget : keep who counted what in the item statistics (~21 bytes per counted event and
+        ~40 per user with one among them, in memory and in a durable store's snapshot), so that
+        forget() takes a user's counts out exactly (default True). False: forget() still erases
+        the user's record, logged events and id, but their anonymous counts stay in popularity,
+        trending and co-engagement
+    forget_horizon : with exact_forget, how many of the latest counted events forget() takes out
+        exactly (default 1,000,000; between it and 1.25 times it are kept). Older events are
+        settled: they stay in the counts as anonymous ones, and memory and a durable store's
+        snapshot stay bounded by the horizon, not by every event ever counted. None: never
+        settle (exact for every event; ~21 bytes per counted event, without end)
     max_neighbors : co-engagement links kept per item (default 256; the weakest makes room for a
         new one): every process holds items × max_neighbors × 8 bytes of them, 20 GB at 10M
         items with the default, so large catalogs pass fewer
@@ -143,6 +147,7 @@ class Reranker:
         exclude_seen: bool = True,
         seen_kinds: Iterable[str] | None = None,
         exact_forget: bool = True,
+        forget_horizon: int | None = FORGET_HORIZON,
         max_neighbors: int = 256,
     ) -> None:
         if isinstance(encoder, str):  # built on first use: a model loads only when texts need encoding
@@ -166,6 +171,7 @@ class Reranker:
         self.stats = ItemStats(
             max_neighbors=check.integer(max_neighbors, "max_neighbors", 1),
             exact_forget=check.boolean(exact_forget, "exact_forget"),
+            forget_horizon=None if forget_horizon is None else check.integer(forget_horizon, "forget_horizon", 0),
         )
         self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
         self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
@@ -361,10 +367,12 @@ class Reranker:
     def forget(self, user: Hashable) -> bool:
         """Erase the user: their state, their events in the store, and what they added to item
         popularity, trending and co-engagement (here, in every process sharing the store and in
-        what fit() counted), so the statistics equal those of a log without them; durable
+        what fit() counted), so the statistics equal those of a log without their events among
+        the latest ``forget_horizon`` counted ones; durable
         stores keep no byte of the id (see pyrerank.stores). True if there was anything. What
         fit() learned from the user (collaborative vectors, ranker weights) stays until the
-        next fit; with ``exact_forget=False`` so do their anonymous counts."""
+        next fit; so do the anonymous counts of their events older than ``forget_horizon``
+        counted events (all of them with ``exact_forget=False``)."""
         user = check.user(user)
         with self._lock:
             found = self.view.forget(user, self.catalog)
@@ -633,6 +641,7 @@ class Reranker:
             "interest": self.interest.name,
             "ranker": self.ranker.name,
             "exact_forget": self.stats.exact_forget,
+            "forget_horizon": self.stats.forget_horizon,
             "max_neighbors": self.stats.co.max_neighbors,
         }
         with self._lock, self.view.lock:  # one consistent state, copied; written outside the locks

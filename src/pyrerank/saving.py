@@ -1,12 +1,13 @@
 """What a Reranker's save holds, part by part, and how a Reranker takes it back (the file format
 itself is pyrerank.persist).
 
-Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget, max_neighbors), ``catalog``
-(vectors as stored, row scales, ids, metadata), ``item_stats`` (counts, links, per-user
-contributions where exact_forget keeps them), ``ranker``
-(what it learned) and ``users`` (the records a memory store holds, as the columns of
-pyrerank.serving.user_columns: opening a save slices a few arrays however many users there are;
-saves before 0.5 held one byte blob of records in the format a durable store keeps).
+Parts: ``config`` (encoder, interest and ranker names, dtype, exact_forget, forget_horizon,
+max_neighbors), ``catalog`` (vectors as stored, row scales, ids, metadata), ``item_stats``
+(counts, links, and where exact_forget keeps them the unsettled per-user contributions, the
+settled counts and the undo log), ``ranker`` (what it learned) and ``users`` (the records a
+memory store holds, as the columns of pyrerank.serving.user_columns: opening a save slices a
+few arrays however many users there are; saves before 0.5 held one byte blob of records in the
+format a durable store keeps).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .serving.user_columns import from_columns, to_columns
 from .serving.users import UserCache, UserRecord
 
 SETTINGS = ("encoder", "interest", "ranker", "dtype")
-LATER_SETTINGS = ("exact_forget", "max_neighbors")  # absent from older saves
+LATER_SETTINGS = ("exact_forget", "forget_horizon", "max_neighbors")  # absent from older saves
 
 
 def parts_of(
@@ -46,7 +47,7 @@ def parts_of(
 
 def settings(parts: dict[str, Part], path: str | os.PathLike) -> dict[str, Any]:
     """The constructor settings a save names (encoder and its options, interest, ranker, dtype,
-    and exact_forget and max_neighbors where it names them: saves from before them take the
+    and exact_forget, forget_horizon and max_neighbors where it names them: saves from before them take the
     constructor's defaults)."""
     try:
         config = parts["config"][1]

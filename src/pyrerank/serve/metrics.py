@@ -40,10 +40,14 @@ class Metrics:
             ("pyrerank_users_held", "user records this process holds", lambda: len(rr.users)),
             (
                 "pyrerank_contribution_events",
-                "counted events kept for exact forget",
+                "unsettled counted events kept for exact forget (at most 1.25 x forget_horizon)",
                 lambda: len(rr.stats.contributions),
             ),
-            ("pyrerank_contribution_bytes", "bytes those events take", lambda: rr.stats.contributions.nbytes),
+            (
+                "pyrerank_contribution_bytes",
+                "bytes those events and their undo log take",
+                lambda: rr.stats.contributions.nbytes + rr.stats.undo.nbytes,
+            ),
         ):
             Gauge(name, doc, registry=self.registry).set_function(read)
 

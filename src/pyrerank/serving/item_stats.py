@@ -19,6 +19,9 @@ from .. import _core
 from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
 from .contributions import Contributions, place_in_group
+from .undo_log import UndoLog, bumps, undo
+
+FORGET_HORIZON = 1_000_000  # counted events that forget takes out exactly, by default
 
 
 class CoEngagement:
@@ -143,16 +146,26 @@ class ItemStats:
         log1p(recent popularity), the same sum fading with `half_life` seconds, as of recent_time;
         recent_time; last_time (latest positive event, -inf before any).
     Kept in log form so ranking reads features without a transcendental function per item.
-    contributions : every counted event with its user, so that :meth:`forget` takes one user's
-        events out exactly; kept only with `exact_forget` (without it, memory and snapshots are
-        bounded by items, not by events, and forget leaves a user's anonymous counts in).
+    contributions : the counted events not yet settled, with their users, so that :meth:`forget`
+        takes one user's events out exactly; kept only with `exact_forget` (without it, memory
+        and snapshots are bounded by items, not by events, and forget leaves a user's anonymous
+        counts in). With a `forget_horizon` of H, only the latest H to 1.25 H are kept: older
+        ones are settled (they stay in the counts as anonymous ones), so memory is bounded by H.
+    settled : (n_rows, 4) float64, the table as of the settled events only; undo : UndoLog, what
+        recovers the links as of the settled events from the links now.
     """
 
-    def __init__(self, half_life: float = 7 * DAY, max_neighbors: int = 256, exact_forget: bool = True) -> None:
-        self.half_life, self.exact_forget = half_life, exact_forget
-        self.table = np.zeros((0, 4), np.float64)
+    def __init__(
+        self,
+        half_life: float = 7 * DAY,
+        max_neighbors: int = 256,
+        exact_forget: bool = True,
+        forget_horizon: int | None = FORGET_HORIZON,
+    ) -> None:
+        self.half_life, self.exact_forget, self.forget_horizon = half_life, exact_forget, forget_horizon
+        self.table, self.settled = _fresh(0), _fresh(0)
         self.co = CoEngagement(max_neighbors)
-        self.contributions = Contributions()
+        self.contributions, self.undo = Contributions(), UndoLog()
         self.lock = threading.RLock()
 
     @property
@@ -164,27 +177,26 @@ class ItemStats:
         """Back to no events at all (the same number of items)."""
         with self.lock:
             n_rows = len(self.table)
-            self.table = np.zeros((0, 4), np.float64)
+            self.table, self.settled = _fresh(0), _fresh(0)
             self.co = CoEngagement(self.co.max_neighbors)
-            self.contributions = Contributions()
+            self.contributions, self.undo = Contributions(), UndoLog()
             self.resize(n_rows)
 
     def resize(self, n_rows: int) -> None:
         with self.lock:
             grow = n_rows - len(self.table)
             if grow > 0:
-                fresh = np.zeros((grow, 4), np.float64)
-                fresh[:, 3] = -np.inf
-                self.table = np.concatenate([self.table, fresh])
+                self.table = np.concatenate([self.table, _fresh(grow)])
+                self.settled = np.concatenate([self.settled, _fresh(grow)])
             self.co.resize(n_rows)
 
     def copy(self) -> ItemStats:
         """An independent copy (counts, links and their versions)."""
         with self.lock:
-            out = ItemStats(self.half_life, self.co.max_neighbors, self.exact_forget)
-            out.table = self.table.copy()
+            out = ItemStats(self.half_life, self.co.max_neighbors, self.exact_forget, self.forget_horizon)
+            out.table, out.settled = self.table.copy(), self.settled.copy()
             out.co = self.co.copy()
-            out.contributions = self.contributions.copy()
+            out.contributions, out.undo = self.contributions.copy(), self.undo.copy()
             return out
 
     def replace_with(self, other: ItemStats) -> None:
@@ -192,13 +204,15 @@ class ItemStats:
         only grow, so no user's cached co-engagement scores survive a change."""
         with self.lock:
             top = max(int(self.co.versions.max(initial=0)), int(other.co.versions.max(initial=0))) + 1
-            self.table, self.co, self.contributions = other.table, other.co, other.contributions
+            self.table, self.settled, self.co = other.table, other.settled, other.co
+            self.contributions, self.undo = other.contributions, other.undo
             self.co.versions[:] = top
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON): ``table`` (n_rows, 4) float64, the links as ``co_sizes``,
-        ``co_neighbors`` and ``co_counts`` (see CoEngagement.slots) and the contributions'
-        columns; the contributions' users (None without `exact_forget`: no contributions)."""
+        ``co_neighbors`` and ``co_counts`` (see CoEngagement.slots), and with `exact_forget` the
+        contributions' columns, ``settled`` and the undo log's columns; the contributions' users
+        (None without `exact_forget`: no contributions)."""
         with self.lock:
             sizes, neighbors, counts = self.co.slots()  # capacity may pass the table's rows, links never do
             arrays = {"table": self.table.copy(), "co_sizes": sizes[: len(self.table)], "co_neighbors": neighbors}
@@ -206,35 +220,81 @@ class ItemStats:
             if not self.exact_forget:
                 return arrays, {"users": None}
             contributions, users = self.contributions.to_arrays()
-            return {**arrays, **{k: v.copy() for k, v in contributions.items()}}, {"users": users}
+            arrays.update({k: v.copy() for k, v in contributions.items()}, settled=self.settled.copy())
+            return {**arrays, **self.undo.to_arrays()}, {"users": users}
 
     def load_arrays(
         self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], here: np.ndarray | None = None
     ) -> None:
         """Replace every count by those of :meth:`to_arrays` (arrays, JSON); `here` maps saved
         rows to this catalog's rows (-1: not here), None keeps them as saved (the caller checked
-        that they are this catalog's rows)."""
-        table = arrays["table"]
-        if table.ndim != 2 or table.shape[1] != 4:
-            raise PyrerankError(f"item statistics have shape {table.shape}, expected (n, 4)")
+        that they are this catalog's rows). Where saved items are left out, an item has more
+        links than these slots hold or the save has no undo log (made before the horizon), the
+        counts are rebuilt from the settled ones by replaying the unsettled events."""
+        table = _checked_table(arrays["table"])
         n_saved = len(table)
         items, others, counts = _saved_links(arrays, n_saved)
-        counts_ok = np.isfinite(table[:, :3]).all() and (table[:, :2] >= 0).all()
-        times_ok = not np.isnan(table[:, 3]).any() and not np.isposinf(table[:, 3]).any()
         rows_ok = all(((r >= 0) & (r < n_saved)).all() for r in (items, others))
-        if not (counts_ok and times_ok and rows_ok and np.isfinite(counts).all() and (counts > 0).all()):
+        if not (rows_ok and np.isfinite(counts).all() and (counts > 0).all()):
             raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
+        users = meta.get("users") if self.exact_forget else None  # never half of them: none
         with self.lock:
-            if here is None:
-                self.co, self.contributions = CoEngagement(self.co.max_neighbors, n_saved), Contributions()
-                self.table = np.array(table, np.float64)  # a copy: a saved table may be mapped read-only
-            else:
-                self.clear()
-                known = here >= 0
-                self.table[here[known]] = table[known]
-            self.co.add_links(items, others, counts, here)
-            users = meta.get("users") if self.exact_forget else None  # never half of them: none
-            self.contributions = Contributions.from_arrays(arrays, users, n_saved, here)
+            contributions = Contributions.from_arrays(arrays, users, n_saved, None)
+            logged = users is not None and "undo_event" in arrays
+            undo_log = UndoLog.from_arrays(arrays, len(contributions), n_saved) if logged else UndoLog()
+            settled = _checked_table(arrays["settled"]) if logged else _fresh(n_saved)
+            if settled.shape != table.shape:
+                raise PyrerankError(f"settled item statistics have shape {settled.shape}, expected {table.shape}")
+            fits = not len(items) or np.bincount(items).max() <= self.co.max_neighbors
+            if users is not None and not (logged and fits and (here is None or (here >= 0).all())):
+                if logged:  # the links as of the settled events
+                    items, others, counts = _undone_links(items, others, counts, n_saved, contributions, undo_log)
+                else:  # saved before the horizon: nothing was settled
+                    items = others = np.zeros(0, np.int64)
+                self._load(settled, settled, items, others, counts, here)
+                self.contributions = Contributions.from_arrays(arrays, users, n_saved, here)
+                self._replay_all()
+                return
+            self._load(table, settled, items, others, counts, here)
+            self.contributions, self.undo = contributions, undo_log
+            if here is not None:
+                self.contributions._renumber(here)
+                self.undo.renumber(here)
+
+    def _load(
+        self,
+        table: np.ndarray,
+        settled: np.ndarray,
+        items: np.ndarray,
+        others: np.ndarray,
+        counts: np.ndarray,
+        here: np.ndarray | None,
+    ) -> None:
+        """Take checked saved tables and links, rows mapped by `here` as load_arrays says (the
+        caller sets the contributions and undo log)."""
+        if here is None:
+            self.co = CoEngagement(self.co.max_neighbors, len(table))
+            self.table = np.array(table, np.float64)  # copies: a saved table may be mapped read-only
+            self.settled = np.array(settled, np.float64)
+        else:
+            self.clear()
+            known = here >= 0
+            self.table[here[known]], self.settled[here[known]] = table[known], settled[known]
+        self.co.add_links(items, others, counts, here)
+
+    def _replay_all(self) -> None:
+        """Count every contribution again, in order, onto the settled table and links (which
+        self.table and self.co hold), logging what undoes them."""
+        columns, links = self.contributions.columns()
+        ends = np.cumsum(columns["n_links"]).tolist()
+        rows, weights, times = (columns[k].tolist() for k in ("row", "weight", "time"))
+        self.undo = UndoLog()
+        start = 0
+        for position, (row, weight, timestamp, end) in enumerate(zip(rows, weights, times, ends)):
+            event_links = links[start:end].tolist()
+            start = end
+            self._count(self.table, row, weight, timestamp)
+            self.undo.add(position, row, event_links, self.co.add(row, event_links))
 
     def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
         """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
@@ -242,7 +302,7 @@ class ItemStats:
         with self.lock:
             arrays, meta = self.to_arrays()
             top = int(self.co.versions.max(initial=0)) + 1  # versions only grow: no cached scores survive
-            self.table = np.zeros((0, 4), np.float64)
+            self.table, self.settled = _fresh(0), _fresh(0)
             self.clear()
             self.resize(n_rows)
             self.load_arrays(arrays, meta, remap)
@@ -253,7 +313,9 @@ class ItemStats:
         whose catalog has other rows can restore them (:meth:`restore_snapshot`)."""
         arrays, meta = self.to_arrays()
         n = min(len(ids), len(arrays["table"]))
-        arrays["table"] = arrays["table"][:n]
+        for name in ("table", "settled"):
+            if name in arrays:
+                arrays[name] = arrays[name][:n]
         buffer = io.BytesIO()
         text = {"ids": np.array(json.dumps(ids[:n])), "users": np.array(json.dumps(meta["users"]))}
         np.savez(buffer, **text, **arrays)  # type: ignore[arg-type]  # numpy's stub
@@ -273,13 +335,26 @@ class ItemStats:
     def record(self, user: Hashable, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
         """One positive event of `user` on `row`, whose previous positives were `recent_rows`."""
         with self.lock:
-            self._count(row, weight, timestamp)
-            self.co.add(row, recent_rows)
+            self._count(self.table, row, weight, timestamp)
+            report = self.co.add(row, recent_rows)
             if self.exact_forget:
+                if report:
+                    self.undo.add(len(self.contributions), row, recent_rows, report)
                 self.contributions.add(user, row, weight, timestamp, recent_rows)
+                horizon = self.forget_horizon
+                if horizon is not None and len(self.contributions) > horizon + horizon // 4:
+                    self._settle(len(self.contributions) - horizon)
 
-    def _count(self, row: int, weight: float, timestamp: float) -> None:
-        entry = self.table[row]
+    def _settle(self, n: int) -> None:
+        """Settle the `n` oldest contributions: counted into `settled` and dropped."""
+        rows, weights, times = self.contributions.oldest(n)
+        for row, weight, timestamp in zip(rows.tolist(), weights.tolist(), times.tolist()):
+            self._count(self.settled, row, weight, timestamp)
+        self.contributions.drop_oldest(n)
+        self.undo.drop_settled(n)
+
+    def _count(self, table: np.ndarray, row: int, weight: float, timestamp: float) -> None:
+        entry = table[row]
         fade = 0.5 ** (max(0.0, timestamp - entry[2]) / self.half_life)
         entry[0] = math.log1p(math.expm1(entry[0]) + weight)
         entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
@@ -287,13 +362,14 @@ class ItemStats:
         entry[3] = max(entry[3], timestamp)
 
     def forget(self, user: Hashable) -> bool:
-        """Take every event of `user` out of the statistics: afterwards they equal statistics
-        that never counted them (the items the user touched are recounted from the others'
-        events, in their order). False if the user had counted nothing, or without
+        """Take every unsettled event of `user` out of the statistics: afterwards they equal
+        statistics that never counted them (each item they touched is recounted from its settled
+        counts and links and the others' unsettled events, in their order); their settled events
+        stay as anonymous counts. False if the user has no unsettled event, or without
         `exact_forget` (their counts stay)."""
         with self.lock:
-            touched = self.contributions.remove(user)
-            if touched is None:
+            found = self.contributions.touched_by(user)
+            if found is None:
                 if self.exact_forget and not self.contributions.complete:
                     warnings.warn(
                         "these item statistics were restored without per-user contributions (saved "
@@ -303,22 +379,67 @@ class ItemStats:
                         stacklevel=4,
                     )
                 return False
-            fresh = np.zeros((len(touched), 4), np.float64)
-            fresh[:, 3] = -np.inf
-            self.table[touched] = fresh
-            affected = set(touched.tolist())
-            for row in affected:
-                self.co.drop(row)
-            for _, row, weight, timestamp, links in self.contributions.touching(touched):
-                if row in affected:
-                    self._count(row, weight, timestamp)
-                for other in links:  # CoEngagement.add, for the touched items' links only
-                    if other != row:
-                        if row in affected:
-                            self.co.bump(row, other)
-                        if other in affected:
-                            self.co.bump(other, row)
+            mine, touched = found
+            events = list(self.contributions.touching(touched))
+            rows = set(touched.tolist())
+            records = self.undo.records(np.array([e[0] for e in events], np.int64))
+            undo(self.co.tables(), rows, ((p, row, links) for p, row, _, _, links in reversed(events)), records)
+            self.contributions.remove(user)
+            self.undo.drop(mine, touched)
+            self.table[touched] = self.settled[touched]
+            removed = set(mine.tolist())
+            for position, row, weight, timestamp, links in events:
+                if position in removed:
+                    continue
+                now_at = position - int(np.searchsorted(mine, position))
+                if row in rows:
+                    self._count(self.table, row, weight, timestamp)
+                for bump, a, b in bumps(row, links):
+                    if a in rows:
+                        report = self.co.bump(a, b)
+                        self.undo.add(now_at, row, links, [(bump, *r[1:]) for r in report])
             return True
+
+
+def _fresh(n_rows: int) -> np.ndarray:
+    """(n_rows, 4) float64 statistics of items never engaged with."""
+    table = np.zeros((n_rows, 4), np.float64)
+    table[:, 3] = -np.inf
+    return table
+
+
+def _checked_table(table: np.ndarray) -> np.ndarray:
+    """A saved (n, 4) table as it is; PyrerankError unless no sequence of events could make it."""
+    if table.ndim != 2 or table.shape[1] != 4:
+        raise PyrerankError(f"item statistics have shape {table.shape}, expected (n, 4)")
+    counts_ok = np.isfinite(table[:, :3]).all() and (table[:, :2] >= 0).all()
+    times_ok = not np.isnan(table[:, 3]).any() and not np.isposinf(table[:, 3]).any()
+    if not (counts_ok and times_ok):
+        raise PyrerankError("item statistics hold values no sequence of events produces (negative, NaN or inf)")
+    return table
+
+
+def _undone_links(
+    items: np.ndarray,
+    others: np.ndarray,
+    counts: np.ndarray,
+    n_rows: int,
+    contributions: Contributions,
+    undo_log: UndoLog,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Saved links (m,) each, as they were before every contribution (the settled links): undone
+    newest first in scratch slots as saved."""
+    scratch = CoEngagement(max(1, int(np.bincount(items).max(initial=0)) if len(items) else 1), n_rows)
+    scratch.add_links(items, others, counts)
+    columns, links = contributions.columns()
+    ends = np.cumsum(columns["n_links"])
+    starts = ends - columns["n_links"]
+    events = (
+        (p, int(columns["row"][p]), links[starts[p] : ends[p]].tolist()) for p in range(len(columns["row"]) - 1, -1, -1)
+    )
+    undo(scratch.tables(), None, events, undo_log.records())
+    sizes, neighbors, link_counts = scratch.slots()
+    return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes), neighbors.astype(np.int64), link_counts
 
 
 def _saved_links(arrays: Mapping[str, np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,198 @@
+"""The forget horizon: statistics keep only their latest counted events per user, older ones
+settled into the counts, and forget still leaves statistics equal to those that never counted
+the user's unsettled events, through evictions of full link rows, catalog changes and saves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyrerank as pr
+from pyrerank.errors import PyrerankError
+from pyrerank.serving.item_stats import ItemStats
+from pyrerank.testing.stores import ITEMS, events, feed, make_reranker
+
+ROWS = 10
+USERS = "abcde"
+Event = tuple[str, int, float, float, list[int]]
+
+
+def state(stats: ItemStats, n_rows: int = ROWS) -> tuple[list, ...]:
+    """The counts and every item's links in slot order (what ranking and saves read)."""
+    sizes, neighbors, counts = stats.co.slots()
+    return stats.table[:n_rows].tolist(), sizes[:n_rows].tolist(), neighbors.tolist(), counts.tolist()
+
+
+def counted(stream: list[Event], k: int, n_rows: int = ROWS) -> ItemStats:
+    """Statistics that counted `stream` and nothing else."""
+    stats = ItemStats(max_neighbors=k, exact_forget=False)
+    stats.resize(n_rows)
+    for event in stream:
+        stats.record(*event)
+    return stats
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> list[Event | str]:
+    """Events of a few users on a few items, each linked with its user's last five (as observe
+    links them), and now and then a user to forget."""
+    out: list[Event | str] = []
+    recent: dict[str, list[int]] = {}
+    for t in range(draw(st.integers(0, 90))):
+        user = draw(st.sampled_from(USERS))
+        if draw(st.integers(0, 11)) == 0:
+            out.append(user)
+            recent.pop(user, None)
+            continue
+        row = draw(st.integers(0, ROWS - 1))
+        weight = draw(st.sampled_from([1.0, 2.0, 0.5]))
+        out.append((user, row, weight, 1_000.0 + t * draw(st.sampled_from([0.5, 3_600.0])), recent.get(user, [])[-5:]))
+        recent.setdefault(user, []).append(row)
+    return out
+
+
+def forget_in_step(stats: ItemStats, alive: list[Event], user: str) -> list[Event]:
+    """Forget `user`; the events left counted: all but the user's unsettled ones."""
+    settled = len(alive) - len(stats.contributions)
+    left = [e for i, e in enumerate(alive) if i < settled or e[0] != user]
+    assert stats.forget(user) is (len(left) < len(alive))
+    return left
+
+
+@settings(max_examples=150, deadline=None)
+@given(plans(), st.sampled_from([None, 0, 3, 12, 40]), st.sampled_from([2, 3, 16]))
+def test_forget_within_the_horizon_equals_never_counting_the_users_unsettled_events(plan, horizon, k):
+    """Rows of two or three links fill at once, so events evict links and forget must put them back."""
+    stats = ItemStats(max_neighbors=k, forget_horizon=horizon)
+    stats.resize(ROWS)
+    alive: list[Event] = []
+    for step in plan:
+        if isinstance(step, str):
+            alive = forget_in_step(stats, alive, step)
+            assert state(stats) == state(counted(alive, k))
+        else:
+            stats.record(*step)
+            alive.append(step)
+    assert state(stats) == state(counted(alive, k))
+    if horizon is not None:
+        assert len(stats.contributions) <= horizon + horizon // 4
+    arrays, meta = stats.to_arrays()
+    reopened = ItemStats(max_neighbors=k, forget_horizon=horizon)
+    reopened.load_arrays(arrays, meta)
+    assert state(reopened) == state(stats)
+    for user in USERS:  # what a save kept forgets as exactly
+        alive = forget_in_step(reopened, alive, user)
+        assert state(reopened) == state(counted(alive, k))
+
+
+@settings(max_examples=100, deadline=None)
+@given(plans(), st.sampled_from([None, 5, 20]), st.sampled_from([2, 16]), st.sets(st.integers(0, ROWS - 1), max_size=4))
+def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exact(plan, horizon, k, removed):
+    """Items leaving the catalog: their links leave the settled counts, the unsettled events are
+    counted again without them, and forget afterwards is as exact."""
+    stats = ItemStats(max_neighbors=k, forget_horizon=horizon)
+    stats.resize(ROWS)
+    alive: list[Event] = []
+    for step in (s for s in plan if not isinstance(s, str)):
+        stats.record(*step)
+        alive.append(step)
+    settled = len(alive) - len(stats.contributions)
+    remap = np.full(ROWS, -1, np.int64)
+    kept = [r for r in range(ROWS) if r not in removed]
+    remap[kept] = np.arange(len(kept))
+    n_rows = len(kept)
+    stats.keep_rows(remap, n_rows)
+
+    def moved(events: list[Event]) -> list[Event]:
+        return [
+            (u, int(remap[r]), w, t, [int(remap[x]) for x in ls if remap[x] >= 0])
+            for u, r, w, t, ls in events
+            if remap[r] >= 0
+        ]
+
+    def reference(unsettled: list[Event]) -> ItemStats:
+        stats = counted(alive[:settled], k)
+        stats.keep_rows(remap, n_rows)
+        for event in moved(unsettled):
+            stats.record(*event)
+        return stats
+
+    unsettled = alive[settled:]
+    assert state(stats, n_rows) == state(reference(unsettled), n_rows)
+    assert len(stats.contributions) == len(moved(unsettled))
+    for user in USERS[:3]:
+        stats.forget(user)
+        unsettled = [e for e in unsettled if e[0] != user]
+        assert state(stats, n_rows) == state(reference(unsettled), n_rows)
+
+
+def test_statistics_saved_before_the_horizon_forget_as_exactly():
+    """Saves made before the horizon had no settled counts nor undo log: nothing was settled, so
+    the links are counted again from their events on opening."""
+    stream = events(300, seed=5, users=list(USERS))
+    stats = ItemStats(max_neighbors=3, forget_horizon=None)
+    stats.resize(ROWS)
+    alive, recent = [], {}
+    for user, item, _, t in stream:
+        event = (user, item % ROWS, 1.0, t, recent.get(user, [])[-5:])
+        stats.record(*event)
+        alive.append(event)
+        recent.setdefault(user, []).append(item % ROWS)
+    arrays, meta = stats.to_arrays()
+    old = {
+        name: a
+        for name, a in arrays.items()
+        if not name.startswith("undo_") and name not in ("settled", "contrib_settled_tail")
+    }
+    reopened = ItemStats(max_neighbors=3)
+    reopened.load_arrays(old, meta)
+    assert state(reopened) == state(stats)
+    for user in USERS[:2]:
+        alive = forget_in_step(reopened, alive, user)
+        assert state(reopened) == state(counted(alive, 3))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.update(undo_row=a["undo_row"][:-1]),  # a column shorter than the rest
+        lambda a: a.update(undo_row=a["undo_row"] + ROWS),  # rows past the catalog
+        lambda a: a.update(undo_event=a["undo_event"] + 10_000),  # events past the contributions
+        lambda a: a.update(undo_count=np.full_like(a["undo_count"], np.nan)),
+        lambda a: a.update(settled=a["settled"][:-1]),  # settled counts for fewer items
+        lambda a: a.update(settled=-a["settled"] - 1),  # negative counts
+    ],
+)
+def test_a_damaged_undo_log_or_settled_table_is_refused(damage):
+    stats = ItemStats(max_neighbors=2, forget_horizon=20)
+    stats.resize(ROWS)
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        stats.record(f"u{t % 4}", int(rng.integers(ROWS)), 1.0, float(t), [int(r) for r in rng.integers(ROWS, size=3)])
+    arrays, meta = stats.to_arrays()
+    assert len(arrays["undo_row"]) > 0, "full rows of two links evict"
+    damage(arrays)
+    with pytest.raises(PyrerankError, match="item statistics"):
+        ItemStats(max_neighbors=2).load_arrays(arrays, meta)
+
+
+def test_a_reranker_holds_the_horizon_not_every_event_and_saves_it(tmp_path):
+    rr = make_reranker(forget_horizon=40)
+    feed(rr, events(600, seed=2))
+    contributions = rr.stats.contributions
+    assert 40 <= len(contributions) <= 50 and contributions.nbytes < 4_096
+    rr.save(tmp_path / "saved")
+    reopened = pr.Reranker.load(tmp_path / "saved")
+    assert reopened.stats.forget_horizon == 40
+    assert state(reopened.stats, len(ITEMS)) == state(rr.stats, len(ITEMS))
+    assert pr.Reranker.load(tmp_path / "saved", forget_horizon=None).stats.forget_horizon is None
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), ("many", TypeError), (2.5, TypeError), (True, TypeError)]
+)
+def test_a_bad_forget_horizon_is_refused_by_name(value, error):
+    with pytest.raises(error, match="forget_horizon"):
+        pr.Reranker(encoder=None, forget_horizon=value)
