@@ -22,6 +22,7 @@
 #include "co_links.hpp"
 #include "dispatch.hpp"
 #include "dot_block.hpp"
+#include "item_counts.hpp"
 #include "pack_rows.hpp"
 #include "prefetch.hpp"
 #include "rank.hpp"
@@ -270,6 +271,23 @@ pyrerank::CoLinks as_co_links(const py::array& neighbors, const py::array& count
           table_data<std::int64_t>(versions, "versions", n, 0),
           n,
           k};
+}
+
+// co_link of one event: row linked with each of its `n` others (both ways if `both`), calling
+// report(bump, eviction) for each bump co_bump says it evicted or rounded.
+template <typename Report>
+void co_link_event(const pyrerank::CoLinks& links, std::int64_t row, const std::int64_t* others,
+                   std::int64_t n, float amount, bool both, Report report) {
+  pyrerank::CoEviction e;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (others[i] == row) continue;
+    if (pyrerank::co_bump(links, row, others[i], amount, &e)) report(2 * i, e);
+    if (both && pyrerank::co_bump(links, others[i], row, amount, &e)) report(2 * i + 1, e);
+  }
+}
+
+void check_item_row(std::int64_t row, std::int64_t n_rows) {
+  if (row < 0 || row >= n_rows) throw std::out_of_range("item row " + std::to_string(row) + " out of range");
 }
 
 void check_co_row(std::int64_t row, std::int64_t n_rows) {
@@ -848,16 +866,10 @@ PYBIND11_MODULE(_core, m) {
         check_co_row(row, links.n_rows);
         for (std::int64_t other : others) check_co_row(other, links.n_rows);
         py::list undo;  // almost always empty
-        pyrerank::CoEviction e;
-        for (std::size_t i = 0; i < others.size(); ++i) {
-          const std::int64_t other = others[i];
-          if (other == row) continue;
-          const auto bump = static_cast<std::int64_t>(2 * i);
-          if (pyrerank::co_bump(links, row, other, amount, &e))
-            undo.append(py::make_tuple(bump, e.slot, e.neighbor, e.count));
-          if (both && pyrerank::co_bump(links, other, row, amount, &e))
-            undo.append(py::make_tuple(bump + 1, e.slot, e.neighbor, e.count));
-        }
+        co_link_event(links, row, others.data(), static_cast<std::int64_t>(others.size()), amount, both,
+                      [&undo](std::int64_t bump, const pyrerank::CoEviction& e) {
+                        undo.append(py::make_tuple(bump, e.slot, e.neighbor, e.count));
+                      });
         return undo;
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("row"),
@@ -866,6 +878,73 @@ PYBIND11_MODULE(_core, m) {
       "[(bump, slot, neighbor, count)] for the bumps (2 * i: row -> others[i], 2 * i + 1: back) that evicted "
       "a link (slot >= 0, the link evicted) or lost the addition to rounding (slot -1, count the one "
       "before).");
+
+  m.def(
+      "co_link_events",
+      [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
+         const py::array& versions, const py::array& rows_obj, const py::array& ends_obj,
+         const py::array& others_obj, float amount) {
+        const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
+        const std::int64_t* rows = i64_data(rows_obj, "rows");
+        const std::int64_t* ends = i64_data(ends_obj, "ends");
+        const std::int64_t* others = i64_data(others_obj, "others");
+        const std::int64_t n = rows_obj.shape(0), m = others_obj.shape(0);
+        PYRERANK_REQUIRE(ends_obj.shape(0) == n, "ends must hold one entry per row");
+        for (std::int64_t i = 0; i < n; ++i) {
+          check_co_row(rows[i], links.n_rows);
+          PYRERANK_REQUIRE(ends[i] >= (i ? ends[i - 1] : 0) && ends[i] <= m, "ends must rise within others");
+        }
+        for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], links.n_rows);
+        py::list undo;
+        for (std::int64_t i = 0; i < n; ++i) {
+          const std::int64_t start = i ? ends[i - 1] : 0;
+          co_link_event(links, rows[i], others + start, ends[i] - start, amount, true,
+                        [&undo, i](std::int64_t bump, const pyrerank::CoEviction& e) {
+                          undo.append(py::make_tuple(i, bump, e.slot, e.neighbor, e.count));
+                        });
+        }
+        return undo;
+      },
+      py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("rows"),
+      py::arg("ends"), py::arg("others"), py::arg("amount"),
+      "co_link(row, others[ends[i-1]:ends[i]], both) for each event i of rows, in order; "
+      "[(event, bump, slot, neighbor, count)] of the bumps co_link reports.");
+
+  m.def(
+      "count_events",
+      [](const py::array& table, const py::array& rows, const py::array& weights, const py::array& times,
+         double half_life) {
+        PYRERANK_REQUIRE(table.ndim() == 2, "table must be (n_rows, 4)");
+        const std::int64_t n_rows = table.shape(0);
+        double* t = table_data<double>(table, "table", n_rows, 4);
+        const std::int64_t* r = i64_data(rows, "rows");
+        const std::int64_t n = rows.shape(0);
+        const auto column = [n](const py::array& a, const char* name) {
+          if (!a.dtype().is(py::dtype::of<double>()) || a.ndim() != 1 || a.shape(0) != n ||
+              !(a.flags() & py::array::c_style))
+            throw py::type_error(std::string(name) +
+                                 " must be a 1-D C-contiguous float64 array as long as rows");
+          return static_cast<const double*>(a.data());
+        };
+        const double* w = column(weights, "weights");
+        const double* ts = column(times, "times");
+        for (std::int64_t i = 0; i < n; ++i) check_item_row(r[i], n_rows);
+        pyrerank::count_events(t, r, w, ts, n, half_life);
+      },
+      py::arg("table"), py::arg("rows"), py::arg("weights"), py::arg("times"), py::arg("half_life"),
+      "Count positive events (rows, weights, times: (n,) each, in order) into the (n_rows, 4) float64 item "
+      "statistics table, in place (see csrc/item_counts.hpp).");
+
+  m.def(
+      "count_event",
+      [](const py::array& table, std::int64_t row, double weight, double time, double half_life) {
+        PYRERANK_REQUIRE(table.ndim() == 2, "table must be (n_rows, 4)");
+        double* t = table_data<double>(table, "table", table.shape(0), 4);
+        check_item_row(row, table.shape(0));
+        pyrerank::count_events(t, &row, &weight, &time, 1, half_life);
+      },
+      py::arg("table"), py::arg("row"), py::arg("weight"), py::arg("time"), py::arg("half_life"),
+      "count_events of one event.");
 
   py::class_<pyrerank::CoScores>(m, "CoScores",
                                  "A user's co-engagement scores, row -> score, as the kernels look them up.")

@@ -1,5 +1,6 @@
 """The co-engagement table (C++ slots, pyrerank.serving.item_stats.CoEngagement) against a plain
-Python reference: dicts in insertion order, the weakest link making room, with hypothesis."""
+Python reference: dicts in insertion order, the weakest link making room, with hypothesis; what
+co_link reports undoes each bump; the item counters against Python's arithmetic."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pyrerank as pr
+from pyrerank import _core
+from pyrerank import _reference as ref
 from pyrerank.serving.item_stats import CoEngagement
+from pyrerank.serving.undo_log import UndoLog, undo
 from pyrerank.testing import stores
 
 N_ROWS, K = 12, 3
@@ -155,3 +159,63 @@ def test_a_reranker_keeps_max_neighbors_links_an_item_and_saves_the_setting(tmp_
     opened = pr.Reranker.load(tmp_path / "model")
     assert opened.stats.co.max_neighbors == 2
     assert stores.rankings(opened) == stores.rankings(rr)
+
+
+def links_now(co: CoEngagement, n_rows: int) -> list[list[tuple[int, float]]]:
+    return [list((co.links(r) or {}).items()) for r in range(n_rows)]
+
+
+@given(st.lists(st.tuples(rows, st.lists(rows, max_size=5)), max_size=60))
+def test_what_co_link_reports_undoes_every_event_newest_first(stream):
+    """Rows of three links fill at once: events evict, and the report puts the evicted back."""
+    co, log, before = CoEngagement(K, N_ROWS), UndoLog(), []
+    for position, (row, others) in enumerate(stream):
+        before.append(links_now(co, N_ROWS))
+        log.add(position, row, others, co.add(row, others))
+    records = log.records()
+    for position in reversed(range(len(stream))):
+        row, others = stream[position]
+        undo(co.tables(), None, [(position, row, others)], records)
+        assert links_now(co, N_ROWS) == before[position]
+
+
+@given(st.lists(st.tuples(rows, st.lists(rows, max_size=5)), max_size=60))
+def test_linking_a_batch_of_events_equals_linking_them_one_by_one(stream):
+    one, batch = CoEngagement(K, N_ROWS), CoEngagement(K, N_ROWS)
+    reports = [(i, *r) for i, (row, others) in enumerate(stream) for r in one.add(row, others)]
+    rows_ = np.array([row for row, _ in stream], np.int64)
+    ends = np.cumsum([len(others) for _, others in stream], dtype=np.int64)
+    flat = np.array([o for _, others in stream for o in others], np.int64)
+    assert _core.co_link_events(*batch.tables(), rows_, ends, flat, 1.0) == reports
+    assert links_now(batch, N_ROWS) == links_now(one, N_ROWS)
+
+
+@given(
+    st.lists(
+        st.tuples(rows, st.sampled_from([1.0, 2.0, 0.25, 3.0, 1e-9]), st.floats(-1e6, 1e9, allow_nan=False)),
+        max_size=40,
+    ),
+    st.sampled_from([3_600.0, 7 * 86_400.0, 0.5]),
+)
+def test_item_counters_match_pythons_arithmetic_bit_for_bit(stream, half_life):
+    """Statistics counted before the kernel existed (in Python) go on counting in it: same bits,
+    times going backwards included; one event at a time or a batch, the same."""
+    fresh = np.zeros((N_ROWS, 4))
+    fresh[:, 3] = -np.inf
+    table, one, want = fresh.copy(), fresh.copy(), fresh.copy()
+    r = np.array([e[0] for e in stream], np.int64)
+    w, t = (np.array([e[i] for e in stream], np.float64) for i in (1, 2))
+    _core.count_events(table, r, w, t, half_life)
+    ref.count_events(want, r.tolist(), w.tolist(), t.tolist(), half_life)
+    np.testing.assert_array_equal(table, want)
+    for event in stream:
+        _core.count_event(one, *event, half_life)
+    np.testing.assert_array_equal(one, table)
+
+
+def test_item_counters_refuse_rows_outside_the_table():
+    table = np.zeros((N_ROWS, 4))
+    with pytest.raises(IndexError, match="item row 12 out of range"):
+        _core.count_event(table, N_ROWS, 1.0, 0.0, 60.0)
+    with pytest.raises(TypeError, match="weights must be a 1-D C-contiguous float64"):
+        _core.count_events(table, np.array([1]), np.array([1], np.float32), np.array([0.0]), 60.0)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import pyrerank as pr
 from pyrerank.errors import PyrerankError
-from pyrerank.serving.item_stats import ItemStats
+from pyrerank.serving.item_stats import ItemStats, settle_step
 from pyrerank.testing.stores import ITEMS, events, feed, make_reranker
 
 ROWS = 10
@@ -77,7 +77,7 @@ def test_forget_within_the_horizon_equals_never_counting_the_users_unsettled_eve
             alive.append(step)
     assert state(stats) == state(counted(alive, k))
     if horizon is not None:
-        assert len(stats.contributions) <= horizon + horizon // 4
+        assert len(stats.contributions) <= horizon + settle_step(horizon)
     arrays, meta = stats.to_arrays()
     reopened = ItemStats(max_neighbors=k, forget_horizon=horizon)
     reopened.load_arrays(arrays, meta)

@@ -95,6 +95,20 @@ def co_link(
     amount: float,
     both: bool,
 ) -> list[tuple[int, int, int, float]]: ...
+def co_link_events(
+    neighbors: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    versions: np.ndarray,
+    rows: np.ndarray,
+    ends: np.ndarray,
+    others: np.ndarray,
+    amount: float,
+) -> list[tuple[int, int, int, int, float]]: ...
+def count_events(
+    table: np.ndarray, rows: np.ndarray, weights: np.ndarray, times: np.ndarray, half_life: float
+) -> None: ...
+def count_event(table: np.ndarray, row: int, weight: float, time: float, half_life: float) -> None: ...
 def co_user_scores(
     neighbors: np.ndarray,
     counts: np.ndarray,

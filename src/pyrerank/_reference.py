@@ -159,3 +159,14 @@ def decay_replay(vectors: np.ndarray, weights: np.ndarray, timestamps: np.ndarra
         pulls[0 if weight > 0 else 1, i] = pull
     pos, neg = (pulls @ vectors.astype(np.float64)).astype(np.float32)
     return pos, neg, latest[-1]
+
+
+def count_events(table: np.ndarray, rows, weights, times, half_life: float) -> None:
+    """pyrerank._core.count_events, one event at a time in Python floats, in place."""
+    for row, weight, t in zip(rows, weights, times):
+        entry = table[row]
+        fade = 0.5 ** (max(0.0, t - entry[2]) / half_life)
+        entry[0] = math.log1p(math.expm1(entry[0]) + weight)
+        entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
+        entry[2] = max(entry[2], t)
+        entry[3] = max(entry[3], t)

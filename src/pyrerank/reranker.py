@@ -114,7 +114,7 @@ class Reranker:
         the user's record, logged events and id, but their anonymous counts stay in popularity,
         trending and co-engagement
     forget_horizon : with exact_forget, how many of the latest counted events forget() takes out
-        exactly (default 1,000,000; between it and 1.25 times it are kept). Older events are
+        exactly (default 1,000,000; up to 65,536 more are kept). Older events are
         settled: they stay in the counts as anonymous ones, and memory and a durable store's
         snapshot stay bounded by the horizon, not by every event ever counted. None: never
         settle (exact for every event; ~21 bytes per counted event, without end)

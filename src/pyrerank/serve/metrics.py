@@ -40,7 +40,7 @@ class Metrics:
             ("pyrerank_users_held", "user records this process holds", lambda: len(rr.users)),
             (
                 "pyrerank_contribution_events",
-                "unsettled counted events kept for exact forget (at most 1.25 x forget_horizon)",
+                "unsettled counted events kept for exact forget (forget_horizon + up to 65,536)",
                 lambda: len(rr.stats.contributions),
             ),
             (

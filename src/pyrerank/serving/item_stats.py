@@ -6,7 +6,6 @@ from __future__ import annotations
 import array
 import io
 import json
-import math
 import threading
 import warnings
 import zipfile
@@ -22,6 +21,12 @@ from .contributions import Contributions, place_in_group
 from .undo_log import UndoLog, bumps, undo
 
 FORGET_HORIZON = 1_000_000  # counted events that forget takes out exactly, by default
+SETTLE_STEP = 65_536  # events settled at once at most: one observe's pause stays in tens of ms
+
+
+def settle_step(horizon: int) -> int:
+    """How many events past `horizon` are held before the oldest are settled."""
+    return max(1, min(horizon // 4, SETTLE_STEP))
 
 
 class CoEngagement:
@@ -149,8 +154,8 @@ class ItemStats:
     contributions : the counted events not yet settled, with their users, so that :meth:`forget`
         takes one user's events out exactly; kept only with `exact_forget` (without it, memory
         and snapshots are bounded by items, not by events, and forget leaves a user's anonymous
-        counts in). With a `forget_horizon` of H, only the latest H to 1.25 H are kept: older
-        ones are settled (they stay in the counts as anonymous ones), so memory is bounded by H.
+        counts in). With a `forget_horizon` of H, only the latest H to H + settle_step(H) are
+        kept: older ones are settled (they stay in the counts as anonymous ones), so memory is bounded by H.
     settled : (n_rows, 4) float64, the table as of the settled events only; undo : UndoLog, what
         recovers the links as of the settled events from the links now.
     """
@@ -286,15 +291,13 @@ class ItemStats:
         """Count every contribution again, in order, onto the settled table and links (which
         self.table and self.co hold), logging what undoes them."""
         columns, links = self.contributions.columns()
-        ends = np.cumsum(columns["n_links"]).tolist()
-        rows, weights, times = (columns[k].tolist() for k in ("row", "weight", "time"))
+        rows, ends = columns["row"].astype(np.int64), np.cumsum(columns["n_links"], dtype=np.int64)
+        _core.count_events(self.table, rows, columns["weight"], columns["time"], self.half_life)
+        report = _core.co_link_events(*self.co.tables(), rows, ends, links.astype(np.int64), 1.0)
         self.undo = UndoLog()
-        start = 0
-        for position, (row, weight, timestamp, end) in enumerate(zip(rows, weights, times, ends)):
-            event_links = links[start:end].tolist()
-            start = end
-            self._count(self.table, row, weight, timestamp)
-            self.undo.add(position, row, event_links, self.co.add(row, event_links))
+        for event, bump, slot, neighbor, count in report:  # few: evictions and roundings only
+            start = int(ends[event] - columns["n_links"][event])
+            self.undo.add(event, int(rows[event]), links[start : ends[event]].tolist(), [(bump, slot, neighbor, count)])
 
     def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
         """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
@@ -335,31 +338,22 @@ class ItemStats:
     def record(self, user: Hashable, row: int, weight: float, timestamp: float, recent_rows: list[int]) -> None:
         """One positive event of `user` on `row`, whose previous positives were `recent_rows`."""
         with self.lock:
-            self._count(self.table, row, weight, timestamp)
+            _core.count_event(self.table, row, weight, timestamp, self.half_life)
             report = self.co.add(row, recent_rows)
             if self.exact_forget:
                 if report:
                     self.undo.add(len(self.contributions), row, recent_rows, report)
                 self.contributions.add(user, row, weight, timestamp, recent_rows)
                 horizon = self.forget_horizon
-                if horizon is not None and len(self.contributions) > horizon + horizon // 4:
+                if horizon is not None and len(self.contributions) > horizon + settle_step(horizon):
                     self._settle(len(self.contributions) - horizon)
 
     def _settle(self, n: int) -> None:
         """Settle the `n` oldest contributions: counted into `settled` and dropped."""
         rows, weights, times = self.contributions.oldest(n)
-        for row, weight, timestamp in zip(rows.tolist(), weights.tolist(), times.tolist()):
-            self._count(self.settled, row, weight, timestamp)
+        _core.count_events(self.settled, rows.astype(np.int64), weights, times, self.half_life)
         self.contributions.drop_oldest(n)
         self.undo.drop_settled(n)
-
-    def _count(self, table: np.ndarray, row: int, weight: float, timestamp: float) -> None:
-        entry = table[row]
-        fade = 0.5 ** (max(0.0, timestamp - entry[2]) / self.half_life)
-        entry[0] = math.log1p(math.expm1(entry[0]) + weight)
-        entry[1] = math.log1p(math.expm1(entry[1]) * fade + weight)
-        entry[2] = max(entry[2], timestamp)
-        entry[3] = max(entry[3], timestamp)
 
     def forget(self, user: Hashable) -> bool:
         """Take every unsettled event of `user` out of the statistics: afterwards they equal
@@ -388,12 +382,17 @@ class ItemStats:
             self.undo.drop(mine, touched)
             self.table[touched] = self.settled[touched]
             removed = set(mine.tolist())
-            for position, row, weight, timestamp, links in events:
-                if position in removed:
-                    continue
+            kept = [e for e in events if e[0] not in removed]
+            counted = [e for e in kept if e[1] in rows]
+            _core.count_events(
+                self.table,
+                np.array([e[1] for e in counted], np.int64),
+                np.array([e[2] for e in counted], np.float64),
+                np.array([e[3] for e in counted], np.float64),
+                self.half_life,
+            )
+            for position, row, _, _, links in kept:
                 now_at = position - int(np.searchsorted(mine, position))
-                if row in rows:
-                    self._count(self.table, row, weight, timestamp)
                 for bump, a, b in bumps(row, links):
                     if a in rows:
                         report = self.co.bump(a, b)
