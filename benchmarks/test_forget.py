@@ -8,35 +8,48 @@ five, as observe logs them):
   counted event (test_memory's deep_size: their buffers and the user dict).
 - restoring a snapshot of those statistics, as every process does when it opens a durable store
   (the co-engagement links included). extra_info: the snapshot's bytes.
+- settling: with the default forget_horizon (1M counted events), the observe that finds
+  1M + 65,536 held settles the oldest 65,536 (counted into the settled table, dropped from the
+  contributions and the undo log) under the statistics' lock: that one observe's time.
+
+The first two hold all 1.5M contributions (forget_horizon=None), as every build before the
+horizon did, so that builds compare.
 
     OMP_NUM_THREADS=1 pytest benchmarks/test_forget.py --benchmark-json=forget.json   # ~1 min
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from test_memory import deep_size
 
-from pyrerank.serving.item_stats import ItemStats
+from pyrerank.serving.item_stats import FORGET_HORIZON, ItemStats, settle_step
 
 ITEMS, USERS, POSITIVES = 100_000, 100_000, 15
 
 
-def many_users_stats() -> ItemStats:
-    rng = np.random.default_rng(0)
-    stats = ItemStats()
+def many_users_stats(**options: Any) -> ItemStats:
+    stats = ItemStats(**options)
     stats.resize(ITEMS)
-    recent: dict[int, list[int]] = {}
-    users = rng.permutation(np.repeat(np.arange(USERS), POSITIVES)).tolist()  # interleaved
-    for t, (user, row) in enumerate(zip(users, rng.integers(0, ITEMS, len(users)).tolist())):
-        mine = recent.setdefault(user, [])
-        stats.record(user, row, 1.0, float(t), mine[-5:])
-        mine.append(row)
+    record_many(stats, USERS * POSITIVES)
     return stats
 
 
+def record_many(stats: ItemStats, n: int, seed: int = 0) -> None:
+    """n positives of USERS users, interleaved, each linked with its user's previous five."""
+    rng = np.random.default_rng(seed)
+    recent: dict[int, list[int]] = {}
+    users = rng.permutation(np.repeat(np.arange(USERS), -(-n // USERS)))[:n].tolist()
+    for t, (user, row) in enumerate(zip(users, rng.integers(0, ITEMS, n).tolist())):
+        mine = recent.setdefault(user, [])
+        stats.record(user, row, 1.0, float(t), mine[-5:])
+        mine.append(row)
+
+
 def test_forget_among_many_users(benchmark):
-    stats = many_users_stats()
+    stats = many_users_stats(forget_horizon=None)
     gone = iter(range(USERS))
     benchmark.group = "forget one user"
     benchmark.pedantic(lambda: stats.forget(next(gone)), rounds=10, iterations=1, warmup_rounds=1)
@@ -45,14 +58,26 @@ def test_forget_among_many_users(benchmark):
 
 def test_restore_a_snapshot_of_many_users(benchmark):
     ids = list(range(ITEMS))
-    data = many_users_stats().snapshot(ids)
+    data = many_users_stats(forget_horizon=None).snapshot(ids)
     row_of = dict(zip(ids, ids))
 
     def restore() -> None:
-        stats = ItemStats()
+        stats = ItemStats(forget_horizon=None)
         stats.resize(ITEMS)
         stats.restore_snapshot(data, row_of)
 
     benchmark.group = "restore a snapshot"
     benchmark.pedantic(restore, rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info["snapshot_mb"] = round(len(data) / 1e6, 1)
+
+
+def test_settling_a_step_of_the_horizon(benchmark):
+    stats = many_users_stats()  # the default horizon, 1.5M events: settled in steps
+    limit = FORGET_HORIZON + settle_step(FORGET_HORIZON)
+
+    def fill() -> None:  # up to the last observe before a settle
+        record_many(stats, limit - len(stats.contributions), seed=len(stats.undo))
+
+    benchmark.group = "settle"
+    benchmark.pedantic(lambda: stats.record(-1, 0, 1.0, 1e9, [1, 2, 3]), setup=fill, rounds=3, iterations=1)
+    benchmark.extra_info.update(held_after=len(stats.contributions), undo_records=len(stats.undo))

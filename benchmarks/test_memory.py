@@ -3,8 +3,9 @@ every event counted in the shared statistics) on a 100,000 × 448 int8 catalog, 
 interest, each user re-ranked once after their events (their own items as candidates). Reports
 the resident growth per user and its parts: a cold user record (outside the 1,000 most recent
 users: held packed, as its 20 events), the co-engagement tables (bounded by items × 256 links,
-not by users) and the per-event contributions that make forget() exact (none with
-exact_forget=False, the "counts-kept" cases).
+not by users) and the per-event contributions that make forget() exact, with their undo log
+(at most the default forget_horizon of 1M events + 65,536; none with exact_forget=False, the
+"counts-kept" cases).
 
     pytest benchmarks/test_memory.py --benchmark-json=memory.json      # ~3 min a case at 200,000 users, ~11 at 1M
 """
@@ -81,8 +82,9 @@ def measure_held_users(users: int, exact_forget: bool) -> dict:
         hot_record_bytes=deep_size(held[users - 1]),
         co_tables_mb=round((co.neighbors.nbytes + co.counts.nbytes) / 1e6),
         co_links=int(co.sizes.sum()),
-        counted_events=len(rr.stats.contributions),
+        unsettled_events=len(rr.stats.contributions),
         contribution_bytes_per_user=round(deep_size(rr.stats.contributions) / users),
+        undo_log_bytes_per_user=round(deep_size(rr.stats.undo) / users),
         us_per_event_with_reranks=round(seconds / (users * EVENTS) * 1e6, 1),
     )
 
