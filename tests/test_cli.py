@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -97,25 +98,21 @@ def test_version_and_argument_errors_are_one_line_messages():
         assert "argument -k: must be" in done.stderr.strip().splitlines()[-1]
 
 
-def test_bundle_saves_exact_forget_and_max_neighbors(tmp_path):
+def bundled(tmp_path: Path, *options: str) -> pr.Reranker:
+    """`pyrerank bundle` of 20 items fitted on 12 likes of three users, with `options`, opened."""
     items = tmp_path / "items.jsonl"
     events = tmp_path / "events.jsonl"
     items.write_text("".join(json.dumps({"id": i, "text": f"jazz record number {i}"}) + "\n" for i in range(20)))
     events.write_text("".join(json.dumps({"user": f"u{i % 3}", "item": i, "kind": "like"}) + "\n" for i in range(12)))
     done = pyrerank(
-        "bundle",
-        str(items),
-        str(tmp_path / "model"),
-        "--encoder",
-        "hashing",
-        "--events",
-        str(events),
-        "--no-exact-forget",
-        "--max-neighbors",
-        "4",
+        "bundle", str(items), str(tmp_path / "model"), "--encoder", "hashing", "--events", str(events), *options
     )
     assert done.returncode == 0, done.stderr
-    rr = pr.Reranker.load(tmp_path / "model")
+    return pr.Reranker.load(tmp_path / "model")
+
+
+def test_bundle_saves_exact_forget_and_max_neighbors(tmp_path):
+    rr = bundled(tmp_path, "--no-exact-forget", "--max-neighbors", "4")
     assert rr.stats.exact_forget is False and len(rr.stats.contributions) == 0
     assert rr.stats.co.max_neighbors == 4
     assert rr.stats.popularity.sum() > 0, "the fitted counts are kept, without who made them"
@@ -123,23 +120,7 @@ def test_bundle_saves_exact_forget_and_max_neighbors(tmp_path):
 
 @pytest.mark.parametrize(("given", "saved", "held"), [("5", 5, 6), ("none", None, 12)])
 def test_bundle_saves_the_forget_horizon(tmp_path, given, saved, held):
-    items = tmp_path / "items.jsonl"
-    events = tmp_path / "events.jsonl"
-    items.write_text("".join(json.dumps({"id": i, "text": f"jazz record number {i}"}) + "\n" for i in range(20)))
-    events.write_text("".join(json.dumps({"user": f"u{i % 3}", "item": i, "kind": "like"}) + "\n" for i in range(12)))
-    done = pyrerank(
-        "bundle",
-        str(items),
-        str(tmp_path / "m"),
-        "--encoder",
-        "hashing",
-        "--events",
-        str(events),
-        "--forget-horizon",
-        given,
-    )
-    assert done.returncode == 0, done.stderr
-    rr = pr.Reranker.load(tmp_path / "m")
+    rr = bundled(tmp_path, "--forget-horizon", given)
     assert rr.stats.forget_horizon == saved and len(rr.stats.contributions) == held
 
 

@@ -195,28 +195,25 @@ def plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _horizon(text: str) -> int | None:
-    """An argparse type: a whole number >= 0, or "none"."""
-    if text.lower() == "none":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number or 'none', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (argparse turns the error into one usage line)."""
+def _whole_number(text: str, minimum: int) -> int:
+    """`text` as a whole number >= minimum; argparse turns the error into one usage line."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    return _whole_number(text, 1)
+
+
+def _horizon(text: str) -> int | None:
+    """An argparse type: a whole number >= 0, or "none"."""
+    return None if text.lower() == "none" else _whole_number(text, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
