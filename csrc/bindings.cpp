@@ -273,17 +273,30 @@ pyrerank::CoLinks as_co_links(const py::array& neighbors, const py::array& count
           k};
 }
 
-// co_link of one event: row linked with each of its `n` others (both ways if `both`), calling
-// report(bump, eviction) for each bump co_bump says it evicted or rounded.
+// co_link of one event: row linked with each of its `n` others (both ways if `both`), bumping
+// only rows where `only` is set (nullptr: every row) and calling report(bump, eviction) for each
+// bump co_bump says it evicted or rounded.
 template <typename Report>
 void co_link_event(const pyrerank::CoLinks& links, std::int64_t row, const std::int64_t* others,
-                   std::int64_t n, float amount, bool both, Report report) {
+                   std::int64_t n, float amount, bool both, const std::uint8_t* only, Report report) {
   pyrerank::CoEviction e;
   for (std::int64_t i = 0; i < n; ++i) {
     if (others[i] == row) continue;
-    if (pyrerank::co_bump(links, row, others[i], amount, &e)) report(2 * i, e);
-    if (both && pyrerank::co_bump(links, others[i], row, amount, &e)) report(2 * i + 1, e);
+    if ((only == nullptr || only[row]) && pyrerank::co_bump(links, row, others[i], amount, &e))
+      report(2 * i, e);
+    if (both && (only == nullptr || only[others[i]]) && pyrerank::co_bump(links, others[i], row, amount, &e))
+      report(2 * i + 1, e);
   }
+}
+
+// An optional (n_rows,) bool mask's bytes; nullptr for None.
+const std::uint8_t* row_mask(py::handle h, std::int64_t n_rows) {
+  if (h.is_none()) return nullptr;
+  const py::array mask = as_array(h, "only");
+  PYRERANK_REQUIRE(mask.dtype().is(py::dtype::of<bool>()) && mask.ndim() == 1 && mask.shape(0) == n_rows &&
+                       (mask.flags() & py::array::c_style),
+                   "only must be a 1-D bool array with one entry per row");
+  return static_cast<const std::uint8_t*>(mask.data());
 }
 
 void check_item_row(std::int64_t row, std::int64_t n_rows) {
@@ -867,7 +880,7 @@ PYBIND11_MODULE(_core, m) {
         for (std::int64_t other : others) check_co_row(other, links.n_rows);
         py::list undo;  // almost always empty
         co_link_event(links, row, others.data(), static_cast<std::int64_t>(others.size()), amount, both,
-                      [&undo](std::int64_t bump, const pyrerank::CoEviction& e) {
+                      nullptr, [&undo](std::int64_t bump, const pyrerank::CoEviction& e) {
                         undo.append(py::make_tuple(bump, e.slot, e.neighbor, e.count));
                       });
         return undo;
@@ -883,7 +896,7 @@ PYBIND11_MODULE(_core, m) {
       "co_link_events",
       [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
          const py::array& versions, const py::array& rows_obj, const py::array& ends_obj,
-         const py::array& others_obj, float amount) {
+         const py::array& others_obj, py::handle only_obj, float amount) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
         const std::int64_t* rows = i64_data(rows_obj, "rows");
         const std::int64_t* ends = i64_data(ends_obj, "ends");
@@ -895,10 +908,11 @@ PYBIND11_MODULE(_core, m) {
           PYRERANK_REQUIRE(ends[i] >= (i ? ends[i - 1] : 0) && ends[i] <= m, "ends must rise within others");
         }
         for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], links.n_rows);
+        const std::uint8_t* only = row_mask(only_obj, links.n_rows);
         py::list undo;
         for (std::int64_t i = 0; i < n; ++i) {
           const std::int64_t start = i ? ends[i - 1] : 0;
-          co_link_event(links, rows[i], others + start, ends[i] - start, amount, true,
+          co_link_event(links, rows[i], others + start, ends[i] - start, amount, true, only,
                         [&undo, i](std::int64_t bump, const pyrerank::CoEviction& e) {
                           undo.append(py::make_tuple(i, bump, e.slot, e.neighbor, e.count));
                         });
@@ -906,9 +920,70 @@ PYBIND11_MODULE(_core, m) {
         return undo;
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("rows"),
-      py::arg("ends"), py::arg("others"), py::arg("amount"),
-      "co_link(row, others[ends[i-1]:ends[i]], both) for each event i of rows, in order; "
-      "[(event, bump, slot, neighbor, count)] of the bumps co_link reports.");
+      py::arg("ends"), py::arg("others"), py::arg("only"), py::arg("amount"),
+      "co_link(row, others[ends[i-1]:ends[i]], both) for each event i of rows, in order, bumping only rows "
+      "where `only` is set (None: any); [(event, bump, slot, neighbor, count)] of the bumps co_link "
+      "reports.");
+
+  m.def(
+      "co_unlink_events",
+      [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
+         const py::array& versions, const py::array& positions_obj, const py::array& rows_obj,
+         const py::array& ends_obj, const py::array& others_obj, py::handle only_obj,
+         const py::array& rec_event_obj, const py::array& rec_bump_obj,
+         const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& rec_slot,
+         const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& rec_neighbor,
+         const py::array_t<float, py::array::c_style | py::array::forcecast>& rec_count, float amount) {
+        const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
+        const std::int64_t* positions = i64_data(positions_obj, "positions");
+        const std::int64_t* rows = i64_data(rows_obj, "rows");
+        const std::int64_t* ends = i64_data(ends_obj, "ends");
+        const std::int64_t* others = i64_data(others_obj, "others");
+        const std::int64_t n = rows_obj.shape(0), m = others_obj.shape(0);
+        PYRERANK_REQUIRE(positions_obj.shape(0) == n && ends_obj.shape(0) == n,
+                         "positions and ends must hold one entry per row");
+        for (std::int64_t i = 0; i < n; ++i) {
+          check_co_row(rows[i], links.n_rows);
+          PYRERANK_REQUIRE(ends[i] >= (i ? ends[i - 1] : 0) && ends[i] <= m, "ends must rise within others");
+        }
+        for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], links.n_rows);
+        const std::uint8_t* only = row_mask(only_obj, links.n_rows);
+        const std::int64_t* rec_event = i64_data(rec_event_obj, "record events");
+        const std::int64_t* rec_bump = i64_data(rec_bump_obj, "record bumps");
+        std::int64_t r = rec_event_obj.shape(0) - 1;  // records sorted by (event, bump): read from the end
+        PYRERANK_REQUIRE(rec_bump_obj.shape(0) == r + 1 && rec_slot.size() == r + 1 &&
+                             rec_neighbor.size() == r + 1 && rec_count.size() == r + 1,
+                         "the records' columns must be of one length");
+        for (std::int64_t i = n - 1; i >= 0; --i) {
+          const std::int64_t start = i ? ends[i - 1] : 0, p = positions[i];
+          for (std::int64_t t = ends[i] - start - 1; t >= 0; --t) {
+            const std::int64_t other = others[start + t];
+            if (other == rows[i]) continue;
+            for (std::int64_t bump = 2 * t + 1; bump >= 2 * t; --bump) {  // back, then forward
+              const std::int64_t a = bump % 2 ? other : rows[i], b = bump % 2 ? rows[i] : other;
+              while (r >= 0 && (rec_event[r] > p || (rec_event[r] == p && rec_bump[r] > bump))) --r;
+              pyrerank::CoEviction found;
+              const bool recorded = r >= 0 && rec_event[r] == p && rec_bump[r] == bump;
+              if (recorded) {
+                found = {rec_slot.data()[r], rec_neighbor.data()[r], rec_count.data()[r]};
+                --r;
+              }
+              if (only != nullptr && !only[a]) continue;
+              if (!pyrerank::co_unbump(links, a, b, amount, recorded ? &found : nullptr))
+                throw std::invalid_argument("the undo log does not match item row " + std::to_string(a) +
+                                            "'s links");
+            }
+          }
+        }
+      },
+      py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("positions"),
+      py::arg("rows"), py::arg("ends"), py::arg("others"), py::arg("only"), py::arg("record_events"),
+      py::arg("record_bumps"), py::arg("record_slots"), py::arg("record_neighbors"), py::arg("record_counts"),
+      py::arg("amount"),
+      "Undo co_link_events, newest first: every bump of the events (at `positions`, on `rows`, linked with "
+      "others[ends[i-1]:ends[i]]) on a row where `only` is set (None: any), with the records co_link "
+      "reported "
+      "(sorted by event, then bump). ValueError where they do not match the links.");
 
   m.def(
       "count_events",

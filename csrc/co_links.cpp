@@ -93,6 +93,35 @@ bool co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount,
   return evicted;
 }
 
+bool co_unbump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount, const CoEviction* undo) {
+  std::int32_t* neighbors = links.neighbors + a * links.k;
+  float* counts = links.counts + a * links.k;
+  const std::int32_t size = links.sizes[a];
+  const std::int32_t at = find_slot(neighbors, size, static_cast<std::int32_t>(b));
+  if (at < 0) return undo == nullptr;       // the bump changed nothing: a full row's links were all stronger
+  if (undo != nullptr && undo->slot < 0) {  // the addition rounded
+    counts[at] = undo->count;
+    ++links.versions[a];
+    return true;
+  }
+  const bool appended = at == size - 1 && counts[at] == amount;  // a count it added to is larger
+  if (undo == nullptr && !appended) {
+    counts[at] -= amount;
+  } else if (!appended || (undo != nullptr && undo->slot >= size)) {
+    return false;
+  } else if (undo == nullptr) {
+    links.sizes[a] = size - 1;
+  } else {  // the evicted link back in its slot, the later ones after it
+    const auto tail = static_cast<std::size_t>(size - 1 - undo->slot);
+    std::memmove(neighbors + undo->slot + 1, neighbors + undo->slot, tail * sizeof(std::int32_t));
+    std::memmove(counts + undo->slot + 1, counts + undo->slot, tail * sizeof(float));
+    neighbors[undo->slot] = undo->neighbor;
+    counts[undo->slot] = undo->count;
+  }
+  ++links.versions[a];
+  return true;
+}
+
 CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay) {
   std::int64_t bound = 0;  // distinct rows at most: every link of every recent row
   for (std::int64_t j = 0; j < m; ++j) bound += links.sizes[recent[j]];

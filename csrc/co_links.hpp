@@ -30,6 +30,11 @@ struct CoEviction {
 // lost the addition to rounding, described in `*undo`.
 bool co_bump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount, CoEviction* undo);
 
+// Undoes the latest bump a -> b of `amount` on links as co_bump left them: `undo` is what co_bump
+// reported for it (nullptr where it reported nothing). False where the links cannot be the
+// result of that bump (a record that does not match them): nothing is changed then.
+bool co_unbump(const CoLinks& links, std::int64_t a, std::int64_t b, float amount, const CoEviction* undo);
+
 // A user's co-engagement scores: sum over their recent rows j (newest last) of
 // decay^(age of j) * count(j -> r), for every linked row r (each sum in that order).
 CoScores co_user_scores(const CoLinks& links, const std::int64_t* recent, std::int64_t m, double decay);

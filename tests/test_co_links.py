@@ -15,7 +15,7 @@ import pyrerank as pr
 from pyrerank import _core
 from pyrerank import _reference as ref
 from pyrerank.serving.item_stats import CoEngagement
-from pyrerank.serving.undo_log import UndoLog, undo
+from pyrerank.serving.undo_log import Events, UndoLog, link, undo
 from pyrerank.testing import stores
 
 N_ROWS, K = 12, 3
@@ -172,11 +172,36 @@ def test_what_co_link_reports_undoes_every_event_newest_first(stream):
     for position, (row, others) in enumerate(stream):
         before.append(links_now(co, N_ROWS))
         log.add(position, row, others, co.add(row, others))
-    records = log.records()
     for position in reversed(range(len(stream))):
         row, others = stream[position]
-        undo(co.tables(), None, [(position, row, others)], records)
+        undo(co.tables(), Events.of([position], [row], [len(others)], others), None, log)
         assert links_now(co, N_ROWS) == before[position]
+
+
+@given(st.lists(st.tuples(rows, st.lists(rows, max_size=5)), max_size=40), st.sets(rows))
+def test_undoing_a_stream_on_some_rows_leaves_the_others_and_restores_those(stream, some):
+    """What forget does on the rows a user touched: the others keep every link."""
+    co, log = CoEngagement(K, N_ROWS), UndoLog()
+    events = Events.of(
+        range(len(stream)), [r for r, _ in stream], [len(o) for _, o in stream], [x for _, o in stream for x in o]
+    )
+    link(co.tables(), events, None, log)
+    after = links_now(co, N_ROWS)
+    only = np.zeros(N_ROWS, bool)
+    only[list(some)] = True
+    undo(co.tables(), events, only, log)
+    assert [after[r] if r not in some else [] for r in range(N_ROWS)] == links_now(co, N_ROWS)
+
+
+def test_an_undo_log_that_does_not_match_the_links_is_refused():
+    co, log = CoEngagement(2, N_ROWS), UndoLog()
+    for position, others in enumerate([[1, 2], [3]]):  # the second evicts one of row 0's links
+        log.add(position, 0, others, co.add(0, others))
+    assert len(log) == 1
+    damaged = UndoLog()
+    damaged.add(1, 0, [3], [(0, 5, 9, 1.0)])  # a slot past the row's links
+    with pytest.raises(pr.PyrerankError, match="does not match item row 0"):
+        undo(co.tables(), Events.of([1], [0], [1], [3]), None, damaged)
 
 
 @given(st.lists(st.tuples(rows, st.lists(rows, max_size=5)), max_size=60))
@@ -186,7 +211,7 @@ def test_linking_a_batch_of_events_equals_linking_them_one_by_one(stream):
     rows_ = np.array([row for row, _ in stream], np.int64)
     ends = np.cumsum([len(others) for _, others in stream], dtype=np.int64)
     flat = np.array([o for _, others in stream for o in others], np.int64)
-    assert _core.co_link_events(*batch.tables(), rows_, ends, flat, 1.0) == reports
+    assert _core.co_link_events(*batch.tables(), rows_, ends, flat, None, 1.0) == reports
     assert links_now(batch, N_ROWS) == links_now(one, N_ROWS)
 
 

@@ -57,6 +57,19 @@ def events_of(contributions: Contributions) -> list[tuple[str, int, float, float
     ]
 
 
+def touching(contributions: Contributions, rows: np.ndarray) -> list[tuple[int, float, float, list[int]]]:
+    """(row, weight, time, links) of the events Contributions.touching finds, positions checked."""
+    positions, columns, links = contributions.touching(rows)
+    everything = events_of(contributions)
+    ends = np.cumsum(columns["n_links"])
+    found = [
+        (r, w, t, links[end - n : end].tolist())
+        for r, w, t, n, end in zip(*(columns[c].tolist() for c in ("row", "weight", "time", "n_links")), ends.tolist())
+    ]
+    assert found == [everything[p][1:] for p in positions.tolist()]
+    return found
+
+
 @settings(max_examples=150, deadline=None)
 @given(streams(), st.sampled_from(["a", "b", "c"]))
 def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone):
@@ -73,7 +86,7 @@ def test_every_event_comes_back_as_added_after_forget_copy_and_save(stream, gone
     assert events_of(contributions) == rest
     if touched is not None:  # what forget recounts
         wanted = [(r, w, t, ls) for _, r, w, t, ls in rest if r in touched or set(ls) & set(touched.tolist())]
-        assert [e[1:] for e in contributions.touching(touched)] == wanted
+        assert touching(contributions, touched) == wanted
     assert events_of(copy) == stream  # the copy kept its own
     arrays, users = contributions.to_arrays()
     assert events_of(Contributions.from_arrays(arrays, users, ROWS, None)) == rest
@@ -108,7 +121,7 @@ def test_settled_events_leave_and_the_rest_come_back_as_added(stream, n, data):
     assert set(contributions.user_number) == {e[0] for e in rest}
     rows = np.array(data.draw(st.lists(st.integers(0, ROWS - 1), max_size=3, unique=True)), np.int64)
     wanted = [(r, w, t, ls) for _, r, w, t, ls in rest if r in rows or set(ls) & set(rows.tolist())]
-    assert [e[1:] for e in contributions.touching(rows)] == wanted  # links read off settled rows too
+    assert touching(contributions, rows) == wanted  # links read off settled rows too
     more = data.draw(streams())
     for user, row, weight, t, links in more:  # the users' tails know only their kept events
         contributions.add(user, row, weight, t + 100, links)

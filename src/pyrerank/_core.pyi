@@ -103,8 +103,26 @@ def co_link_events(
     rows: np.ndarray,
     ends: np.ndarray,
     others: np.ndarray,
+    only: np.ndarray | None,
     amount: float,
 ) -> list[tuple[int, int, int, int, float]]: ...
+def co_unlink_events(
+    neighbors: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    versions: np.ndarray,
+    positions: np.ndarray,
+    rows: np.ndarray,
+    ends: np.ndarray,
+    others: np.ndarray,
+    only: np.ndarray | None,
+    record_events: np.ndarray,
+    record_bumps: np.ndarray,
+    record_slots: np.ndarray,
+    record_neighbors: np.ndarray,
+    record_counts: np.ndarray,
+    amount: float,
+) -> None: ...
 def count_events(
     table: np.ndarray, rows: np.ndarray, weights: np.ndarray, times: np.ndarray, half_life: float
 ) -> None: ...

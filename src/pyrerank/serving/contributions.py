@@ -4,7 +4,7 @@ one user's events can be taken out of the statistics exactly (ItemStats.forget).
 from __future__ import annotations
 
 import array
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -200,26 +200,23 @@ class Contributions:
         """The first `n` events' (n,) int32 rows, float64 weights and float64 times."""
         return _view(self._row)[:n], _view(self._weight)[:n].astype(np.float64), _view(self._time)[:n]
 
-    def touching(self, rows: np.ndarray) -> Iterator[tuple[int, int, float, float, list[int]]]:
-        """(position, row, weight, time, links) of every event on one of `rows` or linked with
-        one, oldest first. Only the events that can be are expanded: those on `rows`, every event
-        of their users (whose later events derive links from them) and of users whose settled tail
-        names one, and those whose stored links name one."""
+    def touching(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The events on one of `rows` or linked with one, oldest first: their (m,) int64
+        positions and columns() of them. Only the events that can be are expanded: those on
+        `rows`, every event of their users (whose later events derive links from them) and of
+        users whose settled tail names one, and those whose stored links name one."""
         user, own = _view(self._user), _view(self._codes) == OWN_LINKS
         on = np.isin(_view(self._row), rows)
         settled_on = np.flatnonzero(np.isin(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
         own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
         named = own_events[np.isin(_view(self._own_links), rows)]
         expanded = np.union1d(np.flatnonzero(np.isin(user, np.union1d(user[on], settled_on))), named)
-        c, all_links = self._events(expanded)
-        starts = np.concatenate([[0], np.cumsum(c["n_links"])]).astype(np.int64)
-        linked = np.zeros(len(c["row"]), bool)
-        hits = np.flatnonzero(np.isin(all_links, rows))
-        if len(hits):
-            linked[np.searchsorted(starts, hits, side="right") - 1] = True
-        for i in np.flatnonzero(np.isin(c["row"], rows) | linked).tolist():
-            links = all_links[starts[i] : starts[i + 1]].tolist()
-            yield int(expanded[i]), int(c["row"][i]), float(c["weight"][i]), float(c["time"][i]), links
+        columns, links = self._events(expanded)
+        owner = np.repeat(np.arange(len(expanded)), columns["n_links"])
+        linked = np.zeros(len(expanded), bool)
+        linked[owner[np.isin(links, rows)]] = True
+        hit = np.isin(columns["row"], rows) | linked
+        return expanded[hit], {name: c[hit] for name, c in columns.items()}, links[np.repeat(hit, columns["n_links"])]
 
     def copy(self) -> Contributions:
         out = Contributions()

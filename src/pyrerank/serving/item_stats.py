@@ -18,7 +18,7 @@ from .. import _core
 from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
 from .contributions import Contributions, place_in_group
-from .undo_log import UndoLog, bumps, undo
+from .undo_log import Events, UndoLog, link, undo
 
 FORGET_HORIZON = 1_000_000  # counted events that forget takes out exactly, by default
 SETTLE_STEP = 65_536  # events settled at once at most: one observe's pause stays in tens of ms
@@ -291,13 +291,10 @@ class ItemStats:
         """Count every contribution again, in order, onto the settled table and links (which
         self.table and self.co hold), logging what undoes them."""
         columns, links = self.contributions.columns()
-        rows, ends = columns["row"].astype(np.int64), np.cumsum(columns["n_links"], dtype=np.int64)
+        rows = columns["row"].astype(np.int64)
         _core.count_events(self.table, rows, columns["weight"], columns["time"], self.half_life)
-        report = _core.co_link_events(*self.co.tables(), rows, ends, links.astype(np.int64), 1.0)
         self.undo = UndoLog()
-        for event, bump, slot, neighbor, count in report:  # few: evictions and roundings only
-            start = int(ends[event] - columns["n_links"][event])
-            self.undo.add(event, int(rows[event]), links[start : ends[event]].tolist(), [(bump, slot, neighbor, count)])
+        link(self.co.tables(), Events.of(np.arange(len(rows)), rows, columns["n_links"], links), None, self.undo)
 
     def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
         """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
@@ -374,29 +371,22 @@ class ItemStats:
                     )
                 return False
             mine, touched = found
-            events = list(self.contributions.touching(touched))
-            rows = set(touched.tolist())
-            records = self.undo.records(np.array([e[0] for e in events], np.int64))
-            undo(self.co.tables(), rows, ((p, row, links) for p, row, _, _, links in reversed(events)), records)
+            positions, columns, links = self.contributions.touching(touched)
+            rows, n_links = columns["row"].astype(np.int64), columns["n_links"]
+            only = np.zeros(len(self.co.sizes), bool)
+            only[touched] = True
+            undo(self.co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
             self.contributions.remove(user)
             self.undo.drop(mine, touched)
             self.table[touched] = self.settled[touched]
-            removed = set(mine.tolist())
-            kept = [e for e in events if e[0] not in removed]
-            counted = [e for e in kept if e[1] in rows]
+            kept = ~np.isin(positions, mine)
+            counted = kept & only[rows]
             _core.count_events(
-                self.table,
-                np.array([e[1] for e in counted], np.int64),
-                np.array([e[2] for e in counted], np.float64),
-                np.array([e[3] for e in counted], np.float64),
-                self.half_life,
+                self.table, rows[counted], columns["weight"][counted], columns["time"][counted], self.half_life
             )
-            for position, row, _, _, links in kept:
-                now_at = position - int(np.searchsorted(mine, position))
-                for bump, a, b in bumps(row, links):
-                    if a in rows:
-                        report = self.co.bump(a, b)
-                        self.undo.add(now_at, row, links, [(bump, *r[1:]) for r in report])
+            now_at = positions[kept] - np.searchsorted(mine, positions[kept])  # after the removal
+            kept_links = links[np.repeat(kept, n_links)]
+            link(self.co.tables(), Events.of(now_at, rows[kept], n_links[kept], kept_links), only, self.undo)
             return True
 
 
@@ -431,12 +421,8 @@ def _undone_links(
     scratch = CoEngagement(max(1, int(np.bincount(items).max(initial=0)) if len(items) else 1), n_rows)
     scratch.add_links(items, others, counts)
     columns, links = contributions.columns()
-    ends = np.cumsum(columns["n_links"])
-    starts = ends - columns["n_links"]
-    events = (
-        (p, int(columns["row"][p]), links[starts[p] : ends[p]].tolist()) for p in range(len(columns["row"]) - 1, -1, -1)
-    )
-    undo(scratch.tables(), None, events, undo_log.records())
+    events = Events.of(np.arange(len(columns["row"])), columns["row"], columns["n_links"], links)
+    undo(scratch.tables(), events, None, undo_log)
     sizes, neighbors, link_counts = scratch.slots()
     return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes), neighbors.astype(np.int64), link_counts
 

@@ -6,24 +6,30 @@ from __future__ import annotations
 
 import array
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import _core
 from ..errors import PyrerankError
 
 AMOUNT = 1.0  # every event's bump adds one
-Record = tuple[int, int, float]  # slot (-1: a rounded addition), neighbour, count
 Tables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # CoEngagement's neighbors, counts, sizes, versions
 
 
-def bumps(row: int, links: list[int]) -> list[tuple[int, int, int]]:
-    """(bump, a, b) of each link a -> b an event on `row` linked with `links` bumps, in the
-    order co_link makes them (its numbering: 2i row -> links[i], 2i + 1 back)."""
-    out = []
-    for i, other in enumerate(links):
-        if other != row:
-            out += [(2 * i, row, other), (2 * i + 1, other, row)]
-    return out
+class Events(NamedTuple):
+    """Counted events, oldest first, as the kernel links them: (n,) int64 positions among the
+    contributions, (n,) int64 rows, (n,) int64 ends of each one's links in (m,) int64 `links`."""
+
+    positions: np.ndarray
+    rows: np.ndarray
+    ends: np.ndarray
+    links: np.ndarray
+
+    @classmethod
+    def of(cls, positions: np.ndarray, rows: np.ndarray, n_links: np.ndarray, links: np.ndarray) -> Events:
+        ends = np.cumsum(n_links, dtype=np.int64)
+        return cls(np.asarray(positions, np.int64), np.asarray(rows, np.int64), ends, np.asarray(links, np.int64))
 
 
 class UndoLog:
@@ -47,9 +53,10 @@ class UndoLog:
     def _buffers(self) -> dict[str, array.array]:
         return {name: getattr(self, f"_{name}") for name in _NAMES}
 
-    def add(self, event: int, row: int, links: list[int], undo: Iterable[tuple[int, int, int, float]]) -> None:
+    def add(self, event: int, row: int, links: Iterable[int], report: Iterable[tuple[int, int, int, float]]) -> None:
         """co_link's report for the event at position `event` on `row` linked with `links`."""
-        for bump, slot, neighbor, count in undo:
+        links = list(links)
+        for bump, slot, neighbor, count in report:
             self._event.append(event)
             self._bump.append(bump)
             self._row.append(row if bump % 2 == 0 else links[bump // 2])
@@ -57,13 +64,13 @@ class UndoLog:
             self._neighbor.append(neighbor)
             self._count.append(count)
 
-    def records(self, events: np.ndarray | None = None) -> dict[tuple[int, int], Record]:
-        """{(event, bump): (slot, neighbour, count)} of the events at (m,) int64 positions
-        `events` (None: all)."""
-        keep = slice(None) if events is None else np.isin(np.frombuffer(self._event, np.int64), events)
-        columns = {name: np.frombuffer(b, b.typecode)[keep].tolist() for name, b in self._buffers().items()}
-        keys = zip(columns["event"], columns["bump"])
-        return dict(zip(keys, zip(columns["slot"], columns["neighbor"], columns["count"])))
+    def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(event, bump) int64, (slot, neighbour) int32 and count float32 columns of every
+        record, sorted by event, then bump (as co_unlink_events reads them)."""
+        columns = {name: np.frombuffer(b, b.typecode) for name, b in self._buffers().items()}
+        order = np.lexsort((columns["bump"], columns["event"]))
+        event, bump = columns["event"][order].astype(np.int64), columns["bump"][order].astype(np.int64)
+        return event, bump, columns["slot"][order], columns["neighbor"][order], columns["count"][order]
 
     def _keep(self, keep: np.ndarray, event: np.ndarray) -> None:
         """Keep the records where (n,) bool `keep`, their events renumbered to (n,) int64 `event`."""
@@ -121,48 +128,25 @@ class UndoLog:
         return out
 
 
-def undo(
-    tables: Tables,
-    rows: set[int] | None,
-    events: Iterable[tuple[int, int, list[int]]],
-    records: Mapping[tuple[int, int], Record],
-) -> None:
-    """Undo on a CoEngagement's `tables`, in place, every bump on one of `rows` (None: on any)
-    that `events` ((position, row, links), newest first) made, with UndoLog.records()."""
-    for position, row, links in events:
-        for bump, a, b in reversed(bumps(row, links)):
-            if rows is None or a in rows:
-                _unbump(tables, a, b, records.get((position, bump)))
+def link(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) -> None:
+    """Link `events` on a CoEngagement's `tables`, in place, in order, bumping only rows where
+    (n_rows,) bool `only` is set (None: any), and log what undoes them."""
+    ends = events.ends
+    report = _core.co_link_events(*tables, events.rows, ends, events.links, only, AMOUNT)
+    for i, bump, slot, neighbor, count in report:  # few: evictions and roundings only
+        start = int(ends[i - 1]) if i else 0
+        event_links = events.links[start : ends[i]].tolist()
+        log.add(int(events.positions[i]), int(events.rows[i]), event_links, [(bump, slot, neighbor, count)])
 
 
-def _unbump(tables: Tables, a: int, b: int, record: Record | None) -> None:
-    """Undo the latest bump a -> b, which `record` describes where it evicted or rounded."""
-    all_neighbors, all_counts, sizes, versions = tables
-    size = int(sizes[a])
-    neighbors, counts = all_neighbors[a], all_counts[a]
-    found = np.flatnonzero(neighbors[:size] == b)
-    if not len(found):
-        if record is not None:
-            raise PyrerankError(f"item statistics' undo log does not match item row {a}'s links")
-        return  # the bump changed nothing: a full row's links were all stronger
-    at = int(found[0])
-    versions[a] += 1
-    if record is not None and record[0] < 0:
-        counts[at] = record[2]
-        return
-    inserted = at == size - 1 and counts[at] == AMOUNT
-    if record is None and not inserted:
-        counts[at] -= AMOUNT
-        return
-    if not inserted:
-        raise PyrerankError(f"item statistics' undo log does not match item row {a}'s links")
-    if record is None:
-        sizes[a] = size - 1
-        return
-    slot, neighbor, count = record
-    neighbors[slot + 1 : size] = neighbors[slot : size - 1].copy()
-    counts[slot + 1 : size] = counts[slot : size - 1].copy()
-    neighbors[slot], counts[slot] = neighbor, count
+def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) -> None:
+    """Undo on a CoEngagement's `tables`, in place, newest first, every bump `events` made on a
+    row where (n_rows,) bool `only` is set (None: any), with `log`'s records; PyrerankError
+    where they do not match the links (the statistics are then damaged)."""
+    try:
+        _core.co_unlink_events(*tables, *events, only, *log.sorted_columns(), AMOUNT)
+    except ValueError as exc:
+        raise PyrerankError(f"item statistics: {exc}") from None
 
 
 _NAMES = ("event", "bump", "row", "slot", "neighbor", "count")
