@@ -273,18 +273,18 @@ pyrerank::CoLinks as_co_links(const py::array& neighbors, const py::array& count
           k};
 }
 
-// co_link of one event: row linked with each of its `n` others (both ways if `both`), bumping
-// only rows where `only` is set (nullptr: every row) and calling report(bump, eviction) for each
-// bump co_bump says it evicted or rounded.
+// co_link of one event: row linked with each of its `n` others both ways, bumping only rows
+// where `only` is set (nullptr: every row) and calling report(bump, eviction) for each bump
+// co_bump says it evicted or rounded.
 template <typename Report>
 void co_link_event(const pyrerank::CoLinks& links, std::int64_t row, const std::int64_t* others,
-                   std::int64_t n, float amount, bool both, const std::uint8_t* only, Report report) {
+                   std::int64_t n, float amount, const std::uint8_t* only, Report report) {
   pyrerank::CoEviction e;
   for (std::int64_t i = 0; i < n; ++i) {
     if (others[i] == row) continue;
     if ((only == nullptr || only[row]) && pyrerank::co_bump(links, row, others[i], amount, &e))
       report(2 * i, e);
-    if (both && (only == nullptr || only[others[i]]) && pyrerank::co_bump(links, others[i], row, amount, &e))
+    if ((only == nullptr || only[others[i]]) && pyrerank::co_bump(links, others[i], row, amount, &e))
       report(2 * i + 1, e);
   }
 }
@@ -873,21 +873,20 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "co_link",
       [](const py::array& neighbors, const py::array& counts, const py::array& sizes,
-         const py::array& versions, std::int64_t row, const std::vector<std::int64_t>& others, float amount,
-         bool both) {
+         const py::array& versions, std::int64_t row, const std::vector<std::int64_t>& others, float amount) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
         check_co_row(row, links.n_rows);
         for (std::int64_t other : others) check_co_row(other, links.n_rows);
         py::list undo;  // almost always empty
-        co_link_event(links, row, others.data(), static_cast<std::int64_t>(others.size()), amount, both,
-                      nullptr, [&undo](std::int64_t bump, const pyrerank::CoEviction& e) {
+        co_link_event(links, row, others.data(), static_cast<std::int64_t>(others.size()), amount, nullptr,
+                      [&undo](std::int64_t bump, const pyrerank::CoEviction& e) {
                         undo.append(py::make_tuple(bump, e.slot, e.neighbor, e.count));
                       });
         return undo;
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("row"),
-      py::arg("others"), py::arg("amount"), py::arg("both"),
-      "Add `amount` to the links row -> other (and other -> row if both) for each of `others`, in place. "
+      py::arg("others"), py::arg("amount"),
+      "Add `amount` to the links row -> other and other -> row for each of `others`, in place. "
       "[(bump, slot, neighbor, count)] for the bumps (2 * i: row -> others[i], 2 * i + 1: back) that evicted "
       "a link (slot >= 0, the link evicted) or lost the addition to rounding (slot -1, count the one "
       "before).");
@@ -912,7 +911,7 @@ PYBIND11_MODULE(_core, m) {
         py::list undo;
         for (std::int64_t i = 0; i < n; ++i) {
           const std::int64_t start = i ? ends[i - 1] : 0;
-          co_link_event(links, rows[i], others + start, ends[i] - start, amount, true, only,
+          co_link_event(links, rows[i], others + start, ends[i] - start, amount, only,
                         [&undo, i](std::int64_t bump, const pyrerank::CoEviction& e) {
                           undo.append(py::make_tuple(i, bump, e.slot, e.neighbor, e.count));
                         });
@@ -921,7 +920,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("rows"),
       py::arg("ends"), py::arg("others"), py::arg("only"), py::arg("amount"),
-      "co_link(row, others[ends[i-1]:ends[i]], both) for each event i of rows, in order, bumping only rows "
+      "co_link(row, others[ends[i-1]:ends[i]]) for each event i of rows, in order, bumping only rows "
       "where `only` is set (None: any); [(event, bump, slot, neighbor, count)] of the bumps co_link "
       "reports.");
 

@@ -93,7 +93,6 @@ def co_link(
     row: int,
     others: list[int],
     amount: float,
-    both: bool,
 ) -> list[tuple[int, int, int, float]]: ...
 def co_link_events(
     neighbors: np.ndarray,

@@ -1,5 +1,5 @@
-"""Who added what to the item statistics: every counted event, in order, with its user, so that
-one user's events can be taken out of the statistics exactly (ItemStats.forget)."""
+"""Who added what to the item statistics: every unsettled counted event, in order, with its
+user, so that one user's events can be taken out of the statistics exactly (ItemStats.forget)."""
 
 from __future__ import annotations
 
@@ -19,18 +19,20 @@ OWN_LINKS = -1  # an event's `links` code where its links are stored, not derive
 
 
 class Contributions:
-    """The counted events, oldest first, as columns: user number, catalog row, weight, time and
-    the rows the event was linked with (co-engagement), plus the user of each number. Appended
-    to compact typed buffers (array.array: no Python object kept per event).
+    """The counted events not yet settled, oldest first, as columns: user number, catalog row,
+    weight, time and the rows the event was linked with (co-engagement), plus the user of each
+    number. Appended to compact typed buffers (array.array: no Python object kept per event);
+    the oldest are dropped as they settle (drop_oldest).
 
     An event's links are almost always the rows of its user's previous positives, which are their
     previous contributions: such links are not stored but derived (the event keeps their count,
-    and columns() reads them off the user's earlier events); others are stored as they came.
-    Weights are held as float32 until one needs float64.
+    and columns() reads them off the user's earlier events, or off the rows of their last TAIL
+    settled events); others are stored as they came. Weights are held as float32 until one needs
+    float64.
 
     Memory: 21 bytes per counted event (user, row, weight, time, links code) and 4 per stored
-    link, plus per user a dict entry (about 100 bytes) and the rows of their last TAIL
-    contributions (20 bytes).
+    link, plus per user with an event here a dict entry (about 100 bytes) and the rows of their
+    last TAIL contributions and last TAIL settled ones (40 bytes).
     """
 
     def __init__(self) -> None:

@@ -73,24 +73,15 @@ class CoEngagement:
         size = int(self.sizes[row])
         return dict(zip(self.neighbors[row, :size].tolist(), self.counts[row, :size].tolist()))
 
-    def drop(self, row: int) -> None:
-        """Remove every link of one item and bump its version."""
-        self.sizes[row] = 0
-        self.versions[row] += 1
-
-    def bump(self, a: int, b: int, amount: float = 1.0) -> list[tuple[int, int, int, float]]:
-        """Add `amount` to the link a -> b only; co_link's report (bump 0)."""
-        return _core.co_link(*self.tables(), a, [b], amount, False)
-
     def add(self, row: int, recent_rows: list[int], amount: float = 1.0) -> list[tuple[int, int, int, float]]:
         """Link `row` with each of the user's recent rows (both directions); co_link's report of
         the bumps that evicted a link or rounded (UndoLog)."""
-        return _core.co_link(*self.tables(), row, recent_rows, amount, True) if recent_rows else []
+        return _core.co_link(*self.tables(), row, recent_rows, amount) if recent_rows else []
 
     def user_scores(self, recent_rows: Sequence[int], decay: float) -> _core.CoScores:
         """A user's co-engagement scores: Σ_j decay^age_j · neighbours(j) over recent rows
         (newest last), as the table the kernels look candidates up in (``arrays()``: the rows and
-        their scores). Callers hold the statistics' lock (links change under add and bump)."""
+        their scores). Callers hold the statistics' lock (links change under add)."""
         return _core.co_user_scores(*self.tables(), list(recent_rows), decay)
 
     def copy(self) -> CoEngagement:
