@@ -188,18 +188,23 @@ def test_threads_reranking_on_a_redis_store(benchmark, redis_url):
     rr.close()
 
 
-@pytest.mark.parametrize("exact_forget", [True, False], ids=["exact-forget", "counts-kept"])
-def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path, exact_forget):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"forget_horizon": 100_000}, {"exact_forget": False}],
+    ids=["exact-forget", "horizon-100k", "counts-kept"],
+)
+def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path, options):
     """60 s (PYRERANK_SOAK_SECONDS) of observe from 2,000 users into an SQLite store
     (synchronous=normal) with compaction: every 5 s, the file's size (with its write-ahead log)
-    and the events still logged. The log stops growing once users have kept records; with
-    exact_forget the snapshot still grows with every counted event's contribution, without it
-    the file is bounded by items and users."""
+    and the events still logged. The log stops growing once users have kept records; with exact
+    forget the snapshot grows with the counted events' contributions and undo log until the
+    forget horizon fills (1M events by default, 100,000 in "horizon-100k"), without it the file
+    is bounded by items and users."""
     seconds = float(os.environ.get("PYRERANK_SOAK_SECONDS", 60))
     path = tmp_path / "profiles.db"
-    rr = catalog_reranker(store=f"sqlite:///{path}?synchronous=normal", exact_forget=exact_forget)
+    rr = catalog_reranker(store=f"sqlite:///{path}?synchronous=normal", **options)
     rng = np.random.default_rng(5)
-    samples: list[tuple[int, float, int]] = []
+    samples: list[dict] = []
 
     def stream():
         start = last = time.perf_counter()
@@ -212,8 +217,9 @@ def test_sqlite_file_under_a_steady_stream(benchmark, tmp_path, exact_forget):
                 last = time.perf_counter()
                 size = path.stat().st_size + os.path.getsize(f"{path}-wal")
                 logged = rr.store._run("SELECT COUNT(*) FROM events")[0][0]
-                samples.append((t, round(size / 1e6, 2), logged))
+                held = (len(rr.stats.contributions), len(rr.stats.undo))  # unsettled events, undo records
+                samples.append({"events": t, "file_mb": round(size / 1e6, 2), "logged": logged, "held": held})
 
     benchmark.pedantic(stream, rounds=1, iterations=1)
     rr.close()
-    benchmark.extra_info.update(samples=[{"events": e, "file_mb": mb, "logged": n} for e, mb, n in samples])
+    benchmark.extra_info.update(samples=samples)
