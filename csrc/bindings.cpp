@@ -308,6 +308,32 @@ void check_co_row(std::int64_t row, std::int64_t n_rows) {
     throw std::out_of_range("co-engagement row " + std::to_string(row) + " out of range");
 }
 
+// Events as the co_*_events entry points take them: event i on rows[i], linked with
+// others[ends[i-1]:ends[i]] (int64 each), checked against the co-engagement rows.
+struct EventBatch {
+  const std::int64_t* rows;
+  const std::int64_t* ends;
+  const std::int64_t* others;
+  std::int64_t n;
+
+  EventBatch(const py::array& rows_obj, const py::array& ends_obj, const py::array& others_obj,
+             std::int64_t n_rows)
+      : rows(i64_data(rows_obj, "rows")),
+        ends(i64_data(ends_obj, "ends")),
+        others(i64_data(others_obj, "others")),
+        n(rows_obj.shape(0)) {
+    const std::int64_t m = others_obj.shape(0);
+    PYRERANK_REQUIRE(ends_obj.shape(0) == n, "ends must hold one entry per row");
+    for (std::int64_t i = 0; i < n; ++i) {
+      check_co_row(rows[i], n_rows);
+      PYRERANK_REQUIRE(ends[i] >= start(i) && ends[i] <= m, "ends must rise within others");
+    }
+    for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], n_rows);
+  }
+
+  std::int64_t start(std::int64_t i) const { return i ? ends[i - 1] : 0; }
+};
+
 // candidate_features' inputs but the rows, checked: the item statistics and the user's
 // co-engagement scores that one (user, candidate block) is scored with.
 struct FeatureInputs {
@@ -897,21 +923,12 @@ PYBIND11_MODULE(_core, m) {
          const py::array& versions, const py::array& rows_obj, const py::array& ends_obj,
          const py::array& others_obj, py::handle only_obj, float amount) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
-        const std::int64_t* rows = i64_data(rows_obj, "rows");
-        const std::int64_t* ends = i64_data(ends_obj, "ends");
-        const std::int64_t* others = i64_data(others_obj, "others");
-        const std::int64_t n = rows_obj.shape(0), m = others_obj.shape(0);
-        PYRERANK_REQUIRE(ends_obj.shape(0) == n, "ends must hold one entry per row");
-        for (std::int64_t i = 0; i < n; ++i) {
-          check_co_row(rows[i], links.n_rows);
-          PYRERANK_REQUIRE(ends[i] >= (i ? ends[i - 1] : 0) && ends[i] <= m, "ends must rise within others");
-        }
-        for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], links.n_rows);
+        const EventBatch events(rows_obj, ends_obj, others_obj, links.n_rows);
         const std::uint8_t* only = row_mask(only_obj, links.n_rows);
         py::list undo;
-        for (std::int64_t i = 0; i < n; ++i) {
-          const std::int64_t start = i ? ends[i - 1] : 0;
-          co_link_event(links, rows[i], others + start, ends[i] - start, amount, only,
+        for (std::int64_t i = 0; i < events.n; ++i) {
+          const std::int64_t start = events.start(i);
+          co_link_event(links, events.rows[i], events.others + start, events.ends[i] - start, amount, only,
                         [&undo, i](std::int64_t bump, const pyrerank::CoEviction& e) {
                           undo.append(py::make_tuple(i, bump, e.slot, e.neighbor, e.count));
                         });
@@ -934,18 +951,10 @@ PYBIND11_MODULE(_core, m) {
          const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& rec_neighbor,
          const py::array_t<float, py::array::c_style | py::array::forcecast>& rec_count, float amount) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
+        const EventBatch events(rows_obj, ends_obj, others_obj, links.n_rows);
         const std::int64_t* positions = i64_data(positions_obj, "positions");
-        const std::int64_t* rows = i64_data(rows_obj, "rows");
-        const std::int64_t* ends = i64_data(ends_obj, "ends");
-        const std::int64_t* others = i64_data(others_obj, "others");
-        const std::int64_t n = rows_obj.shape(0), m = others_obj.shape(0);
-        PYRERANK_REQUIRE(positions_obj.shape(0) == n && ends_obj.shape(0) == n,
-                         "positions and ends must hold one entry per row");
-        for (std::int64_t i = 0; i < n; ++i) {
-          check_co_row(rows[i], links.n_rows);
-          PYRERANK_REQUIRE(ends[i] >= (i ? ends[i - 1] : 0) && ends[i] <= m, "ends must rise within others");
-        }
-        for (std::int64_t j = 0; j < m; ++j) check_co_row(others[j], links.n_rows);
+        PYRERANK_REQUIRE(positions_obj.shape(0) == events.n, "positions must hold one entry per row");
+        const std::int64_t *rows = events.rows, *ends = events.ends, *others = events.others;
         const std::uint8_t* only = row_mask(only_obj, links.n_rows);
         const std::int64_t* rec_event = i64_data(rec_event_obj, "record events");
         const std::int64_t* rec_bump = i64_data(rec_bump_obj, "record bumps");
@@ -953,8 +962,8 @@ PYBIND11_MODULE(_core, m) {
         PYRERANK_REQUIRE(rec_bump_obj.shape(0) == r + 1 && rec_slot.size() == r + 1 &&
                              rec_neighbor.size() == r + 1 && rec_count.size() == r + 1,
                          "the records' columns must be of one length");
-        for (std::int64_t i = n - 1; i >= 0; --i) {
-          const std::int64_t start = i ? ends[i - 1] : 0, p = positions[i];
+        for (std::int64_t i = events.n - 1; i >= 0; --i) {
+          const std::int64_t start = events.start(i), p = positions[i];
           for (std::int64_t t = ends[i] - start - 1; t >= 0; --t) {
             const std::int64_t other = others[start + t];
             if (other == rows[i]) continue;

@@ -244,3 +244,20 @@ def test_item_counters_refuse_rows_outside_the_table():
         _core.count_event(table, N_ROWS, 1.0, 0.0, 60.0)
     with pytest.raises(TypeError, match="weights must be a 1-D C-contiguous float64"):
         _core.count_events(table, np.array([1]), np.array([1], np.float32), np.array([0.0]), 60.0)
+
+
+@pytest.mark.parametrize(
+    ("rows_", "ends", "others", "message"),
+    [
+        ([0, 1], [2], [1, 2], "ends must hold one entry per row"),
+        ([0, 1], [2, 1], [1, 2], "ends must rise within others"),
+        ([0], [3], [1, 2], "ends must rise within others"),
+        ([0], [1], [N_ROWS], f"row {N_ROWS} out of range"),
+    ],
+)
+def test_a_batch_of_events_that_does_not_add_up_is_refused(rows_, ends, others, message):
+    co = CoEngagement(K, N_ROWS)
+    as_int64 = (np.array(v, np.int64) for v in (rows_, ends, others))
+    with pytest.raises((ValueError, IndexError), match=message):
+        _core.co_link_events(*co.tables(), *as_int64, None, 1.0)
+    assert links_now(co, N_ROWS) == [[] for _ in range(N_ROWS)], "nothing linked"
