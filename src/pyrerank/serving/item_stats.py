@@ -377,7 +377,9 @@ class ItemStats:
             )
             now_at = positions[kept] - np.searchsorted(mine, positions[kept])  # after the removal
             kept_links = links[np.repeat(kept, n_links)]
-            link(self.co.tables(), Events.of(now_at, rows[kept], n_links[kept], kept_links), only, self.undo)
+            relinked = UndoLog()
+            link(self.co.tables(), Events.of(now_at, rows[kept], n_links[kept], kept_links), only, relinked)
+            self.undo.merge(relinked)
             return True
 
 

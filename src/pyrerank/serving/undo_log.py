@@ -35,13 +35,17 @@ class Events(NamedTuple):
 class UndoLog:
     """One record per bump that evicted a link or lost its addition to rounding: the event's
     position among the contributions, the bump, the item row it bumped, and the evicted link's
-    slot, neighbour and count (slot -1: the count before the addition). 24 bytes a record; a bump
-    that added one to a count or took a free slot needs none."""
+    slot, neighbour and count (slot -1: the count before the addition). 26 bytes a record; a bump
+    that added one to a count or took a free slot needs none.
+
+    Records are kept in (event, bump) order, each event stored as its position plus `_base`, so
+    that settling the oldest events only raises `_base` and cuts a prefix."""
 
     def __init__(self) -> None:
         self._event, self._bump = array.array("q"), array.array("h")
         self._row, self._slot, self._neighbor = array.array("i"), array.array("i"), array.array("i")
         self._count = array.array("f")
+        self._base = 0  # a record's event position is its stored event less this
 
     def __len__(self) -> int:
         return len(self._event)
@@ -54,10 +58,11 @@ class UndoLog:
         return {name: getattr(self, f"_{name}") for name in _NAMES}
 
     def add(self, event: int, row: int, links: Iterable[int], report: Iterable[tuple[int, int, int, float]]) -> None:
-        """co_link's report for the event at position `event` on `row` linked with `links`."""
+        """co_link's report for the event at position `event` (none logged before it is later) on
+        `row` linked with `links`."""
         links = list(links)
         for bump, slot, neighbor, count in report:
-            self._event.append(event)
+            self._event.append(event + self._base)
             self._bump.append(bump)
             self._row.append(row if bump % 2 == 0 else links[bump // 2])
             self._slot.append(slot)
@@ -65,30 +70,53 @@ class UndoLog:
             self._count.append(count)
 
     def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(event, bump) int64, (slot, neighbour) int32 and count float32 columns of every
-        record, sorted by event, then bump (as co_unlink_events reads them)."""
-        columns = {name: np.frombuffer(b, b.typecode) for name, b in self._buffers().items()}
-        order = np.lexsort((columns["bump"], columns["event"]))
-        event, bump = columns["event"][order].astype(np.int64), columns["bump"][order].astype(np.int64)
-        return event, bump, columns["slot"][order], columns["neighbor"][order], columns["count"][order]
+        """(event position, bump) int64, (slot, neighbour) int32 and count float32 columns of
+        every record, in (event, bump) order (as co_unlink_events reads them)."""
+        columns = self._columns()
+        return (
+            columns["event"],
+            columns["bump"].astype(np.int64),
+            columns["slot"],
+            columns["neighbor"],
+            columns["count"],
+        )
 
-    def _keep(self, keep: np.ndarray, event: np.ndarray) -> None:
-        """Keep the records where (n,) bool `keep`, their events renumbered to (n,) int64 `event`."""
-        for name, buffer in self._buffers().items():
-            kept = event[keep] if name == "event" else np.frombuffer(buffer, buffer.typecode)[keep]
-            setattr(self, f"_{name}", array.array(buffer.typecode, kept.astype(buffer.typecode).tobytes()))
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Every column as numpy (views; events as positions, a new array)."""
+        columns = {name: np.frombuffer(b, b.typecode) for name, b in self._buffers().items()}
+        columns["event"] = columns["event"].astype(np.int64) - self._base
+        return columns
+
+    def _set(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Hold `columns` (events as positions, in (event, bump) order)."""
+        for name, typecode in _TYPECODES.items():
+            setattr(self, f"_{name}", array.array(typecode, np.asarray(columns[name]).astype(typecode).tobytes()))
+        self._base = 0
 
     def drop_settled(self, n: int) -> None:
-        """The first `n` events were settled: their records go, the others' events move down by n."""
-        event = np.frombuffer(self._event, np.int64)
-        self._keep(event >= n, event - n)
+        """The first `n` events were settled: their records go (a prefix), the others' events move
+        down by n (the base rises)."""
+        self._base += n
+        cut = int(np.searchsorted(np.frombuffer(self._event, np.int64), self._base))
+        for buffer in self._buffers().values():
+            del buffer[:cut]
 
     def drop(self, removed: np.ndarray, rows: np.ndarray) -> None:
         """Drop the records of the events at (m,) int64 sorted positions `removed` and of every
         bump on `rows` (recounted), the others' events renumbered as after removing `removed`."""
-        event = np.frombuffer(self._event, np.int64)
-        keep = ~np.isin(event, removed) & ~np.isin(np.frombuffer(self._row, np.int32), rows)
-        self._keep(keep, event - np.searchsorted(removed, event))
+        columns = self._columns()
+        event = columns["event"]
+        keep = ~np.isin(event, removed) & ~np.isin(columns["row"], rows)
+        columns["event"] = event - np.searchsorted(removed, event)
+        self._set({name: c[keep] for name, c in columns.items()})
+
+    def merge(self, other: UndoLog) -> None:
+        """Take `other`'s records (events as positions here) into their (event, bump) places."""
+        if not len(other):
+            return
+        mine, theirs = self._columns(), other._columns()
+        at = np.searchsorted(_keys(mine), _keys(theirs))
+        self._set({name: np.insert(mine[name], at, theirs[name]) for name in _NAMES})
 
     def renumber(self, here: np.ndarray) -> None:
         """Rows as (n_saved_rows,) int64 `here` maps them, every one to a row."""
@@ -101,11 +129,12 @@ class UndoLog:
         out = UndoLog()
         for name, buffer in self._buffers().items():
             setattr(out, f"_{name}", array.array(buffer.typecode, buffer))
+        out._base = self._base
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Copies of the records' columns, named ``undo_<column>``."""
-        return {f"undo_{name}": np.frombuffer(b, b.typecode).copy() for name, b in self._buffers().items()}
+        """Copies of the records' columns (events as positions), named ``undo_<column>``."""
+        return {f"undo_{name}": column.copy() for name, column in self._columns().items()}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_events: int, n_rows: int) -> UndoLog:
@@ -123,8 +152,8 @@ class UndoLog:
         slots_ok = (columns["slot"] >= -1).all() and np.isfinite(columns["count"]).all()
         if not (events_ok and rows_ok and neighbors_ok and slots_ok):
             raise PyrerankError("item statistics' undo log is inconsistent (events, rows or counts)")
-        for name, column in columns.items():
-            setattr(out, f"_{name}", array.array(_TYPECODES[name], column.astype(_TYPECODES[name]).tobytes()))
+        order = np.lexsort((columns["bump"], columns["event"]))  # kept in order; older saves may not be
+        out._set({name: column[order] for name, column in columns.items()})
         return out
 
 
@@ -147,6 +176,11 @@ def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) 
         _core.co_unlink_events(*tables, *events, only, *log.sorted_columns(), AMOUNT)
     except ValueError as exc:
         raise PyrerankError(f"item statistics: {exc}") from None
+
+
+def _keys(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(n,) int64 keys in (event, bump) order."""
+    return columns["event"] * 65_536 + columns["bump"].astype(np.int64)
 
 
 _NAMES = ("event", "bump", "row", "slot", "neighbor", "count")
