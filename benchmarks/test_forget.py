@@ -10,7 +10,10 @@ five, as observe logs them):
   (the co-engagement links included). extra_info: the snapshot's bytes.
 - settling: with the default forget_horizon (1M counted events), the observe that finds
   1M + 65,536 held settles the oldest 65,536 (counted into the settled table, dropped from the
-  contributions and the undo log) under the statistics' lock: that one observe's time.
+  contributions and the undo log) under the statistics' lock: that one observe's time. Twice:
+  on the stream above (links far from full: the undo log holds a few hundred records), and on
+  uniform clicks of 2,000 users over 10,000 items, whose links fill after ~250,000 events, so that
+  nearly every new pair evicts one and the undo log holds ~10 records an event.
 
 The first two hold all 1.5M contributions (forget_horizon=None), as every build before the
 horizon did, so that builds compare.
@@ -20,9 +23,12 @@ horizon did, so that builds compare.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 from test_memory import deep_size
 
 from pyrerank.serving.item_stats import FORGET_HORIZON, ItemStats, settle_step
@@ -71,13 +77,49 @@ def test_restore_a_snapshot_of_many_users(benchmark):
     benchmark.extra_info["snapshot_mb"] = round(len(data) / 1e6, 1)
 
 
-def test_settling_a_step_of_the_horizon(benchmark):
-    stats = many_users_stats()  # the default horizon, 1.5M events: settled in steps
+@pytest.mark.parametrize("links", ["room", "full"])
+def test_settling_a_step_of_the_horizon(benchmark, links):
+    if links == "room":
+        stats = many_users_stats()  # the default horizon, 1.5M events: settled in steps
+        events = itertools.count()
+
+        def more(n: int) -> None:
+            record_many(stats, n, seed=next(events))
+    else:
+        stats = ItemStats()
+        stats.resize(FULL_ITEMS)
+        clicks = uniform_clicks()
+
+        def more(n: int) -> None:
+            for user, row, t, recent in itertools.islice(clicks, n):
+                stats.record(user, row, 1.0, t, recent)
+
     limit = FORGET_HORIZON + settle_step(FORGET_HORIZON)
-
-    def fill() -> None:  # up to the last observe before a settle
-        record_many(stats, limit - len(stats.contributions), seed=len(stats.undo))
-
     benchmark.group = "settle"
-    benchmark.pedantic(lambda: stats.record(-1, 0, 1.0, 1e9, [1, 2, 3]), setup=fill, rounds=3, iterations=1)
+    benchmark.pedantic(
+        lambda: stats.record(-1, 0, 1.0, 1e12, [1, 2, 3]),
+        setup=lambda: more(limit - len(stats.contributions)),  # up to the last observe before a settle
+        rounds=3,
+        iterations=1,
+    )
     benchmark.extra_info.update(held_after=len(stats.contributions), undo_records=len(stats.undo))
+
+
+FULL_ITEMS, FULL_USERS = 10_000, 2_000
+
+
+def uniform_clicks() -> Iterator[tuple[int, int, float, list[int]]]:
+    """(user, row, time, their previous five rows) of uniform clicks of FULL_USERS users over
+    FULL_ITEMS items, without end."""
+    rng = np.random.default_rng(0)
+    recent: dict[int, list[int]] = {}
+    t = 0.0
+    while True:
+        for user, row in zip(
+            rng.integers(0, FULL_USERS, 65_536).tolist(), rng.integers(0, FULL_ITEMS, 65_536).tolist()
+        ):
+            mine = recent.setdefault(user, [])
+            yield user, row, t, mine[-5:]
+            mine.append(row)
+            del mine[:-5]
+            t += 1.0
