@@ -263,19 +263,23 @@ class Contributions:
                 columns = {name: np.asarray(arrays[f"contrib_{name}"], dtype) for name, dtype in COLUMNS.items()}
                 links = np.asarray(arrays["contrib_links"], np.int32)
                 _check(columns, links, len(users), n_rows)
+                out._set(columns, links)
             else:  # checked by _hold; saves without settled tails settled nothing
                 saved = {name: np.asarray(arrays[f"contrib{name}"]) for name in _SAVED if f"contrib{name}" in arrays}
                 out._hold({"_settled_tail": np.full(len(users) * TAIL, -1, np.int32), **saved}, n_rows)
-                if here is None or (here >= 0).all():  # every saved item is here: rows renumbered in place
-                    out._renumber(here)
-                    return out
-                columns, links = out.columns()
         except KeyError as exc:
             raise PyrerankError(f"item statistics are missing their contributions ({exc})") from None
-        if here is not None:
-            columns, links = _moved(columns, links, here)
-        out._set(columns, links)
+        out.move(here)
         return out
+
+    def move(self, here: np.ndarray | None) -> None:
+        """Rows as (n_rows,) int64 `here` maps them to a catalog's (-1: not there; its events and
+        links to it are left out); None keeps them."""
+        if here is None or (here >= 0).all():  # every item is there: rows renumbered in place
+            self._renumber(here)
+            return
+        columns, links = _moved(*self.columns(), here)
+        self._set(columns, links)
 
     def _hold(self, saved: Mapping[str, np.ndarray], n_rows: int) -> None:
         """Take to_arrays' buffers (users numbered below _next_number, rows below `n_rows`);

@@ -248,13 +248,14 @@ class ItemStats:
                 else:  # saved before the horizon: nothing was settled
                     items = others = np.zeros(0, np.int64)
                 self._load(settled, settled, items, others, counts, here)
-                self.contributions = Contributions.from_arrays(arrays, users, n_saved, here)
+                contributions.move(here)
+                self.contributions = contributions
                 self._replay_all()
                 return
             self._load(table, settled, items, others, counts, here)
+            contributions.move(here)
             self.contributions, self.undo = contributions, undo_log
             if here is not None:
-                self.contributions._renumber(here)
                 self.undo.renumber(here)
 
     def _load(
