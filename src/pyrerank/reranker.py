@@ -117,7 +117,9 @@ class Reranker:
         exactly (default 1,000,000; up to 65,536 more are kept). Older events are
         settled: they stay in the counts as anonymous ones, and memory and a durable store's
         snapshot stay bounded by the horizon, not by every event ever counted. None: never
-        settle (exact for every event; ~21 bytes per counted event, without end)
+        settle (exact for every event; ~21 bytes per counted event, without end). Processes
+        sharing a durable store need the same exact_forget and forget_horizon: each takes a
+        forgotten user's events out of what it holds
     max_neighbors : co-engagement links kept per item (default 256; the weakest makes room for a
         new one): every process holds items × max_neighbors × 8 bytes of them, 20 GB at 10M
         items with the default, so large catalogs pass fewer

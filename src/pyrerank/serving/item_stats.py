@@ -412,7 +412,8 @@ def _undone_links(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Saved links (m,) each, as they were before every contribution (the settled links): undone
     newest first in scratch slots as saved."""
-    scratch = CoEngagement(max(1, int(np.bincount(items).max(initial=0)) if len(items) else 1), n_rows)
+    widest = int(np.bincount(items).max()) if len(items) else 1  # slots as saved: undo may refill them
+    scratch = CoEngagement(widest, n_rows)
     scratch.add_links(items, others, counts)
     columns, links = contributions.columns()
     events = Events.of(np.arange(len(columns["row"])), columns["row"], columns["n_links"], links)
