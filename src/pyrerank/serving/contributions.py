@@ -145,21 +145,17 @@ class Contributions:
         columns, links = self._events(mine)
         return mine, np.union1d(columns["row"], links).astype(np.int64)
 
-    def remove(self, user: Hashable) -> np.ndarray | None:
-        """Drop the user's events; touched_by's rows, or None if the user added nothing. The
-        others' links are derived from their own events: they stay as they are."""
-        found = self.touched_by(user)
-        if found is None:
-            return None
+    def remove(self, user: Hashable, positions: np.ndarray) -> None:
+        """Drop the user's events, at the (m,) int64 `positions` touched_by gave. The others'
+        links are derived from their own events: they stay as they are."""
         self._user_of[self.user_number.pop(user)] = None  # the number is not given again
         mine = np.zeros(len(self), bool)
-        mine[found[0]] = True
+        mine[positions] = True
         own = _view(self._codes) == OWN_LINKS
         own_links_kept = np.repeat(~mine[own], _view(self._own_counts))
         for name, keep in (*((name, ~mine) for name in _EVENT_BUFFERS), ("_own_counts", ~mine[own])):
             setattr(self, name, _kept(getattr(self, name), keep))
         self._own_links = _kept(self._own_links, own_links_kept)
-        return found[1]
 
     def drop_oldest(self, n: int) -> None:
         """Drop the first `n` events (settled: counted for good); users left with none are

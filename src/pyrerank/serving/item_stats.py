@@ -368,7 +368,7 @@ class ItemStats:
             only = np.zeros(len(self.co.sizes), bool)
             only[touched] = True
             undo(self.co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
-            self.contributions.remove(user)
+            self.contributions.remove(user, mine)
             self.undo.drop(mine, touched)
             self.table[touched] = self.settled[touched]
             kept = ~np.isin(positions, mine)
