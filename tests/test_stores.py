@@ -19,6 +19,7 @@ import pytest
 from concurrency import together_and_alone
 
 import pyrerank as pr
+from pyrerank.cli import main as pyrerank_cli
 from pyrerank.interfaces import STORE_FORMAT
 from pyrerank.serving.item_stats import ItemStats
 from pyrerank.stores.listed import MAGIC, from_listed
@@ -162,7 +163,7 @@ def test_the_sqlite_log_stops_growing_under_a_steady_stream(tmp_path, monkeypatc
     rr.close()
     fresh = make_reranker()
     feed(fresh, stream)
-    assert rankings(make_reranker(f"sqlite:///{path}")) == rankings(fresh)
+    assert rankings(make_reranker(f"sqlite:///{path}", exact_forget=exact_forget)) == rankings(fresh)
 
 
 def test_a_large_snapshot_is_followed_by_a_longer_wait(tmp_path, monkeypatch):
@@ -424,6 +425,28 @@ def test_a_store_a_newer_pyrerank_opened_is_refused_rather_than_misread(durable_
     expected = make_reranker()
     expected.observe("u", 0, "like", timestamp=100.0)
     assert rankings(make_reranker(durable_url), ["u"]) == rankings(expected, ["u"])  # item 1 never entered
+
+
+def test_store_settings_are_shown_cleared_and_checked(durable_url, capsys):
+    """`pyrerank store-settings STORE` prints what the store keeps, `--clear` drops it so that
+    the next process keeps its own; a damaged record is refused (the conformance checks
+    refuse other settings)."""
+    make_reranker(durable_url, forget_horizon=100).close()
+    assert pyrerank_cli(["store-settings", durable_url]) == 0
+    assert json.loads(capsys.readouterr().out)["forget_horizon"] == 100
+    assert pyrerank_cli(["store-settings", durable_url, "--clear"]) == 0
+    assert "cleared" in capsys.readouterr().out
+    pyrerank_cli(["store-settings", durable_url])
+    assert "keeps no settings yet" in capsys.readouterr().out
+    make_reranker(durable_url, forget_horizon=None).close()  # the next one keeps its own
+    with pytest.raises(pr.StoreError, match="forget_horizon=None \\(here 100\\)"):
+        make_reranker(durable_url, forget_horizon=100)
+    store = pr.get_store(durable_url)
+    store.clear_settings()
+    store.claim_settings("[1, 2]")
+    with pytest.raises(pr.StoreError, match="settings are damaged"):
+        make_reranker(durable_url)
+    store.close()
 
 
 @pytest.mark.parametrize(

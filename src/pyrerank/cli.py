@@ -1,4 +1,4 @@
-"""The command line: ``pyrerank demo | bundle | serve | eval | plugins``."""
+"""The command line: ``pyrerank demo | bundle | serve | store-settings | eval | plugins``."""
 
 from __future__ import annotations
 
@@ -195,6 +195,24 @@ def plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def store_settings(args: argparse.Namespace) -> int:
+    """Print the item statistics settings a durable store keeps (every process on it must share
+    them), or with --clear drop them, so that the next process to open it keeps its own."""
+    from .plugins import get_store
+
+    store = get_store(args.store)
+    try:
+        if args.clear:
+            store.clear_settings()
+            print(f"{store!r}: settings cleared; the next process to open it keeps its own")
+        else:
+            kept = store.claim_settings(None)
+            print(kept if kept is not None else f"{store!r} keeps no settings yet")
+    finally:
+        store.close()
+    return 0
+
+
 def _whole_number(text: str, minimum: int) -> int:
     """`text` as a whole number >= minimum; argparse turns the error into one usage line."""
     try:
@@ -270,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         help="no uvicorn log line per request (/metrics still counts them)",
     )
     p_serve.set_defaults(run=serve)
+    p_settings = sub.add_parser(
+        "store-settings", help="show (or --clear) the item statistics settings every process on a store shares"
+    )
+    p_settings.add_argument("store", help="profile store URL, e.g. sqlite:///events.db or redis://host:6379/0")
+    p_settings.add_argument("--clear", action="store_true", help="drop them (stop every process on the store first)")
+    p_settings.set_defaults(run=store_settings)
     p_eval = sub.add_parser(
         "eval", help="replay-100, full-ranking and cold-item evaluation on MovieLens-layout data (docs/EVAL.md)"
     )

@@ -649,6 +649,16 @@ class ProfileStore(abc.ABC):
         """The last snapshot, moving the cursor to where it was taken; None if there is none."""
         return None
 
+    def claim_settings(self, settings: str | None) -> str | None:
+        """Keep `settings` (JSON text: what every process applying this store's log must share to
+        derive the same statistics from it) unless the store holds some already (None: keep
+        nothing); return what it holds, or None. The default, for a store no other process opens,
+        holds none and returns `settings`."""
+        return settings
+
+    def clear_settings(self) -> None:  # noqa: B027 (optional, a no-op by default)
+        """Drop the kept settings, so that the next process to open the store keeps its own."""
+
     def close(self) -> None:  # noqa: B027 (optional, a no-op by default)
         """Release connections; the log itself stays."""
 

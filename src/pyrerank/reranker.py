@@ -118,8 +118,9 @@ class Reranker:
         settled: they stay in the counts as anonymous ones, and memory and a durable store's
         snapshot stay bounded by the horizon, not by every event ever counted. None: never
         settle (exact for every event; ~21 bytes per counted event, without end). Processes
-        sharing a durable store need the same exact_forget and forget_horizon: each takes a
-        forgotten user's events out of what it holds
+        sharing a durable store need the same exact_forget, forget_horizon and max_neighbors
+        (each derives its statistics from the log): the store keeps the first one's and
+        refuses others with a StoreError (``pyrerank store-settings STORE --clear`` drops them)
     max_neighbors : co-engagement links kept per item (default 256; the weakest makes room for a
         new one): every process holds items × max_neighbors × 8 bytes of them, 20 GB at 10M
         items with the default, so large catalogs pass fewer

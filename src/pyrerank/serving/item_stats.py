@@ -169,6 +169,16 @@ class ItemStats:
         """(n_rows,) float64 Σ positive weights per item."""
         return np.expm1(self.table[:, 0])
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What processes applying one store's log must share to derive the same statistics."""
+        return {
+            "half_life": self.half_life,
+            "max_neighbors": self.co.max_neighbors,
+            "exact_forget": self.exact_forget,
+            "forget_horizon": self.forget_horizon,
+        }
+
     def clear(self) -> None:
         """Back to no events at all (the same number of items)."""
         with self.lock:

@@ -4,6 +4,7 @@ to date with the store's log before every observe and rerank."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import warnings
@@ -47,6 +48,26 @@ class StoreView:
         self._next_snapshot = SNAPSHOT_EVERY  # the value of _appended at which the next is due
         self._pseudonyms: dict[Hashable, Hashable] = {}  # forget-marker name -> user, see _user_named
         self._reads_begun = self._reads_applied = 0  # reads of the log, numbered as they begin (sync)
+        self._claim_settings()
+
+    def _claim_settings(self) -> None:
+        """StoreError unless the statistics settings the store keeps (the first process to open it
+        left its own) are this view's: processes that derive different statistics from one log
+        would rank apart, and after a forget hold different counts."""
+        ours = self.stats.settings
+        try:
+            kept = json.loads(self.store.claim_settings(json.dumps(ours, sort_keys=True)) or "")
+        except ValueError:
+            kept = None
+        if not isinstance(kept, dict):
+            raise StoreError(f"{self.store!r}: its kept statistics settings are damaged (not a JSON object)")
+        differ = [f"{key}={kept[key]!r} (here {mine!r})" for key, mine in ours.items() if kept.get(key, mine) != mine]
+        if differ:
+            raise StoreError(
+                f"{self.store!r} is shared by processes with other item statistics settings: {', '.join(differ)}. "
+                "Every process on one store needs the same half_life, max_neighbors, exact_forget and forget_horizon. "
+                "To change them, stop every process on the store, then run `pyrerank store-settings STORE --clear`"
+            )
 
     def read_mark(self) -> int:
         """Taken when a request begins, for sync(since=...): every read of the log begun after

@@ -7,7 +7,8 @@ once: a process that finds it gone or changed knows the server lost data, and re
 ``user:<id>`` (a list of the user's entries since ``record:<id>``, their record as of a log
 position), ``secret`` (keys the hash that names a forgotten user in the log), ``format`` (the
 newest STORE_FORMAT of the processes that connected: a process that reads only older formats
-refuses the store, at connect or at its next call, instead of skipping entries it cannot read).
+refuses the store, at connect or at its next call, instead of skipping entries it cannot read),
+``settings`` (the item statistics settings of the first process to open it: ProfileStore.claim_settings).
 Memory stays bounded: each statistics snapshot trims the log to the previous snapshot's
 position, each kept user record trims that user's list, and ``user_ttl`` expires users who stop
 coming back.
@@ -220,6 +221,7 @@ class RedisStore(ProfileStore):
         self._prefix = prefix
         self._log, self._snapshot, self._trimmed = f"{prefix}:log", f"{prefix}:snapshot", f"{prefix}:trimmed"
         self._epoch_key, self._format_key = f"{prefix}:epoch", f"{prefix}:format"
+        self._settings_key = f"{prefix}:settings"
         self._claim_format()
         self._epoch = self._claim_epoch()
         self._call(self._redis.set, f"{prefix}:secret", secrets.token_bytes(32), nx=True)
@@ -422,6 +424,15 @@ class RedisStore(ProfileStore):
         self._mark(cursor or b"", self._snapshot)
         self._cursor = cursor.decode()
         return b"".join([first, *parts])
+
+    def claim_settings(self, settings: str | None) -> str | None:
+        if settings is not None:
+            self._call(self._redis.set, self._settings_key, settings, nx=True)
+        kept = self._call(self._redis.get, self._settings_key)
+        return None if kept is None else bytes(kept).decode("utf-8", "replace")
+
+    def clear_settings(self) -> None:
+        self._call(self._redis.delete, self._settings_key)
 
     def close(self) -> None:
         self._redis.close()

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS trimmed (id INTEGER PRIMARY KEY CHECK (id = 1), seq I
 INSERT OR IGNORE INTO trimmed (id, seq) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS snapshot_parts (part INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS format (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL);
 """
 # The store's format (interfaces.STORE_FORMAT), raised to ?1 by each process that opens it, never lowered.
 CLAIM_FORMAT = """
@@ -358,6 +359,18 @@ class SQLiteStore(ProfileStore):
             raise StoreError(f"SQLite store {self.path!r}: the statistics snapshot is damaged (checksum mismatch)")
         self._cursor, self._wrote = seq, True
         return data
+
+    def claim_settings(self, settings: str | None) -> str | None:
+        def work(db: sqlite3.Connection) -> list[tuple]:
+            if settings is not None:
+                db.execute("INSERT OR IGNORE INTO settings (id, value) VALUES (1, ?)", (settings,))
+            return db.execute("SELECT value FROM settings WHERE id = 1").fetchall()
+
+        kept = self._transaction(work)
+        return str(kept[0][0]) if kept else None
+
+    def clear_settings(self) -> None:
+        self._run("DELETE FROM settings")
 
     def close(self) -> None:
         with self._lock:

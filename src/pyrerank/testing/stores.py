@@ -258,6 +258,24 @@ class StoreConformance:
             rr = restarted
         rr.close()
 
+    def test_an_instance_with_other_statistics_settings_is_refused(self, tmp_path: Path) -> None:
+        """The store keeps the first instance's statistics settings (claim_settings); one with
+        other ones is refused by name, since a forget would leave the two with other counts."""
+        import pytest
+
+        from ..errors import StoreError
+
+        url = self._durable_store(tmp_path)  # opened with the default settings, as here
+        first = make_reranker(url)
+        first.observe("u", 0, "like", timestamp=100.0)
+        for name, value in {"exact_forget": False, "forget_horizon": None, "max_neighbors": 8}.items():
+            with pytest.raises(StoreError, match=f"{name}=[^ ]+ \\(here {value}\\)"):
+                make_reranker(url, **{name: value})
+        same = make_reranker(url)
+        assert rankings(same, ["u"]) == rankings(first, ["u"])
+        same.close()
+        first.close()
+
     def test_random_histories_match_the_memory_model(self, tmp_path: Path) -> None:
         """Random observe / forget / reopen (with or without a snapshot) sequences on a Reranker
         holding at most 2 users in memory, checked after every step."""
