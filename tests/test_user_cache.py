@@ -129,6 +129,43 @@ def test_remove_items_renumbers_packed_users(monkeypatch):
     assert 150 not in [r.item for r in rr.rerank("a", np.arange(100, 200), k=100)], "a's seen item moved row"
 
 
+@given(seed=st.integers(0, 2**16), removed=st.sets(st.integers(0, 199), max_size=40))
+@settings(max_examples=30, deadline=None)
+def test_packed_users_renumbered_as_packed_equal_those_unpacked_and_renumbered(seed, removed):
+    """UserCache.renumber rewrites a packed record's rows without unpacking it: the record it
+    gives is the one unpacking, UserRecord.renumber and packing again give, for users held as
+    their events and as their state; events on a removed item are replayed first (None)."""
+    rng = np.random.default_rng(seed)
+    rr = hashed_reranker()
+    for n, user in enumerate(["few", "many"]):  # held as their events, as their state
+        for step in range(8 if user == "few" else 40):
+            kind = ["like", "skip", "click", "view", "dislike"][int(rng.integers(5))]
+            rr.observe(user, int(rng.integers(200)), kind, timestamp=float(step + n))
+    remap = np.full(200, -1, np.int64)
+    kept = np.setdiff1d(np.arange(200), sorted(removed))
+    remap[kept] = np.arange(len(kept))
+    for user in ("few", "many"):
+        packed = rr.users._records[user]
+        packed = packed if isinstance(packed, bytes) else packed.pack()
+        moved = users_module._renumbered(packed, remap.tolist())
+        record = UserRecord.unpack(packed, rr.users.replay)
+        touches_removed = record.log is not None and bool(set(record.log.rows) & removed)
+        if touches_removed:
+            assert moved is None
+            continue
+        record.renumber(remap)
+        got, want = (UserRecord.unpack(data, rr.users.replay) for data in (moved, record.pack()))
+        assert (got.recent, got.seen, got.unsaved, got.positives) == (
+            want.recent,
+            want.seen,
+            want.unsaved,
+            want.positives,
+        )
+        assert (got.log is None) == (want.log is None) and (got.log is None or got.log.rows == want.log.rows)
+        for key, value in want.state.items():
+            np.testing.assert_array_equal(got.state[key], value)
+
+
 def test_a_packed_user_is_kept_by_a_durable_store_on_schedule(monkeypatch, tmp_path):
     """The events since a user's last kept record survive packing, so the store still keeps a
     record every USER_SAVE_EVERY of the user's events (and can drop the log behind it)."""

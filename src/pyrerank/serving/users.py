@@ -307,6 +307,22 @@ def _npz_record(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {k: npz[k] for k in npz.files if k != "__meta__"}, meta
 
 
+def _renumbered(packed: bytes, moves: list[int]) -> bytes | None:
+    """A packed record (UserRecord.pack) with its rows renumbered as UserRecord.renumber does
+    (`moves`: old row -> new row, -1 for a removed item), without unpacking its state; None for
+    a record packed as its events where one of them is on a removed item."""
+    parts = list(marshal.loads(packed))
+    if parts[0] == EVENTS_FORM:
+        rows = [moves[r] for r in array.array("i", parts[1])]
+        if rows and min(rows) < 0:
+            return None
+        parts[1] = rows_array(rows).tobytes()
+    else:  # (keys, values, recent, seen, unsaved, positives)
+        for at in (2, 3):
+            parts[at] = rows_array([m for m in (moves[r] for r in array.array("i", parts[at])) if m >= 0]).tobytes()
+    return marshal.dumps(tuple(parts))
+
+
 def _pack_value(value: Any) -> Any:
     """A state value as marshal-able parts: (shape, _core.pack_rows bytes) for wide float32
     rows, (shape, dtype, bytes) for other arrays, [value] for a scalar."""
@@ -401,15 +417,21 @@ class UserCache:
             return list(self._records)
 
     def renumber(self, remap: np.ndarray) -> None:
-        """Every held record follows a catalog renumbering (see UserRecord.renumber)."""
+        """Every held record follows a catalog renumbering (see UserRecord.renumber); packed ones
+        have their rows rewritten as packed (a few µs each), unless they are events on an item
+        that goes: those are replayed first, while its vector is still in the catalog."""
+        moves = remap.tolist()
         with self._lock:
             for user, held in list(self._records.items()):
-                if isinstance(held, bytes):
+                if not isinstance(held, bytes):
+                    held.renumber(remap)
+                    continue
+                moved = _renumbered(held, moves)
+                if moved is None:
                     record = UserRecord.unpack(held, self.replay)
                     record.renumber(remap)
-                    self._records[user] = record.pack()
-                else:
-                    held.renumber(remap)
+                    moved = record.pack()
+                self._records[user] = moved
 
     def settle(self, rows: set[int]) -> None:
         """Records built from events on any of `rows` keep their state from now on, not their
