@@ -50,6 +50,14 @@ py::array as_array(py::handle h, const char* name) {
   return py::reinterpret_borrow<py::array>(h);
 }
 
+// A (n,) numpy copy of `values`.
+template <typename T>
+py::array_t<T> column(const std::vector<T>& values) {
+  py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
+  if (!values.empty()) std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(T));
+  return out;
+}
+
 // The message is built only when the check fails: these checks run on every call.
 #define PYRERANK_REQUIRE(ok, message)                \
   do {                                               \
@@ -925,21 +933,28 @@ PYBIND11_MODULE(_core, m) {
         const pyrerank::CoLinks links = as_co_links(neighbors, counts, sizes, versions);
         const EventBatch events(rows_obj, ends_obj, others_obj, links.n_rows);
         const std::uint8_t* only = row_mask(only_obj, links.n_rows);
-        py::list undo;
+        std::vector<std::int64_t> event, bump;
+        std::vector<std::int32_t> slot, neighbor;
+        std::vector<float> count;
         for (std::int64_t i = 0; i < events.n; ++i) {
           const std::int64_t start = events.start(i);
           co_link_event(links, events.rows[i], events.others + start, events.ends[i] - start, amount, only,
-                        [&undo, i](std::int64_t bump, const pyrerank::CoEviction& e) {
-                          undo.append(py::make_tuple(i, bump, e.slot, e.neighbor, e.count));
+                        [&, i](std::int64_t b, const pyrerank::CoEviction& e) {
+                          event.push_back(i);
+                          bump.push_back(b);
+                          slot.push_back(static_cast<std::int32_t>(e.slot));
+                          neighbor.push_back(static_cast<std::int32_t>(e.neighbor));
+                          count.push_back(e.count);
                         });
         }
-        return undo;
+        return py::make_tuple(column(event), column(bump), column(slot), column(neighbor), column(count));
       },
       py::arg("neighbors"), py::arg("counts"), py::arg("sizes"), py::arg("versions"), py::arg("rows"),
       py::arg("ends"), py::arg("others"), py::arg("only"), py::arg("amount"),
       "co_link(row, others[ends[i-1]:ends[i]]) for each event i of rows, in order, bumping only rows "
-      "where `only` is set (None: any); [(event, bump, slot, neighbor, count)] of the bumps co_link "
-      "reports.");
+      "where `only` is set (None: any); the bumps co_link reports as (m,) columns: event int64, bump "
+      "int64, slot int32, neighbor int32, count float32 (many once links are full: a column each, not "
+      "a tuple each).");
 
   m.def(
       "co_unlink_events",

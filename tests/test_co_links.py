@@ -211,7 +211,9 @@ def test_linking_a_batch_of_events_equals_linking_them_one_by_one(stream):
     rows_ = np.array([row for row, _ in stream], np.int64)
     ends = np.cumsum([len(others) for _, others in stream], dtype=np.int64)
     flat = np.array([o for _, others in stream for o in others], np.int64)
-    assert _core.co_link_events(*batch.tables(), rows_, ends, flat, None, 1.0) == reports
+    columns = _core.co_link_events(*batch.tables(), rows_, ends, flat, None, 1.0)
+    assert [c.dtype.str for c in columns] == ["<i8", "<i8", "<i4", "<i4", "<f4"]
+    assert list(zip(*(c.tolist() for c in columns))) == reports
     assert links_now(batch, N_ROWS) == links_now(one, N_ROWS)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import pyrerank as pr
@@ -87,17 +87,74 @@ def test_forget_within_the_horizon_equals_never_counting_the_users_unsettled_eve
         assert state(reopened) == state(counted(alive, k))
 
 
-@settings(max_examples=100, deadline=None)
-@given(plans(), st.sampled_from([None, 5, 20]), st.sampled_from([2, 16]), st.sets(st.integers(0, ROWS - 1), max_size=4))
+EVICTED_THEN_REMOVED = [  # row 0's settled link to 2 is evicted by an unsettled event, 2's to 0 too
+    ("d", 3, 1.0, 1012.0, []),
+    ("a", 2, 1.0, 1016.5, []),
+    ("d", 2, 1.0, 1017.0, [3]),
+    ("a", 0, 1.0, 1017.5, [2]),
+    ("a", 0, 1.0, 1018.0, [2, 0]),
+    ("b", 3, 1.0, 1018.5, []),
+    ("b", 0, 1.0, 1019.0, [3]),
+    ("a", 0, 1.0, 1019.5, [2, 0, 0]),
+    ("b", 1, 1.0, 1020.0, [3, 0]),
+    ("a", 0, 1.0, 1020.5, [2, 0, 0, 0]),
+    ("a", 1, 1.0, 1021.0, [2, 0, 0, 0, 0]),
+    "c",
+    ("a", 0, 1.0, 1022.0, [0, 0, 0, 0, 1]),
+    ("a", 0, 1.0, 1022.5, [0, 0, 0, 1, 0]),
+]
+
+
+LINKED_AFTER_ONE_REMOVED = [  # the bumps of 1 with 0 move down once 3 leaves the links before them
+    ("d", 3, 1.0, 1015.0, []),
+    ("c", 2, 1.0, 1016.5, []),
+    ("d", 0, 1.0, 1017.5, [3]),
+    ("d", 1, 1.0, 1020.0, [3, 0]),
+    ("c", 1, 1.0, 1022.0, [2]),
+    ("d", 0, 1.0, 1029.5, [3, 0, 1]),
+    ("d", 4, 1.0, 1030.0, [3, 0, 1, 0]),
+    ("a", 0, 1.0, 1030.5, []),
+    ("a", 0, 1.0, 1031.0, [0]),
+    ("a", 0, 1.0, 1031.5, [0, 0]),
+    ("a", 0, 1.0, 1032.0, [0, 0, 0]),
+    ("a", 0, 1.0, 1035.0, []),
+]
+SELF_LINKS = [
+    ("d", 3, 1.0, 1015.0, []),
+    ("c", 2, 1.0, 1016.5, []),
+    ("c", 1, 1.0, 1017.5, [2]),
+    ("d", 1, 1.0, 1020.0, [3]),
+    ("c", 1, 1.0, 1022.0, [2, 1]),
+    ("d", 0, 1.0, 1029.5, [3, 1]),
+    ("d", 4, 1.0, 1030.0, [3, 1, 0]),
+    ("a", 0, 1.0, 1030.5, []),
+    ("a", 0, 1.0, 1031.0, [0]),
+    ("a", 0, 1.0, 1031.5, [0, 0]),
+    ("a", 0, 1.0, 1032.0, [0, 0, 0]),
+    ("a", 0, 1.0, 1035.0, []),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    plans(), st.sampled_from([None, 5, 20]), st.sampled_from([2, 3, 16]), st.sets(st.integers(0, ROWS - 1), max_size=4)
+)
+@example(EVICTED_THEN_REMOVED, 5, 2, {2})
+@example(LINKED_AFTER_ONE_REMOVED, 5, 2, {3})
+@example(SELF_LINKS, 5, 2, {3})
 def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exact(plan, horizon, k, removed):
-    """Items leaving the catalog: their links leave the settled counts, the unsettled events are
-    counted again without them, and forget afterwards is as exact."""
+    """Items leaving the catalog (after events and forgets): their links leave the settled
+    counts, the unsettled events are counted again without them, and forget afterwards is as
+    exact."""
     stats = ItemStats(max_neighbors=k, forget_horizon=horizon)
     stats.resize(ROWS)
     alive: list[Event] = []
-    for step in (s for s in plan if not isinstance(s, str)):
-        stats.record(*step)
-        alive.append(step)
+    for step in plan:
+        if isinstance(step, str):
+            alive = forget_in_step(stats, alive, step)
+        else:
+            stats.record(*step)
+            alive.append(step)
     settled = len(alive) - len(stats.contributions)
     remap = np.full(ROWS, -1, np.int64)
     kept = [r for r in range(ROWS) if r not in removed]
@@ -126,6 +183,27 @@ def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exac
         stats.forget(user)
         unsettled = [e for e in unsettled if e[0] != user]
         assert state(stats, n_rows) == state(reference(unsettled), n_rows)
+
+
+def test_counts_restored_without_their_contributions_survive_a_catalog_change():
+    """Statistics saved without per-user contributions (exact_forget=False, or before 0.3) are
+    anonymous counts: opened with exact_forget, an item's removal keeps the others' counts and
+    links (it once dropped every count)."""
+    stream, recent = [], {}
+    for user, item, _, t in events(200, seed=6, users=list(USERS)):
+        stream.append((user, item % ROWS, 1.0, t, recent.get(user, [])[-5:]))
+        recent.setdefault(user, []).append(item % ROWS)
+    anonymous = counted(stream, 3)
+    arrays, meta = anonymous.to_arrays()
+    opened = ItemStats(max_neighbors=3)
+    opened.resize(ROWS)
+    opened.load_arrays(arrays, meta)
+    assert not opened.contributions.complete
+    remap = np.r_[np.arange(4), -1, np.arange(4, ROWS - 1)]
+    for stats in (anonymous, opened):
+        stats.keep_rows(remap, ROWS - 1)
+    assert state(opened, ROWS - 1) == state(anonymous, ROWS - 1)
+    assert opened.popularity.sum() == pytest.approx(sum(w for _, r, w, _, _ in stream if r != 4))
 
 
 def test_statistics_saved_before_the_horizon_forget_as_exactly():

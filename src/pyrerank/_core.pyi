@@ -104,7 +104,7 @@ def co_link_events(
     others: np.ndarray,
     only: np.ndarray | None,
     amount: float,
-) -> list[tuple[int, int, int, int, float]]: ...
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def co_unlink_events(
     neighbors: np.ndarray,
     counts: np.ndarray,

@@ -129,6 +129,36 @@ class CoEngagement:
         self.counts[items, slot] = counts
         self.sizes[:] = np.bincount(items, minlength=len(self.sizes))[: len(self.sizes)]
 
+    def unlink(self, rows: np.ndarray, gone: np.ndarray) -> None:
+        """Take the items where (capacity,) bool `gone` is set out of the links of the (r,) int64
+        `rows`, in place, the others keeping their order (as add_links restores a save without
+        them)."""
+        used = np.arange(self.max_neighbors) < self.sizes[rows][:, None]
+        neighbors = self.neighbors[rows]
+        keep = used & ~gone[np.where(used, neighbors, 0)]
+        self.neighbors[rows], self.counts[rows], self.sizes[rows] = _compacted(neighbors, self.counts[rows], keep)
+        self.versions[rows] += 1
+
+    def moved(self, remap: np.ndarray, n_rows: int) -> CoEngagement:
+        """A copy over `n_rows` rows, each row at the new row (len,) int64 `remap` gives it (-1:
+        the item goes, and so do links to it, the others keeping their order). Every version
+        is past every old one: no score cached from the old rows survives."""
+        out = CoEngagement(self.max_neighbors, n_rows)
+        old = np.flatnonzero(remap >= 0)
+        old = old[self.sizes[old] > 0]
+        if len(old):
+            sizes, counts = self.sizes[old], self.counts[old]
+            used = np.arange(self.max_neighbors) < sizes[:, None]
+            neighbors = np.where(used, remap.astype(np.int32)[np.where(used, self.neighbors[old], 0)], 0)
+            keep = used & (neighbors >= 0)
+            lost = np.flatnonzero((keep != used).any(axis=1))
+            if len(lost):
+                neighbors[lost], counts[lost], sizes[lost] = _compacted(neighbors[lost], counts[lost], keep[lost])
+            new = remap[old]
+            out.neighbors[new], out.counts[new], out.sizes[new] = neighbors, counts, sizes
+        out.versions[:] = int(self.versions.max(initial=0)) + 1
+        return out
+
     def version_sum(self, rows: array.array) -> int:
         """Grows whenever the neighbours of any of `rows` (int32) change (versions only ever grow)."""
         return _core.co_version_sum(self.versions, rows)
@@ -249,6 +279,8 @@ class ItemStats:
             logged = users is not None and "undo_event" in arrays
             undo_log = UndoLog.from_arrays(arrays, len(contributions), n_saved) if logged else UndoLog()
             settled = _checked_table(arrays["settled"]) if logged else _fresh(n_saved)
+            if users is None:  # counts no contribution explains: anonymous, as settled ones are
+                settled = table
             if settled.shape != table.shape:
                 raise PyrerankError(f"settled item statistics have shape {settled.shape}, expected {table.shape}")
             fits = not len(items) or np.bincount(items).max() <= self.co.max_neighbors
@@ -300,15 +332,56 @@ class ItemStats:
 
     def keep_rows(self, remap: np.ndarray, n_rows: int) -> None:
         """Renumber the items: `remap` (old n_rows,) int64 gives each old row's new row, -1 for
-        an item removed (its counts, links and contributions go with it)."""
+        an item removed (its counts, links and contributions go with it). With `exact_forget`,
+        the items linked with a removed one are recounted as :meth:`forget` recounts a user's,
+        so the statistics equal those that never counted the removed items' unsettled events;
+        the others keep their counts and links, renumbered."""
         with self.lock:
-            arrays, meta = self.to_arrays()
-            top = int(self.co.versions.max(initial=0)) + 1  # versions only grow: no cached scores survive
-            self.table, self.settled = _fresh(0), _fresh(0)
-            self.clear()
-            self.resize(n_rows)
-            self.load_arrays(arrays, meta, remap)
-            self.co.versions[:] = top
+            gone = np.flatnonzero(remap < 0)
+            if self.exact_forget and len(gone):
+                self._recount_without(gone)
+            self.table, self.settled = _moved_rows(self.table, remap, n_rows), _moved_rows(self.settled, remap, n_rows)
+            self.co = self.co.moved(remap, n_rows)
+            self.contributions.move(remap)
+            self.undo.renumber(remap)
+
+    def _recount_without(self, gone: np.ndarray) -> None:
+        """Recount, as forget does, every item whose links the (g,) int64 rows `gone` took part
+        in, from its settled counts and links without them and the unsettled events not on
+        them: the items that link one now, those whose undo log names one (an unsettled event
+        evicted it), and the items of the unsettled events on or linked with one (their bumps
+        are numbered anew without them). A bump leaves its item linked until an eviction, so
+        the others' links evolve as they would have without the removed items."""
+        co = self.co
+        is_gone = np.zeros(len(co.sizes), bool)
+        is_gone[gone] = True
+        used = np.arange(co.max_neighbors) < co.sizes[:, None]
+        holding = np.flatnonzero((used & is_gone[np.where(used, co.neighbors, 0)]).any(axis=1))
+        del used
+        _, with_gone, their_links = self.contributions.touching(gone)
+        parts = (gone, holding, self.undo.rows_linked_with(is_gone), with_gone["row"], their_links)
+        touched = np.unique(np.concatenate([np.asarray(part, np.int64) for part in parts]))
+        positions, columns, links = self.contributions.touching(touched)
+        rows, n_links = columns["row"].astype(np.int64), columns["n_links"]
+        only = np.zeros(len(co.sizes), bool)
+        only[touched] = True
+        undo(co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
+        removed = positions[is_gone[rows]]  # sorted, as positions are
+        self.undo.drop(removed, touched)
+        co.unlink(touched, is_gone)
+        self.table[touched] = self.settled[touched]
+        kept = ~is_gone[rows]
+        counted = kept & only[rows]
+        _core.count_events(
+            self.table, rows[counted], columns["weight"][counted], columns["time"][counted], self.half_life
+        )
+        kept_link = np.repeat(kept, n_links) & ~is_gone[links]
+        owner = np.repeat(np.arange(len(rows)), n_links)
+        kept_n_links = np.bincount(owner[kept_link], minlength=len(rows))[kept]
+        now_at = positions[kept] - np.searchsorted(removed, positions[kept])  # after the removal
+        relinked = UndoLog()
+        link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only & ~is_gone, relinked)
+        self.undo.merge(relinked)
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -399,6 +472,28 @@ def _fresh(n_rows: int) -> np.ndarray:
     table = np.zeros((n_rows, 4), np.float64)
     table[:, 3] = -np.inf
     return table
+
+
+def _moved_rows(table: np.ndarray, remap: np.ndarray, n_rows: int) -> np.ndarray:
+    """An (n_rows, 4) table with each row of `table` where (len,) int64 `remap` puts it (-1: left
+    out; rows it does not name: fresh)."""
+    out = _fresh(n_rows)
+    kept = np.flatnonzero(remap >= 0)
+    out[remap[kept]] = table[kept]
+    return out
+
+
+def _compacted(
+    neighbors: np.ndarray, counts: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(r, k) links with each row's slots where (r, k) bool `keep` is set moved to its front, in
+    their order, the rest zero; and the (r,) int32 sizes."""
+    order = np.argsort(~keep, axis=1, kind="stable")
+    neighbors, counts = np.take_along_axis(neighbors, order, 1), np.take_along_axis(counts, order, 1)
+    sizes = keep.sum(axis=1).astype(np.int32)
+    unused = np.arange(keep.shape[1]) >= sizes[:, None]
+    neighbors[unused], counts[unused] = 0, 0
+    return neighbors, counts, sizes
 
 
 def _checked_table(table: np.ndarray) -> np.ndarray:

@@ -69,6 +69,13 @@ class UndoLog:
             self._neighbor.append(neighbor)
             self._count.append(count)
 
+    def extend(self, *columns: np.ndarray) -> None:
+        """Records as (m,) columns in _NAMES' order (events as positions, none logged before
+        them later), appended."""
+        for name, column in zip(_NAMES, columns, strict=True):
+            values = column + self._base if name == "event" else column
+            getattr(self, f"_{name}").frombytes(np.asarray(values, _TYPECODES[name]).tobytes())
+
     def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(event position, bump) int64, (slot, neighbour) int32 and count float32 columns of
         every record, in (event, bump) order (as co_unlink_events reads them)."""
@@ -109,6 +116,13 @@ class UndoLog:
         keep = ~np.isin(event, removed) & ~np.isin(columns["row"], rows)
         columns["event"] = event - np.searchsorted(removed, event)
         self._set({name: c[keep] for name, c in columns.items()})
+
+    def rows_linked_with(self, rows: np.ndarray) -> np.ndarray:
+        """(r,) int64 rows with a record of a link to a row where (n_rows,) bool `rows` is set."""
+        neighbor, row = np.frombuffer(self._neighbor, np.int32), np.frombuffer(self._row, np.int32)
+        named = neighbor >= 0
+        named[named] = rows[neighbor[named]]
+        return np.unique(row[named]).astype(np.int64)
 
     def merge(self, other: UndoLog) -> None:
         """Take `other`'s records (events as positions here) into their (event, bump) places."""
@@ -159,13 +173,14 @@ class UndoLog:
 
 def link(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) -> None:
     """Link `events` on a CoEngagement's `tables`, in place, in order, bumping only rows where
-    (n_rows,) bool `only` is set (None: any), and log what undoes them."""
-    ends = events.ends
-    report = _core.co_link_events(*tables, events.rows, ends, events.links, only, AMOUNT)
-    for i, bump, slot, neighbor, count in report:  # few: evictions and roundings only
-        start = int(ends[i - 1]) if i else 0
-        event_links = events.links[start : ends[i]].tolist()
-        log.add(int(events.positions[i]), int(events.rows[i]), event_links, [(bump, slot, neighbor, count)])
+    (n_rows,) bool `only` is set (None: any), and log what undoes them (`log` holds no later
+    event)."""
+    i, bump, slot, neighbor, count = _core.co_link_events(*tables, events.rows, events.ends, events.links, only, AMOUNT)
+    row = events.rows[i]
+    back = bump % 2 == 1  # a link's row, bumped back
+    starts = events.ends - np.diff(events.ends, prepend=0)
+    row[back] = events.links[starts[i[back]] + bump[back] // 2]
+    log.extend(events.positions[i], bump, row, slot, neighbor, count)
 
 
 def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) -> None:
