@@ -204,16 +204,17 @@ class Contributions:
         `rows`, every event of their users (whose later events derive links from them) and of
         users whose settled tail names one, and those whose stored links name one."""
         user, own = _view(self._user), _view(self._codes) == OWN_LINKS
-        on = np.isin(_view(self._row), rows)
-        settled_on = np.flatnonzero(np.isin(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
+        on = _among(_view(self._row), rows)
+        settled_on = np.flatnonzero(_among(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
         own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
-        named = own_events[np.isin(_view(self._own_links), rows)]
-        expanded = np.union1d(np.flatnonzero(np.isin(user, np.union1d(user[on], settled_on))), named)
+        wanted = _among(user, np.concatenate([user[on].astype(np.int64), settled_on]))
+        wanted[own_events[_among(_view(self._own_links), rows)]] = True
+        expanded = np.flatnonzero(wanted)
         columns, links = self._events(expanded)
         owner = np.repeat(np.arange(len(expanded)), columns["n_links"])
         linked = np.zeros(len(expanded), bool)
-        linked[owner[np.isin(links, rows)]] = True
-        hit = np.isin(columns["row"], rows) | linked
+        linked[owner[_among(links, rows)]] = True
+        hit = _among(columns["row"], rows) | linked
         return expanded[hit], {name: c[hit] for name, c in columns.items()}, links[np.repeat(hit, columns["n_links"])]
 
     def copy(self) -> Contributions:
@@ -359,6 +360,12 @@ _SAVED = (*_EVENT_BUFFERS, "_own_counts", "_own_links", "_settled_tail")  # all 
 _BUFFERS = (*_SAVED, "_tail")
 _NO_TAIL = array.array("i", [-1] * TAIL)
 _FLOAT32 = array.array("f", [0.0])  # a weight stored here reads back unchanged if a float32 holds it
+
+
+def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """(n,) bool: which of `values` are in `wanted` (rows or user numbers: small integers, so a
+    lookup table, O(n), not a sort)."""
+    return np.isin(values, wanted, kind="table") if len(wanted) else np.zeros(len(values), bool)
 
 
 def _view(buffer: array.array) -> np.ndarray:

@@ -367,7 +367,6 @@ class ItemStats:
         only[touched] = True
         undo(co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
         removed = positions[is_gone[rows]]  # sorted, as positions are
-        self.undo.drop(removed, touched)
         co.unlink(touched, is_gone)
         self.table[touched] = self.settled[touched]
         kept = ~is_gone[rows]
@@ -381,7 +380,7 @@ class ItemStats:
         now_at = positions[kept] - np.searchsorted(removed, positions[kept])  # after the removal
         relinked = UndoLog()
         link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only & ~is_gone, relinked)
-        self.undo.merge(relinked)
+        self.undo.replace(removed, touched, relinked)
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -452,7 +451,6 @@ class ItemStats:
             only[touched] = True
             undo(self.co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
             self.contributions.remove(user, mine)
-            self.undo.drop(mine, touched)
             self.table[touched] = self.settled[touched]
             kept = ~np.isin(positions, mine)
             counted = kept & only[rows]
@@ -463,7 +461,7 @@ class ItemStats:
             kept_links = links[np.repeat(kept, n_links)]
             relinked = UndoLog()
             link(self.co.tables(), Events.of(now_at, rows[kept], n_links[kept], kept_links), only, relinked)
-            self.undo.merge(relinked)
+            self.undo.replace(mine, touched, relinked)
             return True
 
 

@@ -97,7 +97,9 @@ class UndoLog:
     def _set(self, columns: Mapping[str, np.ndarray]) -> None:
         """Hold `columns` (events as positions, in (event, bump) order)."""
         for name, typecode in _TYPECODES.items():
-            setattr(self, f"_{name}", array.array(typecode, np.asarray(columns[name]).astype(typecode).tobytes()))
+            buffer = array.array(typecode)
+            buffer.frombytes(np.ascontiguousarray(columns[name], typecode).data.cast("B"))  # one copy
+            setattr(self, f"_{name}", buffer)
         self._base = 0
 
     def drop_settled(self, n: int) -> None:
@@ -108,15 +110,6 @@ class UndoLog:
         for buffer in self._buffers().values():
             del buffer[:cut]
 
-    def drop(self, removed: np.ndarray, rows: np.ndarray) -> None:
-        """Drop the records of the events at (m,) int64 sorted positions `removed` and of every
-        bump on `rows` (recounted), the others' events renumbered as after removing `removed`."""
-        columns = self._columns()
-        event = columns["event"]
-        keep = ~np.isin(event, removed) & ~np.isin(columns["row"], rows)
-        columns["event"] = event - np.searchsorted(removed, event)
-        self._set({name: c[keep] for name, c in columns.items()})
-
     def rows_linked_with(self, rows: np.ndarray) -> np.ndarray:
         """(r,) int64 rows with a record of a link to a row where (n_rows,) bool `rows` is set."""
         neighbor, row = np.frombuffer(self._neighbor, np.int32), np.frombuffer(self._row, np.int32)
@@ -124,13 +117,21 @@ class UndoLog:
         named[named] = rows[neighbor[named]]
         return np.unique(row[named]).astype(np.int64)
 
-    def merge(self, other: UndoLog) -> None:
-        """Take `other`'s records (events as positions here) into their (event, bump) places."""
-        if not len(other):
-            return
-        mine, theirs = self._columns(), other._columns()
-        at = np.searchsorted(_keys(mine), _keys(theirs))
-        self._set({name: np.insert(mine[name], at, theirs[name]) for name in _NAMES})
+    def replace(self, removed: np.ndarray, rows: np.ndarray, relinked: UndoLog) -> None:
+        """Drop the records of the events at (m,) int64 sorted positions `removed` and of every
+        bump on `rows`, renumber the others' events as after removing `removed`, and take
+        `relinked`'s records (their events as positions after it) into their (event, bump)
+        places: one rewrite of the records."""
+        columns = self._columns()
+        event = columns["event"]
+        keep = ~np.isin(event, removed) & ~np.isin(columns["row"], rows, kind="table" if len(rows) else None)
+        columns = {name: c[keep] for name, c in columns.items()}
+        columns["event"] -= np.searchsorted(removed, columns["event"])
+        if len(relinked):
+            theirs = relinked._columns()
+            at = np.searchsorted(_keys(columns), _keys(theirs))
+            columns = {name: np.insert(columns[name], at, theirs[name]) for name in _NAMES}
+        self._set(columns)
 
     def renumber(self, here: np.ndarray) -> None:
         """Rows as (n_saved_rows,) int64 `here` maps them, every one to a row."""
