@@ -5,7 +5,9 @@ five, as observe logs them):
 - `forget`, one user at a time taken out exactly (their contributions dropped, the items they
   touched recounted from everyone else's). The statistics' lock is held throughout, so every
   observe and rerank of the process waits this long. extra_info: the contributions' bytes per
-  counted event (test_memory's deep_size: their buffers and the user dict).
+  counted event (test_memory's deep_size: their buffers and the user dict). `[full]`: instead,
+  1.3M uniform clicks of 100,000 users on 10,000 items under the default horizon, so that every
+  item's links are full and the undo log holds ~10M records.
 - restoring a snapshot of those statistics, as every process does when it opens a durable store
   (the co-engagement links included). extra_info: the snapshot's bytes.
 - settling: with the default forget_horizon (1M counted events), the observe that finds
@@ -60,8 +62,15 @@ def record_many(stats: ItemStats, n: int, seed: int = 0) -> None:
         mine.append(row)
 
 
-def test_forget_among_many_users(benchmark):
-    stats = many_users_stats(forget_horizon=None)
+@pytest.mark.parametrize("links", ["room", "full"])
+def test_forget_among_many_users(benchmark, links):
+    if links == "room":
+        stats = many_users_stats(forget_horizon=None)
+    else:  # every item's links full, ~9.9M undo records: the default horizon's steady state
+        stats = ItemStats()
+        stats.resize(FULL_ITEMS)
+        for user, row, t, recent in itertools.islice(uniform_clicks(USERS), 1_300_000):
+            stats.record(user, row, 1.0, t, recent)
     gone = iter(range(USERS))
     benchmark.group = "forget one user"
     benchmark.pedantic(lambda: stats.forget(next(gone)), rounds=10, iterations=1, warmup_rounds=1)
@@ -114,16 +123,14 @@ def test_settling_a_step_of_the_horizon(benchmark, links):
 FULL_ITEMS, FULL_USERS = 10_000, 2_000
 
 
-def uniform_clicks() -> Iterator[tuple[int, int, float, list[int]]]:
-    """(user, row, time, their previous five rows) of uniform clicks of FULL_USERS users over
+def uniform_clicks(users: int = FULL_USERS) -> Iterator[tuple[int, int, float, list[int]]]:
+    """(user, row, time, their previous five rows) of uniform clicks of `users` users over
     FULL_ITEMS items, without end."""
     rng = np.random.default_rng(0)
     recent: dict[int, list[int]] = {}
     t = 0.0
     while True:
-        for user, row in zip(
-            rng.integers(0, FULL_USERS, 65_536).tolist(), rng.integers(0, FULL_ITEMS, 65_536).tolist()
-        ):
+        for user, row in zip(rng.integers(0, users, 65_536).tolist(), rng.integers(0, FULL_ITEMS, 65_536).tolist()):
             mine = recent.setdefault(user, [])
             yield user, row, t, mine[-5:]
             mine.append(row)
