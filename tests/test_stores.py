@@ -447,6 +447,8 @@ def test_store_settings_are_shown_cleared_and_checked(durable_url, capsys):
     with pytest.raises(pr.StoreError, match="settings are damaged"):
         make_reranker(durable_url)
     store.close()
+    assert pyrerank_cli(["store-settings", "sqlite://"]) == 2
+    assert "sqlite:///path.db" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,11 @@ def store_settings(args: argparse.Namespace) -> int:
     them), or with --clear drop them, so that the next process to open it keeps its own."""
     from .plugins import get_store
 
-    store = get_store(args.store)
+    try:
+        store = get_store(args.store)
+    except ValueError as exc:
+        print(f"pyrerank: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.clear:
             store.clear_settings()

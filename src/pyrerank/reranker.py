@@ -18,7 +18,7 @@ import numpy as np
 from . import _core, persist, saving
 from . import _validate as check
 from .encoders.cache import CachedEncoder
-from .errors import PyrerankError, PyrerankWarning
+from .errors import PyrerankError, PyrerankWarning, StoreError
 from .events import TEXT_WEIGHTS, Event, ItemId, event_weight
 from .interfaces import (
     Encoder,
@@ -177,7 +177,14 @@ class Reranker:
             forget_horizon=None if forget_horizon is None else check.integer(forget_horizon, "forget_horizon", 0),
         )
         self.exclude_seen = check.boolean(exclude_seen, "exclude_seen")
-        self.view = StoreView(self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds"))
+        try:
+            self.view = StoreView(
+                self.store, self.interest, self.stats, self.users, check.kinds(seen_kinds, "seen_kinds")
+            )
+        except StoreError:  # refused (another process's settings): a store this call opened is closed again
+            if not isinstance(store, ProfileStore):
+                self.store.close()
+            raise
         self._lock = threading.RLock()  # catalog changes
 
     # -- parts ---------------------------------------------------------------------------

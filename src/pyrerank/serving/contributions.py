@@ -204,17 +204,17 @@ class Contributions:
         `rows`, every event of their users (whose later events derive links from them) and of
         users whose settled tail names one, and those whose stored links name one."""
         user, own = _view(self._user), _view(self._codes) == OWN_LINKS
-        on = _among(_view(self._row), rows)
-        settled_on = np.flatnonzero(_among(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
+        on = among(_view(self._row), rows)
+        settled_on = np.flatnonzero(among(_view(self._settled_tail), rows).reshape(-1, TAIL).any(axis=1))
         own_events = np.repeat(np.flatnonzero(own), _view(self._own_counts))
-        wanted = _among(user, np.concatenate([user[on].astype(np.int64), settled_on]))
-        wanted[own_events[_among(_view(self._own_links), rows)]] = True
+        wanted = among(user, np.concatenate([user[on].astype(np.int64), settled_on]))
+        wanted[own_events[among(_view(self._own_links), rows)]] = True
         expanded = np.flatnonzero(wanted)
         columns, links = self._events(expanded)
         owner = np.repeat(np.arange(len(expanded)), columns["n_links"])
         linked = np.zeros(len(expanded), bool)
-        linked[owner[_among(links, rows)]] = True
-        hit = _among(columns["row"], rows) | linked
+        linked[owner[among(links, rows)]] = True
+        hit = among(columns["row"], rows) | linked
         return expanded[hit], {name: c[hit] for name, c in columns.items()}, links[np.repeat(hit, columns["n_links"])]
 
     def copy(self) -> Contributions:
@@ -362,10 +362,10 @@ _NO_TAIL = array.array("i", [-1] * TAIL)
 _FLOAT32 = array.array("f", [0.0])  # a weight stored here reads back unchanged if a float32 holds it
 
 
-def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """(n,) bool: which of `values` are in `wanted` (rows or user numbers: small integers, so a
     lookup table, O(n), not a sort)."""
-    return np.isin(values, wanted, kind="table") if len(wanted) else np.zeros(len(values), bool)
+    return np.isin(values, wanted, kind="table")
 
 
 def _view(buffer: array.array) -> np.ndarray:

@@ -361,26 +361,38 @@ class ItemStats:
         _, with_gone, their_links = self.contributions.touching(gone)
         parts = (gone, holding, self.undo.rows_linked_with(is_gone), with_gone["row"], their_links)
         touched = np.unique(np.concatenate([np.asarray(part, np.int64) for part in parts]))
+        on_gone = np.flatnonzero(is_gone[self.contributions.oldest(len(self.contributions))[0]])
+        self._redo(touched, on_gone, is_gone)
+
+    def _redo(self, touched: np.ndarray, leaving: np.ndarray, gone: np.ndarray | None = None) -> None:
+        """Undo every unsettled event on the (t,) int64 rows `touched`, newest first, back to
+        their settled counts and links, then count and link those events again, renumbered, but
+        those at the (m,) int64 sorted positions `leaving` (forget: the user's; a removal: those
+        on the rows that go) and, where (n_rows,) bool `gone` is set, every link to the rows
+        that go, and their place in the touched rows' settled links."""
+        co = self.co
         positions, columns, links = self.contributions.touching(touched)
         rows, n_links = columns["row"].astype(np.int64), columns["n_links"]
         only = np.zeros(len(co.sizes), bool)
         only[touched] = True
         undo(co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
-        removed = positions[is_gone[rows]]  # sorted, as positions are
-        co.unlink(touched, is_gone)
+        kept_link = np.ones(len(links), bool)
+        if gone is not None:
+            co.unlink(touched, gone)
+            only &= ~gone
+            kept_link = ~gone[links]
         self.table[touched] = self.settled[touched]
-        kept = ~is_gone[rows]
+        kept = ~np.isin(positions, leaving)
         counted = kept & only[rows]
         _core.count_events(
             self.table, rows[counted], columns["weight"][counted], columns["time"][counted], self.half_life
         )
-        kept_link = np.repeat(kept, n_links) & ~is_gone[links]
-        owner = np.repeat(np.arange(len(rows)), n_links)
-        kept_n_links = np.bincount(owner[kept_link], minlength=len(rows))[kept]
-        now_at = positions[kept] - np.searchsorted(removed, positions[kept])  # after the removal
+        kept_link &= np.repeat(kept, n_links)
+        kept_n_links = np.bincount(np.repeat(np.arange(len(rows)), n_links)[kept_link], minlength=len(rows))[kept]
+        now_at = positions[kept] - np.searchsorted(leaving, positions[kept])  # after the removal
         relinked = UndoLog()
-        link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only & ~is_gone, relinked)
-        self.undo.replace(removed, touched, relinked)
+        link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only, relinked)
+        self.undo.replace(leaving, touched, relinked)
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -445,23 +457,8 @@ class ItemStats:
                     )
                 return False
             mine, touched = found
-            positions, columns, links = self.contributions.touching(touched)
-            rows, n_links = columns["row"].astype(np.int64), columns["n_links"]
-            only = np.zeros(len(self.co.sizes), bool)
-            only[touched] = True
-            undo(self.co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
+            self._redo(touched, mine)
             self.contributions.remove(user, mine)
-            self.table[touched] = self.settled[touched]
-            kept = ~np.isin(positions, mine)
-            counted = kept & only[rows]
-            _core.count_events(
-                self.table, rows[counted], columns["weight"][counted], columns["time"][counted], self.half_life
-            )
-            now_at = positions[kept] - np.searchsorted(mine, positions[kept])  # after the removal
-            kept_links = links[np.repeat(kept, n_links)]
-            relinked = UndoLog()
-            link(self.co.tables(), Events.of(now_at, rows[kept], n_links[kept], kept_links), only, relinked)
-            self.undo.replace(mine, touched, relinked)
             return True
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import PyrerankError
+from .contributions import among
 
 AMOUNT = 1.0  # every event's bump adds one
 Tables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # CoEngagement's neighbors, counts, sizes, versions
@@ -73,8 +74,7 @@ class UndoLog:
         """Records as (m,) columns in _NAMES' order (events as positions, none logged before
         them later), appended."""
         for name, column in zip(_NAMES, columns, strict=True):
-            values = column + self._base if name == "event" else column
-            getattr(self, f"_{name}").frombytes(np.asarray(values, _TYPECODES[name]).tobytes())
+            _append(getattr(self, f"_{name}"), column + self._base if name == "event" else column)
 
     def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(event position, bump) int64, (slot, neighbour) int32 and count float32 columns of
@@ -98,7 +98,7 @@ class UndoLog:
         """Hold `columns` (events as positions, in (event, bump) order)."""
         for name, typecode in _TYPECODES.items():
             buffer = array.array(typecode)
-            buffer.frombytes(np.ascontiguousarray(columns[name], typecode).data.cast("B"))  # one copy
+            _append(buffer, columns[name])
             setattr(self, f"_{name}", buffer)
         self._base = 0
 
@@ -124,7 +124,7 @@ class UndoLog:
         places: one rewrite of the records."""
         columns = self._columns()
         event = columns["event"]
-        keep = ~np.isin(event, removed) & ~np.isin(columns["row"], rows, kind="table" if len(rows) else None)
+        keep = ~np.isin(event, removed) & ~among(columns["row"], rows)
         columns = {name: c[keep] for name, c in columns.items()}
         columns["event"] -= np.searchsorted(removed, columns["event"])
         if len(relinked):
@@ -192,6 +192,11 @@ def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) 
         _core.co_unlink_events(*tables, *events, only, *log.sorted_columns(), AMOUNT)
     except ValueError as exc:
         raise PyrerankError(f"item statistics: {exc}") from None
+
+
+def _append(buffer: array.array, values: np.ndarray) -> None:
+    """Append (m,) `values` to `buffer` as its type code's values (one copy)."""
+    buffer.frombytes(np.ascontiguousarray(values, buffer.typecode).data.cast("B"))
 
 
 def _keys(columns: Mapping[str, np.ndarray]) -> np.ndarray:
