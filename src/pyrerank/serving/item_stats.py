@@ -376,19 +376,20 @@ class ItemStats:
         only = np.zeros(len(co.sizes), bool)
         only[touched] = True
         undo(co.tables(), Events.of(positions, rows, n_links, links), only, self.undo)
-        kept_link = np.ones(len(links), bool)
         if gone is not None:
             co.unlink(touched, gone)
             only &= ~gone
-            kept_link = ~gone[links]
         self.table[touched] = self.settled[touched]
         kept = ~np.isin(positions, leaving)
         counted = kept & only[rows]
         _core.count_events(
             self.table, rows[counted], columns["weight"][counted], columns["time"][counted], self.half_life
         )
-        kept_link &= np.repeat(kept, n_links)
-        kept_n_links = np.bincount(np.repeat(np.arange(len(rows)), n_links)[kept_link], minlength=len(rows))[kept]
+        kept_link = np.repeat(kept, n_links)
+        kept_n_links = n_links[kept]
+        if gone is not None:  # links to the rows that go are left out
+            kept_link &= ~gone[links]
+            kept_n_links = np.bincount(np.repeat(np.arange(len(rows)), n_links)[kept_link], minlength=len(rows))[kept]
         now_at = positions[kept] - np.searchsorted(leaving, positions[kept])  # after the removal
         relinked = UndoLog()
         link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only, relinked)
