@@ -143,9 +143,9 @@ SELF_LINKS = [
 @example(LINKED_AFTER_ONE_REMOVED, 5, 2, {3})
 @example(SELF_LINKS, 5, 2, {3})
 def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exact(plan, horizon, k, removed):
-    """Items leaving the catalog (after events and forgets): their links leave the settled
-    counts, the unsettled events are counted again without them, and forget afterwards is as
-    exact."""
+    """Items leaving the catalog (after events and forgets), or missing from the catalog of a
+    process that restores the statistics: their links leave the settled counts, the unsettled
+    events are counted again without them, and forget afterwards is as exact."""
     stats = ItemStats(max_neighbors=k, forget_horizon=horizon)
     stats.resize(ROWS)
     alive: list[Event] = []
@@ -160,7 +160,11 @@ def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exac
     kept = [r for r in range(ROWS) if r not in removed]
     remap[kept] = np.arange(len(kept))
     n_rows = len(kept)
+    arrays, meta = stats.to_arrays()
     stats.keep_rows(remap, n_rows)
+    restored = ItemStats(max_neighbors=k, forget_horizon=horizon)  # a process whose catalog lacks them
+    restored.resize(n_rows)
+    restored.load_arrays(arrays, meta, remap)
 
     def moved(events: list[Event]) -> list[Event]:
         return [
@@ -177,12 +181,14 @@ def test_a_catalog_change_rebuilds_from_the_settled_counts_and_forget_stays_exac
         return stats
 
     unsettled = alive[settled:]
-    assert state(stats, n_rows) == state(reference(unsettled), n_rows)
-    assert len(stats.contributions) == len(moved(unsettled))
+    for each in (stats, restored):
+        assert state(each, n_rows) == state(reference(unsettled), n_rows)
+        assert len(each.contributions) == len(moved(unsettled))
     for user in USERS[:3]:
-        stats.forget(user)
         unsettled = [e for e in unsettled if e[0] != user]
-        assert state(stats, n_rows) == state(reference(unsettled), n_rows)
+        for each in (stats, restored):
+            each.forget(user)
+            assert state(each, n_rows) == state(reference(unsettled), n_rows)
 
 
 def test_counts_restored_without_their_contributions_survive_a_catalog_change():

@@ -264,9 +264,10 @@ class ItemStats:
     ) -> None:
         """Replace every count by those of :meth:`to_arrays` (arrays, JSON); `here` maps saved
         rows to this catalog's rows (-1: not here), None keeps them as saved (the caller checked
-        that they are this catalog's rows). Where saved items are left out, an item has more
-        links than these slots hold or the save has no undo log (made before the horizon), the
-        counts are rebuilt from the settled ones by replaying the unsettled events."""
+        that they are this catalog's rows). Saved items left out go as :meth:`keep_rows` removes
+        items. Where an item has more links than these slots hold or the save has no undo log
+        (made before the horizon), the counts are rebuilt from the settled ones by replaying the
+        unsettled events."""
         table = _checked_table(arrays["table"])
         n_saved = len(table)
         items, others, counts = _saved_links(arrays, n_saved)
@@ -284,7 +285,13 @@ class ItemStats:
             if settled.shape != table.shape:
                 raise PyrerankError(f"settled item statistics have shape {settled.shape}, expected {table.shape}")
             fits = not len(items) or np.bincount(items).max() <= self.co.max_neighbors
-            if users is not None and not (logged and fits and (here is None or (here >= 0).all())):
+            if users is not None and logged and fits and here is not None and not (here >= 0).all():
+                n_rows = len(self.table)
+                self._load(table, settled, items, others, counts, None)  # as saved, then without the rest
+                self.contributions, self.undo = contributions, undo_log
+                self.keep_rows(here, n_rows)
+                return
+            if users is not None and not (logged and fits):
                 if logged:  # the links as of the settled events
                     items, others, counts = _undone_links(items, others, counts, n_saved, contributions, undo_log)
                 else:  # saved before the horizon: nothing was settled
