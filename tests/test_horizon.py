@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import pyrerank as pr
 from pyrerank.errors import PyrerankError
 from pyrerank.serving.item_stats import ItemStats, settle_step
+from pyrerank.serving.undo_log import UndoLog
 from pyrerank.testing.stores import ITEMS, events, feed, make_reranker
 
 ROWS = 10
@@ -245,6 +246,7 @@ def test_statistics_saved_before_the_horizon_forget_as_exactly():
         lambda a: a.update(undo_row=a["undo_row"] + ROWS),  # rows past the catalog
         lambda a: a.update(undo_event=a["undo_event"] + 10_000),  # events past the contributions
         lambda a: a.update(undo_count=np.full_like(a["undo_count"], np.nan)),
+        lambda a: a.update(undo_slot=a["undo_slot"].astype(np.int32) + 40_000),  # slots past any row's links
         lambda a: a.update(settled=a["settled"][:-1]),  # settled counts for fewer items
         lambda a: a.update(settled=-a["settled"] - 1),  # negative counts
     ],
@@ -260,6 +262,28 @@ def test_a_damaged_undo_log_or_settled_table_is_refused(damage):
     damage(arrays)
     with pytest.raises(PyrerankError, match="item statistics"):
         ItemStats(max_neighbors=2).load_arrays(arrays, meta)
+
+
+def test_an_undo_log_saved_in_wide_columns_forgets_as_exactly():
+    """Saves before 0.6 held the undo log's events as int64 and slots as int32."""
+    stats = ItemStats(max_neighbors=2, forget_horizon=20)
+    stats.resize(ROWS)
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        stats.record(f"u{t % 4}", int(rng.integers(ROWS)), 1.0, float(t), [int(r) for r in rng.integers(ROWS, size=3)])
+    arrays, meta = stats.to_arrays()
+    assert len(arrays["undo_event"]) > 0 and arrays["undo_slot"].dtype == np.int16
+    arrays.update(undo_event=arrays["undo_event"].astype(np.int64), undo_slot=arrays["undo_slot"].astype(np.int32))
+    reopened = ItemStats(max_neighbors=2, forget_horizon=20)
+    reopened.load_arrays(arrays, meta)
+    for forgetting in (stats, reopened):
+        forgetting.forget("u1")
+    assert state(reopened) == state(stats)
+
+
+def test_event_positions_past_int32_are_refused_with_the_setting_to_change():
+    with pytest.raises(PyrerankError, match="set a forget_horizon"):
+        UndoLog().add(2**31, 0, [1], [(0, 0, 1, 1.0)])
 
 
 def test_a_reranker_holds_the_horizon_not_every_event_and_saves_it(tmp_path):

@@ -109,8 +109,9 @@ def k(value: Any) -> int:
     return min(integer(value, "k", 1), MAX_K)
 
 
-def integer(value: Any, name: str, minimum: int) -> int:
-    """An int (or numpy integer, not a bool) >= minimum, or an error naming `name`."""
+def integer(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
+    """An int (or numpy integer, not a bool) >= minimum (and <= maximum, if given), or an error
+    naming `name`."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
@@ -119,6 +120,8 @@ def integer(value: Any, name: str, minimum: int) -> int:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
     if as_int < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {as_int}")
+    if maximum is not None and as_int > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {as_int}")
     return as_int
 
 

@@ -37,6 +37,7 @@ from .serving.catalog import CandidateKeys, Catalog, check_dtype, unit_rows
 from .serving.explanation import Explanation, evidence
 from .serving.features import NO_CO_SCORES, CandidateFeatures, co_engagement_scores, co_recent, gather_arguments
 from .serving.item_stats import FORGET_HORIZON, ItemStats
+from .serving.undo_log import MAX_SLOTS
 from .serving.users import EventLog, UserCache
 from .serving.view import StoreView
 
@@ -123,7 +124,7 @@ class Reranker:
         refuses others with a StoreError (``pyrerank store-settings STORE --clear`` drops them)
     max_neighbors : co-engagement links kept per item (default 256; the weakest makes room for a
         new one): every process holds items × max_neighbors × 8 bytes of them, 20 GB at 10M
-        items with the default, so large catalogs pass fewer
+        items with the default, so large catalogs pass fewer; at most 32,767
 
     Thread-safe: observe and rerank may be called from many threads at once; changes to state
     are applied one at a time in the store's order, and the scoring kernel runs outside the
@@ -172,7 +173,7 @@ class Reranker:
         self.dtype = dtype
         self.catalog: Catalog | None = None
         self.stats = ItemStats(
-            max_neighbors=check.integer(max_neighbors, "max_neighbors", 1),
+            max_neighbors=check.integer(max_neighbors, "max_neighbors", 1, MAX_SLOTS),
             exact_forget=check.boolean(exact_forget, "exact_forget"),
             forget_horizon=None if forget_horizon is None else check.integer(forget_horizon, "forget_horizon", 0),
         )

@@ -35,18 +35,18 @@ class Events(NamedTuple):
 
 class UndoLog:
     """One record per bump that evicted a link or lost its addition to rounding: the event's
-    position among the contributions, the bump, the item row it bumped, and the evicted link's
-    slot, neighbour and count (slot -1: the count before the addition). 26 bytes a record; a bump
-    that added one to a count or took a free slot needs none.
+    position among the contributions (int32), the bump (int16), the item row it bumped (int32),
+    and the evicted link's slot (int16: max_neighbors <= MAX_SLOTS), neighbour (int32) and count
+    (float32; slot -1: the count before the addition). 20 bytes a record; a bump that added one
+    to a count or took a free slot needs none.
 
-    Records are kept in (event, bump) order, each event stored as its position plus `_base`, so
-    that settling the oldest events only raises `_base` and cuts a prefix."""
+    Records are kept in (event, bump) order, so that settling the oldest events cuts a prefix
+    (and moves the others' positions down in place)."""
 
     def __init__(self) -> None:
-        self._event, self._bump = array.array("q"), array.array("h")
-        self._row, self._slot, self._neighbor = array.array("i"), array.array("i"), array.array("i")
+        self._event, self._bump = array.array("i"), array.array("h")
+        self._row, self._slot, self._neighbor = array.array("i"), array.array("h"), array.array("i")
         self._count = array.array("f")
-        self._base = 0  # a record's event position is its stored event less this
 
     def __len__(self) -> int:
         return len(self._event)
@@ -62,8 +62,9 @@ class UndoLog:
         """co_link's report for the event at position `event` (none logged before it is later) on
         `row` linked with `links`."""
         links = list(links)
+        _check_positions(event)
         for bump, slot, neighbor, count in report:
-            self._event.append(event + self._base)
+            self._event.append(event)
             self._bump.append(bump)
             self._row.append(row if bump % 2 == 0 else links[bump // 2])
             self._slot.append(slot)
@@ -73,8 +74,9 @@ class UndoLog:
     def extend(self, *columns: np.ndarray) -> None:
         """Records as (m,) columns in _NAMES' order (events as positions, none logged before
         them later), appended."""
+        _check_positions(columns[0].max(initial=0))
         for name, column in zip(_NAMES, columns, strict=True):
-            _append(getattr(self, f"_{name}"), column + self._base if name == "event" else column)
+            _append(getattr(self, f"_{name}"), column)
 
     def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(event position, bump) int64, (slot, neighbour) int32 and count float32 columns of
@@ -83,32 +85,33 @@ class UndoLog:
         return (
             columns["event"],
             columns["bump"].astype(np.int64),
-            columns["slot"],
+            columns["slot"].astype(np.int32),
             columns["neighbor"],
             columns["count"],
         )
 
     def _columns(self) -> dict[str, np.ndarray]:
-        """Every column as numpy (views; events as positions, a new array)."""
+        """Every column as numpy (views; events as a new int64 array)."""
         columns = {name: np.frombuffer(b, b.typecode) for name, b in self._buffers().items()}
-        columns["event"] = columns["event"].astype(np.int64) - self._base
+        columns["event"] = columns["event"].astype(np.int64)
         return columns
 
     def _set(self, columns: Mapping[str, np.ndarray]) -> None:
-        """Hold `columns` (events as positions, in (event, bump) order)."""
+        """Hold `columns` (in (event, bump) order)."""
+        _check_positions(columns["event"][-1] if len(columns["event"]) else 0)
         for name, typecode in _TYPECODES.items():
             buffer = array.array(typecode)
             _append(buffer, columns[name])
             setattr(self, f"_{name}", buffer)
-        self._base = 0
 
     def drop_settled(self, n: int) -> None:
         """The first `n` events were settled: their records go (a prefix), the others' events move
-        down by n (the base rises)."""
-        self._base += n
-        cut = int(np.searchsorted(np.frombuffer(self._event, np.int64), self._base))
+        down by n (in place)."""
+        cut = int(np.searchsorted(np.frombuffer(self._event, np.int32), n))
         for buffer in self._buffers().values():
             del buffer[:cut]
+        events = np.frombuffer(self._event, np.int32)  # a view: released before the buffer grows again
+        events -= n
 
     def rows_linked_with(self, rows: np.ndarray) -> np.ndarray:
         """(r,) int64 rows with a record of a link to a row where (n_rows,) bool `rows` is set."""
@@ -129,8 +132,13 @@ class UndoLog:
         columns["event"] -= np.searchsorted(removed, columns["event"])
         if len(relinked):
             theirs = relinked._columns()
-            at = np.searchsorted(_keys(columns), _keys(theirs))
-            columns = {name: np.insert(columns[name], at, theirs[name]) for name in _NAMES}
+            slots = np.searchsorted(_keys(columns), _keys(theirs)) + np.arange(len(relinked))  # in the merged
+            mine = np.ones(len(columns["event"]) + len(slots), bool)
+            mine[slots] = False
+            for name in _NAMES:
+                merged = np.empty(len(mine), columns[name].dtype)
+                merged[mine], merged[slots] = columns[name], theirs[name]
+                columns[name] = merged
         self._set(columns)
 
     def renumber(self, here: np.ndarray) -> None:
@@ -144,7 +152,6 @@ class UndoLog:
         out = UndoLog()
         for name, buffer in self._buffers().items():
             setattr(out, f"_{name}", array.array(buffer.typecode, buffer))
-        out._base = self._base
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -164,7 +171,8 @@ class UndoLog:
         events_ok = ((columns["event"] >= 0) & (columns["event"] < n_events)).all()
         rows_ok = ((columns["row"] >= 0) & (columns["row"] < n_rows)).all()
         neighbors_ok = ((columns["neighbor"] >= -1) & (columns["neighbor"] < n_rows)).all()
-        slots_ok = (columns["slot"] >= -1).all() and np.isfinite(columns["count"]).all()
+        slots_ok = ((columns["slot"] >= -1) & (columns["slot"] <= MAX_SLOTS)).all()
+        slots_ok = slots_ok and np.isfinite(columns["count"]).all()
         if not (events_ok and rows_ok and neighbors_ok and slots_ok):
             raise PyrerankError("item statistics' undo log is inconsistent (events, rows or counts)")
         order = np.lexsort((columns["bump"], columns["event"]))  # kept in order; older saves may not be
@@ -194,6 +202,12 @@ def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) 
         raise PyrerankError(f"item statistics: {exc}") from None
 
 
+def _check_positions(last: int) -> None:
+    """PyrerankError where an event position does not fit the records' int32."""
+    if last > MAX_POSITION:
+        raise PyrerankError(f"more than {MAX_POSITION} counted events held for exact forget: set a forget_horizon")
+
+
 def _append(buffer: array.array, values: np.ndarray) -> None:
     """Append (m,) `values` to `buffer` as its type code's values (one copy)."""
     buffer.frombytes(np.ascontiguousarray(values, buffer.typecode).data.cast("B"))
@@ -205,4 +219,6 @@ def _keys(columns: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 _NAMES = ("event", "bump", "row", "slot", "neighbor", "count")
-_TYPECODES = {"event": "q", "bump": "h", "row": "i", "slot": "i", "neighbor": "i", "count": "f"}
+_TYPECODES = {"event": "i", "bump": "h", "row": "i", "slot": "h", "neighbor": "i", "count": "f"}
+MAX_SLOTS = 2**15 - 1  # max_neighbors at most: a record's slot is an int16
+MAX_POSITION = 2**31 - 1  # a record's event position is an int32
