@@ -4,8 +4,6 @@ bound when they go cold and come back."""
 
 from __future__ import annotations
 
-import marshal
-
 import numpy as np
 import pytest
 from concurrency import together_and_alone
@@ -246,25 +244,43 @@ def test_threads_packing_and_unpacking_users_lose_no_event(monkeypatch):
 @given(
     st.lists(st.floats(1e9, 2e9), min_size=1, max_size=users_module.LOGGED_EVENTS),
     st.lists(st.sampled_from([1.0, -0.5, 0.25, -2.0, 3.0]), min_size=users_module.LOGGED_EVENTS),
-    st.sampled_from([None, 0.3, 1e-40, 1e300]),
+    st.sampled_from([None, 0.5, 0.3, 1e-40, 1e300]),
+    st.booleans(),
 )
 @settings(max_examples=200, deadline=None)
 def test_a_packed_log_keeps_its_weights_and_latest_time_exactly_and_the_others_within_float32_of_their_distance(
-    times, weights, odd_weight
+    times, weights, odd_weight, all_seen
 ):
-    """Weights that float32 holds exactly (the kinds' defaults) are packed as float32, any
-    other makes them all float64: either way they come back as they were."""
+    """Weights that are all kinds' defaults are packed as a byte each, others that float32
+    holds exactly (0.5) as float32, any other makes them all float64; an event log whose every
+    event made its item seen packs no seen flags: either way they come back as they were."""
     if odd_weight is not None:
         weights = [*weights[: len(times) - 1], odd_weight]
     log = EventLog()
     for row, (time, weight) in enumerate(zip(times, weights)):
-        log.append(row, weight, time, row % 2 == 0)
-    back = EventLog.from_parts(*log.to_parts())
+        log.append(row, weight, time, all_seen or row % 2 == 0)
+    parts = log.to_parts()
+    n = len(times)
+    assert len(parts[1]) == {None: 1, 0.5: 4}.get(odd_weight, 8) * n
+    assert len(parts[4]) == (0 if all_seen or n == 1 else n)
+    back = EventLog.from_parts(*parts)
     assert (back.rows, back.weights, back.seen) == (log.rows, log.weights, log.seen)
     latest = max(times)
     assert max(back.timestamps) == latest
     for time, got in zip(times, back.timestamps):
         assert abs(got - time) <= 6e-8 * (latest - time) + 1e-6
+
+
+def test_a_cold_user_of_default_weighted_events_all_seen_is_held_in_nine_bytes_an_event(monkeypatch):
+    """Row, time and a byte for the kind's weight: at 20 events a packed user takes 200 bytes."""
+    monkeypatch.setattr(users_module, "HOT_USERS", 1)
+    rr = hashed_reranker()
+    for step, kind in enumerate(["click", "like", "view", "purchase"] * 5):
+        rr.observe("a", step, kind, timestamp=1_000.0 + step)
+    rr.observe("b", 0, "like")
+    packed = rr.users._records["a"]
+    assert len(packed) == users_module.EVENTS_HEADER.size + 9 * 20
+    assert sorted(r.item for r in rr.rerank("a", np.arange(40), k=40, exclude_seen=True)) == list(range(20, 40))
 
 
 def record_of(rr, user):
@@ -316,7 +332,7 @@ def test_a_user_past_the_logged_events_or_with_text_is_held_as_state(monkeypatch
     if change == "a text event":
         rr.observe_text("a", "space opera with starships", timestamp=10.0)
     rr.observe("b", 0, "like")
-    assert marshal.loads(rr.users._records["a"])[0] != users_module.EVENTS_FORM
+    assert rr.users._records["a"][:1] != users_module.EVENTS_TAG
     assert record_of(rr, "a").log is None
 
 

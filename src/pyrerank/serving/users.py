@@ -10,6 +10,7 @@ import io
 import json
 import marshal
 import math
+import struct
 import threading
 import zipfile
 from collections import OrderedDict
@@ -20,6 +21,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import PyrerankError
+from ..events import DEFAULT_WEIGHTS
 from ..interfaces import InterestModel, State, UserQuery, split_state
 
 if TYPE_CHECKING:
@@ -31,8 +33,12 @@ RECENT_ITEMS = 3  # liked items averaged into the short-term vector (RankRequest
 HOT_USERS = 1_000  # the most recently used users are held as records with their derived caches (~50 KB each)
 PACKED_WIDTH = 64  # a cold user's float32 state rows at least this wide are held as int8 (see pack)
 LOGGED_EVENTS = 32  # a record built from at most this many item events keeps them: held cold, it is them
-EVENTS_FORM = "events"  # the first part of a record packed as its events
+EVENTS_TAG = b"E"  # how a record packed as its events starts (a marshal-packed one never does)
+# The tag, bytes a weight, events, the latest time and unsaved: 20 bytes, so that the rows after them are aligned.
+EVENTS_HEADER = struct.Struct("<cBHdQ")
 RECORD_MAGIC = b"PYRR\x01"  # how a record kept by a store (UserRecord.to_bytes) starts
+KIND_WEIGHTS = tuple(sorted(set(DEFAULT_WEIGHTS.values())))  # a packed event weighted so is one byte
+KIND_CODES = {weight: code for code, weight in enumerate(KIND_WEIGHTS)}
 
 
 def rows_array(rows: Any = ()) -> array.array:
@@ -58,21 +64,29 @@ class EventLog:
 
     def to_parts(self) -> tuple[bytes, bytes, float, bytes, bytes]:
         """(rows, weights, the latest timestamp, each timestamp's distance below it as float32,
-        seen): 13 bytes an event. Weights are float32 where each is one exactly (the kinds'
-        defaults are), else float64. The latest time stays exact, the others within float32 of
-        their distance (a second in a year apart: a pull changes by ~1e-7 at a 30-day half-life)."""
-        weights = array.array("f", self.weights.tolist())
-        if weights != self.weights:
-            weights = self.weights
+        seen): 9 to 17 bytes an event. Weights are a byte each (their KIND_WEIGHTS index) where
+        every one is a kind's default, else float32 where each is one exactly, else float64; seen
+        is empty where every event made its item seen. The latest time stays exact, the others
+        within float32 of their distance (a second in a year apart: a pull changes by ~1e-7 at a
+        30-day half-life)."""
+        try:
+            weights = bytes(map(KIND_CODES.__getitem__, self.weights))
+        except KeyError:
+            narrow = array.array("f", self.weights.tolist())
+            weights = (narrow if narrow == self.weights else self.weights).tobytes()
         latest = max(self.timestamps, default=0.0)
         below = array.array("f", [latest - t for t in self.timestamps])
-        return self.rows.tobytes(), weights.tobytes(), latest, below.tobytes(), bytes(self.seen)
+        seen = b"" if self.seen.count(0) == 0 else bytes(self.seen)
+        return self.rows.tobytes(), weights, latest, below.tobytes(), seen
 
     @classmethod
     def from_parts(cls, rows: bytes, weights: bytes, latest: float, below: bytes, seen: bytes) -> EventLog:
         log = cls()
         log.rows.frombytes(rows)
-        if len(weights) == len(rows):  # 4 bytes each: float32
+        n = len(log.rows)
+        if len(weights) == n:  # a byte each: KIND_WEIGHTS indices
+            log.weights.fromlist([KIND_WEIGHTS[code] for code in weights])
+        elif len(weights) == 4 * n:  # float32
             narrow = array.array("f")
             narrow.frombytes(weights)
             log.weights.fromlist(narrow.tolist())
@@ -81,7 +95,7 @@ class EventLog:
         distances = array.array("f")
         distances.frombytes(below)
         log.timestamps = array.array("d", [latest - d for d in distances])
-        log.seen += seen
+        log.seen += seen or b"\x01" * n
         return log
 
 
@@ -162,12 +176,12 @@ class UserRecord:
 
     def pack(self) -> bytes:
         """This record in one compact buffer (derived caches left out), for a user outside the
-        most recently used. Where it has its log: the events alone (13 to 17 bytes each; unpack
+        most recently used. Where it has its log: the events alone (9 to 17 bytes each; unpack
         replays them). Otherwise its state, float32 rows at least PACKED_WIDTH wide as
         int8 steps of max|row| / 127 (a quarter of the bytes; each value moves by at most half a
         step), and its rows. In-process only: stores keep :meth:`to_bytes`."""
         if self.log is not None:
-            return marshal.dumps((EVENTS_FORM, *self.log.to_parts(), self.unsaved))
+            return _packed_as_events(self.log, self.unsaved)
         values = tuple(map(_pack_value, self.state.values()))
         rows = (self.recent.tobytes(), self.seen.tobytes())
         return marshal.dumps((tuple(self.state), values, *rows, self.unsaved, self.positives))
@@ -177,12 +191,12 @@ class UserRecord:
         """The inverse of pack: state rows as their int8 steps times max|row| / 127, or the
         events, from which `replay` rebuilds the state when it is first read (within float32
         rounding of what it was)."""
-        parts = marshal.loads(data)
-        if parts[0] == EVENTS_FORM:
+        if data[:1] == EVENTS_TAG:
             if replay is None:
                 raise ValueError("a user record packed as its events needs the interest model's replay")
-            return cls.from_log(EventLog.from_parts(*parts[1:6]), replay, unsaved=parts[6])
-        keys, values, recent, seen, unsaved, positives = parts
+            log, unsaved = _packed_events(data)
+            return cls.from_log(log, replay, unsaved=unsaved)
+        keys, values, recent, seen, unsaved, positives = marshal.loads(data)
         record = cls(dict(zip(keys, map(_unpack_value, values))), rows_array(), rows_array())
         record.recent.frombytes(recent)
         record.seen.frombytes(seen)
@@ -307,19 +321,47 @@ def _npz_record(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {k: npz[k] for k in npz.files if k != "__meta__"}, meta
 
 
+def _packed_as_events(log: EventLog, unsaved: int) -> bytes:
+    """EVENTS_HEADER, then the log's parts (EventLog.to_parts) but its latest time."""
+    rows, weights, latest, below, seen = log.to_parts()
+    n = len(log.rows)
+    return b"".join(
+        (EVENTS_HEADER.pack(EVENTS_TAG, len(weights) // n if n else 1, n, latest, unsaved), rows, weights, below, seen)
+    )
+
+
+def _packed_events(packed: bytes) -> tuple[EventLog, int]:
+    """The event log and unsaved count of a record packed as its events."""
+    _, width, n, latest, unsaved = EVENTS_HEADER.unpack_from(packed)
+    rows = EVENTS_HEADER.size
+    weights = rows + 4 * n
+    below = weights + width * n
+    seen = below + 4 * n
+    log = EventLog.from_parts(packed[rows:weights], packed[weights:below], latest, packed[below:seen], packed[seen:])
+    return log, unsaved
+
+
+def _packed_rows(packed: bytes) -> array.array:
+    """The rows of a record packed as its events."""
+    rows = rows_array()
+    rows.frombytes(packed[EVENTS_HEADER.size : EVENTS_HEADER.size + 4 * EVENTS_HEADER.unpack_from(packed)[2]])
+    return rows
+
+
 def _renumbered(packed: bytes, moves: list[int]) -> bytes | None:
     """A packed record (UserRecord.pack) with its rows renumbered as UserRecord.renumber does
     (`moves`: old row -> new row, -1 for a removed item), without unpacking its state; None for
     a record packed as its events where one of them is on a removed item."""
-    parts = list(marshal.loads(packed))
-    if parts[0] == EVENTS_FORM:
-        rows = [moves[r] for r in array.array("i", parts[1])]
+    if packed[:1] == EVENTS_TAG:
+        old = _packed_rows(packed)
+        rows = [moves[r] for r in old]
         if rows and min(rows) < 0:
             return None
-        parts[1] = rows_array(rows).tobytes()
-    else:  # (keys, values, recent, seen, unsaved, positives)
-        for at in (2, 3):
-            parts[at] = rows_array([m for m in (moves[r] for r in array.array("i", parts[at])) if m >= 0]).tobytes()
+        start = EVENTS_HEADER.size
+        return b"".join((packed[:start], rows_array(rows).tobytes(), packed[start + 4 * len(old) :]))
+    parts = list(marshal.loads(packed))  # (keys, values, recent, seen, unsaved, positives)
+    for at in (2, 3):
+        parts[at] = rows_array([m for m in (moves[r] for r in array.array("i", parts[at])) if m >= 0]).tobytes()
     return marshal.dumps(tuple(parts))
 
 
@@ -348,7 +390,7 @@ class UserCache:
     Only the HOT_USERS most recently used are held as records with their derived caches; the
     others are packed (UserRecord.pack) and unpacked when next used. With `replay` (the
     interest state of a log's events, by the catalog's vectors of the moment), a user with at
-    most LOGGED_EVENTS item events is held as those events (13 to 17 bytes each); any other as
+    most LOGGED_EVENTS item events is held as those events (9 to 17 bytes each); any other as
     their state in int8 and their rows (about a quarter of a record's bytes)."""
 
     def __init__(self, max_users: int | None = 1_000_000, replay: Replay | None = None) -> None:
@@ -445,8 +487,7 @@ class UserCache:
                     if held.log is not None and not rows.isdisjoint(held.log.rows):
                         held.drop_log()
                     continue
-                parts = marshal.loads(held)
-                if parts[0] == EVENTS_FORM and not rows.isdisjoint(array.array("i", parts[1])):
+                if held[:1] == EVENTS_TAG and not rows.isdisjoint(_packed_rows(held)):
                     record = UserRecord.unpack(held, self.replay)
                     record.drop_log()
                     self._records[user] = record.pack()
