@@ -160,23 +160,26 @@ class Contributions:
     def drop_oldest(self, n: int) -> None:
         """Drop the first `n` events (settled: counted for good); users left with none are
         dropped. A later event's links derived from a dropped event are read off the user's
-        settled tail. Costs a sort of n user numbers and a copy of the buffers, not a rebuild."""
+        settled tail. Costs a sort of n user numbers and moving the buffers down in place, not a
+        rebuild, and no temporary as large as the users (such ones, freed at every step, left
+        the heap fragmented)."""
         user, row = _view(self._user), _view(self._row)
-        latest = _tails(user[:n], row[:n], self._next_number, np.argsort(user[:n], kind="stable"))
-        dropped = np.bincount(user[:n], minlength=self._next_number)
-        losing = np.flatnonzero(dropped)
+        losing, local, dropped = np.unique(user[:n], return_inverse=True, return_counts=True)
+        latest = _tails(local, row[:n], len(losing), np.argsort(local, kind="stable")).reshape(-1, TAIL)
         settled = _view(self._settled_tail).reshape(-1, TAIL)
-        both = np.concatenate([settled[losing], latest.reshape(-1, TAIL)[losing]], axis=1)
-        shift = np.minimum(dropped[losing], TAIL)[:, None] + np.arange(TAIL)  # the last TAIL of both's rows
+        both = np.concatenate([settled[losing], latest], axis=1)
+        shift = np.minimum(dropped, TAIL)[:, None] + np.arange(TAIL)  # the last TAIL of both's rows
         settled[losing] = np.take_along_axis(both, np.where(shift < TAIL, shift, TAIL + np.arange(TAIL)), axis=1)
         first = int(np.count_nonzero(_view(self._codes)[:n] == OWN_LINKS))  # own-links events dropped
         cut = int(_view(self._own_counts)[:first].sum())
-        left = np.bincount(user[n:], minlength=self._next_number)[losing]
-        del user, row, settled
-        self._own_counts, self._own_links = self._own_counts[first:], self._own_links[cut:]
+        still = np.zeros(self._next_number, bool)
+        still[user[n:]] = True
+        gone = losing[~still[losing]]
+        del user, row, settled  # views: the buffers are resized below
+        del self._own_counts[:first], self._own_links[:cut]
         for name in _EVENT_BUFFERS:
-            setattr(self, name, getattr(self, name)[n:])
-        for number in losing[left == 0].tolist():
+            del getattr(self, name)[:n]
+        for number in gone.tolist():
             del self.user_number[self._user_of[number]]
             self._user_of[number] = None
         if self._next_number > 2 * len(self.user_number) + 1024:
@@ -195,8 +198,8 @@ class Contributions:
         self._next_number = len(live)
 
     def oldest(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The first `n` events' (n,) int32 rows, float64 weights and float64 times."""
-        return _view(self._row)[:n], _view(self._weight)[:n].astype(np.float64), _view(self._time)[:n]
+        """Copies of the first `n` events' (n,) int32 rows, float64 weights and float64 times."""
+        return _view(self._row)[:n].copy(), _view(self._weight)[:n].astype(np.float64), _view(self._time)[:n].copy()
 
     def touching(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The events on one of `rows` or linked with one, oldest first: their (m,) int64
