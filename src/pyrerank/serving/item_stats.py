@@ -18,6 +18,7 @@ from .. import _core
 from ..errors import PyrerankError, PyrerankWarning
 from ..interest._common import DAY
 from .contributions import Contributions, place_in_group
+from .heap import release_free_pages
 from .undo_log import Events, UndoLog, link, undo
 
 FORGET_HORIZON = 1_000_000  # counted events that forget takes out exactly, by default
@@ -401,6 +402,7 @@ class ItemStats:
         relinked = UndoLog()
         link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only, relinked)
         self.undo.replace(leaving, touched, relinked)
+        release_free_pages()
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -445,6 +447,7 @@ class ItemStats:
         _core.count_events(self.settled, rows.astype(np.int64), weights, times, self.half_life)
         self.contributions.drop_oldest(n)
         self.undo.drop_settled(n)
+        release_free_pages()
 
     def forget(self, user: Hashable) -> bool:
         """Take every unsettled event of `user` out of the statistics: afterwards they equal
