@@ -239,6 +239,17 @@ def test_statistics_saved_before_the_horizon_forget_as_exactly():
         assert state(reopened) == state(counted(alive, 3))
 
 
+def evicting_stats() -> ItemStats:
+    """60 events of four users with three links each on rows of two link slots, 20 held: the
+    held ones evict links (their undo log has records)."""
+    stats = ItemStats(max_neighbors=2, forget_horizon=20)
+    stats.resize(ROWS)
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        stats.record(f"u{t % 4}", int(rng.integers(ROWS)), 1.0, float(t), [int(r) for r in rng.integers(ROWS, size=3)])
+    return stats
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -252,12 +263,7 @@ def test_statistics_saved_before_the_horizon_forget_as_exactly():
     ],
 )
 def test_a_damaged_undo_log_or_settled_table_is_refused(damage):
-    stats = ItemStats(max_neighbors=2, forget_horizon=20)
-    stats.resize(ROWS)
-    rng = np.random.default_rng(3)
-    for t in range(60):
-        stats.record(f"u{t % 4}", int(rng.integers(ROWS)), 1.0, float(t), [int(r) for r in rng.integers(ROWS, size=3)])
-    arrays, meta = stats.to_arrays()
+    arrays, meta = evicting_stats().to_arrays()
     assert len(arrays["undo_row"]) > 0, "full rows of two links evict"
     damage(arrays)
     with pytest.raises(PyrerankError, match="item statistics"):
@@ -265,12 +271,9 @@ def test_a_damaged_undo_log_or_settled_table_is_refused(damage):
 
 
 def test_an_undo_log_saved_in_wide_columns_forgets_as_exactly():
-    """Saves before 0.6 held the undo log's events as int64 and slots as int32."""
-    stats = ItemStats(max_neighbors=2, forget_horizon=20)
-    stats.resize(ROWS)
-    rng = np.random.default_rng(3)
-    for t in range(60):
-        stats.record(f"u{t % 4}", int(rng.integers(ROWS)), 1.0, float(t), [int(r) for r in rng.integers(ROWS, size=3)])
+    """Saves made before the undo log's records narrowed held its events as int64 and its
+    slots as int32."""
+    stats = evicting_stats()
     arrays, meta = stats.to_arrays()
     assert len(arrays["undo_event"]) > 0 and arrays["undo_slot"].dtype == np.int16
     arrays.update(undo_event=arrays["undo_event"].astype(np.int64), undo_slot=arrays["undo_slot"].astype(np.int32))
