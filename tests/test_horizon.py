@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import pyrerank as pr
 from pyrerank.errors import PyrerankError
+from pyrerank.serving import undo_log
 from pyrerank.serving.item_stats import ItemStats, settle_step
 from pyrerank.serving.undo_log import UndoLog
 from pyrerank.testing.stores import ITEMS, events, feed, make_reranker
@@ -282,6 +283,23 @@ def test_an_undo_log_saved_in_wide_columns_forgets_as_exactly():
     for forgetting in (stats, reopened):
         forgetting.forget("u1")
     assert state(reopened) == state(stats)
+
+
+def test_undo_records_keep_their_positions_as_settling_moves_them_down(monkeypatch):
+    """Stored events are positions plus a base that settling raises; past REBASE (or where a new
+    position would not fit the int32), they move down in place."""
+    monkeypatch.setattr(undo_log, "REBASE", 4)
+    monkeypatch.setattr(undo_log, "MAX_POSITION", 20)
+    log = UndoLog()
+    for position in range(10):
+        log.add(position, 0, [1], [(0, 0, 1, 1.0)])
+    log.drop_settled(3)  # base 3, within REBASE
+    assert log.sorted_columns()[0].tolist() == list(range(7))
+    log.drop_settled(3)  # base 6: moved down
+    assert log.sorted_columns()[0].tolist() == list(range(4))
+    log.drop_settled(3)  # base 3 again
+    log.add(18, 0, [1], [(0, 0, 1, 1.0)])  # 18 + 3 passes MAX_POSITION: moved down first
+    assert log.sorted_columns()[0].tolist() == [0, 18]
 
 
 def test_event_positions_past_int32_are_refused_with_the_setting_to_change():

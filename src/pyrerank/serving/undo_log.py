@@ -40,13 +40,15 @@ class UndoLog:
     (float32; slot -1: the count before the addition). 20 bytes a record; a bump that added one
     to a count or took a free slot needs none.
 
-    Records are kept in (event, bump) order, so that settling the oldest events cuts a prefix
-    (and moves the others' positions down in place)."""
+    Records are kept in (event, bump) order, each event stored as its position plus `_base`, so
+    that settling the oldest events only raises `_base` and cuts a prefix (the stored events are
+    moved down in place only once `_base` passes REBASE)."""
 
     def __init__(self) -> None:
         self._event, self._bump = array.array("i"), array.array("h")
         self._row, self._slot, self._neighbor = array.array("i"), array.array("h"), array.array("i")
         self._count = array.array("f")
+        self._base = 0  # a record's event position is its stored event less this
 
     def __len__(self) -> int:
         return len(self._event)
@@ -62,9 +64,9 @@ class UndoLog:
         """co_link's report for the event at position `event` (none logged before it is later) on
         `row` linked with `links`."""
         links = list(links)
-        _check_positions(event)
+        self._fit(event)
         for bump, slot, neighbor, count in report:
-            self._event.append(event)
+            self._event.append(event + self._base)
             self._bump.append(bump)
             self._row.append(row if bump % 2 == 0 else links[bump // 2])
             self._slot.append(slot)
@@ -74,9 +76,9 @@ class UndoLog:
     def extend(self, *columns: np.ndarray) -> None:
         """Records as (m,) columns in _NAMES' order (events as positions, none logged before
         them later), appended."""
-        _check_positions(columns[0].max(initial=0))
+        self._fit(columns[0].max(initial=0))
         for name, column in zip(_NAMES, columns, strict=True):
-            _append(getattr(self, f"_{name}"), column)
+            _append(getattr(self, f"_{name}"), column + self._base if name == "event" else column)
 
     def sorted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(event position, bump) int64, (slot, neighbour) int32 and count float32 columns of
@@ -91,27 +93,43 @@ class UndoLog:
         )
 
     def _columns(self) -> dict[str, np.ndarray]:
-        """Every column as numpy (views; events as a new int64 array)."""
+        """Every column as numpy (views; events as positions, a new int64 array)."""
         columns = {name: np.frombuffer(b, b.typecode) for name, b in self._buffers().items()}
-        columns["event"] = columns["event"].astype(np.int64)
+        columns["event"] = columns["event"].astype(np.int64) - self._base
         return columns
 
     def _set(self, columns: Mapping[str, np.ndarray]) -> None:
-        """Hold `columns` (in (event, bump) order)."""
-        _check_positions(columns["event"][-1] if len(columns["event"]) else 0)
+        """Hold `columns` (events as positions, in (event, bump) order)."""
+        self._base = 0
+        self._fit(columns["event"][-1] if len(columns["event"]) else 0)
         for name, typecode in _TYPECODES.items():
             buffer = array.array(typecode)
             _append(buffer, columns[name])
             setattr(self, f"_{name}", buffer)
 
+    def _fit(self, last: int) -> None:
+        """Make room for event positions up to `last` in the int32 stored events (the base back
+        to 0 if need be); PyrerankError where even that cannot hold it."""
+        if last + self._base <= MAX_POSITION:
+            return
+        if last > MAX_POSITION:
+            raise PyrerankError(f"more than {MAX_POSITION} counted events held for exact forget: set a forget_horizon")
+        self._rebase()
+
+    def _rebase(self) -> None:
+        events = np.frombuffer(self._event, np.int32)  # a view: released before the buffer grows again
+        events -= self._base
+        self._base = 0
+
     def drop_settled(self, n: int) -> None:
         """The first `n` events were settled: their records go (a prefix), the others' events move
-        down by n (in place)."""
-        cut = int(np.searchsorted(np.frombuffer(self._event, np.int32), n))
+        down by n (the base rises; past REBASE, the stored events move down in place)."""
+        self._base += n
+        cut = int(np.searchsorted(np.frombuffer(self._event, np.int32), np.int32(self._base)))  # a Python int: a copy
         for buffer in self._buffers().values():
             del buffer[:cut]
-        events = np.frombuffer(self._event, np.int32)  # a view: released before the buffer grows again
-        events -= n
+        if self._base > REBASE:
+            self._rebase()
 
     def rows_linked_with(self, rows: np.ndarray) -> np.ndarray:
         """(r,) int64 rows with a record of a link to a row where (n_rows,) bool `rows` is set."""
@@ -152,6 +170,7 @@ class UndoLog:
         out = UndoLog()
         for name, buffer in self._buffers().items():
             setattr(out, f"_{name}", array.array(buffer.typecode, buffer))
+        out._base = self._base
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -202,12 +221,6 @@ def undo(tables: Tables, events: Events, only: np.ndarray | None, log: UndoLog) 
         raise PyrerankError(f"item statistics: {exc}") from None
 
 
-def _check_positions(last: int) -> None:
-    """PyrerankError where an event position does not fit the records' int32."""
-    if last > MAX_POSITION:
-        raise PyrerankError(f"more than {MAX_POSITION} counted events held for exact forget: set a forget_horizon")
-
-
 def _append(buffer: array.array, values: np.ndarray) -> None:
     """Append (m,) `values` to `buffer` as its type code's values (one copy)."""
     buffer.frombytes(np.ascontiguousarray(values, buffer.typecode).data.cast("B"))
@@ -221,4 +234,5 @@ def _keys(columns: Mapping[str, np.ndarray]) -> np.ndarray:
 _NAMES = ("event", "bump", "row", "slot", "neighbor", "count")
 _TYPECODES = {"event": "i", "bump": "h", "row": "i", "slot": "h", "neighbor": "i", "count": "f"}
 MAX_SLOTS = 2**15 - 1  # max_neighbors at most: a record's slot is an int16
-MAX_POSITION = 2**31 - 1  # a record's event position is an int32
+MAX_POSITION = 2**31 - 1  # a record's stored event (position plus base) is an int32
+REBASE = 2**30  # settled events after which the stored events move down (once per ~1e9 events)
