@@ -23,6 +23,9 @@ from .undo_log import Events, UndoLog, link, undo
 
 FORGET_HORIZON = 1_000_000  # counted events that forget takes out exactly, by default
 SETTLE_STEP = 65_536  # events settled at once at most: one observe's pause stays in tens of ms
+# Settle steps between handing the heap's free pages back (heap.py): the pages released are faulted
+# in again as the buffers regrow, which at every step doubled a step's pause with links full.
+TRIM_EVERY = 16
 
 
 def settle_step(horizon: int) -> int:
@@ -193,6 +196,7 @@ class ItemStats:
         self.table, self.settled = _fresh(0), _fresh(0)
         self.co = CoEngagement(max_neighbors)
         self.contributions, self.undo = Contributions(), UndoLog()
+        self._settle_steps = 0
         self.lock = threading.RLock()
 
     @property
@@ -402,7 +406,6 @@ class ItemStats:
         relinked = UndoLog()
         link(co.tables(), Events.of(now_at, rows[kept], kept_n_links, links[kept_link]), only, relinked)
         self.undo.replace(leaving, touched, relinked)
-        release_free_pages()
 
     def snapshot(self, ids: list[Any]) -> bytes:
         """The statistics as npz bytes keyed by item id (`ids`, one per row), so that a process
@@ -447,7 +450,9 @@ class ItemStats:
         _core.count_events(self.settled, rows.astype(np.int64), weights, times, self.half_life)
         self.contributions.drop_oldest(n)
         self.undo.drop_settled(n)
-        release_free_pages()
+        self._settle_steps += 1
+        if self._settle_steps % TRIM_EVERY == 0:
+            release_free_pages()
 
     def forget(self, user: Hashable) -> bool:
         """Take every unsettled event of `user` out of the statistics: afterwards they equal
