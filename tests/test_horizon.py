@@ -300,6 +300,8 @@ def test_undo_records_keep_their_positions_as_settling_moves_them_down(monkeypat
     log.drop_settled(3)  # base 3 again
     log.add(18, 0, [1], [(0, 0, 1, 1.0)])  # 18 + 3 passes MAX_POSITION: moved down first
     assert log.sorted_columns()[0].tolist() == [0, 18]
+    log.drop_settled(25)  # a base past MAX_POSITION: every record settles
+    assert len(log) == 0
 
 
 def test_event_positions_past_int32_are_refused_with_the_setting_to_change():

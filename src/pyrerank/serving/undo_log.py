@@ -125,7 +125,10 @@ class UndoLog:
         """The first `n` events were settled: their records go (a prefix), the others' events move
         down by n (the base rises; past REBASE, the stored events move down in place)."""
         self._base += n
-        cut = int(np.searchsorted(np.frombuffer(self._event, np.int32), np.int32(self._base)))  # a Python int: a copy
+        stored = np.frombuffer(self._event, np.int32)
+        # Searched with an int32: a Python int would have numpy convert every stored event first.
+        cut = len(stored) if self._base > MAX_POSITION else int(np.searchsorted(stored, np.int32(self._base)))
+        del stored  # a view: the buffers shrink below
         for buffer in self._buffers().values():
             del buffer[:cut]
         if self._base > REBASE:
