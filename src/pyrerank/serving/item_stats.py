@@ -370,10 +370,10 @@ class ItemStats:
         used = np.arange(co.max_neighbors) < co.sizes[:, None]
         holding = np.flatnonzero((used & is_gone[np.where(used, co.neighbors, 0)]).any(axis=1))
         del used
-        _, with_gone, their_links = self.contributions.touching(gone)
+        positions, with_gone, their_links = self.contributions.touching(gone)
         parts = (gone, holding, self.undo.rows_linked_with(is_gone), with_gone["row"], their_links)
         touched = np.unique(np.concatenate([np.asarray(part, np.int64) for part in parts]))
-        on_gone = np.flatnonzero(is_gone[self.contributions.oldest(len(self.contributions))[0]])
+        on_gone = positions[is_gone[with_gone["row"]]]  # touching holds every event on them
         self._redo(touched, on_gone, is_gone)
 
     def _redo(self, touched: np.ndarray, leaving: np.ndarray, gone: np.ndarray | None = None) -> None:
